@@ -1,0 +1,197 @@
+//! Names to sources: the first part of every dataset path names a configured database or
+//! bucket; the catalog hands the rest of the path to that source's connector.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mover_proto::{Read, Write, read::What};
+
+use crate::config::{BucketTarget, Config, DatabaseTarget};
+use crate::connectors::objects::Bucket;
+use crate::connectors::sqlite::Sqlite;
+use crate::connectors::{Connector, DatasetInfo, ReadSpec, ReadTarget, WriteSpec};
+use crate::error::{Error, ErrorKind, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Database,
+    Bucket,
+}
+
+struct Source {
+    kind: SourceKind,
+    allow_sql: bool,
+    connector: Arc<dyn Connector>,
+}
+
+/// Every configured source by name.
+#[derive(Clone)]
+pub struct Catalog {
+    sources: Arc<BTreeMap<String, Source>>,
+}
+
+/// A dataset in the catalog: its full path (source name first) and what is known of it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub path: Vec<String>,
+    pub info: DatasetInfo,
+}
+
+impl Catalog {
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let mut sources = BTreeMap::new();
+        for (name, db) in &config.databases {
+            let connector: Arc<dyn Connector> = match config.database_target(db)? {
+                DatabaseTarget::Sqlite(path) => {
+                    Arc::new(Sqlite::open(name, path, config.server.batch_rows)?)
+                }
+            };
+            sources.insert(
+                name.clone(),
+                Source {
+                    kind: SourceKind::Database,
+                    allow_sql: db.allow_sql,
+                    connector,
+                },
+            );
+        }
+        for (name, bucket) in &config.buckets {
+            let connector: Arc<dyn Connector> = match config.bucket_target(bucket)? {
+                BucketTarget::Local(dir) => {
+                    Arc::new(Bucket::local(name, &dir, config.server.batch_rows)?)
+                }
+            };
+            sources.insert(
+                name.clone(),
+                Source {
+                    kind: SourceKind::Bucket,
+                    allow_sql: false,
+                    connector,
+                },
+            );
+        }
+        Ok(Self {
+            sources: Arc::new(sources),
+        })
+    }
+
+    pub fn source_names(&self) -> impl Iterator<Item = (&str, SourceKind)> {
+        self.sources.iter().map(|(n, s)| (n.as_str(), s.kind))
+    }
+
+    fn source(&self, name: &str) -> Result<&Source> {
+        self.sources.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.sources.keys().map(String::as_str).collect();
+            Error::not_found(format!(
+                "no database or bucket named {name:?} (this gateway has: {})",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// The connector for a full path, and the path below the source name.
+    fn split<'a>(&self, path: &'a [String]) -> Result<(&Source, &'a [String])> {
+        let (first, rest) = path
+            .split_first()
+            .ok_or_else(|| Error::invalid("an empty path names no dataset"))?;
+        Ok((self.source(first)?, rest))
+    }
+
+    /// Every dataset under `prefix` (a full path whose last part may be partial).
+    pub async fn list(&self, prefix: &[String]) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        for (name, source) in self.sources.iter() {
+            let below: &[String] = match prefix.split_first() {
+                None => &[],
+                Some((first, rest)) if name == first => rest,
+                Some((first, rest)) if rest.is_empty() && name.starts_with(first.as_str()) => &[],
+                Some(_) => continue,
+            };
+            for info in source.connector.list(below).await? {
+                let mut path = vec![name.clone()];
+                path.extend(info.path.iter().cloned());
+                out.push(Listed { path, info });
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn describe(&self, read: &Read) -> Result<DatasetInfo> {
+        let (source, spec) = self.read_spec(read)?;
+        source.connector.describe(&spec).await
+    }
+
+    pub async fn open_read(
+        &self,
+        read: &Read,
+    ) -> Result<(arrow::datatypes::SchemaRef, crate::connectors::BatchStream)> {
+        let (source, spec) = self.read_spec(read)?;
+        let (schema, stream) = source.connector.open_read(&spec).await?;
+        let stream = match read.limit {
+            0 => stream,
+            n => crate::transfer::limited(stream, n),
+        };
+        Ok((schema, stream))
+    }
+
+    pub async fn write(
+        &self,
+        write: &Write,
+        schema: arrow::datatypes::SchemaRef,
+        batches: crate::connectors::BatchStream,
+    ) -> Result<crate::connectors::WriteReport> {
+        let path = write
+            .path
+            .as_ref()
+            .ok_or_else(|| Error::invalid("the write names no target path"))?;
+        let (source, rest) = self.split(&path.parts)?;
+        let spec = WriteSpec {
+            path: rest.to_vec(),
+            existing: write.existing_table(),
+            file: write.file.clone().unwrap_or_default(),
+        };
+        source
+            .connector
+            .write(&spec, schema, batches)
+            .await
+            .map_err(|e| e.within(path.parts.join("/")))
+    }
+
+    fn read_spec(&self, read: &Read) -> Result<(&Source, ReadSpec)> {
+        let file = read.file.clone().unwrap_or_default();
+        match &read.what {
+            Some(What::Path(path)) => {
+                let (source, rest) = self.split(&path.parts)?;
+                if rest.is_empty() {
+                    return Err(Error::invalid(format!(
+                        "{:?} names a whole source; name a table or file inside it",
+                        path.parts[0]
+                    )));
+                }
+                let target = ReadTarget::Dataset(rest.to_vec());
+                Ok((source, ReadSpec { target, file }))
+            }
+            Some(What::Query(query)) => {
+                let source = self.source(&query.database)?;
+                if source.kind != SourceKind::Database {
+                    return Err(Error::invalid(format!(
+                        "{:?} is a bucket; SQL queries need a database",
+                        query.database
+                    )));
+                }
+                if !source.allow_sql {
+                    return Err(Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!(
+                            "database {:?} does not accept SQL queries (set allow_sql = true in its config)",
+                            query.database
+                        ),
+                    ));
+                }
+                let target = ReadTarget::Query(query.sql.clone());
+                Ok((source, ReadSpec { target, file }))
+            }
+            None => Err(Error::invalid("the read names neither a path nor a query")),
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The gateway's configuration: one TOML file, or the embedded default.
+//!
+//! Every table denies unknown keys, so a typo is an error naming the key, never a silent
+//! default. Secrets are accepted only by reference (`password_env`, `password_file`); a URL
+//! carrying a password is refused. Relative paths are resolved against the directory of the
+//! config file (against the working directory for the embedded default).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// tonic's default of 4 MiB is too small for wide batches; 64 MiB is bounded but roomy.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseConfig>,
+    #[serde(default)]
+    pub buckets: BTreeMap<String, BucketConfig>,
+    /// Where relative paths in this config are resolved from (the config file's directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest gRPC message accepted or sent.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Rows per record batch produced by database and CSV readers.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// Batches buffered between a source and a sink: with `batch_rows` this bounds the memory
+    /// a move holds, whatever the size of the data.
+    #[serde(default = "default_in_flight_batches")]
+    pub in_flight_batches: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_message_bytes: default_max_message_bytes(),
+            batch_rows: default_batch_rows(),
+            in_flight_batches: default_in_flight_batches(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN.parse().expect("constant address parses")
+}
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
+}
+fn default_batch_rows() -> usize {
+    8192
+}
+fn default_in_flight_batches() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://relative/or/absolute.db`
+    pub url: String,
+    /// Name of an environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Path of a file holding the password.
+    pub password_file: Option<PathBuf>,
+    /// Accept free SQL queries against this database.
+    #[serde(default)]
+    pub allow_sql: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// `file://relative/or/absolute/dir`
+    pub url: String,
+}
+
+/// What a database URL names, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+}
+
+/// What a bucket URL names, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketTarget {
+    Local(PathBuf),
+}
+
+impl Config {
+    /// Read and check a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid(format!("cannot read config {}: {e}", path.display())))?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::parse(&text, base).map_err(|e| e.within(path.display()))
+    }
+
+    /// Parse and check config text; relative paths resolve against `base_dir`.
+    pub fn parse(text: &str, base_dir: PathBuf) -> Result<Self> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| Error::invalid(e.to_string().trim().to_string()))?;
+        config.base_dir = base_dir;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The embedded default: SQLite `data/mover.db` as database `demo`, the folder `data` as
+    /// bucket `files`, on loopback.
+    pub fn embedded_default(base_dir: PathBuf) -> Self {
+        let text = r#"
+            [databases.demo]
+            url = "sqlite://data/mover.db"
+            allow_sql = true
+
+            [buckets.files]
+            url = "file://data"
+        "#;
+        Self::parse(text, base_dir).expect("the embedded default config is valid")
+    }
+
+    fn validate(&self) -> Result<()> {
+        let mut names = BTreeMap::new();
+        for name in self.databases.keys() {
+            names.insert(name.as_str(), "databases");
+        }
+        for name in self.buckets.keys() {
+            if let Some(other) = names.insert(name.as_str(), "buckets") {
+                return Err(Error::invalid(format!(
+                    "buckets.{name}: the name is already used in [{other}]; a source name must be unique"
+                )));
+            }
+        }
+        for name in names.keys() {
+            check_source_name(name)?;
+        }
+        for (name, db) in &self.databases {
+            self.database_target(db)
+                .map_err(|e| e.within(format!("databases.{name}.url")))?;
+            if db.password_env.is_some() && db.password_file.is_some() {
+                return Err(Error::invalid(format!(
+                    "databases.{name}: give password_env or password_file, not both"
+                )));
+            }
+        }
+        for (name, bucket) in &self.buckets {
+            self.bucket_target(bucket)
+                .map_err(|e| e.within(format!("buckets.{name}.url")))?;
+        }
+        if self.server.batch_rows == 0 || self.server.in_flight_batches == 0 {
+            return Err(Error::invalid(
+                "server.batch_rows and server.in_flight_batches must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_target(&self, db: &DatabaseConfig) -> Result<DatabaseTarget> {
+        let (scheme, rest) = split_url(&db.url)?;
+        match scheme {
+            "sqlite" => Ok(DatabaseTarget::Sqlite(self.resolve(rest)?)),
+            "postgres" | "postgresql" | "mysql" | "mariadb" => {
+                refuse_inline_password(&db.url)?;
+                Err(Error::unsupported(format!(
+                    "{scheme} databases are not supported by this gateway yet (see ROADMAP.md)"
+                )))
+            }
+            other => Err(Error::invalid(format!(
+                "unknown database scheme {other:?}; expected sqlite://"
+            ))),
+        }
+    }
+
+    pub fn bucket_target(&self, bucket: &BucketConfig) -> Result<BucketTarget> {
+        let (scheme, rest) = split_url(&bucket.url)?;
+        match scheme {
+            "file" => Ok(BucketTarget::Local(self.resolve(rest)?)),
+            "s3" | "gs" | "az" | "abfs" | "http" | "https" => Err(Error::unsupported(format!(
+                "{scheme} buckets are not supported by this gateway yet (see ROADMAP.md)"
+            ))),
+            other => Err(Error::invalid(format!(
+                "unknown bucket scheme {other:?}; expected file://"
+            ))),
+        }
+    }
+
+    fn resolve(&self, path: &str) -> Result<PathBuf> {
+        if path.is_empty() {
+            return Err(Error::invalid("the URL names no path"));
+        }
+        let path = Path::new(path);
+        Ok(if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        })
+    }
+}
+
+fn split_url(url: &str) -> Result<(&str, &str)> {
+    url.split_once("://")
+        .ok_or_else(|| Error::invalid(format!("{url:?} is not a URL (scheme://...)")))
+}
+
+fn refuse_inline_password(url: &str) -> Result<()> {
+    if let Ok(parsed) = url::Url::parse(url)
+        && parsed.password().is_some()
+    {
+        return Err(Error::invalid(
+            "the URL carries a password; give it by reference with password_env or password_file",
+        ));
+    }
+    Ok(())
+}
+
+/// Source names are the first element of every path: keep them plain.
+fn check_source_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "source name {name:?}: use letters, digits, '_' and '-' only"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, PathBuf::from("/etc/mover"))
+    }
+
+    #[test]
+    fn embedded_default_names_demo_and_files_on_loopback() {
+        let c = Config::embedded_default(PathBuf::from("/srv"));
+        assert!(c.server.listen.ip().is_loopback());
+        assert_eq!(
+            c.database_target(&c.databases["demo"]).unwrap(),
+            DatabaseTarget::Sqlite(PathBuf::from("/srv/data/mover.db"))
+        );
+        assert_eq!(
+            c.bucket_target(&c.buckets["files"]).unwrap(),
+            BucketTarget::Local(PathBuf::from("/srv/data"))
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("[server]\nlisen = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(e.message.contains("lisen"), "{e}");
+        let e = parse("[databases.d]\nurl = \"sqlite://x.db\"\npasword_env = \"X\"\n").unwrap_err();
+        assert!(e.message.contains("pasword_env"), "{e}");
+    }
+
+    #[test]
+    fn inline_password_is_refused() {
+        let e = parse("[databases.w]\nurl = \"postgres://u:hunter2@h/db\"\n").unwrap_err();
+        assert!(e.message.contains("password_env"), "{e}");
+        assert!(!e.message.contains("hunter2"), "secret leaked: {e}");
+    }
+
+    #[test]
+    fn bad_urls_name_the_key() {
+        let e = parse("[buckets.b]\nurl = \"ftp://x\"\n").unwrap_err();
+        assert!(e.message.starts_with("buckets.b.url"), "{e}");
+        let e = parse("[databases.d]\nurl = \"nourl\"\n").unwrap_err();
+        assert!(e.message.starts_with("databases.d.url"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_and_odd_source_names_are_refused() {
+        let e = parse("[databases.x]\nurl = \"sqlite://a.db\"\n[buckets.x]\nurl = \"file://d\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("already used"), "{e}");
+        let e = parse("[buckets.\"a/b\"]\nurl = \"file://d\"\n").unwrap_err();
+        assert!(e.message.contains("a/b"), "{e}");
+    }
+}

@@ -1,0 +1,119 @@
+//! The one seam every system meets at: a source gives a schema and a bounded stream of record
+//! batches; a sink consumes such a stream and commits only when it ended cleanly.
+//!
+//! A connector knows its system (SQLite, a bucket) and nothing of Flight.
+
+pub mod objects;
+pub mod sqlite;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use mover_proto::{ExistingTable, FileOptions};
+
+use crate::error::Result;
+
+/// Record batches as they flow from a source to a sink. Dropping the stream cancels the source.
+pub type BatchStream = BoxStream<'static, Result<arrow::array::RecordBatch>>;
+
+/// What to read from one connector.
+#[derive(Debug, Clone)]
+pub struct ReadSpec {
+    pub target: ReadTarget,
+    pub file: FileOptions,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReadTarget {
+    /// A dataset path below the source name: `["main", "orders"]`, `["exports", "a.csv"]`.
+    Dataset(Vec<String>),
+    /// A free SQL query (databases with `allow_sql` only).
+    Query(String),
+}
+
+/// Where and how to write into one connector.
+#[derive(Debug, Clone)]
+pub struct WriteSpec {
+    /// The dataset path below the source name.
+    pub path: Vec<String>,
+    pub existing: ExistingTable,
+    pub file: FileOptions,
+}
+
+/// What a sink reports once it has committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteReport {
+    pub rows_committed: u64,
+}
+
+/// One dataset as the catalog shows it.
+#[derive(Debug, Clone)]
+pub struct DatasetInfo {
+    /// The dataset path below the source name.
+    pub path: Vec<String>,
+    pub schema: SchemaRef,
+    /// Known when cheap to know (a table count, a Parquet footer).
+    pub total_records: Option<u64>,
+    /// Size in storage, where known.
+    pub total_bytes: Option<u64>,
+}
+
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Every dataset whose path starts with `prefix` (parts compared whole, the last as a
+    /// string prefix).
+    async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>>;
+
+    /// Schema and, where cheap, counts, without reading the data.
+    async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo>;
+
+    /// The schema, then a stream of batches that holds at most a few batches in memory.
+    async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)>;
+
+    /// Consume `batches` and commit only if the stream ended without error; on any error or
+    /// if this future is dropped, the target is left exactly as it was.
+    async fn write(
+        &self,
+        spec: &WriteSpec,
+        schema: SchemaRef,
+        batches: BatchStream,
+    ) -> Result<WriteReport>;
+}
+
+/// True when `path` lies under `prefix`: all but the last prefix part match whole, the last
+/// as a string prefix, so "demo/main/ord" finds "demo/main/orders".
+pub fn path_has_prefix(path: &[String], prefix: &[String]) -> bool {
+    let Some((last, whole)) = prefix.split_last() else {
+        return true;
+    };
+    path.len() >= prefix.len()
+        && path.iter().zip(whole).all(|(a, b)| a == b)
+        && path[whole.len()].starts_with(last.as_str())
+}
+
+/// Rows in a batch stream's batches, for reports.
+pub fn batch_rows(batch: &RecordBatch) -> u64 {
+    batch.num_rows() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_has_prefix;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn prefix_matches_whole_parts_then_a_string_prefix() {
+        let p = v(&["main", "orders"]);
+        assert!(path_has_prefix(&p, &[]));
+        assert!(path_has_prefix(&p, &v(&["main"])));
+        assert!(path_has_prefix(&p, &v(&["main", "ord"])));
+        assert!(path_has_prefix(&p, &v(&["ma"])));
+        assert!(!path_has_prefix(&p, &v(&["main", "x"])));
+        assert!(!path_has_prefix(&p, &v(&["mai", "orders"])));
+        assert!(!path_has_prefix(&p, &v(&["main", "orders", "x"])));
+    }
+}

@@ -1,0 +1,298 @@
+//! SQLite: tables and views as datasets, read-only queries, transactional loads.
+//!
+//! rusqlite rather than sqlx: SQLite is a C library called in-process, and rusqlite gives
+//! direct stepping, declared column types and read-only connections with limits, which is what
+//! streaming with exact types needs. Each read or write runs on its own blocking thread with its
+//! own connection; WAL mode lets reads go on while a load is in its transaction.
+
+mod read;
+pub mod types;
+mod write;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use futures::StreamExt;
+use rusqlite::{Connection, OpenFlags, limits::Limit};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
+use crate::error::{Context, Error, ErrorKind, Result};
+
+const DEFAULT_SCHEMA: &str = "main";
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Sqlite {
+    name: String,
+    path: PathBuf,
+    batch_rows: usize,
+}
+
+/// A table named by schema and name.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+}
+
+impl Table {
+    fn from_path(path: &[String]) -> Result<Self> {
+        match path {
+            [table] => Ok(Table {
+                schema: DEFAULT_SCHEMA.into(),
+                name: table.clone(),
+            }),
+            [schema, table] => Ok(Table {
+                schema: schema.clone(),
+                name: table.clone(),
+            }),
+            _ => Err(Error::invalid(format!(
+                "{:?} is not a table name; use database/schema/table",
+                path.join("/")
+            ))),
+        }
+    }
+
+    fn quoted(&self) -> String {
+        format!("{}.{}", quote(&self.schema), quote(&self.name))
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// An identifier in double quotes with embedded quotes doubled: any name is safe in SQL text.
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+pub struct ColumnInfo {
+    pub name: String,
+    pub declared: String,
+    pub not_null: bool,
+}
+
+/// The columns of a table or view, or None when there is no such table.
+fn table_columns(conn: &Connection, table: &Table) -> Result<Option<Vec<ColumnInfo>>> {
+    let mut stmt = conn
+        .prepare(r#"SELECT name, type, "notnull" FROM pragma_table_info(?1, ?2)"#)
+        .internal("reading the catalog")?;
+    let cols = stmt
+        .query_map([&table.name, &table.schema], |r| {
+            Ok(ColumnInfo {
+                name: r.get(0)?,
+                declared: r.get(1)?,
+                not_null: r.get::<_, i64>(2)? != 0,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .internal("reading the catalog")?;
+    Ok(if cols.is_empty() { None } else { Some(cols) })
+}
+
+impl Sqlite {
+    /// Open (creating if needed) the database file at `path`, known to the catalog as `name`.
+    pub fn open(name: &str, path: PathBuf, batch_rows: usize) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).internal(format!("cannot create {}", dir.display()))?;
+        }
+        let conn = Connection::open(&path)
+            .internal(format!("database {name}: cannot open {}", path.display()))?;
+        // WAL lets readers go on while a load holds its write transaction.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .internal(format!("database {name}: cannot enable WAL"))?;
+        Ok(Self {
+            name: name.into(),
+            path,
+            batch_rows,
+        })
+    }
+
+    fn connect(&self, read_only: bool) -> Result<Connection> {
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .internal(format!("database {}: cannot open", self.name))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .internal("cannot set the busy timeout")?;
+        // A query may not reach other files through ATTACH.
+        conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)
+            .internal("cannot limit ATTACH")?;
+        if read_only {
+            conn.pragma_update(None, "query_only", true)
+                .internal("cannot make the connection query-only")?;
+        }
+        Ok(conn)
+    }
+
+    fn label(&self, what: &impl fmt::Display) -> String {
+        format!("{}/{what}", self.name)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.connect(true)?;
+        tokio::task::spawn_blocking(move || f(conn))
+            .await
+            .internal("a SQLite task failed")?
+    }
+
+    fn start_read(&self, spec: &ReadSpec) -> Result<(read::ReadJob, Option<Table>)> {
+        let conn = self.connect(true)?;
+        Ok(match &spec.target {
+            ReadTarget::Dataset(path) => {
+                let table = Table::from_path(path)?;
+                let job = read::ReadJob {
+                    conn,
+                    sql: format!("SELECT * FROM {}", table.quoted()),
+                    not_null: vec![],
+                    batch_rows: self.batch_rows,
+                    label: self.label(&table),
+                };
+                (job, Some(table))
+            }
+            ReadTarget::Query(sql) => {
+                let job = read::ReadJob {
+                    conn,
+                    sql: sql.clone(),
+                    not_null: vec![],
+                    batch_rows: self.batch_rows,
+                    label: format!("{} query", self.name),
+                };
+                (job, None)
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl Connector for Sqlite {
+    async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
+        let prefix = prefix.to_vec();
+        let name = self.name.clone();
+        let batch_rows = self.batch_rows;
+        let tables: Vec<String> = self
+            .blocking(|conn| {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
+                         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+                    )
+                    .internal("listing tables")?;
+                let names = stmt
+                    .query_map([], |r| r.get(0))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+                    .internal("listing tables")?;
+                Ok(names)
+            })
+            .await?;
+        let _ = (name, batch_rows);
+        let mut out = Vec::new();
+        for table in tables {
+            let path = vec![DEFAULT_SCHEMA.to_string(), table];
+            if !super::path_has_prefix(&path, &prefix) {
+                continue;
+            }
+            let spec = ReadSpec {
+                target: ReadTarget::Dataset(path),
+                file: Default::default(),
+            };
+            out.push(self.describe(&spec).await?);
+        }
+        Ok(out)
+    }
+
+    async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
+        let (schema, stream) = self.open_read(spec).await?;
+        drop(stream); // stops the reader thread at its first send
+        let (path, total_records) = match &spec.target {
+            ReadTarget::Dataset(path) => {
+                let table = Table::from_path(path)?;
+                let sql = format!("SELECT count(*) FROM {}", table.quoted());
+                let count = self
+                    .blocking(move |conn| {
+                        conn.query_row(&sql, [], |r| r.get::<_, i64>(0))
+                            .internal("counting rows")
+                    })
+                    .await?;
+                (vec![table.schema, table.name], Some(count as u64))
+            }
+            ReadTarget::Query(_) => (vec![], None),
+        };
+        Ok(DatasetInfo {
+            path,
+            schema,
+            total_records,
+            total_bytes: None,
+        })
+    }
+
+    async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
+        let (mut job, table) = self.start_read(spec)?;
+        if let Some(table) = &table {
+            let cols = table_columns(&job.conn, table)?.ok_or_else(|| {
+                Error::not_found(format!("table {table} not found in database {}", self.name))
+            })?;
+            job.not_null = cols.iter().map(|c| c.not_null).collect();
+        }
+        let (schema_rx, batch_rx) = read::spawn(job);
+        let schema = schema_rx
+            .await
+            .internal("the SQLite reader stopped early")??;
+        Ok((schema, ReceiverStream::new(batch_rx).boxed()))
+    }
+
+    async fn write(
+        &self,
+        spec: &WriteSpec,
+        schema: SchemaRef,
+        mut batches: BatchStream,
+    ) -> Result<WriteReport> {
+        let table = Table::from_path(&spec.path)?;
+        let job = write::WriteJob {
+            conn: self.connect(false)?,
+            table,
+            existing: spec.existing,
+            incoming: schema,
+        };
+        let (tx, rx) = mpsc::channel(2);
+        let thread = tokio::task::spawn_blocking(move || write::run(job, rx));
+        let mut failure = None;
+        while let Some(item) = batches.next().await {
+            match item {
+                Ok(batch) => {
+                    if tx.send(write::Msg::Batch(batch)).await.is_err() {
+                        break; // the writer stopped with an error: it reports it below
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            let _ = tx.send(write::Msg::End).await;
+        }
+        drop(tx);
+        // Wait for the rollback or commit to finish before answering.
+        let result = thread.await.internal("the SQLite writer failed")?;
+        match (failure, result) {
+            (Some(e), _) => Err(e),
+            (None, Err(e)) if e.kind == ErrorKind::Cancelled => Err(e),
+            (None, r) => r.map(|rows_committed| WriteReport { rows_committed }),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! One error type for the whole library: a kind that the Flight layer maps to a gRPC status
+//! code, and a message written for the person who will read it (naming the dataset, file,
+//! row and column where they are known).
+
+use std::fmt::Display;
+
+/// What went wrong, as far as a caller can act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A dataset, database, bucket or file that does not exist.
+    NotFound,
+    /// A malformed name, option or input, including bad data in a file.
+    InvalidArgument,
+    /// The target exists and the write said it must not.
+    AlreadyExists,
+    /// The request is well formed but the target's state does not allow it (schema mismatch).
+    FailedPrecondition,
+    /// The caller may not do this (configuration forbids it).
+    PermissionDenied,
+    /// A type or feature this gateway does not handle.
+    Unsupported,
+    /// The stream was cut before it ended cleanly.
+    Cancelled,
+    /// A fault of the gateway or of a system behind it.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+    /// The same error with `context` in front of its message: "files/a.csv: line 3: ...".
+    pub fn within(self, context: impl Display) -> Self {
+        Self::new(self.kind, format!("{context}: {}", self.message))
+    }
+}
+
+/// Attach a kind and context to any foreign error at the point where both are known.
+pub trait Context<T> {
+    fn context(self, kind: ErrorKind, context: impl Display) -> Result<T>;
+    /// Bad data or a bad option: the caller's input is at fault.
+    fn invalid(self, context: impl Display) -> Result<T>
+    where
+        Self: Sized,
+    {
+        self.context(ErrorKind::InvalidArgument, context)
+    }
+    /// A fault of the gateway or of the system behind it.
+    fn internal(self, context: impl Display) -> Result<T>
+    where
+        Self: Sized,
+    {
+        self.context(ErrorKind::Internal, context)
+    }
+}
+
+impl<T, E: Display> Context<T> for std::result::Result<T, E> {
+    fn context(self, kind: ErrorKind, context: impl Display) -> Result<T> {
+        self.map_err(|e| Error::new(kind, format!("{context}: {e}")))
+    }
+}
+
+impl From<arrow::error::ArrowError> for Error {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        match e {
+            arrow::error::ArrowError::ExternalError(inner) => match inner.downcast::<Error>() {
+                Ok(ours) => *ours,
+                Err(other) => Error::internal(other.to_string()),
+            },
+            other => Error::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<Error> for arrow::error::ArrowError {
+    fn from(e: Error) -> Self {
+        arrow::error::ArrowError::ExternalError(Box::new(e))
+    }
+}

@@ -1,0 +1,105 @@
+//! Flight descriptors and tickets to `mover.v1` reads and writes.
+//!
+//! A path descriptor names a dataset (`["demo", "main", "orders"]`); a command descriptor
+//! carries a `mover.v1.Command`. A ticket is always an encoded `mover.v1.Read`.
+
+use arrow_flight::FlightDescriptor;
+use arrow_flight::flight_descriptor::DescriptorType;
+use mover_proto::{Command, ExistingTable, Path, Read, Write, command::Kind, read::What};
+use prost::Message;
+
+use crate::error::{Error, Result};
+
+pub fn read_from_descriptor(d: &FlightDescriptor) -> Result<Read> {
+    match d.r#type() {
+        DescriptorType::Path => Ok(read_path(d.path.clone())),
+        DescriptorType::Cmd => match decode_command(&d.cmd)? {
+            Kind::Read(read) => Ok(read),
+            Kind::Write(_) => Err(Error::invalid(
+                "this descriptor holds a write command; reading needs a path or a read command",
+            )),
+        },
+        DescriptorType::Unknown => Err(Error::invalid("the descriptor has no type")),
+    }
+}
+
+pub fn write_from_descriptor(d: &FlightDescriptor) -> Result<Write> {
+    match d.r#type() {
+        DescriptorType::Path => Ok(Write {
+            path: Some(Path {
+                parts: d.path.clone(),
+            }),
+            existing_table: ExistingTable::Fail as i32,
+            file: None,
+        }),
+        DescriptorType::Cmd => match decode_command(&d.cmd)? {
+            Kind::Write(write) => Ok(write),
+            Kind::Read(_) => Err(Error::invalid(
+                "this descriptor holds a read command; DoPut needs a path or a write command",
+            )),
+        },
+        DescriptorType::Unknown => Err(Error::invalid("the descriptor has no type")),
+    }
+}
+
+pub fn read_path(parts: Vec<String>) -> Read {
+    Read {
+        what: Some(What::Path(Path { parts })),
+        file: None,
+        limit: 0,
+    }
+}
+
+fn decode_command(cmd: &[u8]) -> Result<Kind> {
+    let command = Command::decode(cmd).map_err(|e| {
+        Error::invalid(format!(
+            "the command descriptor is not a mover.v1.Command: {e}"
+        ))
+    })?;
+    command
+        .kind
+        .ok_or_else(|| Error::invalid("the command descriptor holds no command"))
+}
+
+pub fn decode_ticket(ticket: &[u8]) -> Result<Read> {
+    Read::decode(ticket)
+        .map_err(|e| Error::invalid(format!("the ticket is not a mover.v1.Read: {e}")))
+}
+
+/// "demo/main/ord" as a listing prefix; an empty expression lists everything.
+pub fn prefix_from_criteria(expression: &[u8]) -> Result<Vec<String>> {
+    let text = std::str::from_utf8(expression)
+        .map_err(|_| Error::invalid("the ListFlights criteria must be UTF-8 text"))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(text.split('/').map(str::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_descriptor_reads_and_writes() {
+        let d = FlightDescriptor::new_path(vec!["demo".into(), "t".into()]);
+        let r = read_from_descriptor(&d).unwrap();
+        assert!(matches!(r.what, Some(What::Path(p)) if p.parts == ["demo", "t"]));
+        let w = write_from_descriptor(&d).unwrap();
+        assert_eq!(w.existing_table(), ExistingTable::Fail);
+    }
+
+    #[test]
+    fn garbage_command_is_invalid_not_internal() {
+        let d = FlightDescriptor::new_cmd(vec![0xff, 0xff, 0xff]);
+        let e = read_from_descriptor(&d).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn criteria_prefixes() {
+        assert!(prefix_from_criteria(b"").unwrap().is_empty());
+        assert_eq!(prefix_from_criteria(b"files/out/").unwrap(), ["files", "out", ""]);
+    }
+}

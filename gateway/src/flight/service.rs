@@ -1,0 +1,300 @@
+//! `FlightService`, implemented directly (arrow-flight's Flight SQL service answers ListFlights
+//! and GetSchema with "unimplemented", so it cannot be the whole server).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
+};
+use futures::stream::BoxStream;
+use futures::{Future, StreamExt, TryStreamExt};
+use mover_proto::{MOVE_ACTION, Move, Progress, Read};
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::names::{
+    decode_ticket, prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor,
+};
+use super::status;
+use crate::catalog::Catalog;
+use crate::connectors::DatasetInfo;
+use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::{self, Meter};
+
+/// Encoded FlightData messages stay near this size, well under any client's limit.
+const FLIGHT_DATA_BYTES: usize = 2 * 1024 * 1024;
+/// How often a running DoPut or move reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+type Stream<T> = BoxStream<'static, Result<T, Status>>;
+
+pub struct MoverService {
+    catalog: Catalog,
+    in_flight: usize,
+}
+
+impl MoverService {
+    pub fn new(catalog: Catalog, in_flight: usize) -> Self {
+        Self {
+            catalog,
+            in_flight,
+        }
+    }
+}
+
+fn flight_info(descriptor: FlightDescriptor, read: &Read, info: &DatasetInfo) -> Result<FlightInfo> {
+    let ticket = Ticket::new(read.encode_to_vec());
+    let mut out = FlightInfo::new()
+        .try_with_schema(&info.schema)?
+        .with_descriptor(descriptor)
+        .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
+        .with_ordered(true);
+    if let Some(n) = info.total_records {
+        out = out.with_total_records(n as i64);
+    }
+    if let Some(n) = info.total_bytes {
+        out = out.with_total_bytes(n as i64);
+    }
+    Ok(out)
+}
+
+fn flight_error(e: Error) -> FlightError {
+    FlightError::Tonic(Box::new(status(e)))
+}
+
+/// Run `work` while reporting `meter`'s progress every second on the returned stream, then the
+/// final report (or the error). If the receiver goes away, `work` is dropped: cancelled.
+fn with_progress<W>(meter: Arc<Meter>, work: W) -> ReceiverStream<Result<Progress, Status>>
+where
+    W: Future<Output = Result<u64>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        tokio::pin!(work);
+        let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+        ticker.tick().await; // the first tick is immediate
+        loop {
+            tokio::select! {
+                result = &mut work => {
+                    let last = result.map(|rows| {
+                        let mut p = meter.progress();
+                        p.rows_committed = rows;
+                        p.done = true;
+                        p
+                    });
+                    let _ = tx.send(last.map_err(status)).await;
+                    return;
+                }
+                _ = ticker.tick() => {
+                    if tx.send(Ok(meter.progress())).await.is_err() {
+                        tracing::info!("the client went away; cancelling");
+                        return; // drops `work`: the sink rolls back
+                    }
+                }
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+#[tonic::async_trait]
+impl FlightService for MoverService {
+    type HandshakeStream = Stream<HandshakeResponse>;
+    type ListFlightsStream = Stream<FlightInfo>;
+    type DoGetStream = Stream<FlightData>;
+    type DoPutStream = Stream<PutResult>;
+    type DoExchangeStream = Stream<FlightData>;
+    type DoActionStream = Stream<arrow_flight::Result>;
+    type ListActionsStream = Stream<ActionType>;
+
+    async fn handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        Err(Status::unimplemented(
+            "this gateway has no authentication configured: call without a handshake",
+        ))
+    }
+
+    async fn list_flights(
+        &self,
+        request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        let prefix = prefix_from_criteria(&request.get_ref().expression).map_err(status)?;
+        let listed = self.catalog.list(&prefix).await.map_err(status)?;
+        let infos: Vec<Result<FlightInfo, Status>> = listed
+            .into_iter()
+            .map(|l| {
+                let descriptor = FlightDescriptor::new_path(l.path.clone());
+                flight_info(descriptor, &read_path(l.path), &l.info).map_err(status)
+            })
+            .collect();
+        Ok(Response::new(futures::stream::iter(infos).boxed()))
+    }
+
+    async fn get_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let descriptor = request.into_inner();
+        let read = read_from_descriptor(&descriptor).map_err(status)?;
+        let info = self.catalog.describe(&read).await.map_err(status)?;
+        let info = flight_info(descriptor, &read, &info).map_err(status)?;
+        Ok(Response::new(info))
+    }
+
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        Err(Status::unimplemented(
+            "PollFlightInfo: every dataset here is ready at once; call GetFlightInfo",
+        ))
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        let read = read_from_descriptor(request.get_ref()).map_err(status)?;
+        let info = self.catalog.describe(&read).await.map_err(status)?;
+        let result = SchemaAsIpc::new(&info.schema, &IpcWriteOptions::default())
+            .try_into()
+            .map_err(|e: arrow::error::ArrowError| Status::internal(e.to_string()))?;
+        Ok(Response::new(result))
+    }
+
+    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+        let read = decode_ticket(&request.get_ref().ticket).map_err(status)?;
+        let (schema, batches) = self.catalog.open_read(&read).await.map_err(status)?;
+        let batches = transfer::bounded(batches, self.in_flight).map_err(flight_error);
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_max_flight_data_size(FLIGHT_DATA_BYTES)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(Response::new(data.boxed()))
+    }
+
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        let mut input = request.into_inner();
+        let first = input
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("DoPut sent no messages"))?;
+        let descriptor = first.flight_descriptor.clone().ok_or_else(|| {
+            Status::invalid_argument("the first DoPut message must carry the target's descriptor")
+        })?;
+        let write = write_from_descriptor(&descriptor).map_err(status)?;
+        let data = futures::stream::once(async { Ok(first) })
+            .chain(input)
+            .map_err(|s| FlightError::Tonic(Box::new(s)));
+        let mut decoder = FlightDataDecoder::new(data);
+        let schema = read_schema(&mut decoder).await.map_err(status)?;
+        let batches = decoder
+            .filter_map(|item| async move {
+                match item {
+                    Ok(d) => match d.payload {
+                        DecodedPayload::RecordBatch(b) => Some(Ok(b)),
+                        DecodedPayload::None => None,
+                        DecodedPayload::Schema(_) => {
+                            Some(Err(Error::invalid("DoPut sent a second schema")))
+                        }
+                    },
+                    Err(e) => Some(Err(Error::new(
+                        ErrorKind::Cancelled,
+                        format!("the upload was cut before it ended: {e}"),
+                    ))),
+                }
+            })
+            .boxed();
+        let meter = Arc::new(Meter::default());
+        let batches = meter.metered(batches);
+        let catalog = self.catalog.clone();
+        let work = async move {
+            let report = catalog.write(&write, schema, batches).await?;
+            Ok(report.rows_committed)
+        };
+        let results = with_progress(meter, work).map_ok(|p| PutResult {
+            app_metadata: p.encode_to_vec().into(),
+        });
+        Ok(Response::new(results.boxed()))
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        Err(Status::unimplemented(
+            "DoExchange: use DoGet to read, DoPut to write, or the move action",
+        ))
+    }
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        let action = request.into_inner();
+        if action.r#type != MOVE_ACTION {
+            return Err(Status::invalid_argument(format!(
+                "unknown action {:?}; ListActions tells what this gateway does",
+                action.r#type
+            )));
+        }
+        let mv = Move::decode(action.body)
+            .map_err(|e| Status::invalid_argument(format!("the move body is not a mover.v1.Move: {e}")))?;
+        let meter = Arc::new(Meter::default());
+        let catalog = self.catalog.clone();
+        let in_flight = self.in_flight;
+        let work_meter = meter.clone();
+        let work = async move {
+            let done = transfer::run_move(&catalog, &mv, work_meter, in_flight).await?;
+            Ok(done.rows_committed)
+        };
+        let results = with_progress(meter, work).map_ok(|p| arrow_flight::Result {
+            body: p.encode_to_vec().into(),
+        });
+        Ok(Response::new(results.boxed()))
+    }
+
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        let actions = vec![Ok(ActionType {
+            r#type: MOVE_ACTION.into(),
+            description: "Move a source to a target inside this gateway; the body is a \
+                          mover.v1.Move, each result a mover.v1.Progress (the last has done set)"
+                .into(),
+        })];
+        Ok(Response::new(futures::stream::iter(actions).boxed()))
+    }
+}
+
+/// Read messages until the schema arrives (it must come before any batch).
+async fn read_schema(decoder: &mut FlightDataDecoder) -> Result<SchemaRef> {
+    while let Some(item) = decoder.next().await {
+        let item = item.map_err(|e| Error::invalid(format!("bad Flight data: {e}")))?;
+        match item.payload {
+            DecodedPayload::Schema(schema) => return Ok(schema),
+            DecodedPayload::None => continue,
+            DecodedPayload::RecordBatch(_) => {
+                return Err(Error::invalid("DoPut sent a record batch before its schema"));
+            }
+        }
+    }
+    Err(Error::invalid("DoPut ended before sending a schema"))
+}

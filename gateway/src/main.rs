@@ -1,0 +1,65 @@
+//! `gateway`: serve the configured databases and buckets over Arrow Flight.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mover_gateway::{config::Config, server};
+
+/// Serve databases and buckets as Arrow Flight streams.
+///
+/// With no --config, serves the embedded default on 127.0.0.1:50051: the SQLite database
+/// ./data/mover.db as `demo` and the folder ./data as the bucket `files`.
+#[derive(Parser)]
+#[command(version, after_help = "Examples:\n  gateway\n  gateway --config gateway.toml\n  gateway --listen 127.0.0.1:0   # any free port; the chosen one is printed")]
+struct Args {
+    /// Configuration file (TOML); relative paths in it resolve against its directory.
+    #[arg(long, env = "MOVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address, overriding the config's server.listen.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::embedded_default(std::env::current_dir()?),
+    };
+    let running = server::start(&config, args.listen).await?;
+    // Tests and scripts read this line to find the port.
+    println!("gateway listening on {}", running.addr);
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => { r?; }
+        r = terminate() => { r?; }
+    }
+    tracing::info!("shutting down");
+    running.stop().await?;
+    Ok(())
+}
+
+async fn terminate() -> std::io::Result<()> {
+    let mut sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    sig.recv().await;
+    Ok(())
+}

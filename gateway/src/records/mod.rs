@@ -1,0 +1,223 @@
+//! File formats, read and written as streams over any object store.
+//!
+//! Reading: a format turns a stream of bytes (or ranged reads, for Parquet) into record
+//! batches, never holding the file. Writing: an [`Encoder`] turns each batch into bytes that
+//! the caller uploads at once; only the encoder's own small buffers (a Parquet row group) stay.
+//!
+//! Delimited files here take a header flag and a delimiter; the full records hints (quoting,
+//! escapes, encodings, compression, date formats) arrive with the records-format work.
+
+pub mod csv;
+pub mod jsonl;
+pub mod parquet;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Schema};
+use mover_proto::{CsvOptions, FileFormat, FileOptions};
+
+use crate::error::{Error, Result};
+
+/// A file format with its options, resolved from the command and the file's name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Format {
+    Csv(CsvDialect),
+    Parquet,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvDialect {
+    pub header: bool,
+    pub delimiter: u8,
+}
+
+impl Default for CsvDialect {
+    fn default() -> Self {
+        Self {
+            header: true,
+            delimiter: b',',
+        }
+    }
+}
+
+impl CsvDialect {
+    /// `base` with what the options set.
+    fn with_options(base: Self, opts: Option<&CsvOptions>) -> Result<Self> {
+        let header = opts.and_then(|o| o.header).unwrap_or(base.header);
+        let delimiter = match opts.and_then(|o| o.delimiter.as_deref()) {
+            None => base.delimiter,
+            Some("\\t") | Some("\t") => b'\t',
+            Some(d) if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
+            Some(d) => {
+                return Err(Error::invalid(format!(
+                    "CSV delimiter {d:?}: give one ASCII character"
+                )));
+            }
+        };
+        Ok(Self { header, delimiter })
+    }
+}
+
+impl Format {
+    /// The format the options ask for, or the one the key's extension names.
+    pub fn resolve(key: &str, options: &FileOptions) -> Result<Self> {
+        let csv = |base| CsvDialect::with_options(base, options.csv.as_ref()).map(Format::Csv);
+        match options.format() {
+            FileFormat::Csv => csv(CsvDialect::default()),
+            FileFormat::Parquet => Ok(Format::Parquet),
+            FileFormat::Jsonl => Ok(Format::Jsonl),
+            FileFormat::Auto => match Self::by_extension(key) {
+                Some(Format::Csv(base)) => csv(base),
+                Some(f) => Ok(f),
+                None => Err(Error::invalid(format!(
+                    "cannot tell the format of {key:?} from its name; name it .csv, .tsv, .parquet or .jsonl, or give the format"
+                ))),
+            },
+        }
+    }
+
+    /// The format a file name suggests, if any.
+    pub fn by_extension(key: &str) -> Option<Self> {
+        let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
+        let ext = name.rsplit_once('.').map(|(_, e)| e)?;
+        Some(match ext {
+            "csv" => Format::Csv(CsvDialect::default()),
+            "tsv" => Format::Csv(CsvDialect {
+                header: true,
+                delimiter: b'\t',
+            }),
+            "parquet" | "pq" => Format::Parquet,
+            "jsonl" | "ndjson" => Format::Jsonl,
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Csv(_) => "CSV",
+            Format::Parquet => "Parquet",
+            Format::Jsonl => "JSON lines",
+        }
+    }
+
+    /// Refuse, by column, types this format cannot hold, before any byte is written.
+    pub fn check_schema(&self, schema: &Schema) -> Result<()> {
+        if matches!(self, Format::Parquet) {
+            return Ok(());
+        }
+        for f in schema.fields() {
+            let flat = !f.data_type().is_nested()
+                && !matches!(f.data_type(), DataType::Dictionary(..) | DataType::Union(..));
+            let binary_csv = matches!(self, Format::Csv(_))
+                && matches!(
+                    f.data_type(),
+                    DataType::Binary
+                        | DataType::LargeBinary
+                        | DataType::BinaryView
+                        | DataType::FixedSizeBinary(_)
+                );
+            if !flat || binary_csv {
+                return Err(Error::unsupported(format!(
+                    "column {:?}: {} cannot hold {}; write Parquet instead",
+                    f.name(),
+                    self.name(),
+                    f.data_type()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns batches into the bytes of one file.
+pub trait Encoder: Send {
+    /// The bytes this batch adds (possibly none: encoders may buffer a little).
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>>;
+    /// The remaining bytes: buffered rows, footers.
+    fn finish(self: Box<Self>) -> Result<Vec<u8>>;
+}
+
+pub fn encoder(format: &Format, schema: Arc<Schema>) -> Result<Box<dyn Encoder>> {
+    format.check_schema(&schema)?;
+    Ok(match format {
+        Format::Csv(dialect) => Box::new(csv::CsvEncoder::new(*dialect)),
+        Format::Parquet => Box::new(parquet::ParquetEncoder::new(schema)?),
+        Format::Jsonl => Box::new(jsonl::JsonlEncoder::new()),
+    })
+}
+
+/// A `Write` whose contents the encoder's owner drains after each batch.
+#[derive(Clone, Default)]
+pub(crate) struct Drain(Arc<Mutex<Vec<u8>>>);
+
+impl Drain {
+    pub(crate) fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().expect("drain lock"))
+    }
+}
+
+impl Write for Drain {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("drain lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Cut a sample at its last complete line, so inference never sees half a record.
+pub(crate) fn whole_lines(sample: &[u8], whole_file: bool) -> &[u8] {
+    if whole_file {
+        return sample;
+    }
+    match sample.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &sample[..=i],
+        None => sample,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_by_extension_and_override() {
+        let auto = FileOptions::default();
+        assert_eq!(Format::resolve("a/b.parquet", &auto).unwrap(), Format::Parquet);
+        assert_eq!(Format::resolve("B.JSONL", &auto).unwrap(), Format::Jsonl);
+        let tsv = Format::resolve("x.tsv", &auto).unwrap();
+        assert_eq!(
+            tsv,
+            Format::Csv(CsvDialect {
+                header: true,
+                delimiter: b'\t'
+            })
+        );
+        let e = Format::resolve("x.dat", &auto).unwrap_err();
+        assert!(e.message.contains("x.dat"), "{e}");
+        let forced = FileOptions {
+            format: FileFormat::Csv as i32,
+            csv: Some(CsvOptions {
+                header: Some(false),
+                delimiter: Some("|".into()),
+            }),
+        };
+        assert_eq!(
+            Format::resolve("x.dat", &forced).unwrap(),
+            Format::Csv(CsvDialect {
+                header: false,
+                delimiter: b'|'
+            })
+        );
+    }
+
+    #[test]
+    fn whole_lines_cuts_a_partial_record() {
+        assert_eq!(whole_lines(b"a,b\n1,2\n3,", false), b"a,b\n1,2\n");
+        assert_eq!(whole_lines(b"a,b\n1,2\n3,", true), b"a,b\n1,2\n3,");
+    }
+}

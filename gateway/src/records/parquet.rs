@@ -1,0 +1,143 @@
+//! Parquet: footers read alone for schemas and counts, row groups read by ranged requests,
+//! files written a row group at a time.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryFutureExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::properties::WriterProperties;
+
+use super::{Drain, Encoder};
+use crate::connectors::BatchStream;
+use crate::error::{Context, Error, Result};
+
+/// Rows per row group written: bounds the writer's memory (a row group is buffered whole).
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Ranged reads of one object, as parquet's async reader wants them.
+pub struct ObjectReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+impl ObjectReader {
+    pub fn new(store: Arc<dyn ObjectStore>, path: Path, size: u64) -> Self {
+        Self { store, path, size }
+    }
+}
+
+fn to_parquet_err(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for ObjectReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        self.store
+            .get_range(&self.path, range)
+            .map_err(to_parquet_err)
+            .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(to_parquet_err)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .with_prefetch_hint(Some(64 * 1024))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// Schema and row count from the footer alone.
+pub async fn describe(reader: ObjectReader) -> Result<(SchemaRef, u64)> {
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .invalid("not a readable Parquet file")?;
+    let rows = builder.metadata().file_metadata().num_rows();
+    Ok((builder.schema().clone(), rows.max(0) as u64))
+}
+
+pub async fn decode(reader: ObjectReader, batch_rows: usize) -> Result<(SchemaRef, BatchStream)> {
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .invalid("not a readable Parquet file")?
+        .with_batch_size(batch_rows);
+    let schema = builder.schema().clone();
+    let stream = builder
+        .build()
+        .invalid("cannot read the Parquet file")?
+        .map(|item| item.invalid("bad Parquet data"));
+    Ok((schema, stream.boxed()))
+}
+
+pub struct ParquetEncoder {
+    writer: Option<ArrowWriter<Drain>>,
+    out: Drain,
+}
+
+impl ParquetEncoder {
+    pub fn new(schema: SchemaRef) -> Result<Self> {
+        let out = Drain::default();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        let writer = ArrowWriter::try_new(out.clone(), schema, Some(props))
+            .invalid("cannot write Parquet with this schema")?;
+        Ok(Self {
+            writer: Some(writer),
+            out,
+        })
+    }
+}
+
+impl Encoder for ParquetEncoder {
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>> {
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::internal("Parquet encoder used after finish"))?;
+        writer.write(batch).invalid("cannot write Parquet")?;
+        Ok(self.out.take())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Vec<u8>> {
+        if let Some(writer) = self.writer.take() {
+            writer.close().invalid("cannot finish the Parquet file")?;
+        }
+        Ok(self.out.take())
+    }
+}
