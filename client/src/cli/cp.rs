@@ -1,0 +1,128 @@
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
+use mover_proto::{ExistingTable, Move, Path, Progress, Write};
+
+use super::{Format, SourceFileArgs, file_options, read_of};
+use crate::client::Client;
+use crate::names;
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// What to copy: a table or file name, or a database name with --sql.
+    source: String,
+    /// Where to copy it: a table (created if missing) or a file.
+    target: String,
+    /// A SQL query against the database SOURCE (it must allow SQL).
+    #[arg(long)]
+    sql: Option<String>,
+    /// What to do when the target exists. Every mode runs in the load's own transaction.
+    #[arg(long, value_enum, default_value_t = Existing::Fail)]
+    existing_table: Existing,
+    #[command(flatten)]
+    from: SourceFileArgs,
+    /// Write the target file as this format (default: from its extension).
+    #[arg(long = "to-format", value_enum)]
+    to_format: Option<Format>,
+    /// CSV delimiter of the target (one character; \t for tab).
+    #[arg(long = "to-delimiter")]
+    to_delimiter: Option<String>,
+    /// Write the target CSV without a header row.
+    #[arg(long = "to-no-header")]
+    to_no_header: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum Existing {
+    /// Refuse to touch an existing target.
+    Fail,
+    /// Add the rows to the existing table.
+    Append,
+    /// Empty the table (TRUNCATE where the database has it), then load.
+    TruncateAndOverwrite,
+    /// DELETE every row, then load.
+    DeleteAndOverwrite,
+    /// Drop the table and create it anew from the source's schema.
+    DropAndRecreate,
+}
+
+impl Existing {
+    fn proto(self) -> ExistingTable {
+        match self {
+            Existing::Fail => ExistingTable::Fail,
+            Existing::Append => ExistingTable::Append,
+            Existing::TruncateAndOverwrite => ExistingTable::TruncateAndOverwrite,
+            Existing::DeleteAndOverwrite => ExistingTable::DeleteAndOverwrite,
+            Existing::DropAndRecreate => ExistingTable::DropAndRecreate,
+        }
+    }
+}
+
+pub async fn run(client: &mut Client, args: CpArgs) -> anyhow::Result<()> {
+    let source = read_of(&args.source, args.sql.as_deref(), args.from.options(), 0)?;
+    let target = Write {
+        path: Some(Path {
+            parts: names::parse(&args.target)?,
+        }),
+        existing_table: args.existing_table.proto() as i32,
+        file: file_options(args.to_format, args.to_delimiter.clone(), args.to_no_header),
+    };
+    let total = client
+        .info(&source)
+        .await
+        .ok()
+        .and_then(|i| u64::try_from(i.total_records).ok());
+    let bar = progress_bar(args.quiet, total);
+    let mv = Move {
+        source: Some(source),
+        target: Some(target),
+    };
+    let result = client
+        .move_dataset(&mv, |p| {
+            bar.set_position(p.rows_read);
+            bar.set_message(describe(p));
+        })
+        .await;
+    bar.finish_and_clear();
+    let done = result?;
+    println!(
+        "copied {} rows ({}) from {} to {} in {:.2}s ({} rows/s)",
+        done.rows_committed,
+        HumanBytes(done.bytes_read),
+        args.source,
+        args.target,
+        done.seconds,
+        HumanCount(rate(done.rows_read, done.seconds)),
+    );
+    Ok(())
+}
+
+fn rate(rows: u64, seconds: f64) -> u64 {
+    if seconds > 0.0 { (rows as f64 / seconds) as u64 } else { rows }
+}
+
+fn describe(p: &Progress) -> String {
+    format!("{} ({}/s)", HumanBytes(p.bytes_read), HumanBytes(rate(p.bytes_read, p.seconds)))
+}
+
+fn progress_bar(quiet: bool, total: Option<u64>) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{bar:30} {human_pos}/{human_len} rows  {msg}  {elapsed}")
+                .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {human_pos} rows  {msg}  {elapsed}")
+                .expect("valid template"),
+        ),
+    };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

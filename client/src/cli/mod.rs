@@ -1,0 +1,153 @@
+//! `mvrec`: move records between databases and files through a gateway.
+
+mod cat;
+mod cp;
+mod ls;
+mod schema;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mover_proto::{CsvOptions, FileFormat, FileOptions, Path, Query, Read, read::What};
+
+use crate::client::{Client, DEFAULT_GATEWAY};
+use crate::embedded::Embedded;
+use crate::names;
+
+const EXAMPLES: &str = "\
+Names:
+  demo/main/orders          a table: database/schema/table
+  files/exports/orders.csv  a file in a bucket (format from the extension, or --format)
+  files/exports/orders/     a prefix: every data file under it, read as one dataset
+
+Examples:
+  mvrec ls
+  mvrec schema files/orders.csv
+  mvrec cp files/orders.csv demo/main/orders
+  mvrec cp demo/main/orders files/out/orders.parquet
+  mvrec cat demo/main/orders --limit 20
+  mvrec cp files/more.csv demo/main/orders --existing-table append
+  mvrec cat demo --sql 'SELECT status, count(*) FROM orders GROUP BY status'
+  mvrec --config gateway.toml cp files/a.csv demo/main/a   # no server to start";
+
+/// Move records between databases and files through a Records Mover gateway.
+#[derive(Parser, Debug)]
+#[command(name = "mvrec", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The gateway to talk to.
+    #[arg(long, global = true, env = "MVREC_GATEWAY", default_value = DEFAULT_GATEWAY)]
+    gateway: String,
+    /// Run the gateway described by this config file inside mvrec instead (no server needed).
+    #[arg(long, global = true, env = "MVREC_CONFIG", conflicts_with = "gateway")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List every table and file the gateway serves, with row counts where cheap.
+    #[command(after_help = "Examples:\n  mvrec ls\n  mvrec ls demo/main\n  mvrec ls files/exports/ --json")]
+    Ls(ls::LsArgs),
+    /// Show the Arrow schema of a table, file or query.
+    #[command(after_help = "Examples:\n  mvrec schema files/orders.csv\n  mvrec schema demo/main/orders --json\n  mvrec schema demo --sql 'SELECT 1 AS one'")]
+    Schema(schema::SchemaArgs),
+    /// Print the first rows of a table, file or query.
+    #[command(after_help = "Examples:\n  mvrec cat demo/main/orders\n  mvrec cat files/orders.parquet --limit 5\n  mvrec cat demo --sql 'SELECT * FROM orders WHERE qty > 10'")]
+    Cat(cat::CatArgs),
+    /// Copy a table, file or query to a table or file; the gateway moves the data itself.
+    #[command(after_help = "Examples:\n  mvrec cp files/orders.csv demo/main/orders\n  mvrec cp demo/main/orders files/out/orders.parquet\n  mvrec cp files/more.csv demo/main/orders --existing-table append\n  mvrec cp files/data.txt demo/main/t --from-format csv --from-delimiter '|'\n  mvrec cp demo --sql 'SELECT * FROM orders' files/out/o.jsonl")]
+    Cp(cp::CpArgs),
+}
+
+/// How to read a source file, when its name does not say.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceFileArgs {
+    /// Read the source file as this format (default: from its extension).
+    #[arg(long = "from-format", value_enum)]
+    format: Option<Format>,
+    /// CSV delimiter of the source (one character; \t for tab).
+    #[arg(long = "from-delimiter")]
+    delimiter: Option<String>,
+    /// The source CSV has no header row.
+    #[arg(long = "from-no-header")]
+    no_header: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum Format {
+    Csv,
+    Parquet,
+    Jsonl,
+}
+
+impl Format {
+    fn proto(self) -> FileFormat {
+        match self {
+            Format::Csv => FileFormat::Csv,
+            Format::Parquet => FileFormat::Parquet,
+            Format::Jsonl => FileFormat::Jsonl,
+        }
+    }
+}
+
+/// File options from CLI flags; None when no flag was given.
+fn file_options(format: Option<Format>, delimiter: Option<String>, no_header: bool) -> Option<FileOptions> {
+    if format.is_none() && delimiter.is_none() && !no_header {
+        return None;
+    }
+    let csv = (delimiter.is_some() || no_header).then(|| CsvOptions {
+        header: no_header.then_some(false),
+        delimiter,
+    });
+    Some(FileOptions {
+        format: format.map(Format::proto).unwrap_or(FileFormat::Auto) as i32,
+        csv,
+    })
+}
+
+impl SourceFileArgs {
+    fn options(&self) -> Option<FileOptions> {
+        file_options(self.format, self.delimiter.clone(), self.no_header)
+    }
+}
+
+/// A read from a name (or a database name with --sql).
+fn read_of(name: &str, sql: Option<&str>, file: Option<FileOptions>, limit: u64) -> anyhow::Result<Read> {
+    let what = match sql {
+        Some(sql) => What::Query(Query {
+            database: name.to_string(),
+            sql: sql.to_string(),
+        }),
+        None => What::Path(Path {
+            parts: names::parse(name)?,
+        }),
+    };
+    Ok(Read {
+        what: Some(what),
+        file,
+        limit,
+    })
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let embedded = match &cli.config {
+        Some(file) => Some(Embedded::start(file).await?),
+        None => None,
+    };
+    let url = embedded.as_ref().map(Embedded::url).unwrap_or(cli.gateway.clone());
+    let result = async {
+        let mut client = Client::connect(&url).await?;
+        match cli.command {
+            Command::Ls(args) => ls::run(&mut client, args).await,
+            Command::Schema(args) => schema::run(&mut client, args).await,
+            Command::Cat(args) => cat::run(&mut client, args).await,
+            Command::Cp(args) => cp::run(&mut client, args).await,
+        }
+    }
+    .await;
+    if let Some(e) = embedded {
+        e.stop().await?;
+    }
+    result
+}

@@ -1,0 +1,217 @@
+//! A Flight client for any Records Mover gateway.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::{Action, FlightClient, FlightDescriptor, FlightInfo};
+use futures::{Stream, StreamExt, TryStreamExt};
+use mover_proto::{Command, MOVE_ACTION, Move, Progress, Read, Write, command::Kind};
+use prost::Message;
+use tonic::transport::{Channel, Endpoint};
+
+/// Default gateway: the embedded default's loopback address.
+pub const DEFAULT_GATEWAY: &str = "grpc://127.0.0.1:50051";
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the gateway at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    Status(tonic::Status),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("bad data from the gateway: {0}")]
+    Protocol(String),
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        NotFound => "not found",
+        InvalidArgument => "invalid",
+        AlreadyExists => "already exists",
+        FailedPrecondition => "failed precondition",
+        PermissionDenied => "permission denied",
+        Unauthenticated => "unauthenticated",
+        Unimplemented => "not supported",
+        Cancelled => "cancelled",
+        Unavailable => "unavailable",
+        DeadlineExceeded => "deadline exceeded",
+        _ => "gateway error",
+    }
+}
+
+impl From<FlightError> for ClientError {
+    fn from(e: FlightError) -> Self {
+        match e {
+            FlightError::Tonic(status) => ClientError::Status(*status),
+            other => ClientError::Protocol(other.to_string()),
+        }
+    }
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(s: tonic::Status) -> Self {
+        ClientError::Status(s)
+    }
+}
+
+impl ClientError {
+    /// The gRPC code, when the gateway answered with one.
+    pub fn code(&self) -> Option<tonic::Code> {
+        match self {
+            ClientError::Status(s) => Some(s.code()),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+pub struct Client {
+    flight: FlightClient,
+}
+
+/// `grpc://host:port`, `grpc+tcp://host:port` or `http://host:port`, as tonic wants it.
+fn endpoint_url(url: &str) -> Result<String> {
+    if let Some(rest) = url
+        .strip_prefix("grpc://")
+        .or_else(|| url.strip_prefix("grpc+tcp://"))
+        .or_else(|| url.strip_prefix("http://"))
+    {
+        return Ok(format!("http://{rest}"));
+    }
+    if url.starts_with("grpc+tls://") || url.starts_with("https://") {
+        return Err(ClientError::Invalid(format!(
+            "{url}: TLS connections are not supported by this mvrec yet; use grpc:// on loopback"
+        )));
+    }
+    Err(ClientError::Invalid(format!(
+        "{url:?} is not a gateway URL; write grpc://host:port"
+    )))
+}
+
+impl Client {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let endpoint = Endpoint::from_shared(endpoint_url(url)?)
+            .map_err(|e| ClientError::Invalid(format!("{url}: {e}")))?;
+        let channel: Channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
+            url: url.to_string(),
+            reason: source_chain(&e),
+        })?;
+        let inner = FlightServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Self {
+            flight: FlightClient::new_from_inner(inner),
+        })
+    }
+
+    /// Every dataset whose name starts with `prefix` ("" for all).
+    pub async fn list(&mut self, prefix: &str) -> Result<Vec<FlightInfo>> {
+        let infos = self
+            .flight
+            .list_flights(prefix.as_bytes().to_vec())
+            .await?
+            .try_collect()
+            .await?;
+        Ok(infos)
+    }
+
+    pub async fn info(&mut self, read: &Read) -> Result<FlightInfo> {
+        Ok(self.flight.get_flight_info(descriptor(read)).await?)
+    }
+
+    pub async fn schema(&mut self, read: &Read) -> Result<Schema> {
+        Ok(self.flight.get_schema(descriptor(read)).await?)
+    }
+
+    /// Batches of a read, streamed; the schema is known once the first message arrived.
+    pub async fn read(
+        &mut self,
+        read: &Read,
+    ) -> Result<arrow_flight::decode::FlightRecordBatchStream> {
+        let ticket = arrow_flight::Ticket::new(read.encode_to_vec());
+        Ok(self.flight.do_get(ticket).await?)
+    }
+
+    /// Write `batches` to `write`'s target; returns the gateway's final report.
+    pub async fn put<S>(&mut self, write: &Write, schema: SchemaRef, batches: S) -> Result<Progress>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, FlightError>> + Send + 'static,
+    {
+        let command = Command {
+            kind: Some(Kind::Write(write.clone())),
+        };
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_flight_descriptor(Some(FlightDescriptor::new_cmd(command.encode_to_vec())))
+            .build(batches);
+        let mut results = self.flight.do_put(data).await?;
+        let mut last = None;
+        while let Some(result) = results.next().await {
+            let result = result?;
+            last = Some(decode_progress(&result.app_metadata)?);
+        }
+        finished(last)
+    }
+
+    /// Ask the gateway to move `mv.source` to `mv.target` itself; `on_progress` sees each report.
+    pub async fn move_dataset(
+        &mut self,
+        mv: &Move,
+        mut on_progress: impl FnMut(&Progress),
+    ) -> Result<Progress> {
+        let action = Action::new(MOVE_ACTION, mv.encode_to_vec());
+        let mut results = self.flight.do_action(action).await?;
+        let mut last = None;
+        while let Some(body) = results.next().await {
+            let progress = decode_progress(&body?)?;
+            on_progress(&progress);
+            last = Some(progress);
+        }
+        finished(last)
+    }
+}
+
+fn finished(last: Option<Progress>) -> Result<Progress> {
+    match last {
+        Some(p) if p.done => Ok(p),
+        _ => Err(ClientError::Protocol(
+            "the gateway ended without a final report".into(),
+        )),
+    }
+}
+
+fn decode_progress(bytes: &[u8]) -> Result<Progress> {
+    Progress::decode(bytes).map_err(|e| ClientError::Protocol(format!("bad progress report: {e}")))
+}
+
+/// The descriptor for a read: a path descriptor when it is a plain path, else a command.
+pub fn descriptor(read: &Read) -> FlightDescriptor {
+    match &read.what {
+        Some(mover_proto::read::What::Path(p)) if read.file.is_none() && read.limit == 0 => {
+            FlightDescriptor::new_path(p.parts.clone())
+        }
+        _ => FlightDescriptor::new_cmd(
+            Command {
+                kind: Some(Kind::Read(read.clone())),
+            }
+            .encode_to_vec(),
+        ),
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(inner) = next {
+        out.push_str(": ");
+        out.push_str(&inner.to_string());
+        next = inner.source();
+    }
+    out
+}
