@@ -1,0 +1,180 @@
+//! Support for the integration tests: real gateway processes on free ports, the real `mvrec`
+//! binary, and throwaway directories. Each test reads as a story of what a user does.
+
+use std::io::{BufRead, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The directory holding this workspace's binaries, built fresh once per test run so a test
+/// never drives a stale gateway.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "mover-gateway", "-p", "mover-client", "--bins"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cannot run cargo to build the gateway and mvrec binaries");
+        assert!(status.success(), "building the gateway and mvrec binaries failed");
+        // target/debug/deps/<test> -> target/debug
+        let exe = std::env::current_exe().expect("test executable path");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("target directory")
+            .to_path_buf()
+    })
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(path.exists(), "{} is missing: run cargo build --workspace --bins", path.display());
+    path
+}
+
+/// A `gateway` process serving on a free loopback port; killed when dropped.
+pub struct Gateway {
+    child: Child,
+    pub url: String,
+}
+
+impl Gateway {
+    /// The embedded default, served from `dir` (so its data lives in `dir/data`).
+    pub fn start_default(dir: &Path) -> Self {
+        Self::spawn(dir, &[])
+    }
+
+    /// A gateway with this config text, written to `dir/gateway.toml`.
+    pub fn start_with_config(dir: &Path, config: &str) -> Self {
+        let file = dir.join("gateway.toml");
+        std::fs::write(&file, config).expect("write config");
+        Self::spawn(dir, &["--config", file.to_str().expect("utf-8 path")])
+    }
+
+    fn spawn(dir: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(bin("gateway"))
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the gateway");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the gateway's first line");
+        let Some(addr) = line.trim().strip_prefix("gateway listening on ") else {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("the gateway did not start: {line:?}\n{err}");
+        };
+        Gateway {
+            url: format!("grpc://{addr}"),
+            child,
+        }
+    }
+
+    /// Run `mvrec` against this gateway.
+    pub fn mvrec(&self, args: &[&str]) -> Output {
+        mvrec(&[&["--gateway", &self.url], args].concat())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `mvrec` with these arguments.
+pub fn mvrec(args: &[&str]) -> Output {
+    Command::new(bin("mvrec"))
+        .args(args)
+        .output()
+        .expect("run mvrec")
+}
+
+/// stdout of a successful command; panics with stderr otherwise.
+pub fn ok(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "command failed\nstdout: {stdout}\nstderr: {stderr}");
+    stdout
+}
+
+/// stderr of a failed command; panics if it succeeded.
+pub fn fails(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "command succeeded but should have failed: {stdout}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A fresh directory with a `data` folder, the embedded default's bucket.
+pub fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    dir
+}
+
+/// Rows of a SQLite table, each row's values as text ("NULL" for null), in rowid order.
+pub fn sqlite_rows(db: &Path, table: &str) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(db).expect("open sqlite");
+    let sql = format!("SELECT * FROM \"{}\" ORDER BY rowid", table.replace('"', "\"\""));
+    let mut stmt = match conn.prepare(&sql) {
+        Ok(s) => s,
+        Err(_) => return vec![],
+    };
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                let v: rusqlite::types::Value = r.get(i)?;
+                Ok(match v {
+                    rusqlite::types::Value::Null => "NULL".into(),
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Real(f) => f.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Blob(b) => format!("{b:?}"),
+                })
+            })
+            .collect()
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+/// True when the SQLite database has a table of this name.
+pub fn sqlite_has_table(db: &Path, table: &str) -> bool {
+    let conn = rusqlite::Connection::open(db).expect("open sqlite");
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("query")
+        > 0
+}
+
+/// Every file under `dir`, relative, sorted: to assert that nothing partial was left.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

@@ -1,0 +1,133 @@
+//! The quick start, as a user types it: a real gateway process on the embedded default, driven
+//! by the real `mvrec` binary.
+
+use mover_tests::{Gateway, fails, files_under, mvrec, ok, sqlite_rows, workdir};
+
+const ORDERS: &str = "id,name,qty,price,day\n1,apple,3,1.25,2026-01-02\n2,\"pear, green\",,2.5,2026-02-03\n3,Zoë,7,-0.5,\n";
+const MORE: &str = "id,name,qty,price,day\n4,fig,1,9.99,2026-03-04\n";
+
+#[test]
+fn quick_start_story() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    std::fs::write(data.join("orders.csv"), ORDERS).unwrap();
+    std::fs::write(data.join("more.csv"), MORE).unwrap();
+    let gw = Gateway::start_default(dir.path());
+
+    // ls: every table and file, with what is cheap to know.
+    let ls = ok(gw.mvrec(&["ls"]));
+    assert!(ls.contains("files/orders.csv") && ls.contains("files/more.csv"), "{ls}");
+
+    // schema: inferred from the CSV, as a table and as JSON.
+    let schema = ok(gw.mvrec(&["schema", "files/orders.csv"]));
+    assert!(schema.contains("qty") && schema.contains("Int64"), "{schema}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(gw.mvrec(&["schema", "files/orders.csv", "--json"]))).unwrap();
+    assert_eq!(json[4]["name"], "day");
+    assert_eq!(json[4]["type"], "Date32");
+
+    // cp: CSV -> a new SQLite table.
+    let out = ok(gw.mvrec(&["cp", "files/orders.csv", "demo/main/orders"]));
+    assert!(out.contains("copied 3 rows"), "{out}");
+    let db = data.join("mover.db");
+    assert_eq!(
+        sqlite_rows(&db, "orders"),
+        vec![
+            vec!["1", "apple", "3", "1.25", "2026-01-02"],
+            vec!["2", "pear, green", "NULL", "2.5", "2026-02-03"],
+            vec!["3", "Zoë", "7", "-0.5", "NULL"],
+        ]
+    );
+
+    // cp: the table -> Parquet; cat reads it back.
+    ok(gw.mvrec(&["cp", "demo/main/orders", "files/out/orders.parquet"]));
+    assert!(data.join("out/orders.parquet").exists());
+    let cat = ok(gw.mvrec(&["cat", "files/out/orders.parquet", "--limit", "2"]));
+    assert!(cat.contains("pear, green") && !cat.contains("Zoë"), "{cat}");
+
+    // cat: a table, pretty-printed.
+    let cat = ok(gw.mvrec(&["cat", "demo/main/orders", "--limit", "20"]));
+    assert!(cat.contains("Zoë") && cat.contains("2026-02-03"), "{cat}");
+
+    // A second copy to an existing table fails, and says what to do.
+    let err = fails(gw.mvrec(&["cp", "files/more.csv", "demo/main/orders"]));
+    assert!(err.contains("already exists") && err.contains("append"), "{err}");
+    assert_eq!(sqlite_rows(&db, "orders").len(), 3);
+
+    // Append.
+    ok(gw.mvrec(&["cp", "files/more.csv", "demo/main/orders", "--existing-table", "append"]));
+    let rows = sqlite_rows(&db, "orders");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[3], vec!["4", "fig", "1", "9.99", "2026-03-04"]);
+
+    // A query, and ls now showing the table with its count.
+    let q = ok(gw.mvrec(&["cat", "demo", "--sql", "SELECT count(*) AS n FROM orders"]));
+    assert!(q.contains("| 4 |"), "{q}");
+    let ls = ok(gw.mvrec(&["ls", "demo"]));
+    assert!(ls.contains("demo/main/orders") && ls.contains("| 4 "), "{ls}");
+    assert!(!ls.contains("files/"), "prefix filter ignored: {ls}");
+
+    // Overwrite modes replace, each in one transaction.
+    for mode in ["truncate-and-overwrite", "delete-and-overwrite", "drop-and-recreate"] {
+        ok(gw.mvrec(&["cp", "files/more.csv", "demo/main/orders", "--existing-table", mode]));
+        assert_eq!(sqlite_rows(&db, "orders").len(), 1, "{mode}");
+    }
+
+    // Nothing stray was left in the bucket.
+    let files = files_under(&data);
+    assert!(files.iter().all(|f| !f.contains('#')), "{files:?}");
+}
+
+#[test]
+fn embedded_gateway_with_config_needs_no_server() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    std::fs::write(data.join("orders.csv"), ORDERS).unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[databases.wh]\nurl = \"sqlite://data/wh.db\"\n[buckets.lake]\nurl = \"file://data\"\n",
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let out = ok(mvrec(&["--config", cfg, "cp", "lake/orders.csv", "wh/main/orders", "-q"]));
+    assert!(out.contains("copied 3 rows"), "{out}");
+    assert_eq!(sqlite_rows(&data.join("wh.db"), "orders").len(), 3);
+    let out = ok(mvrec(&["--config", cfg, "cp", "wh/main/orders", "lake/o.jsonl", "-q"]));
+    assert!(out.contains("copied 3 rows"), "{out}");
+    let text = std::fs::read_to_string(data.join("o.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.contains("\"name\":\"Zoë\""), "{text}");
+}
+
+#[test]
+fn help_is_complete_with_examples() {
+    let top = ok(mvrec(&["--help"]));
+    for word in ["ls", "schema", "cat", "cp", "--gateway", "--config", "Examples:"] {
+        assert!(top.contains(word), "mvrec --help lacks {word}: {top}");
+    }
+    for sub in ["ls", "schema", "cat", "cp"] {
+        let help = ok(mvrec(&[sub, "--help"]));
+        assert!(help.contains("Examples:"), "mvrec {sub} --help has no examples: {help}");
+    }
+    let cp = ok(mvrec(&["cp", "--help"]));
+    for mode in ["append", "truncate-and-overwrite", "delete-and-overwrite", "drop-and-recreate"] {
+        assert!(cp.contains(mode), "{cp}");
+    }
+}
+
+#[test]
+fn unreachable_gateway_and_bad_names_are_clear() {
+    let err = fails(mvrec(&["--gateway", "grpc://127.0.0.1:1", "ls"]));
+    assert!(err.contains("cannot reach the gateway at grpc://127.0.0.1:1"), "{err}");
+    let dir = workdir();
+    let gw = Gateway::start_default(dir.path());
+    let err = fails(gw.mvrec(&["cat", "nowhere/main/t"]));
+    assert!(err.contains("not found") && err.contains("nowhere"), "{err}");
+    let err = fails(gw.mvrec(&["cat", "demo/main/missing"]));
+    assert!(err.contains("main.missing"), "{err}");
+    let err = fails(gw.mvrec(&["cat", "files//x.csv"]));
+    assert!(err.contains("not a dataset name"), "{err}");
+    let err = fails(gw.mvrec(&["cat", "files/../etc/passwd.csv"]));
+    assert!(err.contains("not allowed"), "{err}");
+}
