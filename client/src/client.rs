@@ -5,9 +5,12 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
-use arrow_flight::{Action, FlightClient, FlightDescriptor, FlightInfo};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arrow_flight::{Action, FlightClient, FlightData, FlightDescriptor, FlightInfo};
 use futures::{Stream, StreamExt, TryStreamExt};
-use mover_proto::{Command, MOVE_ACTION, Move, Progress, Read, Write, command::Kind};
+use mover_proto::{Command, END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read, Write, command::Kind};
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 
@@ -139,17 +142,34 @@ impl Client {
     }
 
     /// Write `batches` to `write`'s target; returns the gateway's final report.
+    ///
+    /// The upload ends with the end-of-upload message only if `batches` ended without error, so
+    /// a failing source makes the gateway roll back rather than commit what it had.
     pub async fn put<S>(&mut self, write: &Write, schema: SchemaRef, batches: S) -> Result<Progress>
     where
         S: Stream<Item = std::result::Result<RecordBatch, FlightError>> + Send + 'static,
     {
+        let mut write = write.clone();
+        write.end_marker = true;
         let command = Command {
-            kind: Some(Kind::Write(write.clone())),
+            kind: Some(Kind::Write(write)),
         };
+        let failed = Arc::new(AtomicBool::new(false));
+        let seen = failed.clone();
+        let batches = batches.inspect(move |item| {
+            if item.is_err() {
+                seen.store(true, Ordering::SeqCst);
+            }
+        });
+        let end = futures::stream::once(async move {
+            Ok(FlightData::new().with_app_metadata(END_OF_UPLOAD.to_vec()))
+        });
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .with_flight_descriptor(Some(FlightDescriptor::new_cmd(command.encode_to_vec())))
-            .build(batches);
+            .build(batches)
+            .chain(end)
+            .take_while(move |_| futures::future::ready(!failed.load(Ordering::SeqCst)));
         let mut results = self.flight.do_put(data).await?;
         let mut last = None;
         while let Some(result) = results.next().await {

@@ -11,3 +11,6 @@ pub use v1::*;
 
 /// The name of the DoAction that moves a source to a target inside one gateway.
 pub const MOVE_ACTION: &str = "move";
+
+/// The app_metadata of the message that ends an upload whose `Write.end_marker` is set.
+pub const END_OF_UPLOAD: &[u8] = b"mover.v1.end";

@@ -70,6 +70,7 @@ pub async fn run(client: &mut Client, args: CpArgs) -> anyhow::Result<()> {
         }),
         existing_table: args.existing_table.proto() as i32,
         file: file_options(args.to_format, args.to_delimiter.clone(), args.to_no_header),
+        end_marker: false,
     };
     let total = client
         .info(&source)

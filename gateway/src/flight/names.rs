@@ -30,7 +30,7 @@ pub fn write_from_descriptor(d: &FlightDescriptor) -> Result<Write> {
                 parts: d.path.clone(),
             }),
             existing_table: ExistingTable::Fail as i32,
-            file: None,
+            ..Default::default()
         }),
         DescriptorType::Cmd => match decode_command(&d.cmd)? {
             Kind::Write(write) => Ok(write),

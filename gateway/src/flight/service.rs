@@ -2,6 +2,7 @@
 //! and GetSchema with "unimplemented", so it cannot be the whole server).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
@@ -16,7 +17,7 @@ use arrow_flight::{
 };
 use futures::stream::BoxStream;
 use futures::{Future, StreamExt, TryStreamExt};
-use mover_proto::{MOVE_ACTION, Move, Progress, Read};
+use mover_proto::{END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read};
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -199,28 +200,11 @@ impl FlightService for MoverService {
             Status::invalid_argument("the first DoPut message must carry the target's descriptor")
         })?;
         let write = write_from_descriptor(&descriptor).map_err(status)?;
-        let data = futures::stream::once(async { Ok(first) })
-            .chain(input)
-            .map_err(|s| FlightError::Tonic(Box::new(s)));
+        let upload = Upload::default();
+        let data = upload.messages(futures::stream::once(async { Ok(first) }).chain(input));
         let mut decoder = FlightDataDecoder::new(data);
         let schema = read_schema(&mut decoder).await.map_err(status)?;
-        let batches = decoder
-            .filter_map(|item| async move {
-                match item {
-                    Ok(d) => match d.payload {
-                        DecodedPayload::RecordBatch(b) => Some(Ok(b)),
-                        DecodedPayload::None => None,
-                        DecodedPayload::Schema(_) => {
-                            Some(Err(Error::invalid("DoPut sent a second schema")))
-                        }
-                    },
-                    Err(e) => Some(Err(Error::new(
-                        ErrorKind::Cancelled,
-                        format!("the upload was cut before it ended: {e}"),
-                    ))),
-                }
-            })
-            .boxed();
+        let batches = upload.batches(decoder, write.end_marker);
         let meter = Arc::new(Meter::default());
         let batches = meter.metered(batches);
         let catalog = self.catalog.clone();
@@ -281,6 +265,74 @@ impl FlightService for MoverService {
                 .into(),
         })];
         Ok(Response::new(futures::stream::iter(actions).boxed()))
+    }
+}
+
+/// What a DoPut's raw messages said besides data: whether the end-of-upload message came.
+#[derive(Clone, Default)]
+struct Upload {
+    ended: Arc<AtomicBool>,
+}
+
+impl Upload {
+    /// The IPC messages of the upload, for the decoder. Messages with no IPC header carry only
+    /// app_metadata (pyarrow's `write_metadata` sends such): the end-of-upload marker is noted,
+    /// others are skipped. A transport error means the client went away.
+    fn messages(
+        &self,
+        raw: impl futures::Stream<Item = Result<FlightData, Status>> + Send + 'static,
+    ) -> impl futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static {
+        let ended = self.ended.clone();
+        raw.filter_map(move |item| {
+            let out = match item {
+                Ok(_) if ended.load(Ordering::SeqCst) => Some(Err(FlightError::protocol(
+                    "DoPut sent data after its end-of-upload message",
+                ))),
+                Ok(d) if d.data_header.is_empty() => {
+                    if d.app_metadata.as_ref() == END_OF_UPLOAD {
+                        ended.store(true, Ordering::SeqCst);
+                    }
+                    None
+                }
+                Ok(d) => Some(Ok(d)),
+                Err(s) => Some(Err(FlightError::Tonic(Box::new(s)))),
+            };
+            futures::future::ready(out)
+        })
+    }
+
+    /// The record batches, ending in an error when the upload was cut: by a broken connection,
+    /// or (with `end_marker`) by an end without the end-of-upload message. The sink then rolls
+    /// back.
+    fn batches(&self, decoder: FlightDataDecoder, end_marker: bool) -> crate::connectors::BatchStream {
+        let cut = |why: String| Error::new(ErrorKind::Cancelled, why);
+        let ended = self.ended.clone();
+        let batches = decoder.filter_map(move |item| {
+            let out = match item {
+                Ok(d) => match d.payload {
+                    DecodedPayload::RecordBatch(b) => Some(Ok(b)),
+                    DecodedPayload::None => None,
+                    DecodedPayload::Schema(_) => {
+                        Some(Err(Error::invalid("DoPut sent a second schema")))
+                    }
+                },
+                Err(FlightError::Tonic(s)) => Some(Err(cut(format!(
+                    "the upload was cut before it ended ({}); nothing was written",
+                    s.message()
+                )))),
+                Err(e) => Some(Err(Error::invalid(format!("bad Flight data: {e}")))),
+            };
+            futures::future::ready(out)
+        });
+        let check_end = futures::stream::once(async move {
+            (end_marker && !ended.load(Ordering::SeqCst)).then(|| {
+                Err(cut(
+                    "the upload ended without its end-of-upload message; nothing was written".into(),
+                ))
+            })
+        })
+        .filter_map(futures::future::ready);
+        batches.chain(check_end).boxed()
     }
 }
 

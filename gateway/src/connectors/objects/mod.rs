@@ -256,10 +256,23 @@ impl Connector for Bucket {
             .then(move |meta| {
                 let (bucket, format, expected) = (bucket.clone(), format.clone(), expected.clone());
                 async move {
-                    // Text formats are decoded with the first part's schema, so a ragged part
-                    // fails on its rows; Parquet parts carry their own schema, compared here.
-                    let known = (!matches!(format, Format::Parquet)).then(|| expected.clone());
-                    let (schema, stream) = bucket.read_file(&meta, &format, known).await?;
+                    // Parquet parts carry their schema, compared whole. Text parts are decoded
+                    // with the first part's types (inference may differ on a sample) once their
+                    // column names are seen to match.
+                    let (schema, stream) = match format {
+                        Format::Parquet => bucket.read_file(&meta, &format, None).await?,
+                        _ => {
+                            let (own, _) = bucket.describe_file(&meta, &format).await?;
+                            let names = |s: &Schema| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+                            if names(&own) != names(&expected) {
+                                return Err(Error::invalid(format!(
+                                    "{}/{}: its columns ({}) differ from the first part's ({}); every part of a prefix must share one schema",
+                                    bucket.name, meta.location, names(&own).join(", "), names(&expected).join(", ")
+                                )));
+                            }
+                            bucket.read_file(&meta, &format, Some(expected.clone())).await?
+                        }
+                    };
                     if !same_columns(&schema, &expected) {
                         return Err(Error::invalid(format!(
                             "{}/{}: its columns differ from the first part's; every part of a prefix must share one schema",
