@@ -121,10 +121,12 @@ pub(crate) fn byte_decode<D: PushDecoder>(
 pub struct CsvEncoder {
     writer: Option<arrow::csv::Writer<Drain>>,
     out: Drain,
+    schema: SchemaRef,
+    wrote: bool,
 }
 
 impl CsvEncoder {
-    pub fn new(dialect: CsvDialect) -> Self {
+    pub fn new(dialect: CsvDialect, schema: SchemaRef) -> Self {
         let out = Drain::default();
         let writer = WriterBuilder::new()
             .with_header(dialect.header)
@@ -138,6 +140,8 @@ impl CsvEncoder {
         Self {
             writer: Some(writer),
             out,
+            schema,
+            wrote: false,
         }
     }
 }
@@ -149,10 +153,16 @@ impl Encoder for CsvEncoder {
             .as_mut()
             .ok_or_else(|| Error::internal("CSV encoder used after finish"))?;
         writer.write(batch).invalid("cannot write CSV")?;
+        self.wrote = true;
         Ok(self.out.take())
     }
 
     fn finish(mut self: Box<Self>) -> Result<Vec<u8>> {
+        if !self.wrote {
+            // A file of no rows still has its header.
+            let empty = RecordBatch::new_empty(self.schema.clone());
+            self.encode(&empty)?;
+        }
         if let Some(writer) = self.writer.take() {
             // Dropping the writer flushes its buffer into `out`.
             drop(writer.into_inner());

@@ -111,8 +111,8 @@ impl Format {
         for f in schema.fields() {
             let flat = !f.data_type().is_nested()
                 && !matches!(f.data_type(), DataType::Dictionary(..) | DataType::Union(..));
-            let binary_csv = matches!(self, Format::Csv(_))
-                && matches!(
+            // Text formats have no bytes type: hex or base64 would read back as text.
+            let binary_csv = matches!(
                     f.data_type(),
                     DataType::Binary
                         | DataType::LargeBinary
@@ -143,7 +143,7 @@ pub trait Encoder: Send {
 pub fn encoder(format: &Format, schema: Arc<Schema>) -> Result<Box<dyn Encoder>> {
     format.check_schema(&schema)?;
     Ok(match format {
-        Format::Csv(dialect) => Box::new(csv::CsvEncoder::new(*dialect)),
+        Format::Csv(dialect) => Box::new(csv::CsvEncoder::new(*dialect, schema)),
         Format::Parquet => Box::new(parquet::ParquetEncoder::new(schema)?),
         Format::Jsonl => Box::new(jsonl::JsonlEncoder::new()),
     })

@@ -108,6 +108,9 @@ impl Bucket {
 
     async fn sample(&self, meta: &ObjectMeta) -> Result<(bytes::Bytes, bool)> {
         let end = meta.size.min(SAMPLE_BYTES);
+        if end == 0 {
+            return Ok((bytes::Bytes::new(), true));
+        }
         let bytes = self
             .store
             .get_range(&meta.location, 0..end)

@@ -6,7 +6,6 @@
 //! stream finished cleanly; a channel closed without `End` means the stream was cut.
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use mover_proto::ExistingTable;
 use rusqlite::{Connection, TransactionBehavior, types::Null};
@@ -14,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::types::{Storage, arrow_type, declared_type, storage_for};
 use super::{Table, quote, table_columns};
-use crate::convert::{TEXT_FORMATS, strict_cast};
+use crate::convert::strict_cast;
 use crate::error::{Context, Error, ErrorKind, Result};
 
 pub enum Msg {
@@ -122,7 +121,7 @@ pub fn run(job: WriteJob, mut rx: mpsc::Receiver<Msg>) -> Result<u64> {
                 .zip(batch.columns())
                 .map(|(t, col)| {
                     let typed = strict_cast(col, &t.arrow, &t.name, rows + 1)?;
-                    to_storage(&typed)
+                    to_storage(&typed, &t.name, rows + 1)
                 })
                 .collect::<Result<Vec<_>>>()?;
             for r in 0..batch.num_rows() {
@@ -157,8 +156,9 @@ fn create(tx: &rusqlite::Transaction<'_>, table: &Table, schema: &SchemaRef) -> 
     table_columns(tx, table)?.ok_or_else(|| Error::internal("the created table is not there"))
 }
 
-/// The array as its SQLite storage class: Int64, Float64, Utf8 or Binary.
-fn to_storage(array: &ArrayRef) -> Result<ArrayRef> {
+/// The array as its SQLite storage class: Int64, Float64, Utf8 or Binary. A value the class
+/// cannot hold (a UInt64 above 2^63-1) is an error naming its row and column.
+fn to_storage(array: &ArrayRef, column: &str, first_row: u64) -> Result<ArrayRef> {
     let storage = storage_for(array.data_type());
     // Zoned timestamps are stored as UTC text with an explicit offset.
     let array = match array.data_type() {
@@ -168,11 +168,7 @@ fn to_storage(array: &ArrayRef) -> Result<ArrayRef> {
         )?,
         _ => array.clone(),
     };
-    let options = CastOptions {
-        safe: false,
-        format_options: TEXT_FORMATS,
-    };
-    Ok(cast_with_options(&array, &storage.arrow(), &options)?)
+    strict_cast(&array, &storage.arrow(), column, first_row)
 }
 
 fn bind(stmt: &mut rusqlite::Statement<'_>, at: usize, col: &ArrayRef, row: usize) -> Result<()> {
