@@ -16,11 +16,17 @@ fn quick_start_story() {
 
     // ls: every table and file, with what is cheap to know.
     let ls = ok(gw.mvrec(&["ls"]));
-    assert!(ls.contains("files/orders.csv") && ls.contains("files/more.csv"), "{ls}");
+    assert!(
+        ls.contains("files/orders.csv") && ls.contains("files/more.csv"),
+        "{ls}"
+    );
 
     // schema: inferred from the CSV, as a table and as JSON.
     let schema = ok(gw.mvrec(&["schema", "files/orders.csv"]));
-    assert!(schema.contains("qty") && schema.contains("Int64"), "{schema}");
+    assert!(
+        schema.contains("qty") && schema.contains("Int64"),
+        "{schema}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&ok(gw.mvrec(&["schema", "files/orders.csv", "--json"]))).unwrap();
     assert_eq!(json[4]["name"], "day");
@@ -51,11 +57,20 @@ fn quick_start_story() {
 
     // A second copy to an existing table fails, and says what to do.
     let err = fails(gw.mvrec(&["cp", "files/more.csv", "demo/main/orders"]));
-    assert!(err.contains("already exists") && err.contains("append"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("append"),
+        "{err}"
+    );
     assert_eq!(sqlite_rows(&db, "orders").len(), 3);
 
     // Append.
-    ok(gw.mvrec(&["cp", "files/more.csv", "demo/main/orders", "--existing-table", "append"]));
+    ok(gw.mvrec(&[
+        "cp",
+        "files/more.csv",
+        "demo/main/orders",
+        "--existing-table",
+        "append",
+    ]));
     let rows = sqlite_rows(&db, "orders");
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[3], vec!["4", "fig", "1", "9.99", "2026-03-04"]);
@@ -64,12 +79,25 @@ fn quick_start_story() {
     let q = ok(gw.mvrec(&["cat", "demo", "--sql", "SELECT count(*) AS n FROM orders"]));
     assert!(q.contains("| 4 |"), "{q}");
     let ls = ok(gw.mvrec(&["ls", "demo"]));
-    assert!(ls.contains("demo/main/orders") && ls.contains("| 4 "), "{ls}");
+    assert!(
+        ls.contains("demo/main/orders") && ls.contains("| 4 "),
+        "{ls}"
+    );
     assert!(!ls.contains("files/"), "prefix filter ignored: {ls}");
 
     // Overwrite modes replace, each in one transaction.
-    for mode in ["truncate-and-overwrite", "delete-and-overwrite", "drop-and-recreate"] {
-        ok(gw.mvrec(&["cp", "files/more.csv", "demo/main/orders", "--existing-table", mode]));
+    for mode in [
+        "truncate-and-overwrite",
+        "delete-and-overwrite",
+        "drop-and-recreate",
+    ] {
+        ok(gw.mvrec(&[
+            "cp",
+            "files/more.csv",
+            "demo/main/orders",
+            "--existing-table",
+            mode,
+        ]));
         assert_eq!(sqlite_rows(&db, "orders").len(), 1, "{mode}");
     }
 
@@ -90,10 +118,24 @@ fn embedded_gateway_with_config_needs_no_server() {
     )
     .unwrap();
     let cfg = config.to_str().unwrap();
-    let out = ok(mvrec(&["--config", cfg, "cp", "lake/orders.csv", "wh/main/orders", "-q"]));
+    let out = ok(mvrec(&[
+        "--config",
+        cfg,
+        "cp",
+        "lake/orders.csv",
+        "wh/main/orders",
+        "-q",
+    ]));
     assert!(out.contains("copied 3 rows"), "{out}");
     assert_eq!(sqlite_rows(&data.join("wh.db"), "orders").len(), 3);
-    let out = ok(mvrec(&["--config", cfg, "cp", "wh/main/orders", "lake/o.jsonl", "-q"]));
+    let out = ok(mvrec(&[
+        "--config",
+        cfg,
+        "cp",
+        "wh/main/orders",
+        "lake/o.jsonl",
+        "-q",
+    ]));
     assert!(out.contains("copied 3 rows"), "{out}");
     let text = std::fs::read_to_string(data.join("o.jsonl")).unwrap();
     assert_eq!(text.lines().count(), 3);
@@ -103,15 +145,31 @@ fn embedded_gateway_with_config_needs_no_server() {
 #[test]
 fn help_is_complete_with_examples() {
     let top = ok(mvrec(&["--help"]));
-    for word in ["ls", "schema", "cat", "cp", "--gateway", "--config", "Examples:"] {
+    for word in [
+        "ls",
+        "schema",
+        "cat",
+        "cp",
+        "--gateway",
+        "--config",
+        "Examples:",
+    ] {
         assert!(top.contains(word), "mvrec --help lacks {word}: {top}");
     }
     for sub in ["ls", "schema", "cat", "cp"] {
         let help = ok(mvrec(&[sub, "--help"]));
-        assert!(help.contains("Examples:"), "mvrec {sub} --help has no examples: {help}");
+        assert!(
+            help.contains("Examples:"),
+            "mvrec {sub} --help has no examples: {help}"
+        );
     }
     let cp = ok(mvrec(&["cp", "--help"]));
-    for mode in ["append", "truncate-and-overwrite", "delete-and-overwrite", "drop-and-recreate"] {
+    for mode in [
+        "append",
+        "truncate-and-overwrite",
+        "delete-and-overwrite",
+        "drop-and-recreate",
+    ] {
         assert!(cp.contains(mode), "{cp}");
     }
 }
@@ -119,11 +177,17 @@ fn help_is_complete_with_examples() {
 #[test]
 fn unreachable_gateway_and_bad_names_are_clear() {
     let err = fails(mvrec(&["--gateway", "grpc://127.0.0.1:1", "ls"]));
-    assert!(err.contains("cannot reach the gateway at grpc://127.0.0.1:1"), "{err}");
+    assert!(
+        err.contains("cannot reach the gateway at grpc://127.0.0.1:1"),
+        "{err}"
+    );
     let dir = workdir();
     let gw = Gateway::start_default(dir.path());
     let err = fails(gw.mvrec(&["cat", "nowhere/main/t"]));
-    assert!(err.contains("not found") && err.contains("nowhere"), "{err}");
+    assert!(
+        err.contains("not found") && err.contains("nowhere"),
+        "{err}"
+    );
     let err = fails(gw.mvrec(&["cat", "demo/main/missing"]));
     assert!(err.contains("main.missing"), "{err}");
     let err = fails(gw.mvrec(&["cat", "files//x.csv"]));

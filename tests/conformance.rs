@@ -58,53 +58,269 @@ fn schema() -> SchemaRef {
 
 /// `n` rows: the edge rows first, then ordinary generated ones.
 fn table(n: usize) -> RecordBatch {
-    let edge = |i: usize| i < EDGE_ROWS;
     // Each edge row is one kind of trouble: minimums, maximums, zeros/empties, NULLs, unicode
     // and punctuation, small magnitudes.
-    fn pick<T: Clone>(i: usize, edges: [Option<T>; EDGE_ROWS], normal: impl Fn(usize) -> T) -> Option<T> {
-        if i < EDGE_ROWS { edges[i].clone() } else { Some(normal(i)) }
+    fn pick<T: Clone>(
+        i: usize,
+        edges: [Option<T>; EDGE_ROWS],
+        normal: impl Fn(usize) -> T,
+    ) -> Option<T> {
+        if i < EDGE_ROWS {
+            edges[i].clone()
+        } else {
+            Some(normal(i))
+        }
     }
-    let _ = edge;
     let rows = 0..n;
+    // Coerces each typed array to ArrayRef inside vec![].
     let col = |a: ArrayRef| a;
-    let big = 99_999_999_999_999_999_999_999_999_999_999_999_99i128; // 38 nines
+    let big = 10i128.pow(38) - 1; // 38 nines: the largest Decimal128(38, _)
     let columns: Vec<ArrayRef> = vec![
-        col(Arc::new(Int64Array::from_iter_values(rows.clone().map(|i| i as i64)))),
-        col(Arc::new(Int8Array::from_iter(rows.clone().map(|i| pick(i, [Some(i8::MIN), Some(i8::MAX), Some(0), None, Some(-1), Some(1)], |i| (i % 100) as i8))))),
-        col(Arc::new(Int16Array::from_iter(rows.clone().map(|i| pick(i, [Some(i16::MIN), Some(i16::MAX), Some(0), None, Some(-1), Some(1)], |i| (i % 30000) as i16))))),
-        col(Arc::new(Int32Array::from_iter(rows.clone().map(|i| pick(i, [Some(i32::MIN), Some(i32::MAX), Some(0), None, Some(-1), Some(1)], |i| i as i32 * 7))))),
-        col(Arc::new(Int64Array::from_iter(rows.clone().map(|i| pick(i, [Some(i64::MIN), Some(i64::MAX), Some(0), None, Some(-1), Some(1)], |i| i as i64 * 1_000_003))))),
-        col(Arc::new(UInt8Array::from_iter(rows.clone().map(|i| pick(i, [Some(0), Some(u8::MAX), Some(0), None, Some(1), Some(2)], |i| (i % 200) as u8))))),
-        col(Arc::new(UInt16Array::from_iter(rows.clone().map(|i| pick(i, [Some(0), Some(u16::MAX), Some(0), None, Some(1), Some(2)], |i| (i % 60000) as u16))))),
-        col(Arc::new(UInt32Array::from_iter(rows.clone().map(|i| pick(i, [Some(0), Some(u32::MAX), Some(0), None, Some(1), Some(2)], |i| i as u32 * 3))))),
+        col(Arc::new(Int64Array::from_iter_values(
+            rows.clone().map(|i| i as i64),
+        ))),
+        col(Arc::new(Int8Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(i8::MIN),
+                    Some(i8::MAX),
+                    Some(0),
+                    None,
+                    Some(-1),
+                    Some(1),
+                ],
+                |i| (i % 100) as i8,
+            )
+        })))),
+        col(Arc::new(Int16Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(i16::MIN),
+                    Some(i16::MAX),
+                    Some(0),
+                    None,
+                    Some(-1),
+                    Some(1),
+                ],
+                |i| (i % 30000) as i16,
+            )
+        })))),
+        col(Arc::new(Int32Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(i32::MIN),
+                    Some(i32::MAX),
+                    Some(0),
+                    None,
+                    Some(-1),
+                    Some(1),
+                ],
+                |i| i as i32 * 7,
+            )
+        })))),
+        col(Arc::new(Int64Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(i64::MIN),
+                    Some(i64::MAX),
+                    Some(0),
+                    None,
+                    Some(-1),
+                    Some(1),
+                ],
+                |i| i as i64 * 1_000_003,
+            )
+        })))),
+        col(Arc::new(UInt8Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [Some(0), Some(u8::MAX), Some(0), None, Some(1), Some(2)],
+                |i| (i % 200) as u8,
+            )
+        })))),
+        col(Arc::new(UInt16Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [Some(0), Some(u16::MAX), Some(0), None, Some(1), Some(2)],
+                |i| (i % 60000) as u16,
+            )
+        })))),
+        col(Arc::new(UInt32Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [Some(0), Some(u32::MAX), Some(0), None, Some(1), Some(2)],
+                |i| i as u32 * 3,
+            )
+        })))),
         // SQLite integers are signed 64-bit: the largest UInt64 it can hold is 2^63-1.
-        col(Arc::new(UInt64Array::from_iter(rows.clone().map(|i| pick(i, [Some(0), Some(i64::MAX as u64), Some(0), None, Some(1), Some(2)], |i| i as u64 * 11))))),
-        col(Arc::new(Float32Array::from_iter(rows.clone().map(|i| pick(i, [Some(f32::MIN), Some(f32::MAX), Some(0.0), None, Some(f32::MIN_POSITIVE), Some(1.5)], |i| i as f32 / 4.0))))),
-        col(Arc::new(Float64Array::from_iter(rows.clone().map(|i| pick(i, [Some(f64::MIN), Some(f64::MAX), Some(0.0), None, Some(f64::MIN_POSITIVE), Some(-123.456)], |i| i as f64 / 3.0))))),
-        col(Arc::new(BooleanArray::from_iter(rows.clone().map(|i| pick(i, [Some(true), Some(false), Some(false), None, Some(true), Some(false)], |i| i % 3 == 0))))),
+        col(Arc::new(UInt64Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(0),
+                    Some(i64::MAX as u64),
+                    Some(0),
+                    None,
+                    Some(1),
+                    Some(2),
+                ],
+                |i| i as u64 * 11,
+            )
+        })))),
+        col(Arc::new(Float32Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(f32::MIN),
+                    Some(f32::MAX),
+                    Some(0.0),
+                    None,
+                    Some(f32::MIN_POSITIVE),
+                    Some(1.5),
+                ],
+                |i| i as f32 / 4.0,
+            )
+        })))),
+        col(Arc::new(Float64Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(f64::MIN),
+                    Some(f64::MAX),
+                    Some(0.0),
+                    None,
+                    Some(f64::MIN_POSITIVE),
+                    Some(-123.456),
+                ],
+                |i| i as f64 / 3.0,
+            )
+        })))),
+        col(Arc::new(BooleanArray::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(true),
+                    Some(false),
+                    Some(false),
+                    None,
+                    Some(true),
+                    Some(false),
+                ],
+                |i| i % 3 == 0,
+            )
+        })))),
         col(Arc::new(
-            Decimal128Array::from_iter(rows.clone().map(|i| pick(i, [Some(-big), Some(big), Some(0), None, Some(1), Some(-12_345_000_000_000)], |i| i as i128 * 1_234_567)))
-                .with_precision_and_scale(38, 10)
-                .unwrap(),
+            Decimal128Array::from_iter(rows.clone().map(|i| {
+                pick(
+                    i,
+                    [
+                        Some(-big),
+                        Some(big),
+                        Some(0),
+                        None,
+                        Some(1),
+                        Some(-12_345_000_000_000),
+                    ],
+                    |i| i as i128 * 1_234_567,
+                )
+            }))
+            .with_precision_and_scale(38, 10)
+            .unwrap(),
         )),
         col(Arc::new(StringArray::from_iter(rows.clone().map(|i| {
-            pick(i, [Some("".to_string()), Some("Zoë ✓ 日本語 🚚".into()), Some("comma, \"quote\"\nnew line\ttab".into()), None, Some(" leading and trailing ".into()), Some("NULL".into())], |i| format!("row {i}"))
+            pick(
+                i,
+                [
+                    Some("".to_string()),
+                    Some("Zoë ✓ 日本語 🚚".into()),
+                    Some("comma, \"quote\"\nnew line\ttab".into()),
+                    None,
+                    Some(" leading and trailing ".into()),
+                    Some("NULL".into()),
+                ],
+                |i| format!("row {i}"),
+            )
         })))),
         col(Arc::new(BinaryArray::from_iter(rows.clone().map(|i| {
-            pick(i, [Some(vec![]), Some(vec![0u8, 255, 1, 0]), Some(b"text".to_vec()), None, Some(vec![0]), Some(vec![7; 40])], |i| (i as u32).to_le_bytes().to_vec())
+            pick(
+                i,
+                [
+                    Some(vec![]),
+                    Some(vec![0u8, 255, 1, 0]),
+                    Some(b"text".to_vec()),
+                    None,
+                    Some(vec![0]),
+                    Some(vec![7; 40]),
+                ],
+                |i| (i as u32).to_le_bytes().to_vec(),
+            )
         })))),
         // 0001-01-01, 9999-12-31, 1970-01-01, NULL, 1900-02-28, 2000-02-29
-        col(Arc::new(Date32Array::from_iter(rows.clone().map(|i| pick(i, [Some(-719_162), Some(2_932_896), Some(0), None, Some(-25_510), Some(11_016)], |i| 18_000 + (i % 5000) as i32))))),
-        col(Arc::new(Time64MicrosecondArray::from_iter(rows.clone().map(|i| {
-            pick(i, [Some(0), Some(86_399_999_999), Some(43_200_000_000), None, Some(1), Some(3_600_000_000)], |i| (i as i64 * 1_000_013) % 86_400_000_000)
+        col(Arc::new(Date32Array::from_iter(rows.clone().map(|i| {
+            pick(
+                i,
+                [
+                    Some(-719_162),
+                    Some(2_932_896),
+                    Some(0),
+                    None,
+                    Some(-25_510),
+                    Some(11_016),
+                ],
+                |i| 18_000 + (i % 5000) as i32,
+            )
         })))),
-        col(Arc::new(TimestampMicrosecondArray::from_iter(rows.clone().map(|i| {
-            // 1900-01-01, 2200-12-31 23:59:59.999999, the epoch, NULL, 1969-12-31 23:59:59, now-ish
-            pick(i, [Some(-2_208_988_800_000_000), Some(7_289_567_999_999_999), Some(0), None, Some(-1_000_000), Some(1_795_000_000_123_456)], |i| 1_700_000_000_000_000 + i as i64 * 1_000_001)
-        })))),
+        col(Arc::new(Time64MicrosecondArray::from_iter(
+            rows.clone().map(|i| {
+                pick(
+                    i,
+                    [
+                        Some(0),
+                        Some(86_399_999_999),
+                        Some(43_200_000_000),
+                        None,
+                        Some(1),
+                        Some(3_600_000_000),
+                    ],
+                    |i| (i as i64 * 1_000_013) % 86_400_000_000,
+                )
+            }),
+        ))),
+        col(Arc::new(TimestampMicrosecondArray::from_iter(
+            rows.clone().map(|i| {
+                // 1900-01-01, 2200-12-31 23:59:59.999999, the epoch, NULL, 1969-12-31 23:59:59, now-ish
+                pick(
+                    i,
+                    [
+                        Some(-2_208_988_800_000_000),
+                        Some(7_289_567_999_999_999),
+                        Some(0),
+                        None,
+                        Some(-1_000_000),
+                        Some(1_795_000_000_123_456),
+                    ],
+                    |i| 1_700_000_000_000_000 + i as i64 * 1_000_001,
+                )
+            }),
+        ))),
         col(Arc::new(
             TimestampMicrosecondArray::from_iter(rows.clone().map(|i| {
-                pick(i, [Some(-2_208_988_800_000_000), Some(7_289_567_999_999_999), Some(0), None, Some(-1_000_000), Some(1_795_000_000_123_456)], |i| 1_700_000_000_000_000 - i as i64 * 999_999)
+                pick(
+                    i,
+                    [
+                        Some(-2_208_988_800_000_000),
+                        Some(7_289_567_999_999_999),
+                        Some(0),
+                        None,
+                        Some(-1_000_000),
+                        Some(1_795_000_000_123_456),
+                    ],
+                    |i| 1_700_000_000_000_000 - i as i64 * 999_999,
+                )
             }))
             .with_timezone("UTC"),
         )),
@@ -113,20 +329,34 @@ fn table(n: usize) -> RecordBatch {
 }
 
 fn path(name: &str) -> Path {
-    Path { parts: mover_client::names::parse(name).unwrap() }
+    Path {
+        parts: mover_client::names::parse(name).unwrap(),
+    }
 }
 
 async fn put(client: &mut Client, target: &str, batch: &RecordBatch) -> u64 {
-    let write = Write { path: Some(path(target)), existing_table: ExistingTable::Fail as i32, ..Default::default() };
+    let write = Write {
+        path: Some(path(target)),
+        existing_table: ExistingTable::Fail as i32,
+        ..Default::default()
+    };
     // Several batches, so multi-batch paths are exercised.
     let chunks: Vec<Result<RecordBatch, FlightError>> = (0..batch.num_rows().div_ceil(7000).max(1))
         .map(|k| Ok(batch.slice(k * 7000, 7000.min(batch.num_rows() - k * 7000))))
         .collect();
-    client.put(&write, batch.schema(), futures::stream::iter(chunks)).await.unwrap().rows_committed
+    client
+        .put(&write, batch.schema(), futures::stream::iter(chunks))
+        .await
+        .unwrap()
+        .rows_committed
 }
 
 async fn get(client: &mut Client, name: &str) -> RecordBatch {
-    let read = Read { what: Some(What::Path(path(name))), file: None, limit: 0 };
+    let read = Read {
+        what: Some(What::Path(path(name))),
+        file: None,
+        limit: 0,
+    };
     let mut stream = client.read(&read).await.unwrap();
     let mut batches = Vec::new();
     while let Some(b) = stream.try_next().await.unwrap() {
@@ -139,13 +369,25 @@ async fn get(client: &mut Client, name: &str) -> RecordBatch {
 /// Value-by-value comparison that names the column and the first differing row.
 fn assert_same(label: &str, expected: &RecordBatch, got: &RecordBatch) {
     assert_eq!(got.num_rows(), expected.num_rows(), "{label}: row count");
-    assert_eq!(got.num_columns(), expected.num_columns(), "{label}: column count");
+    assert_eq!(
+        got.num_columns(),
+        expected.num_columns(),
+        "{label}: column count"
+    );
     for (i, field) in expected.schema().fields().iter().enumerate() {
         let (want, have) = (expected.column(i), got.column(i));
-        assert_eq!(have.data_type(), want.data_type(), "{label}: type of {}", field.name());
+        assert_eq!(
+            have.data_type(),
+            want.data_type(),
+            "{label}: type of {}",
+            field.name()
+        );
         if want.to_data() != have.to_data() {
             let fmt = |a: &ArrayRef, r: usize| {
-                ArrayFormatter::try_new(a.as_ref(), &Default::default()).unwrap().value(r).to_string()
+                ArrayFormatter::try_new(a.as_ref(), &Default::default())
+                    .unwrap()
+                    .value(r)
+                    .to_string()
             };
             let row = (0..want.len())
                 .find(|&r| want.is_null(r) != have.is_null(r) || fmt(want, r) != fmt(have, r))
@@ -165,10 +407,20 @@ async fn exact_round_trip(client: &mut Client, n: usize, target: &str) {
     let original = table(n);
     assert_eq!(put(client, target, &original).await, n as u64, "{target}");
     let back = get(client, target).await;
-    for (want, have) in original.schema().fields().iter().zip(back.schema().fields()) {
+    for (want, have) in original
+        .schema()
+        .fields()
+        .iter()
+        .zip(back.schema().fields())
+    {
         assert_eq!(want.name(), have.name(), "{target}");
         if target.starts_with("demo") {
-            assert_eq!(want.is_nullable(), have.is_nullable(), "{target}: nullability of {}", want.name());
+            assert_eq!(
+                want.is_nullable(),
+                have.is_nullable(),
+                "{target}: nullability of {}",
+                want.name()
+            );
         }
     }
     assert_same(target, &original, &back);
@@ -178,14 +430,24 @@ async fn exact_round_trip(client: &mut Client, n: usize, target: &str) {
 async fn text_round_trip(client: &mut Client, n: usize, target: &str) {
     let full = table(n);
     // Binary columns are refused, by name.
-    let write = Write { path: Some(path(target)), existing_table: ExistingTable::Fail as i32, ..Default::default() };
+    let write = Write {
+        path: Some(path(target)),
+        existing_table: ExistingTable::Fail as i32,
+        ..Default::default()
+    };
     let err = client
-        .put(&write, full.schema(), futures::stream::iter(vec![Ok(full.clone())]))
+        .put(
+            &write,
+            full.schema(),
+            futures::stream::iter(vec![Ok(full.clone())]),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("\"bytes\""), "{target}: {err}");
 
-    let keep: Vec<usize> = (0..full.num_columns()).filter(|&i| full.schema().field(i).name() != "bytes").collect();
+    let keep: Vec<usize> = (0..full.num_columns())
+        .filter(|&i| full.schema().field(i).name() != "bytes")
+        .collect();
     let original = full.project(&keep).unwrap();
     assert_eq!(put(client, target, &original).await, n as u64, "{target}");
     let back = get(client, target).await;
@@ -202,18 +464,27 @@ async fn text_round_trip(client: &mut Client, n: usize, target: &str) {
         if csv && field.name() == "text" {
             // CSV writes NULL and "" alike.
             let s = want.as_any().downcast_ref::<StringArray>().unwrap();
-            want = Arc::new(StringArray::from_iter(s.iter().map(|v| v.filter(|v| !v.is_empty()))));
+            want = Arc::new(StringArray::from_iter(
+                s.iter().map(|v| v.filter(|v| !v.is_empty())),
+            ));
         }
         if matches!(to, DataType::Decimal128(..)) {
             to = DataType::Float64;
             want = cast(&want, &to).unwrap();
         }
-        let have = back.column_by_name(field.name()).unwrap_or_else(|| panic!("{target}: no column {}", field.name()));
-        let have = cast(have, &to).unwrap_or_else(|e| panic!("{target}: column {}: {e}", field.name()));
+        let have = back
+            .column_by_name(field.name())
+            .unwrap_or_else(|| panic!("{target}: no column {}", field.name()));
+        let have =
+            cast(have, &to).unwrap_or_else(|e| panic!("{target}: column {}: {e}", field.name()));
         want_cols.push(want);
         have_cols.push(have);
     }
-    let fields: Vec<Field> = want_cols.iter().zip(original.schema().fields()).map(|(c, f)| Field::new(f.name(), c.data_type().clone(), true)).collect();
+    let fields: Vec<Field> = want_cols
+        .iter()
+        .zip(original.schema().fields())
+        .map(|(c, f)| Field::new(f.name(), c.data_type().clone(), true))
+        .collect();
     let s = Arc::new(Schema::new(fields));
     let want = RecordBatch::try_new(s.clone(), want_cols).unwrap();
     let have = RecordBatch::try_new(s, have_cols).unwrap();
@@ -230,12 +501,30 @@ async fn suite(n: usize) {
     text_round_trip(&mut client, n, "files/conformance.jsonl").await;
     // And across connectors: SQLite -> Parquet -> SQLite inside the gateway.
     let mv = |from: &str, to: &str| mover_proto::Move {
-        source: Some(Read { what: Some(What::Path(path(from))), file: None, limit: 0 }),
-        target: Some(Write { path: Some(path(to)), existing_table: ExistingTable::Fail as i32, ..Default::default() }),
+        source: Some(Read {
+            what: Some(What::Path(path(from))),
+            file: None,
+            limit: 0,
+        }),
+        target: Some(Write {
+            path: Some(path(to)),
+            existing_table: ExistingTable::Fail as i32,
+            ..Default::default()
+        }),
     };
-    client.move_dataset(&mv("demo/main/conformance", "files/moved.parquet"), |_| {}).await.unwrap();
-    client.move_dataset(&mv("files/moved.parquet", "demo/main/moved"), |_| {}).await.unwrap();
-    assert_same("sqlite -> parquet -> sqlite", &table(n), &get(&mut client, "demo/main/moved").await);
+    client
+        .move_dataset(&mv("demo/main/conformance", "files/moved.parquet"), |_| {})
+        .await
+        .unwrap();
+    client
+        .move_dataset(&mv("files/moved.parquet", "demo/main/moved"), |_| {})
+        .await
+        .unwrap();
+    assert_same(
+        "sqlite -> parquet -> sqlite",
+        &table(n),
+        &get(&mut client, "demo/main/moved").await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -259,10 +548,26 @@ async fn what_sqlite_cannot_hold_is_refused_and_parquet_keeps() {
     let gw = Gateway::start_default(dir.path());
     let mut client = Client::connect(&gw.url).await.unwrap();
     let s = Arc::new(Schema::new(vec![Field::new("u", DataType::UInt64, true)]));
-    let batch = RecordBatch::try_new(s, vec![Arc::new(UInt64Array::from(vec![1, u64::MAX]))]).unwrap();
-    let write = |t: &str| Write { path: Some(path(t)), existing_table: ExistingTable::Fail as i32, ..Default::default() };
-    let err = client.put(&write("demo/main/big"), batch.schema(), futures::stream::iter(vec![Ok(batch.clone())])).await.unwrap_err();
+    let batch =
+        RecordBatch::try_new(s, vec![Arc::new(UInt64Array::from(vec![1, u64::MAX]))]).unwrap();
+    let write = |t: &str| Write {
+        path: Some(path(t)),
+        existing_table: ExistingTable::Fail as i32,
+        ..Default::default()
+    };
+    let err = client
+        .put(
+            &write("demo/main/big"),
+            batch.schema(),
+            futures::stream::iter(vec![Ok(batch.clone())]),
+        )
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("\"u\""), "{err}");
     put(&mut client, "files/big.parquet", &batch).await;
-    assert_same("u64::MAX in Parquet", &batch, &get(&mut client, "files/big.parquet").await);
+    assert_same(
+        "u64::MAX in Parquet",
+        &batch,
+        &get(&mut client, "files/big.parquet").await,
+    );
 }

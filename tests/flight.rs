@@ -11,7 +11,6 @@ use arrow_flight::error::FlightError;
 use arrow_flight::{FlightDescriptor, Ticket};
 use futures::{StreamExt, TryStreamExt};
 use mover_client::Client;
-use mover_client::client::descriptor;
 use mover_proto::{ExistingTable, FileOptions, Path, Read, Write, read::What};
 use mover_tests::{Gateway, files_under, sqlite_has_table, sqlite_rows, workdir};
 use tonic::Code;
@@ -53,7 +52,12 @@ fn people(ids: std::ops::Range<i64>) -> (SchemaRef, RecordBatch) {
     (schema, batch)
 }
 
-async fn put(client: &mut Client, target: &str, existing: ExistingTable, batches: Vec<RecordBatch>) -> mover_client::client::Result<u64> {
+async fn put(
+    client: &mut Client,
+    target: &str,
+    existing: ExistingTable,
+    batches: Vec<RecordBatch>,
+) -> mover_client::client::Result<u64> {
     let schema = batches[0].schema();
     let stream = futures::stream::iter(batches.into_iter().map(Ok::<_, FlightError>));
     let done = client.put(&write(target, existing), schema, stream).await?;
@@ -70,12 +74,22 @@ async fn catalog_read_and_write_through_flight() {
 
     // DoPut: a new table, with a final report of rows committed.
     let (_, batch) = people(0..1000);
-    let rows = put(&mut client, "demo/main/people", ExistingTable::Fail, vec![batch.slice(0, 600), batch.slice(600, 400)]).await.unwrap();
+    let rows = put(
+        &mut client,
+        "demo/main/people",
+        ExistingTable::Fail,
+        vec![batch.slice(0, 600), batch.slice(600, 400)],
+    )
+    .await
+    .unwrap();
     assert_eq!(rows, 1000);
 
     // ListFlights: everything, then a prefix.
     let all = client.list("").await.unwrap();
-    let names: Vec<String> = all.iter().map(|i| i.flight_descriptor.as_ref().unwrap().path.join("/")).collect();
+    let names: Vec<String> = all
+        .iter()
+        .map(|i| i.flight_descriptor.as_ref().unwrap().path.join("/"))
+        .collect();
     assert_eq!(names, ["demo/main/people", "files/a.csv"]);
     let only = client.list("files/").await.unwrap();
     assert_eq!(only.len(), 1);
@@ -93,16 +107,45 @@ async fn catalog_read_and_write_through_flight() {
     assert_eq!(s.field(1).data_type(), &DataType::Utf8);
 
     // DoGet: all rows, in order; and a limit the gateway applies.
-    let got: Vec<RecordBatch> = client.read(&read("demo/main/people")).await.unwrap().try_collect().await.unwrap();
-    let ids: Vec<i64> = got.iter().flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect();
+    let got: Vec<RecordBatch> = client
+        .read(&read("demo/main/people"))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = got
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
     assert_eq!(ids, (0..1000).collect::<Vec<_>>());
     let mut limited = read("demo/main/people");
     limited.limit = 7;
-    let got: Vec<RecordBatch> = client.read(&limited).await.unwrap().try_collect().await.unwrap();
+    let got: Vec<RecordBatch> = client
+        .read(&limited)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
 
     // A path descriptor with DoPut creates; a second time it refuses (ALREADY_EXISTS).
-    let err = put(&mut client, "demo/main/people", ExistingTable::Fail, vec![people(0..1).1]).await.unwrap_err();
+    let err = put(
+        &mut client,
+        "demo/main/people",
+        ExistingTable::Fail,
+        vec![people(0..1).1],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), Some(Code::AlreadyExists), "{err}");
     assert_eq!(sqlite_rows(&data.join("mover.db"), "people").len(), 1000);
 }
@@ -126,34 +169,65 @@ async fn status_codes_name_what_is_wrong() {
 
     // Malformed descriptors and tickets: INVALID_ARGUMENT, never INTERNAL.
     let mut raw = arrow_flight::FlightClient::new(
-        tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://")).unwrap().connect().await.unwrap(),
+        tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
     );
-    let err = raw.get_flight_info(FlightDescriptor::new_cmd(vec![0xff, 0x01])).await.unwrap_err();
-    assert!(matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument), "{err}");
+    let err = raw
+        .get_flight_info(FlightDescriptor::new_cmd(vec![0xff, 0x01]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument),
+        "{err}"
+    );
     let err = raw.do_get(Ticket::new(vec![0xff, 0x01])).await.unwrap_err();
-    assert!(matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument), "{err}");
-    let err = raw.get_flight_info(FlightDescriptor::new_path(vec![])).await.unwrap_err();
-    assert!(matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument), "{err}");
+    assert!(
+        matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument),
+        "{err}"
+    );
+    let err = raw
+        .get_flight_info(FlightDescriptor::new_path(vec![]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument),
+        "{err}"
+    );
 
     // Keys that try to leave the bucket.
-    for bad in [vec!["files", "..", "x.csv"], vec!["files", "%2e%2e", "x.csv"], vec!["files", "a\\..\\b.csv"]] {
+    for bad in [
+        vec!["files", "..", "x.csv"],
+        vec!["files", "%2e%2e", "x.csv"],
+        vec!["files", "a\\..\\b.csv"],
+    ] {
         let d = FlightDescriptor::new_path(bad.iter().map(|s| s.to_string()).collect());
         let err = raw.get_flight_info(d).await.unwrap_err();
-        assert!(matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument), "{bad:?}: {err}");
+        assert!(
+            matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument),
+            "{bad:?}: {err}"
+        );
     }
 
     // SQL that writes is refused; SQL on a bucket is refused.
     let q = |db: &str, sql: &str| Read {
-        what: Some(What::Query(mover_proto::Query { database: db.into(), sql: sql.into() })),
+        what: Some(What::Query(mover_proto::Query {
+            database: db.into(),
+            sql: sql.into(),
+        })),
         file: None,
         limit: 0,
     };
-    let err = client.info(&q("demo", "CREATE TABLE x (a INT)")).await.unwrap_err();
+    let err = client
+        .info(&q("demo", "CREATE TABLE x (a INT)"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(Code::InvalidArgument), "{err}");
     let err = client.info(&q("files", "SELECT 1")).await.unwrap_err();
     assert_eq!(err.code(), Some(Code::InvalidArgument), "{err}");
     assert!(!sqlite_has_table(&dir.path().join("data/mover.db"), "x"));
-    let _ = descriptor(&read("demo/main/t"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,13 +237,37 @@ async fn failed_loads_leave_targets_as_they_were() {
     let db = data.join("mover.db");
     let gw = Gateway::start_default(dir.path());
     let mut client = Client::connect(&gw.url).await.unwrap();
-    put(&mut client, "demo/main/people", ExistingTable::Fail, vec![people(0..5).1]).await.unwrap();
+    put(
+        &mut client,
+        "demo/main/people",
+        ExistingTable::Fail,
+        vec![people(0..5).1],
+    )
+    .await
+    .unwrap();
     let before = sqlite_rows(&db, "people");
 
     // Schema mismatch on append: a column the table lacks.
-    let other = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("shoe_size", DataType::Int64, true)]));
-    let batch = RecordBatch::try_new(other, vec![Arc::new(Int64Array::from(vec![9])), Arc::new(Int64Array::from(vec![44]))]).unwrap();
-    let err = put(&mut client, "demo/main/people", ExistingTable::Append, vec![batch]).await.unwrap_err();
+    let other = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("shoe_size", DataType::Int64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        other,
+        vec![
+            Arc::new(Int64Array::from(vec![9])),
+            Arc::new(Int64Array::from(vec![44])),
+        ],
+    )
+    .unwrap();
+    let err = put(
+        &mut client,
+        "demo/main/people",
+        ExistingTable::Append,
+        vec![batch],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), Some(Code::FailedPrecondition), "{err}");
     assert!(err.to_string().contains("shoe_size"), "{err}");
     assert_eq!(sqlite_rows(&db, "people"), before);
@@ -182,37 +280,81 @@ async fn failed_loads_leave_targets_as_they_were() {
     }
     csv.push_str("20000,n,EXTRA\n");
     std::fs::write(data.join("ragged.csv"), &csv).unwrap();
-    let mv = mover_proto::Move { source: Some(read("files/ragged.csv")), target: Some(write("demo/main/people", ExistingTable::TruncateAndOverwrite)) };
+    let mv = mover_proto::Move {
+        source: Some(read("files/ragged.csv")),
+        target: Some(write(
+            "demo/main/people",
+            ExistingTable::TruncateAndOverwrite,
+        )),
+    };
     let err = client.move_dataset(&mv, |_| {}).await.unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("files/ragged.csv") && msg.contains("20002"), "{msg}");
+    assert!(
+        msg.contains("files/ragged.csv") && msg.contains("20002"),
+        "{msg}"
+    );
     assert_eq!(sqlite_rows(&db, "people"), before);
 
     // The same into a new table: the table is not created.
-    let mv = mover_proto::Move { source: Some(read("files/ragged.csv")), target: Some(write("demo/main/fresh", ExistingTable::Fail)) };
+    let mv = mover_proto::Move {
+        source: Some(read("files/ragged.csv")),
+        target: Some(write("demo/main/fresh", ExistingTable::Fail)),
+    };
     client.move_dataset(&mv, |_| {}).await.unwrap_err();
     assert!(!sqlite_has_table(&db, "fresh"));
 
     // ...and into a Parquet file: no file, no staged part.
-    let mv = mover_proto::Move { source: Some(read("files/ragged.csv")), target: Some(write("files/out/people.parquet", ExistingTable::Fail)) };
+    let mv = mover_proto::Move {
+        source: Some(read("files/ragged.csv")),
+        target: Some(write("files/out/people.parquet", ExistingTable::Fail)),
+    };
     client.move_dataset(&mv, |_| {}).await.unwrap_err();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(files_under(&data).iter().filter(|f| f.starts_with("out")).count(), 0, "{:?}", files_under(&data));
+    assert_eq!(
+        files_under(&data)
+            .iter()
+            .filter(|f| f.starts_with("out"))
+            .count(),
+        0,
+        "{:?}",
+        files_under(&data)
+    );
 
     // A corrupt Parquet file: INVALID_ARGUMENT naming it; nothing created.
-    std::fs::write(data.join("corrupt.parquet"), b"PAR1 this is not parquet at all PAR1").unwrap();
-    let err = client.info(&read("files/corrupt.parquet")).await.unwrap_err();
+    std::fs::write(
+        data.join("corrupt.parquet"),
+        b"PAR1 this is not parquet at all PAR1",
+    )
+    .unwrap();
+    let err = client
+        .info(&read("files/corrupt.parquet"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(Code::InvalidArgument), "{err}");
     assert!(err.to_string().contains("corrupt.parquet"), "{err}");
-    let mv = mover_proto::Move { source: Some(read("files/corrupt.parquet")), target: Some(write("demo/main/c", ExistingTable::Fail)) };
+    let mv = mover_proto::Move {
+        source: Some(read("files/corrupt.parquet")),
+        target: Some(write("demo/main/c", ExistingTable::Fail)),
+    };
     client.move_dataset(&mv, |_| {}).await.unwrap_err();
     assert!(!sqlite_has_table(&db, "c"));
 
     // A value that does not fit the existing column names the row and column.
     let text = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
-    let batch = RecordBatch::try_new(text, vec![Arc::new(StringArray::from(vec!["7", "eight"]))]).unwrap();
-    let err = put(&mut client, "demo/main/people", ExistingTable::Append, vec![batch]).await.unwrap_err();
-    assert!(err.to_string().contains("row 2") && err.to_string().contains("\"id\""), "{err}");
+    let batch =
+        RecordBatch::try_new(text, vec![Arc::new(StringArray::from(vec!["7", "eight"]))]).unwrap();
+    let err = put(
+        &mut client,
+        "demo/main/people",
+        ExistingTable::Append,
+        vec![batch],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("row 2") && err.to_string().contains("\"id\""),
+        "{err}"
+    );
     assert_eq!(sqlite_rows(&db, "people"), before);
 }
 
@@ -222,10 +364,22 @@ async fn a_client_that_vanishes_mid_put_changes_nothing() {
     let db = dir.path().join("data/mover.db");
     let gw = Gateway::start_default(dir.path());
     let mut client = Client::connect(&gw.url).await.unwrap();
-    put(&mut client, "demo/main/people", ExistingTable::Fail, vec![people(0..5).1]).await.unwrap();
+    put(
+        &mut client,
+        "demo/main/people",
+        ExistingTable::Fail,
+        vec![people(0..5).1],
+    )
+    .await
+    .unwrap();
     let before = sqlite_rows(&db, "people");
 
-    for (target, existing) in [("demo/main/people", ExistingTable::TruncateAndOverwrite), ("demo/main/people", ExistingTable::Append), ("demo/main/newone", ExistingTable::Fail), ("files/out.parquet", ExistingTable::Fail)] {
+    for (target, existing) in [
+        ("demo/main/people", ExistingTable::TruncateAndOverwrite),
+        ("demo/main/people", ExistingTable::Append),
+        ("demo/main/newone", ExistingTable::Fail),
+        ("files/out.parquet", ExistingTable::Fail),
+    ] {
         // Send some batches, then hang up without ending the stream.
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, FlightError>>(4);
         let url = gw.url.clone();
@@ -249,9 +403,20 @@ async fn a_client_that_vanishes_mid_put_changes_nothing() {
         assert!(!sqlite_has_table(&db, "newone"));
         assert!(!dir.path().join("data/out.parquet").exists());
     }
-    assert!(files_under(&dir.path().join("data")).iter().all(|f| !f.contains('#')));
+    assert!(
+        files_under(&dir.path().join("data"))
+            .iter()
+            .all(|f| !f.contains('#'))
+    );
     // The gateway still serves.
-    assert_eq!(client.info(&read("demo/main/people")).await.unwrap().total_records, 5);
+    assert_eq!(
+        client
+            .info(&read("demo/main/people"))
+            .await
+            .unwrap()
+            .total_records,
+        5
+    );
 }
 
 fn tokio_stream_from(
@@ -266,41 +431,99 @@ async fn file_formats_and_prefixes() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(data.join("parts")).unwrap();
     for p in 0..3 {
-        std::fs::write(data.join(format!("parts/part-{p}.csv")), format!("a,b\n{p},x{p}\n{p},y{p}\n")).unwrap();
+        std::fs::write(
+            data.join(format!("parts/part-{p}.csv")),
+            format!("a,b\n{p},x{p}\n{p},y{p}\n"),
+        )
+        .unwrap();
     }
     std::fs::write(data.join("pipes.txt"), "a|b\n1|one\n").unwrap();
     let gw = Gateway::start_default(dir.path());
     let mut client = Client::connect(&gw.url).await.unwrap();
 
     // A prefix reads as one dataset, parts in name order.
-    let got: Vec<RecordBatch> = client.read(&read("files/parts/")).await.unwrap().try_collect().await.unwrap();
+    let got: Vec<RecordBatch> = client
+        .read(&read("files/parts/"))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 6);
     let info = client.info(&read("files/parts/")).await.unwrap();
     assert_eq!(info.total_bytes, 3 * 14);
 
     // A part with other columns is named in the error.
     std::fs::write(data.join("parts/part-3.csv"), "a,c\n1,z\n").unwrap();
-    let err = client.read(&read("files/parts/")).await.unwrap().try_collect::<Vec<_>>().await.unwrap_err();
+    let err = client
+        .read(&read("files/parts/"))
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("part-3.csv"), "{err}");
 
     // A file whose extension says nothing: the format and delimiter are given.
     let mut r = read("files/pipes.txt");
     let err = client.info(&r).await.unwrap_err();
-    assert!(err.to_string().contains("pipes.txt") && err.to_string().contains("format"), "{err}");
+    assert!(
+        err.to_string().contains("pipes.txt") && err.to_string().contains("format"),
+        "{err}"
+    );
     r.file = Some(FileOptions {
         format: mover_proto::FileFormat::Csv as i32,
-        csv: Some(mover_proto::CsvOptions { header: Some(true), delimiter: Some("|".into()) }),
+        csv: Some(mover_proto::CsvOptions {
+            header: Some(true),
+            delimiter: Some("|".into()),
+        }),
     });
     let got: Vec<RecordBatch> = client.read(&r).await.unwrap().try_collect().await.unwrap();
     assert_eq!(got[0].num_columns(), 2);
-    assert_eq!(got[0].column(1).as_any().downcast_ref::<StringArray>().unwrap().value(0), "one");
+    assert_eq!(
+        got[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(0),
+        "one"
+    );
 
     // Files are replaced atomically or not at all, never appended to.
     let (_, batch) = people(0..3);
-    put(&mut client, "files/p.parquet", ExistingTable::Fail, vec![batch.clone()]).await.unwrap();
-    let err = put(&mut client, "files/p.parquet", ExistingTable::Append, vec![batch.clone()]).await.unwrap_err();
+    put(
+        &mut client,
+        "files/p.parquet",
+        ExistingTable::Fail,
+        vec![batch.clone()],
+    )
+    .await
+    .unwrap();
+    let err = put(
+        &mut client,
+        "files/p.parquet",
+        ExistingTable::Append,
+        vec![batch.clone()],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), Some(Code::Unimplemented), "{err}");
-    let rows = put(&mut client, "files/p.parquet", ExistingTable::TruncateAndOverwrite, vec![people(0..2).1]).await.unwrap();
+    let rows = put(
+        &mut client,
+        "files/p.parquet",
+        ExistingTable::TruncateAndOverwrite,
+        vec![people(0..2).1],
+    )
+    .await
+    .unwrap();
     assert_eq!(rows, 2);
-    assert_eq!(client.info(&read("files/p.parquet")).await.unwrap().total_records, 2);
+    assert_eq!(
+        client
+            .info(&read("files/p.parquet"))
+            .await
+            .unwrap()
+            .total_records,
+        2
+    );
 }

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_flight::{Action, FlightClient, FlightData, FlightDescriptor, FlightInfo};
 use futures::{Stream, StreamExt, TryStreamExt};
-use mover_proto::{Command, END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read, Write, command::Kind};
+use mover_proto::{
+    Command, END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read, Write, command::Kind,
+};
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 

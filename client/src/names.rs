@@ -12,10 +12,8 @@ pub fn parse(name: &str) -> Result<Vec<String>, ClientError> {
             "{name:?} is not a dataset name: write source/schema/table or bucket/path/file"
         )));
     }
-    if trimmed.is_some() {
-        if let Some(last) = parts.last_mut() {
-            last.push('/');
-        }
+    if let (Some(_), Some(last)) = (trimmed, parts.last_mut()) {
+        last.push('/');
     }
     Ok(parts)
 }
@@ -26,8 +24,14 @@ mod tests {
 
     #[test]
     fn tables_files_and_prefixes() {
-        assert_eq!(parse("demo/main/orders").unwrap(), ["demo", "main", "orders"]);
-        assert_eq!(parse("files/out/o.parquet").unwrap(), ["files", "out", "o.parquet"]);
+        assert_eq!(
+            parse("demo/main/orders").unwrap(),
+            ["demo", "main", "orders"]
+        );
+        assert_eq!(
+            parse("files/out/o.parquet").unwrap(),
+            ["files", "out", "o.parquet"]
+        );
         assert_eq!(parse("files/exports/").unwrap(), ["files", "exports/"]);
         assert!(parse("").is_err());
         assert!(parse("a//b").is_err());

@@ -28,7 +28,12 @@ pub const DATETIME_TZ: &str = "%Y-%m-%d %H:%M:%S%.f%:z";
 /// Cast `array` to `to`, failing on the first value that cannot be represented exactly.
 /// `column` names the column in the error; `first_row` is the row number of `array[0]`
 /// (1-based, as a person counts).
-pub fn strict_cast(array: &ArrayRef, to: &DataType, column: &str, first_row: u64) -> Result<ArrayRef> {
+pub fn strict_cast(
+    array: &ArrayRef,
+    to: &DataType,
+    column: &str,
+    first_row: u64,
+) -> Result<ArrayRef> {
     let from = array.data_type();
     if from == to {
         return Ok(array.clone());
@@ -101,6 +106,9 @@ mod tests {
     fn unparsable_text_is_an_error_not_a_null() {
         let a: ArrayRef = Arc::new(StringArray::from(vec![Some("4"), None, Some("four")]));
         let e = strict_cast(&a, &DataType::Int64, "qty", 1).unwrap_err();
-        assert!(e.message.contains("row 3") && e.message.contains("four"), "{e}");
+        assert!(
+            e.message.contains("row 3") && e.message.contains("four"),
+            "{e}"
+        );
     }
 }

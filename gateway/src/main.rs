@@ -12,7 +12,10 @@ use mover_gateway::{config::Config, server};
 /// With no --config, serves the embedded default on 127.0.0.1:50051: the SQLite database
 /// ./data/mover.db as `demo` and the folder ./data as the bucket `files`.
 #[derive(Parser)]
-#[command(version, after_help = "Examples:\n  gateway\n  gateway --config gateway.toml\n  gateway --listen 127.0.0.1:0   # any free port; the chosen one is printed")]
+#[command(
+    version,
+    after_help = "Examples:\n  gateway\n  gateway --config gateway.toml\n  gateway --listen 127.0.0.1:0   # any free port; the chosen one is printed"
+)]
 struct Args {
     /// Configuration file (TOML); relative paths in it resolve against its directory.
     #[arg(long, env = "MOVER_CONFIG")]
@@ -26,8 +29,7 @@ struct Args {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

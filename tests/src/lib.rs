@@ -13,11 +13,22 @@ pub fn bin_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "mover-gateway", "-p", "mover-client", "--bins"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "mover-gateway",
+                "-p",
+                "mover-client",
+                "--bins",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cannot run cargo to build the gateway and mvrec binaries");
-        assert!(status.success(), "building the gateway and mvrec binaries failed");
+        assert!(
+            status.success(),
+            "building the gateway and mvrec binaries failed"
+        );
         // target/debug/deps/<test> -> target/debug
         let exe = std::env::current_exe().expect("test executable path");
         exe.parent()
@@ -29,7 +40,11 @@ pub fn bin_dir() -> &'static Path {
 
 pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} is missing: run cargo build --workspace --bins", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run cargo build --workspace --bins",
+        path.display()
+    );
     path
 }
 
@@ -103,14 +118,20 @@ pub fn mvrec(args: &[&str]) -> Output {
 pub fn ok(out: Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "command failed\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        out.status.success(),
+        "command failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
     stdout
 }
 
 /// stderr of a failed command; panics if it succeeded.
 pub fn fails(out: Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "command succeeded but should have failed: {stdout}");
+    assert!(
+        !out.status.success(),
+        "command succeeded but should have failed: {stdout}"
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -124,7 +145,10 @@ pub fn workdir() -> tempfile::TempDir {
 /// Rows of a SQLite table, each row's values as text ("NULL" for null), in rowid order.
 pub fn sqlite_rows(db: &Path, table: &str) -> Vec<Vec<String>> {
     let conn = rusqlite::Connection::open(db).expect("open sqlite");
-    let sql = format!("SELECT * FROM \"{}\" ORDER BY rowid", table.replace('"', "\"\""));
+    let sql = format!(
+        "SELECT * FROM \"{}\" ORDER BY rowid",
+        table.replace('"', "\"\"")
+    );
     let mut stmt = match conn.prepare(&sql) {
         Ok(s) => s,
         Err(_) => return vec![],

@@ -19,7 +19,12 @@ pub struct CatArgs {
 }
 
 pub async fn run(client: &mut Client, args: CatArgs) -> anyhow::Result<()> {
-    let read = read_of(&args.name, args.sql.as_deref(), args.file.options(), args.limit)?;
+    let read = read_of(
+        &args.name,
+        args.sql.as_deref(),
+        args.file.options(),
+        args.limit,
+    )?;
     let mut stream = client.read(&read).await?;
     // The gateway applies the limit, so what arrives is small enough to print as one table.
     let mut batches = Vec::new();

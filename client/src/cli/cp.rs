@@ -103,11 +103,19 @@ pub async fn run(client: &mut Client, args: CpArgs) -> anyhow::Result<()> {
 }
 
 fn rate(rows: u64, seconds: f64) -> u64 {
-    if seconds > 0.0 { (rows as f64 / seconds) as u64 } else { rows }
+    if seconds > 0.0 {
+        (rows as f64 / seconds) as u64
+    } else {
+        rows
+    }
 }
 
 fn describe(p: &Progress) -> String {
-    format!("{} ({}/s)", HumanBytes(p.bytes_read), HumanBytes(rate(p.bytes_read, p.seconds)))
+    format!(
+        "{} ({}/s)",
+        HumanBytes(p.bytes_read),
+        HumanBytes(rate(p.bytes_read, p.seconds))
+    )
 }
 
 fn progress_bar(quiet: bool, total: Option<u64>) -> ProgressBar {

@@ -1,4 +1,4 @@
-use arrow::array::{RecordBatch, StringArray};
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use clap::Args;
 use std::sync::Arc;
@@ -14,26 +14,37 @@ pub struct LsArgs {
     json: bool,
 }
 
+/// One line of the listing.
+struct Row {
+    name: String,
+    rows: Option<i64>,
+    bytes: Option<i64>,
+    columns: usize,
+}
+
 pub async fn run(client: &mut Client, args: LsArgs) -> anyhow::Result<()> {
     let infos = client.list(args.prefix.as_deref().unwrap_or("")).await?;
-    let mut rows = Vec::new();
-    for info in &infos {
-        let name = info
-            .flight_descriptor
-            .as_ref()
-            .map(|d| d.path.join("/"))
-            .unwrap_or_default();
-        let columns = info
-            .clone()
-            .try_decode_schema()
-            .map(|s| s.fields().len())
-            .unwrap_or(0);
-        let count = |n: i64| (n >= 0).then_some(n);
-        rows.push((name, count(info.total_records), count(info.total_bytes), columns));
-    }
+    let known = |n: i64| (n >= 0).then_some(n);
+    let rows: Vec<Row> = infos
+        .iter()
+        .map(|info| Row {
+            name: info
+                .flight_descriptor
+                .as_ref()
+                .map(|d| d.path.join("/"))
+                .unwrap_or_default(),
+            rows: known(info.total_records),
+            bytes: known(info.total_bytes),
+            columns: info
+                .clone()
+                .try_decode_schema()
+                .map(|s| s.fields().len())
+                .unwrap_or(0),
+        })
+        .collect();
     if args.json {
-        for (name, records, bytes, columns) in rows {
-            let v = serde_json::json!({"name": name, "rows": records, "bytes": bytes, "columns": columns});
+        for r in rows {
+            let v = serde_json::json!({"name": r.name, "rows": r.rows, "bytes": r.bytes, "columns": r.columns});
             println!("{v}");
         }
         return Ok(());
@@ -42,10 +53,9 @@ pub async fn run(client: &mut Client, args: LsArgs) -> anyhow::Result<()> {
         println!("(nothing)");
         return Ok(());
     }
-    let text = |f: &dyn Fn(&(String, Option<i64>, Option<i64>, usize)) -> String| {
+    let text = |f: fn(&Row) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
     };
-    let opt = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     let schema = Arc::new(Schema::new(
         ["name", "rows", "bytes", "columns"]
             .map(|n| Field::new(n, DataType::Utf8, false))
@@ -54,10 +64,10 @@ pub async fn run(client: &mut Client, args: LsArgs) -> anyhow::Result<()> {
     let batch = RecordBatch::try_new(
         schema,
         vec![
-            text(&|r| r.0.clone()),
-            text(&|r| opt(r.1)),
-            text(&|r| opt(r.2)),
-            text(&|r| r.3.to_string()),
+            text(|r| r.name.clone()),
+            text(|r| r.rows.map(|n| n.to_string()).unwrap_or_default()),
+            text(|r| r.bytes.map(|n| n.to_string()).unwrap_or_default()),
+            text(|r| r.columns.to_string()),
         ],
     )?;
     println!("{}", arrow::util::pretty::pretty_format_batches(&[batch])?);

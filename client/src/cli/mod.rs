@@ -47,16 +47,24 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List every table and file the gateway serves, with row counts where cheap.
-    #[command(after_help = "Examples:\n  mvrec ls\n  mvrec ls demo/main\n  mvrec ls files/exports/ --json")]
+    #[command(
+        after_help = "Examples:\n  mvrec ls\n  mvrec ls demo/main\n  mvrec ls files/exports/ --json"
+    )]
     Ls(ls::LsArgs),
     /// Show the Arrow schema of a table, file or query.
-    #[command(after_help = "Examples:\n  mvrec schema files/orders.csv\n  mvrec schema demo/main/orders --json\n  mvrec schema demo --sql 'SELECT 1 AS one'")]
+    #[command(
+        after_help = "Examples:\n  mvrec schema files/orders.csv\n  mvrec schema demo/main/orders --json\n  mvrec schema demo --sql 'SELECT 1 AS one'"
+    )]
     Schema(schema::SchemaArgs),
     /// Print the first rows of a table, file or query.
-    #[command(after_help = "Examples:\n  mvrec cat demo/main/orders\n  mvrec cat files/orders.parquet --limit 5\n  mvrec cat demo --sql 'SELECT * FROM orders WHERE qty > 10'")]
+    #[command(
+        after_help = "Examples:\n  mvrec cat demo/main/orders\n  mvrec cat files/orders.parquet --limit 5\n  mvrec cat demo --sql 'SELECT * FROM orders WHERE qty > 10'"
+    )]
     Cat(cat::CatArgs),
     /// Copy a table, file or query to a table or file; the gateway moves the data itself.
-    #[command(after_help = "Examples:\n  mvrec cp files/orders.csv demo/main/orders\n  mvrec cp demo/main/orders files/out/orders.parquet\n  mvrec cp files/more.csv demo/main/orders --existing-table append\n  mvrec cp files/data.txt demo/main/t --from-format csv --from-delimiter '|'\n  mvrec cp demo --sql 'SELECT * FROM orders' files/out/o.jsonl")]
+    #[command(
+        after_help = "Examples:\n  mvrec cp files/orders.csv demo/main/orders\n  mvrec cp demo/main/orders files/out/orders.parquet\n  mvrec cp files/more.csv demo/main/orders --existing-table append\n  mvrec cp files/data.txt demo/main/t --from-format csv --from-delimiter '|'\n  mvrec cp demo --sql 'SELECT * FROM orders' files/out/o.jsonl"
+    )]
     Cp(cp::CpArgs),
 }
 
@@ -92,7 +100,11 @@ impl Format {
 }
 
 /// File options from CLI flags; None when no flag was given.
-fn file_options(format: Option<Format>, delimiter: Option<String>, no_header: bool) -> Option<FileOptions> {
+fn file_options(
+    format: Option<Format>,
+    delimiter: Option<String>,
+    no_header: bool,
+) -> Option<FileOptions> {
     if format.is_none() && delimiter.is_none() && !no_header {
         return None;
     }
@@ -113,7 +125,12 @@ impl SourceFileArgs {
 }
 
 /// A read from a name (or a database name with --sql).
-fn read_of(name: &str, sql: Option<&str>, file: Option<FileOptions>, limit: u64) -> anyhow::Result<Read> {
+fn read_of(
+    name: &str,
+    sql: Option<&str>,
+    file: Option<FileOptions>,
+    limit: u64,
+) -> anyhow::Result<Read> {
     let what = match sql {
         Some(sql) => What::Query(Query {
             database: name.to_string(),
@@ -135,7 +152,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(file) => Some(Embedded::start(file).await?),
         None => None,
     };
-    let url = embedded.as_ref().map(Embedded::url).unwrap_or(cli.gateway.clone());
+    let url = embedded
+        .as_ref()
+        .map(Embedded::url)
+        .unwrap_or(cli.gateway.clone());
     let result = async {
         let mut client = Client::connect(&url).await?;
         match cli.command {

@@ -47,7 +47,9 @@ pub async fn run(client: &mut Client, args: SchemaArgs) -> anyhow::Result<()> {
     let batch = RecordBatch::try_new(
         out,
         vec![
-            Arc::new(StringArray::from_iter_values(schema.fields().iter().map(|f| f.name().clone()))),
+            Arc::new(StringArray::from_iter_values(
+                schema.fields().iter().map(|f| f.name().clone()),
+            )),
             Arc::new(StringArray::from_iter_values(
                 schema.fields().iter().map(|f| f.data_type().to_string()),
             )),

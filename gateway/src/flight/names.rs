@@ -100,6 +100,9 @@ mod tests {
     #[test]
     fn criteria_prefixes() {
         assert!(prefix_from_criteria(b"").unwrap().is_empty());
-        assert_eq!(prefix_from_criteria(b"files/out/").unwrap(), ["files", "out", ""]);
+        assert_eq!(
+            prefix_from_criteria(b"files/out/").unwrap(),
+            ["files", "out", ""]
+        );
     }
 }

@@ -46,14 +46,15 @@ pub struct MoverService {
 
 impl MoverService {
     pub fn new(catalog: Catalog, in_flight: usize) -> Self {
-        Self {
-            catalog,
-            in_flight,
-        }
+        Self { catalog, in_flight }
     }
 }
 
-fn flight_info(descriptor: FlightDescriptor, read: &Read, info: &DatasetInfo) -> Result<FlightInfo> {
+fn flight_info(
+    descriptor: FlightDescriptor,
+    read: &Read,
+    info: &DatasetInfo,
+) -> Result<FlightInfo> {
     let ticket = Ticket::new(read.encode_to_vec());
     let mut out = FlightInfo::new()
         .try_with_schema(&info.schema)?
@@ -175,7 +176,10 @@ impl FlightService for MoverService {
         Ok(Response::new(result))
     }
 
-    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
         let read = decode_ticket(&request.get_ref().ticket).map_err(status)?;
         let (schema, batches) = self.catalog.open_read(&read).await.map_err(status)?;
         let batches = transfer::bounded(batches, self.in_flight).map_err(flight_error);
@@ -238,8 +242,9 @@ impl FlightService for MoverService {
                 action.r#type
             )));
         }
-        let mv = Move::decode(action.body)
-            .map_err(|e| Status::invalid_argument(format!("the move body is not a mover.v1.Move: {e}")))?;
+        let mv = Move::decode(action.body).map_err(|e| {
+            Status::invalid_argument(format!("the move body is not a mover.v1.Move: {e}"))
+        })?;
         let meter = Arc::new(Meter::default());
         let catalog = self.catalog.clone();
         let in_flight = self.in_flight;
@@ -304,7 +309,11 @@ impl Upload {
     /// The record batches, ending in an error when the upload was cut: by a broken connection,
     /// or (with `end_marker`) by an end without the end-of-upload message. The sink then rolls
     /// back.
-    fn batches(&self, decoder: FlightDataDecoder, end_marker: bool) -> crate::connectors::BatchStream {
+    fn batches(
+        &self,
+        decoder: FlightDataDecoder,
+        end_marker: bool,
+    ) -> crate::connectors::BatchStream {
         let cut = |why: String| Error::new(ErrorKind::Cancelled, why);
         let ended = self.ended.clone();
         let batches = decoder.filter_map(move |item| {
@@ -327,7 +336,8 @@ impl Upload {
         let check_end = futures::stream::once(async move {
             (end_marker && !ended.load(Ordering::SeqCst)).then(|| {
                 Err(cut(
-                    "the upload ended without its end-of-upload message; nothing was written".into(),
+                    "the upload ended without its end-of-upload message; nothing was written"
+                        .into(),
                 ))
             })
         })
@@ -344,7 +354,9 @@ async fn read_schema(decoder: &mut FlightDataDecoder) -> Result<SchemaRef> {
             DecodedPayload::Schema(schema) => return Ok(schema),
             DecodedPayload::None => continue,
             DecodedPayload::RecordBatch(_) => {
-                return Err(Error::invalid("DoPut sent a record batch before its schema"));
+                return Err(Error::invalid(
+                    "DoPut sent a record batch before its schema",
+                ));
             }
         }
     }

@@ -52,10 +52,10 @@ pub(crate) trait PushDecoder: Send + 'static {
 
 impl PushDecoder for arrow::csv::reader::Decoder {
     fn decode(&mut self, buf: &[u8]) -> Result<usize> {
-        Ok(arrow::csv::reader::Decoder::decode(self, buf).invalid("bad CSV")?)
+        arrow::csv::reader::Decoder::decode(self, buf).invalid("bad CSV")
     }
     fn flush(&mut self) -> Result<Option<RecordBatch>> {
-        Ok(arrow::csv::reader::Decoder::flush(self).invalid("bad CSV")?)
+        arrow::csv::reader::Decoder::flush(self).invalid("bad CSV")
     }
     fn full(&self) -> bool {
         self.capacity() == 0

@@ -110,15 +110,18 @@ impl Format {
         }
         for f in schema.fields() {
             let flat = !f.data_type().is_nested()
-                && !matches!(f.data_type(), DataType::Dictionary(..) | DataType::Union(..));
+                && !matches!(
+                    f.data_type(),
+                    DataType::Dictionary(..) | DataType::Union(..)
+                );
             // Text formats have no bytes type: hex or base64 would read back as text.
             let binary_csv = matches!(
-                    f.data_type(),
-                    DataType::Binary
-                        | DataType::LargeBinary
-                        | DataType::BinaryView
-                        | DataType::FixedSizeBinary(_)
-                );
+                f.data_type(),
+                DataType::Binary
+                    | DataType::LargeBinary
+                    | DataType::BinaryView
+                    | DataType::FixedSizeBinary(_)
+            );
             if !flat || binary_csv {
                 return Err(Error::unsupported(format!(
                     "column {:?}: {} cannot hold {}; write Parquet instead",
@@ -187,7 +190,10 @@ mod tests {
     #[test]
     fn format_by_extension_and_override() {
         let auto = FileOptions::default();
-        assert_eq!(Format::resolve("a/b.parquet", &auto).unwrap(), Format::Parquet);
+        assert_eq!(
+            Format::resolve("a/b.parquet", &auto).unwrap(),
+            Format::Parquet
+        );
         assert_eq!(Format::resolve("B.JSONL", &auto).unwrap(), Format::Jsonl);
         let tsv = Format::resolve("x.tsv", &auto).unwrap();
         assert_eq!(

@@ -37,7 +37,8 @@ impl Key {
             clean.push(part);
         }
         let text = clean.join("/");
-        let path = Path::parse(&text).map_err(|e| Error::invalid(format!("bad key {text:?}: {e}")))?;
+        let path =
+            Path::parse(&text).map_err(|e| Error::invalid(format!("bad key {text:?}: {e}")))?;
         Ok(Self { path, text, prefix })
     }
 

@@ -87,11 +87,19 @@ impl Bucket {
     }
 
     /// The schema of one file, its row count where the footer tells it.
-    async fn describe_file(&self, meta: &ObjectMeta, format: &Format) -> Result<(SchemaRef, Option<u64>)> {
+    async fn describe_file(
+        &self,
+        meta: &ObjectMeta,
+        format: &Format,
+    ) -> Result<(SchemaRef, Option<u64>)> {
         let label = format!("{}/{}", self.name, meta.location);
         let result = match format {
             Format::Parquet => {
-                let reader = parquet::ObjectReader::new(self.store.clone(), meta.location.clone(), meta.size);
+                let reader = parquet::ObjectReader::new(
+                    self.store.clone(),
+                    meta.location.clone(),
+                    meta.size,
+                );
                 parquet::describe(reader).await.map(|(s, n)| (s, Some(n)))
             }
             Format::Csv(dialect) => {
@@ -119,13 +127,24 @@ impl Bucket {
         Ok((bytes, end == meta.size))
     }
 
-    async fn read_file(&self, meta: &ObjectMeta, format: &Format, schema: Option<SchemaRef>) -> Result<(SchemaRef, BatchStream)> {
+    async fn read_file(
+        &self,
+        meta: &ObjectMeta,
+        format: &Format,
+        schema: Option<SchemaRef>,
+    ) -> Result<(SchemaRef, BatchStream)> {
         let label = format!("{}/{}", self.name, meta.location);
         let with_label = |e: Error| e.within(&label);
         match format {
             Format::Parquet => {
-                let reader = parquet::ObjectReader::new(self.store.clone(), meta.location.clone(), meta.size);
-                let (schema, stream) = parquet::decode(reader, self.batch_rows).await.map_err(with_label)?;
+                let reader = parquet::ObjectReader::new(
+                    self.store.clone(),
+                    meta.location.clone(),
+                    meta.size,
+                );
+                let (schema, stream) = parquet::decode(reader, self.batch_rows)
+                    .await
+                    .map_err(with_label)?;
                 Ok((schema, label_errors(stream, label)))
             }
             Format::Csv(_) | Format::Jsonl => {
@@ -142,7 +161,9 @@ impl Bucket {
                     .map_err(|e| Error::internal(e.to_string()))
                     .boxed();
                 let stream = match format {
-                    Format::Csv(dialect) => csv::decode(bytes, schema.clone(), *dialect, self.batch_rows)?,
+                    Format::Csv(dialect) => {
+                        csv::decode(bytes, schema.clone(), *dialect, self.batch_rows)?
+                    }
                     _ => jsonl::decode(bytes, schema.clone(), self.batch_rows)?,
                 };
                 Ok((schema, label_errors(stream, label)))
@@ -184,7 +205,11 @@ impl Connector for Bucket {
             if !keys::is_data_file(&meta.location) {
                 continue;
             }
-            let path: Vec<String> = meta.location.parts().map(|p| p.as_ref().to_string()).collect();
+            let path: Vec<String> = meta
+                .location
+                .parts()
+                .map(|p| p.as_ref().to_string())
+                .collect();
             if !super::path_has_prefix(&path, prefix) {
                 continue;
             }
@@ -213,7 +238,10 @@ impl Connector for Bucket {
 
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
         let ReadTarget::Dataset(path) = &spec.target else {
-            return Err(Error::invalid(format!("{} is a bucket; SQL queries need a database", self.name)));
+            return Err(Error::invalid(format!(
+                "{} is a bucket; SQL queries need a database",
+                self.name
+            )));
         };
         let key = Key::parse(path)?;
         let metas = if key.is_prefix() {
@@ -240,12 +268,16 @@ impl Connector for Bucket {
 
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         let ReadTarget::Dataset(path) = &spec.target else {
-            return Err(Error::invalid(format!("{} is a bucket; SQL queries need a database", self.name)));
+            return Err(Error::invalid(format!(
+                "{} is a bucket; SQL queries need a database",
+                self.name
+            )));
         };
         let key = Key::parse(path)?;
         if !key.is_prefix() {
             let meta = self.head(&key).await?;
-            let format = Format::resolve(key.as_str(), &spec.file).map_err(|e| e.within(self.label(&key)))?;
+            let format = Format::resolve(key.as_str(), &spec.file)
+                .map_err(|e| e.within(self.label(&key)))?;
             return self.read_file(&meta, &format, None).await;
         }
         // A prefix is one dataset: its parts are read in name order and must share a schema.
@@ -289,7 +321,12 @@ impl Connector for Bucket {
         Ok((schema, first.chain(following).boxed()))
     }
 
-    async fn write(&self, spec: &WriteSpec, schema: SchemaRef, mut batches: BatchStream) -> Result<WriteReport> {
+    async fn write(
+        &self,
+        spec: &WriteSpec,
+        schema: SchemaRef,
+        mut batches: BatchStream,
+    ) -> Result<WriteReport> {
         let key = Key::parse(&spec.path)?;
         if key.is_prefix() {
             return Err(Error::invalid(format!(
@@ -309,7 +346,10 @@ impl Connector for Bucket {
             (true, ExistingTable::Unspecified | ExistingTable::Fail) => {
                 return Err(Error::new(
                     ErrorKind::AlreadyExists,
-                    format!("{} already exists; choose an existing-table mode such as truncate_and_overwrite to replace it", self.label(&key)),
+                    format!(
+                        "{} already exists; choose an existing-table mode such as truncate_and_overwrite to replace it",
+                        self.label(&key)
+                    ),
                 ));
             }
             (true, ExistingTable::Append) => {
@@ -351,7 +391,9 @@ impl Connector for Bucket {
                     .finish()
                     .await
                     .internal(format!("cannot complete {}", self.label(&key)))?;
-                Ok(WriteReport { rows_committed: rows })
+                Ok(WriteReport {
+                    rows_committed: rows,
+                })
             }
             Err(e) => {
                 if let Err(abort) = upload.abort().await {
@@ -362,4 +404,3 @@ impl Connector for Bucket {
         }
     }
 }
-

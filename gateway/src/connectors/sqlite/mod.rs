@@ -181,8 +181,6 @@ impl Sqlite {
 impl Connector for Sqlite {
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let prefix = prefix.to_vec();
-        let name = self.name.clone();
-        let batch_rows = self.batch_rows;
         let tables: Vec<String> = self
             .blocking(|conn| {
                 let mut stmt = conn
@@ -198,7 +196,6 @@ impl Connector for Sqlite {
                 Ok(names)
             })
             .await?;
-        let _ = (name, batch_rows);
         let mut out = Vec::new();
         for table in tables {
             let path = vec![DEFAULT_SCHEMA.to_string(), table];

@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, Float64Builder, Int64Builder, RecordBatch,
-    StringBuilder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rusqlite::Connection;
@@ -28,7 +27,10 @@ pub struct ReadJob {
     pub label: String,
 }
 
-pub type Opened = (oneshot::Receiver<Result<SchemaRef>>, mpsc::Receiver<Result<RecordBatch>>);
+pub type Opened = (
+    oneshot::Receiver<Result<SchemaRef>>,
+    mpsc::Receiver<Result<RecordBatch>>,
+);
 
 /// Start reading on a blocking thread; the schema arrives first, then the batches.
 pub fn spawn(job: ReadJob) -> Opened {
@@ -67,7 +69,10 @@ fn run(
     schema_tx: &mut Option<oneshot::Sender<Result<SchemaRef>>>,
     batch_tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let mut stmt = job.conn.prepare(&job.sql).invalid("cannot prepare the query")?;
+    let mut stmt = job
+        .conn
+        .prepare(&job.sql)
+        .invalid("cannot prepare the query")?;
     if !stmt.readonly() {
         return Err(Error::invalid(
             "the query would change the database; only reading queries are accepted",
@@ -130,7 +135,11 @@ fn run(
             })?;
         }
         if row_no - batch_first_row + 1 == job.batch_rows as u64 {
-            let batch = finish(&mut columns, schema.as_ref().expect("set above"), batch_first_row)?;
+            let batch = finish(
+                &mut columns,
+                schema.as_ref().expect("set above"),
+                batch_first_row,
+            )?;
             if batch_tx.blocking_send(Ok(batch)).is_err() {
                 return Ok(()); // the reader went away: stop stepping
             }
@@ -178,7 +187,12 @@ fn finish(columns: &mut [Column], schema: &SchemaRef, first_row: u64) -> Result<
         .iter_mut()
         .map(|c| {
             let raw = c.builder.finish();
-            strict_cast(&raw, c.arrow.as_ref().expect("type known"), &c.name, first_row)
+            strict_cast(
+                &raw,
+                c.arrow.as_ref().expect("type known"),
+                &c.name,
+                first_row,
+            )
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
     Ok(RecordBatch::try_new(schema.clone(), arrays)?)

@@ -255,7 +255,10 @@ mod tests {
         assert_eq!(round_trip_type(&Date64), Some(Date32));
         assert_eq!(round_trip_type(&FixedSizeBinary(16)), Some(Binary));
         assert_eq!(
-            round_trip_type(&Timestamp(TimeUnit::Microsecond, Some("Europe/Paris".into()))),
+            round_trip_type(&Timestamp(
+                TimeUnit::Microsecond,
+                Some("Europe/Paris".into())
+            )),
             Some(Timestamp(TimeUnit::Microsecond, Some("UTC".into())))
         );
     }
@@ -266,7 +269,10 @@ mod tests {
         assert_eq!(arrow_type("NUMERIC(10, 2)"), Some(Decimal128(10, 2)));
         assert_eq!(arrow_type("numeric"), Some(Float64));
         assert_eq!(arrow_type("integer"), Some(Int64));
-        assert_eq!(arrow_type("datetime"), Some(Timestamp(TimeUnit::Microsecond, None)));
+        assert_eq!(
+            arrow_type("datetime"),
+            Some(Timestamp(TimeUnit::Microsecond, None))
+        );
         assert_eq!(arrow_type("NVARCHAR(10)"), Some(Utf8));
         assert_eq!(arrow_type(""), None);
         assert_eq!(arrow_type("WHATEVER"), None);
@@ -276,7 +282,11 @@ mod tests {
     fn decimal_text_has_text_affinity_not_int() {
         // SQLite's affinity rule 1 looks for "INT" first; our declared names must not contain it
         // unless the column is an integer.
-        for t in [Decimal128(38, 10), Date32, Timestamp(TimeUnit::Second, Some("UTC".into()))] {
+        for t in [
+            Decimal128(38, 10),
+            Date32,
+            Timestamp(TimeUnit::Second, Some("UTC".into())),
+        ] {
             assert!(!declared(&t).unwrap().contains("INT"), "{t}");
         }
         assert!(declared(&Decimal128(5, 2)).unwrap().contains("TEXT"));

@@ -129,7 +129,10 @@ pub fn run(job: WriteJob, mut rx: mpsc::Receiver<Msg>) -> Result<u64> {
                     bind(&mut stmt, c + 1, col, r)?;
                 }
                 stmt.raw_execute().map_err(|e| {
-                    Error::invalid(format!("row {}: the insert failed: {e}", rows + r as u64 + 1))
+                    Error::invalid(format!(
+                        "row {}: the insert failed: {e}",
+                        rows + r as u64 + 1
+                    ))
                 })?;
             }
             rows += batch.num_rows() as u64;
@@ -139,7 +142,11 @@ pub fn run(job: WriteJob, mut rx: mpsc::Receiver<Msg>) -> Result<u64> {
     Ok(rows)
 }
 
-fn create(tx: &rusqlite::Transaction<'_>, table: &Table, schema: &SchemaRef) -> Result<Vec<super::ColumnInfo>> {
+fn create(
+    tx: &rusqlite::Transaction<'_>,
+    table: &Table,
+    schema: &SchemaRef,
+) -> Result<Vec<super::ColumnInfo>> {
     if schema.fields().is_empty() {
         return Err(Error::invalid("cannot create a table with no columns"));
     }
@@ -162,10 +169,9 @@ fn to_storage(array: &ArrayRef, column: &str, first_row: u64) -> Result<ArrayRef
     let storage = storage_for(array.data_type());
     // Zoned timestamps are stored as UTC text with an explicit offset.
     let array = match array.data_type() {
-        DataType::Timestamp(unit, Some(_)) => arrow::compute::cast(
-            array,
-            &DataType::Timestamp(*unit, Some("+00:00".into())),
-        )?,
+        DataType::Timestamp(unit, Some(_)) => {
+            arrow::compute::cast(array, &DataType::Timestamp(*unit, Some("+00:00".into())))?
+        }
         _ => array.clone(),
     };
     strict_cast(&array, &storage.arrow(), column, first_row)
@@ -176,8 +182,12 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, at: usize, col: &ArrayRef, row: usiz
         stmt.raw_bind_parameter(at, Null)
     } else {
         match storage_for(col.data_type()) {
-            Storage::Integer => stmt.raw_bind_parameter(at, col.as_primitive::<Int64Type>().value(row)),
-            Storage::Real => stmt.raw_bind_parameter(at, col.as_primitive::<Float64Type>().value(row)),
+            Storage::Integer => {
+                stmt.raw_bind_parameter(at, col.as_primitive::<Int64Type>().value(row))
+            }
+            Storage::Real => {
+                stmt.raw_bind_parameter(at, col.as_primitive::<Float64Type>().value(row))
+            }
             Storage::Text => stmt.raw_bind_parameter(at, col.as_string::<i32>().value(row)),
             Storage::Blob => stmt.raw_bind_parameter(at, col.as_binary::<i32>().value(row)),
         }
