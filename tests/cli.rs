@@ -195,3 +195,62 @@ fn unreachable_gateway_and_bad_names_are_clear() {
     let err = fails(gw.mvrec(&["cat", "files/../etc/passwd.csv"]));
     assert!(err.contains("not allowed"), "{err}");
 }
+
+#[test]
+fn killing_mvrec_mid_move_cancels_the_move() {
+    use std::io::Write as _;
+    let dir = workdir();
+    let data = dir.path().join("data");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(data.join("big.csv")).unwrap());
+        writeln!(f, "id,name,qty").unwrap();
+        for i in 0..2_000_000u32 {
+            writeln!(f, "{i},name {i},{}", i % 97).unwrap();
+        }
+    }
+    let gw = Gateway::start_default(dir.path());
+    let mut child = std::process::Command::new(mover_tests::bin("mvrec"))
+        .args([
+            "--gateway",
+            &gw.url,
+            "cp",
+            "files/big.csv",
+            "demo/main/big",
+            "-q",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the move finished before the kill: the test needs a bigger file"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The gateway notices at its next progress report (every second) and drops the move; the
+    // load rolls back and its write lock is released.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gw.log().contains("cancelling") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cancel logged:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::fs::write(data.join("small.csv"), "a\n1\n").unwrap();
+    let started = std::time::Instant::now();
+    ok(gw.mvrec(&["cp", "files/small.csv", "demo/main/small", "-q"]));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the cancelled load still held the database"
+    );
+    assert!(!mover_tests::sqlite_has_table(
+        &data.join("mover.db"),
+        "big"
+    ));
+    let ls = ok(gw.mvrec(&["ls", "demo"]));
+    assert!(!ls.contains("big") && ls.contains("small"), "{ls}");
+}

@@ -527,3 +527,43 @@ async fn file_formats_and_prefixes() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_upload_times_out_and_changes_nothing() {
+    let dir = workdir();
+    let db = dir.path().join("data/mover.db");
+    let gw = Gateway::start_with_config(
+        dir.path(),
+        "[server]\nput_idle_timeout_seconds = 1\n[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n",
+    );
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    put(
+        &mut client,
+        "demo/main/people",
+        ExistingTable::Fail,
+        vec![people(0..5).1],
+    )
+    .await
+    .unwrap();
+    let before = sqlite_rows(&db, "people");
+
+    // One batch, then silence with the connection held open.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, FlightError>>(4);
+    tx.send(Ok(people(100..200).1)).await.unwrap();
+    let started = std::time::Instant::now();
+    let result = client
+        .put(
+            &write("demo/main/people", ExistingTable::TruncateAndOverwrite),
+            people(0..1).0,
+            tokio_stream_from(rx),
+        )
+        .await;
+    let err = result.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the timeout did not fire"
+    );
+    assert!(err.to_string().contains("sent nothing for 1s"), "{err}");
+    assert_eq!(sqlite_rows(&db, "people"), before);
+    drop(tx);
+}

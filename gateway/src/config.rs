@@ -46,6 +46,13 @@ pub struct ServerConfig {
     /// a move holds, whatever the size of the data.
     #[serde(default = "default_in_flight_batches")]
     pub in_flight_batches: usize,
+    /// A DoPut that sends nothing for this long is taken as abandoned and rolled back.
+    #[serde(default = "default_put_idle_timeout_seconds")]
+    pub put_idle_timeout_seconds: u64,
+    /// A DoGet whose source produces nothing for this long sends an empty batch, so proxies and
+    /// clients do not take a slow query for a dead stream.
+    #[serde(default = "default_keep_alive_seconds")]
+    pub keep_alive_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +62,8 @@ impl Default for ServerConfig {
             max_message_bytes: default_max_message_bytes(),
             batch_rows: default_batch_rows(),
             in_flight_batches: default_in_flight_batches(),
+            put_idle_timeout_seconds: default_put_idle_timeout_seconds(),
+            keep_alive_seconds: default_keep_alive_seconds(),
         }
     }
 }
@@ -70,6 +79,12 @@ fn default_batch_rows() -> usize {
 }
 fn default_in_flight_batches() -> usize {
     4
+}
+fn default_put_idle_timeout_seconds() -> u64 {
+    300
+}
+fn default_keep_alive_seconds() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,9 +183,14 @@ impl Config {
             self.bucket_target(bucket)
                 .map_err(|e| e.within(format!("buckets.{name}.url")))?;
         }
-        if self.server.batch_rows == 0 || self.server.in_flight_batches == 0 {
+        let s = &self.server;
+        if s.batch_rows == 0
+            || s.in_flight_batches == 0
+            || s.put_idle_timeout_seconds == 0
+            || s.keep_alive_seconds == 0
+        {
             return Err(Error::invalid(
-                "server.batch_rows and server.in_flight_batches must be at least 1",
+                "server.batch_rows, in_flight_batches, put_idle_timeout_seconds and keep_alive_seconds must be at least 1",
             ));
         }
         Ok(())

@@ -11,7 +11,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::flight::MoverService;
+use crate::flight::{Limits, MoverService};
 
 /// A gateway serving in this process.
 pub struct Running {
@@ -52,10 +52,12 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
         .await
         .internal(format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr().internal("no local address")?;
-    let service =
-        FlightServiceServer::new(MoverService::new(catalog, config.server.in_flight_batches))
-            .max_decoding_message_size(config.server.max_message_bytes)
-            .max_encoding_message_size(config.server.max_message_bytes);
+    let service = FlightServiceServer::new(MoverService::new(
+        catalog,
+        Limits::from_config(&config.server),
+    ))
+    .max_decoding_message_size(config.server.max_message_bytes)
+    .max_encoding_message_size(config.server.max_message_bytes);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         tonic::transport::Server::builder()

@@ -9,7 +9,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 
 use futures::StreamExt;
 use mover_proto::{Move, Progress};
@@ -101,6 +104,23 @@ pub fn limited(stream: BatchStream, limit: u64) -> BatchStream {
         .boxed()
 }
 
+/// `stream`, with an empty batch of `schema` whenever the source has produced nothing for
+/// `every`: a slow query's DoGet keeps showing life to clients and proxies.
+pub fn keep_alive(stream: BatchStream, schema: SchemaRef, every: Duration) -> BatchStream {
+    futures::stream::unfold(stream, move |mut s| {
+        let schema = schema.clone();
+        async move {
+            // `next()` is cancel-safe: a timed-out wait loses nothing.
+            match tokio::time::timeout(every, s.next()).await {
+                Ok(Some(item)) => Some((item, s)),
+                Ok(None) => None,
+                Err(_) => Some((Ok(RecordBatch::new_empty(schema)), s)),
+            }
+        }
+    })
+    .boxed()
+}
+
 /// Move `mv.source` to `mv.target` inside this gateway. `meter` counts what was read.
 pub async fn run_move(
     catalog: &Catalog,
@@ -128,7 +148,7 @@ pub async fn run_move(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
 
     fn batches(sizes: &[usize]) -> BatchStream {
@@ -157,6 +177,22 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(meter.progress().rows_read, 12);
         assert!(meter.progress().bytes_read > 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keep_alive_fills_silences_with_empty_batches() {
+        let (tx, rx) = mpsc::channel(1);
+        let slow = ReceiverStream::new(rx).boxed();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let mut out = keep_alive(slow, schema, Duration::from_secs(30));
+        // Nothing for 30 s: an empty batch.
+        let first = out.next().await.unwrap().unwrap();
+        assert_eq!(first.num_rows(), 0);
+        let mut real = batches(&[2]);
+        tx.send(real.next().await.unwrap()).await.unwrap();
+        assert_eq!(out.next().await.unwrap().unwrap().num_rows(), 2);
+        drop(tx);
+        assert!(out.next().await.is_none());
     }
 
     #[tokio::test]

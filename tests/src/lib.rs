@@ -1,7 +1,7 @@
 //! Support for the integration tests: real gateway processes on free ports, the real `mvrec`
 //! binary, and throwaway directories. Each test reads as a story of what a user does.
 
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -52,6 +52,7 @@ pub fn bin(name: &str) -> PathBuf {
 pub struct Gateway {
     child: Child,
     pub url: String,
+    log: PathBuf,
 }
 
 impl Gateway {
@@ -68,12 +69,14 @@ impl Gateway {
     }
 
     fn spawn(dir: &Path, args: &[&str]) -> Self {
+        // The log goes to a file: a pipe nobody reads would fill and stall the gateway.
+        let log = dir.join("gateway.log");
         let mut child = Command::new(bin("gateway"))
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("create the gateway log"))
             .spawn()
             .expect("start the gateway");
         let mut line = String::new();
@@ -81,16 +84,20 @@ impl Gateway {
             .read_line(&mut line)
             .expect("read the gateway's first line");
         let Some(addr) = line.trim().strip_prefix("gateway listening on ") else {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
+            let _ = child.wait();
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("the gateway did not start: {line:?}\n{err}");
         };
         Gateway {
             url: format!("grpc://{addr}"),
             child,
+            log,
         }
+    }
+
+    /// What the gateway has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Run `mvrec` against this gateway.

@@ -5,7 +5,7 @@ mod names;
 mod service;
 
 pub use names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
-pub use service::MoverService;
+pub use service::{Limits, MoverService};
 
 use crate::error::{Error, ErrorKind};
 

@@ -39,14 +39,35 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 type Stream<T> = BoxStream<'static, Result<T, Status>>;
 
+/// How the service paces its streams.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Batches buffered between a source and a sink.
+    pub in_flight: usize,
+    /// An upload silent for this long is abandoned and rolled back.
+    pub put_idle_timeout: Duration,
+    /// A download silent for this long gets an empty batch.
+    pub keep_alive: Duration,
+}
+
+impl Limits {
+    pub fn from_config(server: &crate::config::ServerConfig) -> Self {
+        Self {
+            in_flight: server.in_flight_batches,
+            put_idle_timeout: Duration::from_secs(server.put_idle_timeout_seconds),
+            keep_alive: Duration::from_secs(server.keep_alive_seconds),
+        }
+    }
+}
+
 pub struct MoverService {
     catalog: Catalog,
-    in_flight: usize,
+    limits: Limits,
 }
 
 impl MoverService {
-    pub fn new(catalog: Catalog, in_flight: usize) -> Self {
-        Self { catalog, in_flight }
+    pub fn new(catalog: Catalog, limits: Limits) -> Self {
+        Self { catalog, limits }
     }
 }
 
@@ -182,7 +203,9 @@ impl FlightService for MoverService {
     ) -> Result<Response<Self::DoGetStream>, Status> {
         let read = decode_ticket(&request.get_ref().ticket).map_err(status)?;
         let (schema, batches) = self.catalog.open_read(&read).await.map_err(status)?;
-        let batches = transfer::bounded(batches, self.in_flight).map_err(flight_error);
+        let batches = transfer::bounded(batches, self.limits.in_flight);
+        let batches = transfer::keep_alive(batches, schema.clone(), self.limits.keep_alive)
+            .map_err(flight_error);
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
             .with_max_flight_data_size(FLIGHT_DATA_BYTES)
@@ -205,6 +228,15 @@ impl FlightService for MoverService {
         })?;
         let write = write_from_descriptor(&descriptor).map_err(status)?;
         let upload = Upload::default();
+        let idle = self.limits.put_idle_timeout;
+        let input = tokio_stream::StreamExt::timeout(input, idle).map(move |item| {
+            item.unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(format!(
+                    "the client sent nothing for {}s",
+                    idle.as_secs()
+                )))
+            })
+        });
         let data = upload.messages(futures::stream::once(async { Ok(first) }).chain(input));
         let mut decoder = FlightDataDecoder::new(data);
         let schema = read_schema(&mut decoder).await.map_err(status)?;
@@ -247,7 +279,7 @@ impl FlightService for MoverService {
         })?;
         let meter = Arc::new(Meter::default());
         let catalog = self.catalog.clone();
-        let in_flight = self.in_flight;
+        let in_flight = self.limits.in_flight;
         let work_meter = meter.clone();
         let work = async move {
             let done = transfer::run_move(&catalog, &mv, work_meter, in_flight).await?;
