@@ -64,6 +64,22 @@ async fn put(
     Ok(done.rows_committed)
 }
 
+/// A gateway whose `demo` database holds `people` with 5 rows; those rows as they stand.
+async fn with_people(dir: &std::path::Path, gw: Gateway) -> (Gateway, Client, Vec<Vec<String>>) {
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    let (_, batch) = people(0..5);
+    put(
+        &mut client,
+        "demo/main/people",
+        ExistingTable::Fail,
+        vec![batch],
+    )
+    .await
+    .unwrap();
+    let before = sqlite_rows(&dir.join("data/mover.db"), "people");
+    (gw, client, before)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn catalog_read_and_write_through_flight() {
     let dir = workdir();
@@ -235,17 +251,8 @@ async fn failed_loads_leave_targets_as_they_were() {
     let dir = workdir();
     let data = dir.path().join("data");
     let db = data.join("mover.db");
-    let gw = Gateway::start_default(dir.path());
-    let mut client = Client::connect(&gw.url).await.unwrap();
-    put(
-        &mut client,
-        "demo/main/people",
-        ExistingTable::Fail,
-        vec![people(0..5).1],
-    )
-    .await
-    .unwrap();
-    let before = sqlite_rows(&db, "people");
+    let (_gw, mut client, before) =
+        with_people(dir.path(), Gateway::start_default(dir.path())).await;
 
     // Schema mismatch on append: a column the table lacks.
     let other = Arc::new(Schema::new(vec![
@@ -362,17 +369,8 @@ async fn failed_loads_leave_targets_as_they_were() {
 async fn a_client_that_vanishes_mid_put_changes_nothing() {
     let dir = workdir();
     let db = dir.path().join("data/mover.db");
-    let gw = Gateway::start_default(dir.path());
-    let mut client = Client::connect(&gw.url).await.unwrap();
-    put(
-        &mut client,
-        "demo/main/people",
-        ExistingTable::Fail,
-        vec![people(0..5).1],
-    )
-    .await
-    .unwrap();
-    let before = sqlite_rows(&db, "people");
+    let (gw, mut client, before) =
+        with_people(dir.path(), Gateway::start_default(dir.path())).await;
 
     for (target, existing) in [
         ("demo/main/people", ExistingTable::TruncateAndOverwrite),
@@ -536,16 +534,7 @@ async fn a_silent_upload_times_out_and_changes_nothing() {
         dir.path(),
         "[server]\nput_idle_timeout_seconds = 1\n[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n",
     );
-    let mut client = Client::connect(&gw.url).await.unwrap();
-    put(
-        &mut client,
-        "demo/main/people",
-        ExistingTable::Fail,
-        vec![people(0..5).1],
-    )
-    .await
-    .unwrap();
-    let before = sqlite_rows(&db, "people");
+    let (_gw, mut client, before) = with_people(dir.path(), gw).await;
 
     // One batch, then silence with the connection held open.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, FlightError>>(4);
