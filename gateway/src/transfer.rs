@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::catalog::Catalog;
-use crate::connectors::BatchStream;
+use crate::connectors::{BatchStream, WriteReport};
 use crate::error::{Error, Result};
 
 /// Rows and bytes that have passed a point of the pipe, readable while it runs.
@@ -127,7 +127,7 @@ pub async fn run_move(
     mv: &Move,
     meter: Arc<Meter>,
     in_flight: usize,
-) -> Result<Progress> {
+) -> Result<WriteReport> {
     let source = mv
         .source
         .as_ref()
@@ -138,11 +138,7 @@ pub async fn run_move(
         .ok_or_else(|| Error::invalid("the move names no target"))?;
     let (schema, stream) = catalog.open_read(source).await?;
     let stream = bounded(meter.metered(stream), in_flight);
-    let report = catalog.write(target, schema, stream).await?;
-    let mut progress = meter.progress();
-    progress.rows_committed = report.rows_committed;
-    progress.done = true;
-    Ok(progress)
+    catalog.write(target, schema, stream).await
 }
 
 #[cfg(test)]
