@@ -53,7 +53,8 @@ impl Meter {
         }
     }
 
-    /// Count every batch of `stream` as it passes. Bytes are the batches' Arrow buffer sizes.
+    /// Count every batch of `stream` as it passes. Bytes are what the batch's values occupy in
+    /// Arrow's memory layout (not buffer capacity, not the size of a file).
     pub fn metered(self: &Arc<Self>, stream: BatchStream) -> BatchStream {
         let meter = Arc::clone(self);
         stream
@@ -62,13 +63,19 @@ impl Meter {
                     meter
                         .rows
                         .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                    meter
-                        .bytes
-                        .fetch_add(batch.get_array_memory_size() as u64, Ordering::Relaxed);
+                    meter.bytes.fetch_add(value_bytes(batch), Ordering::Relaxed);
                 }
             })
             .boxed()
     }
+}
+
+fn value_bytes(batch: &RecordBatch) -> u64 {
+    batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64)
+        .sum()
 }
 
 /// Read `stream` ahead in its own task, holding at most `capacity` batches.
@@ -172,7 +179,8 @@ mod tests {
         let out: Vec<_> = bounded(meter.metered(batches(&[5, 7])), 1).collect().await;
         assert_eq!(out.len(), 2);
         assert_eq!(meter.progress().rows_read, 12);
-        assert!(meter.progress().bytes_read > 0);
+        // 12 non-null Int64 values.
+        assert_eq!(meter.progress().bytes_read, 12 * 8);
     }
 
     #[tokio::test(start_paused = true)]
