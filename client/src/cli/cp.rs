@@ -91,8 +91,9 @@ pub async fn run(client: &mut Client, args: CpArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let done = result?;
     println!(
-        "copied {} rows ({}) from {} to {} in {:.2}s ({} rows/s)",
+        "copied {} row{} ({}) from {} to {} in {:.2}s ({} rows/s)",
         done.rows_committed,
+        if done.rows_committed == 1 { "" } else { "s" },
         HumanBytes(done.bytes_read),
         args.source,
         args.target,
