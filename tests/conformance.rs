@@ -356,6 +356,7 @@ async fn get(client: &mut Client, name: &str) -> RecordBatch {
         what: Some(What::Path(path(name))),
         file: None,
         limit: 0,
+        columns: vec![],
     };
     let mut stream = client.read(&read).await.unwrap();
     let mut batches = Vec::new();
@@ -505,6 +506,7 @@ async fn suite(n: usize) {
             what: Some(What::Path(path(from))),
             file: None,
             limit: 0,
+            columns: vec![],
         }),
         target: Some(Write {
             path: Some(path(to)),

@@ -24,6 +24,7 @@ fn read(name: &str) -> Read {
         what: Some(What::Path(Path { parts: path(name) })),
         file: None,
         limit: 0,
+        columns: vec![],
     }
 }
 
@@ -235,6 +236,7 @@ async fn status_codes_name_what_is_wrong() {
         })),
         file: None,
         limit: 0,
+        columns: vec![],
     };
     let err = client
         .info(&q("demo", "CREATE TABLE x (a INT)"))

@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::StreamExt;
 use mover_proto::{Read, Write, read::What};
 
-use crate::config::{BucketTarget, Config, DatabaseTarget};
+use crate::config::{Config, DatabaseTarget};
 use crate::connectors::objects::Bucket;
 use crate::connectors::sqlite::Sqlite;
-use crate::connectors::{Connector, DatasetInfo, ReadSpec, ReadTarget, WriteSpec};
+use crate::connectors::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteSpec};
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,11 +59,13 @@ impl Catalog {
             );
         }
         for (name, bucket) in &config.buckets {
-            let connector: Arc<dyn Connector> = match config.bucket_target(bucket)? {
-                BucketTarget::Local(dir) => {
-                    Arc::new(Bucket::local(name, &dir, config.server.batch_rows)?)
-                }
-            };
+            let target = config.bucket_target(bucket)?;
+            let connector: Arc<dyn Connector> = Arc::new(Bucket::from_config(
+                name,
+                &target,
+                bucket,
+                config.server.batch_rows,
+            )?);
             sources.insert(
                 name.clone(),
                 Source {
@@ -118,15 +123,31 @@ impl Catalog {
 
     pub async fn describe(&self, read: &Read) -> Result<DatasetInfo> {
         let (source, spec) = self.read_spec(read)?;
-        source.connector.describe(&spec).await
+        let mut info = source.connector.describe(&spec).await?;
+        info.schema = project(&info.schema, &read.columns)?.0;
+        Ok(info)
     }
 
-    pub async fn open_read(
-        &self,
-        read: &Read,
-    ) -> Result<(arrow::datatypes::SchemaRef, crate::connectors::BatchStream)> {
+    pub async fn open_read(&self, read: &Read) -> Result<(SchemaRef, BatchStream)> {
         let (source, spec) = self.read_spec(read)?;
         let (schema, stream) = source.connector.open_read(&spec).await?;
+        let (schema, indices) = project(&schema, &read.columns)?;
+        let stream = match indices {
+            None => stream,
+            Some(indices) => {
+                let schema = schema.clone();
+                stream
+                    .map(move |item| {
+                        let batch = item?.project(&indices)?;
+                        // The projected batch takes the projected schema's nullability and order.
+                        Ok(RecordBatch::try_new(
+                            schema.clone(),
+                            batch.columns().to_vec(),
+                        )?)
+                    })
+                    .boxed()
+            }
+        };
         let stream = match read.limit {
             0 => stream,
             n => crate::transfer::limited(stream, n),
@@ -159,6 +180,7 @@ impl Catalog {
 
     fn read_spec(&self, read: &Read) -> Result<(&Source, ReadSpec)> {
         let file = read.file.clone().unwrap_or_default();
+        let columns = read.columns.clone();
         match &read.what {
             Some(What::Path(path)) => {
                 let (source, rest) = self.split(&path.parts)?;
@@ -169,7 +191,14 @@ impl Catalog {
                     )));
                 }
                 let target = ReadTarget::Dataset(rest.to_vec());
-                Ok((source, ReadSpec { target, file }))
+                Ok((
+                    source,
+                    ReadSpec {
+                        target,
+                        file,
+                        columns,
+                    },
+                ))
             }
             Some(What::Query(query)) => {
                 let source = self.source(&query.database)?;
@@ -189,9 +218,29 @@ impl Catalog {
                     ));
                 }
                 let target = ReadTarget::Query(query.sql.clone());
-                Ok((source, ReadSpec { target, file }))
+                Ok((
+                    source,
+                    ReadSpec {
+                        target,
+                        file,
+                        columns,
+                    },
+                ))
             }
             None => Err(Error::invalid("the read names neither a path nor a query")),
         }
     }
+}
+
+/// `schema` narrowed to `columns` in their order, and the indices to take from each batch;
+/// None when the schema already is that.
+fn project(schema: &SchemaRef, columns: &[String]) -> Result<(SchemaRef, Option<Vec<usize>>)> {
+    if columns.is_empty() {
+        return Ok((schema.clone(), None));
+    }
+    let indices = crate::convert::column_indices(schema, columns)?;
+    if indices.iter().copied().eq(0..schema.fields().len()) {
+        return Ok((schema.clone(), None));
+    }
+    Ok((Arc::new(schema.project(&indices)?), Some(indices)))
 }

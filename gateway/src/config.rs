@@ -101,11 +101,33 @@ pub struct DatabaseConfig {
     pub allow_sql: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BucketConfig {
-    /// `file://relative/or/absolute/dir`
+    /// `file://dir`, `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`, or
+    /// `https://host/path` (read-only).
     pub url: String,
+    /// S3: the region (default: the standard chain's, else us-east-1).
+    pub region: Option<String>,
+    /// S3-compatible servers: their URL; requests are then path-style, and `http://` allowed.
+    pub endpoint: Option<String>,
+    /// S3: environment variables holding the keys. Without them the provider's standard
+    /// credential chain applies (AWS_* variables, profiles, instance metadata).
+    pub access_key_id_env: Option<String>,
+    pub secret_access_key_env: Option<String>,
+    pub session_token_env: Option<String>,
+    /// GCS: a service account key file (else the standard chain).
+    pub service_account_file: Option<PathBuf>,
+    /// Azure: the storage account, and an environment variable holding its access key.
+    pub account: Option<String>,
+    pub access_key_env: Option<String>,
+    /// Writing to a prefix splits the output into parts of about this many megabytes.
+    #[serde(default = "default_part_size_mb")]
+    pub part_size_mb: u64,
+}
+
+fn default_part_size_mb() -> u64 {
+    256
 }
 
 /// What a database URL names, once checked.
@@ -118,6 +140,22 @@ pub enum DatabaseTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BucketTarget {
     Local(PathBuf),
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+    Gcs {
+        bucket: String,
+        prefix: String,
+    },
+    Azure {
+        container: String,
+        prefix: String,
+    },
+    /// Read-only: a web server's files.
+    Http {
+        url: String,
+    },
 }
 
 impl Config {
@@ -214,15 +252,86 @@ impl Config {
 
     pub fn bucket_target(&self, bucket: &BucketConfig) -> Result<BucketTarget> {
         let (scheme, rest) = split_url(&bucket.url)?;
-        match scheme {
-            "file" => Ok(BucketTarget::Local(self.resolve(rest)?)),
-            "s3" | "gs" | "az" | "abfs" | "http" | "https" => Err(Error::unsupported(format!(
-                "{scheme} buckets are not supported by this gateway yet (see ROADMAP.md)"
-            ))),
-            other => Err(Error::invalid(format!(
-                "unknown bucket scheme {other:?}; expected file://"
-            ))),
+        let cloud = |rest: &str| -> Result<(String, String)> {
+            let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if name.is_empty() {
+                return Err(Error::invalid("the URL names no bucket"));
+            }
+            Ok((name.to_string(), prefix.trim_matches('/').to_string()))
+        };
+        let target = match scheme {
+            "file" => BucketTarget::Local(self.resolve(rest)?),
+            "s3" => {
+                let (bucket, prefix) = cloud(rest)?;
+                BucketTarget::S3 { bucket, prefix }
+            }
+            "gs" => {
+                let (bucket, prefix) = cloud(rest)?;
+                BucketTarget::Gcs { bucket, prefix }
+            }
+            "az" => {
+                let (container, prefix) = cloud(rest)?;
+                BucketTarget::Azure { container, prefix }
+            }
+            "https" | "http" => {
+                refuse_inline_password(&bucket.url)?;
+                BucketTarget::Http {
+                    url: bucket.url.clone(),
+                }
+            }
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown bucket scheme {other:?}; expected file://, s3://, gs://, az:// or https://"
+                )));
+            }
+        };
+        self.check_bucket_keys(&target, bucket)?;
+        Ok(target)
+    }
+
+    /// Keys that belong to another kind of bucket are mistakes, not silent no-ops.
+    fn check_bucket_keys(&self, target: &BucketTarget, b: &BucketConfig) -> Result<()> {
+        let s3 = b.region.is_some()
+            || b.endpoint.is_some()
+            || b.access_key_id_env.is_some()
+            || b.secret_access_key_env.is_some()
+            || b.session_token_env.is_some();
+        let (kind, stray) = match target {
+            BucketTarget::S3 { .. } => (
+                "s3",
+                b.service_account_file.is_some()
+                    || b.account.is_some()
+                    || b.access_key_env.is_some(),
+            ),
+            BucketTarget::Gcs { .. } => (
+                "gs",
+                s3 || b.account.is_some() || b.access_key_env.is_some(),
+            ),
+            BucketTarget::Azure { .. } => ("az", s3 || b.service_account_file.is_some()),
+            BucketTarget::Local(_) | BucketTarget::Http { .. } => (
+                "this",
+                s3 || b.service_account_file.is_some()
+                    || b.account.is_some()
+                    || b.access_key_env.is_some(),
+            ),
+        };
+        if stray {
+            return Err(Error::invalid(format!(
+                "a credential or endpoint key is set that {kind} buckets do not use"
+            )));
         }
+        if b.access_key_id_env.is_some() != b.secret_access_key_env.is_some() {
+            return Err(Error::invalid(
+                "give both access_key_id_env and secret_access_key_env, or neither",
+            ));
+        }
+        if matches!(target, BucketTarget::Azure { .. }) && b.account.is_none() {
+            return Err(Error::invalid("az:// buckets need `account`"));
+        }
+        if b.part_size_mb == 0 {
+            return Err(Error::invalid("part_size_mb must be at least 1"));
+        }
+        Ok(())
     }
 
     fn resolve(&self, path: &str) -> Result<PathBuf> {
@@ -312,6 +421,56 @@ mod tests {
         assert!(e.message.starts_with("buckets.b.url"), "{e}");
         let e = parse("[databases.d]\nurl = \"nourl\"\n").unwrap_err();
         assert!(e.message.starts_with("databases.d.url"), "{e}");
+    }
+
+    #[test]
+    fn cloud_buckets_parse_with_their_prefix() {
+        let c = parse("[buckets.lake]\nurl = \"s3://analytics-lake/exports/\"\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:9000\"\naccess_key_id_env = \"K\"\nsecret_access_key_env = \"S\"\n").unwrap();
+        assert_eq!(
+            c.bucket_target(&c.buckets["lake"]).unwrap(),
+            BucketTarget::S3 {
+                bucket: "analytics-lake".into(),
+                prefix: "exports".into()
+            }
+        );
+        let c = parse("[buckets.g]\nurl = \"gs://b\"\n[buckets.a]\nurl = \"az://c/p/q\"\naccount = \"acct\"\n[buckets.w]\nurl = \"https://example.org/data\"\n").unwrap();
+        assert_eq!(
+            c.bucket_target(&c.buckets["g"]).unwrap(),
+            BucketTarget::Gcs {
+                bucket: "b".into(),
+                prefix: "".into()
+            }
+        );
+        assert_eq!(
+            c.bucket_target(&c.buckets["a"]).unwrap(),
+            BucketTarget::Azure {
+                container: "c".into(),
+                prefix: "p/q".into()
+            }
+        );
+        assert!(matches!(
+            c.bucket_target(&c.buckets["w"]).unwrap(),
+            BucketTarget::Http { .. }
+        ));
+    }
+
+    #[test]
+    fn bucket_key_mistakes_are_named() {
+        let e = parse("[buckets.l]\nurl = \"file://d\"\nregion = \"x\"\n").unwrap_err();
+        assert!(e.message.starts_with("buckets.l.url"), "{e}");
+        let e = parse("[buckets.l]\nurl = \"s3://b\"\naccess_key_id_env = \"K\"\n").unwrap_err();
+        assert!(e.message.contains("secret_access_key_env"), "{e}");
+        let e = parse("[buckets.l]\nurl = \"az://c\"\n").unwrap_err();
+        assert!(e.message.contains("account"), "{e}");
+        let e = parse("[buckets.l]\nurl = \"s3://\"\n").unwrap_err();
+        assert!(e.message.contains("no bucket"), "{e}");
+        let e = parse("[buckets.l]\nurl = \"https://u:pw@example.org/x\"\n").unwrap_err();
+        assert!(
+            e.message.contains("password") && !e.message.contains("pw@"),
+            "{e}"
+        );
+        let e = parse("[buckets.l]\nurl = \"s3://b\"\nsecret_key = \"inline\"\n").unwrap_err();
+        assert!(e.message.contains("secret_key"), "{e}");
     }
 
     #[test]

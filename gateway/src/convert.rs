@@ -79,6 +79,22 @@ fn is_exact_numeric(t: &DataType) -> bool {
     t.is_integer() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..))
 }
 
+/// Positions of `columns` in `schema`, in the order asked; an unknown name is an error.
+pub fn column_indices(schema: &arrow::datatypes::Schema, columns: &[String]) -> Result<Vec<usize>> {
+    columns
+        .iter()
+        .map(|c| {
+            schema.index_of(c).map_err(|_| {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                Error::invalid(format!(
+                    "no column {c:?} (the columns are: {})",
+                    names.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

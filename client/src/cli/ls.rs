@@ -67,7 +67,11 @@ pub async fn run(client: &mut Client, args: LsArgs) -> anyhow::Result<()> {
             text(|r| r.name.clone()),
             text(|r| r.rows.map(|n| n.to_string()).unwrap_or_default()),
             text(|r| r.bytes.map(|n| n.to_string()).unwrap_or_default()),
-            text(|r| r.columns.to_string()),
+            // Listing reads no file contents: a file's columns show in `mvrec schema`.
+            text(|r| match r.columns {
+                0 => String::new(),
+                n => n.to_string(),
+            }),
         ],
     )?;
     println!("{}", arrow::util::pretty::pretty_format_batches(&[batch])?);

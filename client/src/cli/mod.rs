@@ -144,6 +144,7 @@ fn read_of(
         what: Some(what),
         file,
         limit,
+        columns: vec![],
     })
 }
 

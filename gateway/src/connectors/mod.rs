@@ -22,6 +22,9 @@ pub type BatchStream = BoxStream<'static, Result<arrow::array::RecordBatch>>;
 pub struct ReadSpec {
     pub target: ReadTarget,
     pub file: FileOptions,
+    /// Only these columns, in this order (empty: all). Connectors that can skip the other
+    /// columns' bytes do; the catalog narrows what any connector returns.
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

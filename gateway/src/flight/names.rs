@@ -47,6 +47,7 @@ pub fn read_path(parts: Vec<String>) -> Read {
         what: Some(What::Path(Path { parts })),
         file: None,
         limit: 0,
+        columns: vec![],
     }
 }
 

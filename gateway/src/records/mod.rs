@@ -95,6 +95,16 @@ impl Format {
         })
     }
 
+    /// The extension files of this format are written with.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Format::Csv(d) if d.delimiter == b'\t' => "tsv",
+            Format::Csv(_) => "csv",
+            Format::Parquet => "parquet",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Format::Csv(_) => "CSV",

@@ -11,9 +11,9 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryFutureExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
@@ -90,12 +90,26 @@ pub async fn describe(reader: ObjectReader) -> Result<(SchemaRef, u64)> {
     Ok((builder.schema().clone(), rows.max(0) as u64))
 }
 
-pub async fn decode(reader: ObjectReader, batch_rows: usize) -> Result<(SchemaRef, BatchStream)> {
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+/// Batches of the file; with `columns`, only those columns' chunks are fetched and decoded.
+pub async fn decode(
+    reader: ObjectReader,
+    batch_rows: usize,
+    columns: &[String],
+) -> Result<(SchemaRef, BatchStream)> {
+    let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .invalid("not a readable Parquet file")?
         .with_batch_size(batch_rows);
-    let schema = builder.schema().clone();
+    let mut schema = builder.schema().clone();
+    if !columns.is_empty() {
+        let mut indices = crate::convert::column_indices(&schema, columns)?;
+        // The mask selects columns in file order; the catalog puts them in the asked order.
+        indices.sort_unstable();
+        indices.dedup();
+        schema = Arc::new(schema.project(&indices)?);
+        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+        builder = builder.with_projection(mask);
+    }
     let stream = builder
         .build()
         .invalid("cannot read the Parquet file")?

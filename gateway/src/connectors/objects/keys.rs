@@ -15,6 +15,10 @@ pub struct Key {
     path: Path,
     text: String,
     prefix: bool,
+    /// Set when a part holds `*`, `?` or `[`: the key names the files the pattern matches.
+    glob: Option<globset::GlobMatcher>,
+    /// The parts before the first pattern part: where to list from.
+    literal: Path,
 }
 
 impl Key {
@@ -37,9 +41,42 @@ impl Key {
             clean.push(part);
         }
         let text = clean.join("/");
-        let path =
-            Path::parse(&text).map_err(|e| Error::invalid(format!("bad key {text:?}: {e}")))?;
-        Ok(Self { path, text, prefix })
+        let parse =
+            |t: &str| Path::parse(t).map_err(|e| Error::invalid(format!("bad key {t:?}: {e}")));
+        let path = parse(&text)?;
+        let (glob, literal) = match clean.iter().position(|p| p.contains(['*', '?', '['])) {
+            None => (None, path.clone()),
+            Some(first) => {
+                let matcher = globset::GlobBuilder::new(&text)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| Error::invalid(format!("bad pattern {text:?}: {e}")))?
+                    .compile_matcher();
+                (Some(matcher), parse(&clean[..first].join("/"))?)
+            }
+        };
+        if glob.is_some() && prefix {
+            return Err(Error::invalid(format!(
+                "{text}/: a pattern names files; drop the trailing '/'"
+            )));
+        }
+        Ok(Self {
+            path,
+            text,
+            prefix,
+            glob,
+            literal,
+        })
+    }
+
+    /// The pattern, when the key is one.
+    pub fn glob(&self) -> Option<&globset::GlobMatcher> {
+        self.glob.as_ref()
+    }
+
+    /// Where listing starts: the key itself, or the literal parts before a pattern.
+    pub fn literal(&self) -> &Path {
+        &self.literal
     }
 
     pub fn path(&self) -> &Path {
@@ -101,6 +138,18 @@ mod tests {
         let p = key(&["exports", "orders/"]).unwrap();
         assert!(p.is_prefix());
         assert_eq!(p.to_string(), "exports/orders/");
+    }
+
+    #[test]
+    fn globs_match_within_parts() {
+        let k = key(&["exports", "2026-*", "part-*.parquet"]).unwrap();
+        let g = k.glob().unwrap();
+        assert_eq!(k.literal().as_ref(), "exports");
+        assert!(g.is_match("exports/2026-01/part-0.parquet"));
+        assert!(!g.is_match("exports/2026-01/x/part-0.parquet"));
+        assert!(!g.is_match("exports/2025-01/part-0.parquet"));
+        assert!(key(&["a", "b.csv"]).unwrap().glob().is_none());
+        assert!(key(&["a", "*/"]).is_err());
     }
 
     #[test]

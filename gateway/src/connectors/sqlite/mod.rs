@@ -205,6 +205,7 @@ impl Connector for Sqlite {
             let spec = ReadSpec {
                 target: ReadTarget::Dataset(path),
                 file: Default::default(),
+                columns: vec![],
             };
             out.push(self.describe(&spec).await?);
         }

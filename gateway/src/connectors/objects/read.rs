@@ -1,0 +1,199 @@
+//! Reading from a bucket: schemas from a sample (text) or the footer alone (Parquet), and
+//! datasets of one or many files as one stream.
+
+use arrow::datatypes::{Schema, SchemaRef};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStoreExt};
+
+use super::{Bucket, Key, keys};
+use crate::connectors::{BatchStream, ReadSpec};
+use crate::error::{Context, Error, Result};
+use crate::records::{Format, csv, jsonl, parquet};
+
+/// Bytes read from the head of a CSV or JSON file to infer its schema.
+const SAMPLE_BYTES: u64 = 1024 * 1024;
+
+/// Data files under a prefix, or matching a glob, in name order; hidden and staging files are
+/// skipped. The listing streams page by page; only the matches are kept.
+pub(super) async fn data_files(bucket: &Bucket, key: &Key) -> Result<Vec<ObjectMeta>> {
+    let listed = bucket.store.list(Some(key.literal()));
+    let glob = key.glob().cloned();
+    let mut found: Vec<ObjectMeta> = listed
+        .try_filter(|m| {
+            let keep = keys::is_data_file(&m.location)
+                && glob
+                    .as_ref()
+                    .is_none_or(|g| g.is_match(m.location.as_ref()));
+            futures::future::ready(keep)
+        })
+        .try_collect()
+        .await
+        .internal(format!("listing {}", bucket.label(key)))?;
+    found.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(found)
+}
+
+/// The schema of one file, and its row count where the footer tells it.
+pub(super) async fn describe_file(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+    format: &Format,
+) -> Result<(SchemaRef, Option<u64>)> {
+    let result = match format {
+        Format::Parquet => {
+            let reader =
+                parquet::ObjectReader::new(bucket.store.clone(), meta.location.clone(), meta.size);
+            parquet::describe(reader).await.map(|(s, n)| (s, Some(n)))
+        }
+        Format::Csv(dialect) => {
+            let (sample, whole) = sample(bucket, meta).await?;
+            csv::infer_schema(&sample, whole, *dialect).map(|s| (s, None))
+        }
+        Format::Jsonl => {
+            let (sample, whole) = sample(bucket, meta).await?;
+            jsonl::infer_schema(&sample, whole).map(|s| (s, None))
+        }
+    };
+    result.map_err(|e| e.within(bucket.label(&meta.location)))
+}
+
+async fn sample(bucket: &Bucket, meta: &ObjectMeta) -> Result<(bytes::Bytes, bool)> {
+    let end = meta.size.min(SAMPLE_BYTES);
+    if end == 0 {
+        return Ok((bytes::Bytes::new(), true));
+    }
+    let bytes = bucket
+        .store
+        .get_range(&meta.location, 0..end)
+        .await
+        .internal(format!("reading {}", bucket.label(&meta.location)))?;
+    Ok((bytes, end == meta.size))
+}
+
+/// One file as a stream. Text formats are decoded with `schema` when given (the first part's,
+/// for a multi-part dataset); Parquet reads only the `columns` asked for.
+async fn read_file(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+    format: &Format,
+    schema: Option<SchemaRef>,
+    columns: &[String],
+) -> Result<(SchemaRef, BatchStream)> {
+    let label = bucket.label(&meta.location);
+    let (schema, stream) = match format {
+        Format::Parquet => {
+            let reader =
+                parquet::ObjectReader::new(bucket.store.clone(), meta.location.clone(), meta.size);
+            parquet::decode(reader, bucket.batch_rows, columns)
+                .await
+                .map_err(|e| e.within(&label))?
+        }
+        Format::Csv(_) | Format::Jsonl => {
+            let schema = match schema {
+                Some(s) => s,
+                None => describe_file(bucket, meta, format).await?.0,
+            };
+            let bytes = bucket
+                .store
+                .get(&meta.location)
+                .await
+                .internal(format!("reading {label}"))?
+                .into_stream()
+                .map_err(|e| Error::internal(e.to_string()))
+                .boxed();
+            let stream = match format {
+                Format::Csv(dialect) => {
+                    csv::decode(bytes, schema.clone(), *dialect, bucket.batch_rows)?
+                }
+                _ => jsonl::decode(bytes, schema.clone(), bucket.batch_rows)?,
+            };
+            (schema, stream)
+        }
+    };
+    let labelled = stream.map_err(move |e| e.within(&label)).boxed();
+    Ok((schema, labelled))
+}
+
+/// Files as one dataset: read in name order, every part with the first part's columns.
+pub(super) async fn read_dataset(
+    bucket: &Bucket,
+    metas: Vec<ObjectMeta>,
+    spec: &ReadSpec,
+) -> Result<(SchemaRef, BatchStream)> {
+    let format = Format::resolve(metas[0].location.as_ref(), &spec.file)
+        .map_err(|e| e.within(bucket.label(&metas[0].location)))?;
+    let columns = spec.columns.clone();
+    let (schema, first) = read_file(bucket, &metas[0], &format, None, &columns).await?;
+    let bucket = bucket.clone();
+    let expected = schema.clone();
+    let following = futures::stream::iter(metas.into_iter().skip(1))
+        .then(move |meta| {
+            let (bucket, format, expected, columns) = (
+                bucket.clone(),
+                format.clone(),
+                expected.clone(),
+                columns.clone(),
+            );
+            async move {
+                // Parquet parts carry their schema, compared whole. Text parts are decoded with
+                // the first part's types (inference may differ on a sample) once their column
+                // names are seen to match.
+                let known = match format {
+                    Format::Parquet => None,
+                    _ => {
+                        let (own, _) = describe_file(&bucket, &meta, &format).await?;
+                        if names(&own) != names(&expected) {
+                            return Err(mismatch(&bucket, &meta, &own, &expected));
+                        }
+                        Some(expected.clone())
+                    }
+                };
+                let (schema, stream) = read_file(&bucket, &meta, &format, known, &columns).await?;
+                if !same_columns(&schema, &expected) {
+                    return Err(mismatch(&bucket, &meta, &schema, &expected));
+                }
+                Ok(stream)
+            }
+        })
+        .try_flatten();
+    Ok((schema, first.chain(following).boxed()))
+}
+
+fn names(s: &Schema) -> Vec<String> {
+    s.fields().iter().map(|f| f.name().clone()).collect()
+}
+
+fn mismatch(bucket: &Bucket, meta: &ObjectMeta, got: &Schema, expected: &Schema) -> Error {
+    Error::invalid(format!(
+        "{}: its columns ({}) differ from the first part's ({}); every part of a dataset must share one schema",
+        bucket.label(&meta.location),
+        describe_columns(got),
+        describe_columns(expected)
+    ))
+}
+
+fn describe_columns(s: &Schema) -> String {
+    s.fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Two schemas that hold the same columns, ignoring metadata and nullability.
+fn same_columns(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields()
+            .iter()
+            .zip(b.fields())
+            .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+}
+
+/// `schema` narrowed to `columns` (all when empty); an unknown name is an error naming it.
+pub(super) fn project_schema(schema: &SchemaRef, columns: &[String]) -> Result<SchemaRef> {
+    if columns.is_empty() {
+        return Ok(schema.clone());
+    }
+    let indices = crate::convert::column_indices(schema, columns)?;
+    Ok(std::sync::Arc::new(schema.project(&indices)?))
+}
