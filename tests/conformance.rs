@@ -1,6 +1,6 @@
 //! The connector conformance suite: one typed table with the values that break things (NULLs,
 //! unicode, empty strings, extreme numbers, old and new dates) moved through every connector
-//! by a real gateway and compared value by value; then the same with 0 rows and 100k rows.
+//! (SQLite; a local folder and S3 in every file format) by a real gateway and compared value by value; then the same with 0 rows and 100k rows.
 //!
 //! SQLite and Parquet keep every type exactly (SQLite's documented conversions are covered by
 //! its type-table unit tests). CSV and JSON lines carry no types: read back, a column is
@@ -10,7 +10,7 @@
 //! - CSV writes NULL and "" alike, so an empty string reads back as NULL,
 //! - decimals are written as numbers and read back as Float64 (compared as such).
 //!
-//! Later connectors (Postgres, MySQL, S3) join by adding a target to `TARGETS`-like lists.
+//! Later connectors (Postgres, MySQL) join by adding their targets to `suite`.
 
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use arrow_flight::error::FlightError;
 use futures::TryStreamExt;
 use mover_client::Client;
 use mover_proto::{ExistingTable, Path, Read, Write, read::What};
-use mover_tests::{Gateway, workdir};
+use mover_tests::{Gateway, S3Server, workdir};
 
 const EDGE_ROWS: usize = 6;
 
@@ -492,21 +492,28 @@ async fn text_round_trip(client: &mut Client, n: usize, target: &str) {
     assert_same(target, &want, &have);
 }
 
+/// Every connector: SQLite, and Parquet, CSV and JSON lines on a local folder and on S3.
 async fn suite(n: usize) {
+    let s3 = S3Server::start();
+    s3.create_bucket("conformance");
     let dir = workdir();
-    let gw = Gateway::start_default(dir.path());
+    let config = format!(
+        "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n{}",
+        s3.bucket_config("lake", "s3://conformance/suite")
+    );
+    let gw = Gateway::start_with_config_env(dir.path(), &config, &S3Server::envs());
     let mut client = Client::connect(&gw.url).await.unwrap();
     exact_round_trip(&mut client, n, "demo/main/conformance").await;
-    exact_round_trip(&mut client, n, "files/conformance.parquet").await;
-    text_round_trip(&mut client, n, "files/conformance.csv").await;
-    text_round_trip(&mut client, n, "files/conformance.jsonl").await;
-    // And across connectors: SQLite -> Parquet -> SQLite inside the gateway.
+    for bucket in ["files", "lake"] {
+        exact_round_trip(&mut client, n, &format!("{bucket}/conformance.parquet")).await;
+        text_round_trip(&mut client, n, &format!("{bucket}/conformance.csv")).await;
+        text_round_trip(&mut client, n, &format!("{bucket}/conformance.jsonl")).await;
+    }
+    // And across connectors inside the gateway: SQLite -> Parquet -> SQLite, locally and on S3.
     let mv = |from: &str, to: &str| mover_proto::Move {
         source: Some(Read {
             what: Some(What::Path(path(from))),
-            file: None,
-            limit: 0,
-            columns: vec![],
+            ..Default::default()
         }),
         target: Some(Write {
             path: Some(path(to)),
@@ -514,19 +521,25 @@ async fn suite(n: usize) {
             ..Default::default()
         }),
     };
-    client
-        .move_dataset(&mv("demo/main/conformance", "files/moved.parquet"), |_| {})
-        .await
-        .unwrap();
-    client
-        .move_dataset(&mv("files/moved.parquet", "demo/main/moved"), |_| {})
-        .await
-        .unwrap();
-    assert_same(
-        "sqlite -> parquet -> sqlite",
-        &table(n),
-        &get(&mut client, "demo/main/moved").await,
-    );
+    for (file, sqlite_table) in [
+        ("files/moved.parquet", "demo/main/moved"),
+        ("lake/moved.parquet", "demo/main/moved_s3"),
+    ] {
+        client
+            .move_dataset(&mv("demo/main/conformance", file), |_| {})
+            .await
+            .unwrap();
+        client
+            .move_dataset(&mv(file, sqlite_table), |_| {})
+            .await
+            .unwrap();
+        assert_same(
+            &format!("sqlite -> {file} -> sqlite"),
+            &table(n),
+            &get(&mut client, sqlite_table).await,
+        );
+    }
+    assert!(s3.pending_uploads("conformance").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

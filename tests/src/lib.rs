@@ -58,22 +58,28 @@ pub struct Gateway {
 impl Gateway {
     /// The embedded default, served from `dir` (so its data lives in `dir/data`).
     pub fn start_default(dir: &Path) -> Self {
-        Self::spawn(dir, &[])
+        Self::spawn(dir, &[], &[])
     }
 
     /// A gateway with this config text, written to `dir/gateway.toml`.
     pub fn start_with_config(dir: &Path, config: &str) -> Self {
-        let file = dir.join("gateway.toml");
-        std::fs::write(&file, config).expect("write config");
-        Self::spawn(dir, &["--config", file.to_str().expect("utf-8 path")])
+        Self::start_with_config_env(dir, config, &[])
     }
 
-    fn spawn(dir: &Path, args: &[&str]) -> Self {
+    /// The same, with these environment variables (the secrets a config refers to).
+    pub fn start_with_config_env(dir: &Path, config: &str, envs: &[(&str, &str)]) -> Self {
+        let file = dir.join("gateway.toml");
+        std::fs::write(&file, config).expect("write config");
+        Self::spawn(dir, &["--config", file.to_str().expect("utf-8 path")], envs)
+    }
+
+    fn spawn(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         // The log goes to a file: a pipe nobody reads would fill and stall the gateway.
         let log = dir.join("gateway.log");
         let mut child = Command::new(bin("gateway"))
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
+            .envs(envs.iter().copied())
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("create the gateway log"))
@@ -208,4 +214,135 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// An S3-compatible server on a free loopback port: moto, from the test virtualenv
+/// (`.venv/bin/moto_server`, which scripts/test installs). Killed when dropped.
+pub struct S3Server {
+    child: Child,
+    pub endpoint: String,
+    port: u16,
+}
+
+impl S3Server {
+    pub fn start() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let moto = root.join(".venv/bin/moto_server");
+        assert!(
+            moto.exists(),
+            "{} is missing: run scripts/test (it installs moto[server] into .venv), or pip install 'moto[server]' there",
+            moto.display()
+        );
+        let port = free_port();
+        let child = Command::new(&moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+        }
+    }
+
+    /// One raw HTTP request; returns the status line, headers and body as text.
+    pub fn http(&self, method: &str, target: &str) -> String {
+        use std::io::{Read, Write};
+        let mut conn =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        write!(
+            conn,
+            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .expect("send");
+        let mut out = String::new();
+        conn.read_to_string(&mut out).expect("read");
+        out
+    }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let r = self.http("PUT", &format!("/{bucket}"));
+        assert!(
+            r.starts_with("HTTP/1.1 200"),
+            "creating bucket {bucket}: {r}"
+        );
+    }
+
+    /// Every key in the bucket, as S3 lists it.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let r = self.http("GET", &format!("/{bucket}?list-type=2"));
+        xml_values(&r, "Key")
+    }
+
+    /// Multipart uploads started and neither completed nor aborted.
+    pub fn pending_uploads(&self, bucket: &str) -> Vec<String> {
+        let r = self.http("GET", &format!("/{bucket}?uploads"));
+        xml_values(&r, "UploadId")
+    }
+
+    /// The ETag S3 gives an object: `"<md5>-N"` when it was uploaded in N parts.
+    pub fn etag(&self, bucket: &str, key: &str) -> String {
+        let r = self.http("HEAD", &format!("/{bucket}/{key}"));
+        r.lines()
+            .find_map(|l| {
+                l.strip_prefix("ETag: ")
+                    .or_else(|| l.strip_prefix("etag: "))
+            })
+            .unwrap_or_else(|| panic!("no ETag for {key}: {r}"))
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    }
+
+    /// Config for a bucket named `name` on this server, with keys from the environment
+    /// variables that [`S3Server::envs`] sets.
+    pub fn bucket_config(&self, name: &str, url: &str) -> String {
+        format!(
+            "[buckets.{name}]\nurl = \"{url}\"\nregion = \"us-east-1\"\nendpoint = \"{}\"\naccess_key_id_env = \"MOVER_TEST_S3_KEY\"\nsecret_access_key_env = \"MOVER_TEST_S3_SECRET\"\n",
+            self.endpoint
+        )
+    }
+
+    /// The credentials `bucket_config` refers to (moto accepts any).
+    pub fn envs() -> [(&'static str, &'static str); 2] {
+        [
+            ("MOVER_TEST_S3_KEY", "testing-key-id"),
+            ("MOVER_TEST_S3_SECRET", "testing-secret-value"),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|s| s.split(&close).next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }

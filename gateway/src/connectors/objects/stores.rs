@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
+use object_store::{ClientOptions, ObjectStore};
 
 use crate::config::{BucketConfig, BucketTarget};
 use crate::error::{Context, Error, Result};
@@ -57,6 +57,7 @@ pub fn build(target: &BucketTarget, config: &BucketConfig) -> Result<Built> {
         BucketTarget::Http { url } => {
             let store = HttpBuilder::new()
                 .with_url(url)
+                .with_client_options(ClientOptions::new().with_allow_http(plain_http_ok(url)?))
                 .build()
                 .invalid("cannot configure the HTTP bucket")?;
             (Arc::new(store), "", false)
@@ -92,6 +93,27 @@ fn s3(bucket: &str, config: &BucketConfig) -> Result<object_store::aws::AmazonS3
         b = b.with_token(secret_env(token)?);
     }
     b.build().invalid("cannot configure the S3 bucket")
+}
+
+/// Plain http:// only to this machine: anything else must be https://.
+fn plain_http_ok(url: &str) -> Result<bool> {
+    let parsed = url::Url::parse(url).invalid("bad URL")?;
+    if parsed.scheme() != "http" {
+        return Ok(false);
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if loopback {
+        Ok(true)
+    } else {
+        Err(Error::invalid(
+            "http:// is allowed only for loopback hosts; use https://",
+        ))
+    }
 }
 
 /// The value of a secret's environment variable; the error names the variable only.
@@ -134,6 +156,10 @@ mod tests {
         assert!(build(&t, &b).unwrap().writable);
         let (t, b) = cfg("[buckets.w]\nurl = \"https://example.org/data\"\n");
         assert!(!build(&t, &b).unwrap().writable);
+        let (t, b) = cfg("[buckets.w]\nurl = \"http://127.0.0.1:8000/data\"\n");
+        assert!(!build(&t, &b).unwrap().writable);
+        let (t, b) = cfg("[buckets.w]\nurl = \"http://example.org/data\"\n");
+        assert!(build(&t, &b).err().unwrap().message.contains("https"));
     }
 
     #[test]
