@@ -51,6 +51,17 @@ fn quick_start_story() {
     let cat = ok(gw.mvrec(&["cat", "files/out/orders.parquet", "--limit", "2"]));
     assert!(cat.contains("pear, green") && !cat.contains("Zoë"), "{cat}");
 
+    // Only some columns, in the asked order; a glob over files.
+    let cat = ok(gw.mvrec(&["cat", "files/out/orders.parquet", "--columns", "name,id"]));
+    let header = cat.lines().nth(1).unwrap();
+    assert!(header.find("name").unwrap() < header.find("id").unwrap(), "{cat}");
+    assert!(!header.contains("qty"), "{cat}");
+    let cat = ok(gw.mvrec(&["cat", "files/*.csv", "--columns", "id"]));
+    // Rows of both orders.csv (1..3) and more.csv (4).
+    assert!(cat.contains("| 1  |") && cat.contains("| 4  |"), "{cat}");
+    let err = fails(gw.mvrec(&["cat", "files/orders.csv", "--columns", "nope"]));
+    assert!(err.contains("no column \"nope\""), "{err}");
+
     // cat: a table, pretty-printed.
     let cat = ok(gw.mvrec(&["cat", "demo/main/orders", "--limit", "20"]));
     assert!(cat.contains("Zoë") && cat.contains("2026-02-03"), "{cat}");

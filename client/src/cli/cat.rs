@@ -1,7 +1,7 @@
 use clap::Args;
 use futures::TryStreamExt;
 
-use super::{SourceFileArgs, read_of};
+use super::{SourceArgs, read_of};
 use crate::client::Client;
 
 #[derive(Args, Debug)]
@@ -15,16 +15,11 @@ pub struct CatArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     limit: u64,
     #[command(flatten)]
-    file: SourceFileArgs,
+    file: SourceArgs,
 }
 
 pub async fn run(client: &mut Client, args: CatArgs) -> anyhow::Result<()> {
-    let read = read_of(
-        &args.name,
-        args.sql.as_deref(),
-        args.file.options(),
-        args.limit,
-    )?;
+    let read = read_of(&args.name, args.sql.as_deref(), &args.file, args.limit)?;
     let mut stream = client.read(&read).await?;
     // The gateway applies the limit, so what arrives is small enough to print as one table.
     let mut batches = Vec::new();

@@ -4,7 +4,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
 use mover_proto::{ExistingTable, Move, Path, Progress, Write};
 
-use super::{Format, SourceFileArgs, file_options, read_of};
+use super::{Format, SourceArgs, file_options, read_of};
 use crate::client::Client;
 use crate::names;
 
@@ -21,7 +21,7 @@ pub struct CpArgs {
     #[arg(long, value_enum, default_value_t = Existing::Fail)]
     existing_table: Existing,
     #[command(flatten)]
-    from: SourceFileArgs,
+    from: SourceArgs,
     /// Write the target file as this format (default: from its extension).
     #[arg(long = "to-format", value_enum)]
     to_format: Option<Format>,
@@ -63,7 +63,7 @@ impl Existing {
 }
 
 pub async fn run(client: &mut Client, args: CpArgs) -> anyhow::Result<()> {
-    let source = read_of(&args.source, args.sql.as_deref(), args.from.options(), 0)?;
+    let source = read_of(&args.source, args.sql.as_deref(), &args.from, 0)?;
     let target = Write {
         path: Some(Path {
             parts: names::parse(&args.target)?,

@@ -19,6 +19,7 @@ Names:
   demo/main/orders          a table: database/schema/table
   files/exports/orders.csv  a file in a bucket (format from the extension, or --format)
   files/exports/orders/     a prefix: every data file under it, read as one dataset
+  files/exports/2026-*/*.csv  a glob (* ? [..] within one part): the files it matches
 
 Examples:
   mvrec ls
@@ -28,6 +29,8 @@ Examples:
   mvrec cat demo/main/orders --limit 20
   mvrec cp files/more.csv demo/main/orders --existing-table append
   mvrec cat demo --sql 'SELECT status, count(*) FROM orders GROUP BY status'
+  mvrec cat files/exports/2026-*/part-*.parquet --columns id,total
+  mvrec cp demo/main/orders files/exports/orders/      # a prefix: Parquet parts
   mvrec --config gateway.toml cp files/a.csv demo/main/a   # no server to start";
 
 /// Move records between databases and files through a Records Mover gateway.
@@ -68,9 +71,12 @@ enum Command {
     Cp(cp::CpArgs),
 }
 
-/// How to read a source file, when its name does not say.
+/// How to read the source: its columns, and for a file, what its name does not say.
 #[derive(Args, Debug, Clone, Default)]
-pub struct SourceFileArgs {
+pub struct SourceArgs {
+    /// Only these columns, in this order (comma-separated). Parquet reads only their bytes.
+    #[arg(long, value_delimiter = ',')]
+    columns: Vec<String>,
     /// Read the source file as this format (default: from its extension).
     #[arg(long = "from-format", value_enum)]
     format: Option<Format>,
@@ -118,19 +124,14 @@ fn file_options(
     })
 }
 
-impl SourceFileArgs {
+impl SourceArgs {
     fn options(&self) -> Option<FileOptions> {
         file_options(self.format, self.delimiter.clone(), self.no_header)
     }
 }
 
 /// A read from a name (or a database name with --sql).
-fn read_of(
-    name: &str,
-    sql: Option<&str>,
-    file: Option<FileOptions>,
-    limit: u64,
-) -> anyhow::Result<Read> {
+fn read_of(name: &str, sql: Option<&str>, source: &SourceArgs, limit: u64) -> anyhow::Result<Read> {
     let what = match sql {
         Some(sql) => What::Query(Query {
             database: name.to_string(),
@@ -142,9 +143,9 @@ fn read_of(
     };
     Ok(Read {
         what: Some(what),
-        file,
+        file: source.options(),
         limit,
-        columns: vec![],
+        columns: source.columns.clone(),
     })
 }
 

@@ -4,7 +4,7 @@ use arrow::array::{BooleanArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use clap::Args;
 
-use super::{SourceFileArgs, read_of};
+use super::{SourceArgs, read_of};
 use crate::client::Client;
 
 #[derive(Args, Debug)]
@@ -18,11 +18,11 @@ pub struct SchemaArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    file: SourceFileArgs,
+    file: SourceArgs,
 }
 
 pub async fn run(client: &mut Client, args: SchemaArgs) -> anyhow::Result<()> {
-    let read = read_of(&args.name, args.sql.as_deref(), args.file.options(), 0)?;
+    let read = read_of(&args.name, args.sql.as_deref(), &args.file, 0)?;
     let schema = client.schema(&read).await?;
     if args.json {
         let fields: Vec<_> = schema
