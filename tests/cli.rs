@@ -54,7 +54,10 @@ fn quick_start_story() {
     // Only some columns, in the asked order; a glob over files.
     let cat = ok(gw.mvrec(&["cat", "files/out/orders.parquet", "--columns", "name,id"]));
     let header = cat.lines().nth(1).unwrap();
-    assert!(header.find("name").unwrap() < header.find("id").unwrap(), "{cat}");
+    assert!(
+        header.find("name").unwrap() < header.find("id").unwrap(),
+        "{cat}"
+    );
     assert!(!header.contains("qty"), "{cat}");
     let cat = ok(gw.mvrec(&["cat", "files/*.csv", "--columns", "id"]));
     // Rows of both orders.csv (1..3) and more.csv (4).

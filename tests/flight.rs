@@ -558,3 +558,41 @@ async fn a_silent_upload_times_out_and_changes_nothing() {
     assert_eq!(sqlite_rows(&db, "people"), before);
     drop(tx);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flight_info_for_parquet_reads_only_the_footer() {
+    let dir = workdir();
+    let gw = Gateway::start_default(dir.path());
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    let (_, batch) = people(0..50_000);
+    put(
+        &mut client,
+        "files/p.parquet",
+        ExistingTable::Fail,
+        vec![batch],
+    )
+    .await
+    .unwrap();
+
+    // Overwrite every byte between the leading magic and the footer: the data pages are gone.
+    let file = dir.path().join("data/p.parquet");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    let footer = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    let data_end = n - 8 - footer;
+    assert!(data_end > 1000, "the file should hold data pages");
+    bytes[4..data_end].fill(0xAB);
+    std::fs::write(&file, bytes).unwrap();
+
+    let info = client.info(&read("files/p.parquet")).await.unwrap();
+    assert_eq!(info.total_records, 50_000);
+    assert_eq!(info.try_decode_schema().unwrap().field(1).name(), "name");
+    let err = client
+        .read(&read("files/p.parquet"))
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("p.parquet"), "{err}");
+}
