@@ -14,7 +14,9 @@ use mover_proto::{
     Command, END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read, Write, command::Kind,
 };
 use prost::Message;
-use tonic::transport::{Channel, Endpoint};
+use std::path::{Path, PathBuf};
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// Default gateway: the embedded default's loopback address.
 pub const DEFAULT_GATEWAY: &str = "grpc://127.0.0.1:50051";
@@ -80,29 +82,90 @@ pub struct Client {
     flight: FlightClient,
 }
 
-/// `grpc://host:port`, `grpc+tcp://host:port` or `http://host:port`, as tonic wants it.
-fn endpoint_url(url: &str) -> Result<String> {
+/// How to reach a gateway: TLS material and credentials. All optional.
+#[derive(Debug, Clone, Default)]
+pub struct Connect {
+    /// CA certificate (PEM) that the gateway's certificate must chain to.
+    pub ca: Option<PathBuf>,
+    /// Client certificate and key (PEM), for gateways that require one.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// A bearer token from an earlier login.
+    pub token: Option<String>,
+    /// Log in with Handshake as this user and password.
+    pub login: Option<(String, String)>,
+}
+
+/// `grpc://`, `grpc+tcp://`, `http://` (plaintext) or `grpc+tls://`, `https://` (TLS), as tonic
+/// wants it, and whether it is TLS.
+fn endpoint_url(url: &str) -> Result<(String, bool)> {
     if let Some(rest) = url
         .strip_prefix("grpc://")
         .or_else(|| url.strip_prefix("grpc+tcp://"))
         .or_else(|| url.strip_prefix("http://"))
     {
-        return Ok(format!("http://{rest}"));
+        return Ok((format!("http://{rest}"), false));
     }
-    if url.starts_with("grpc+tls://") || url.starts_with("https://") {
-        return Err(ClientError::Invalid(format!(
-            "{url}: TLS connections are not supported by this mvrec yet; use grpc:// on loopback"
-        )));
+    if let Some(rest) = url
+        .strip_prefix("grpc+tls://")
+        .or_else(|| url.strip_prefix("https://"))
+    {
+        return Ok((format!("https://{rest}"), true));
     }
     Err(ClientError::Invalid(format!(
-        "{url:?} is not a gateway URL; write grpc://host:port"
+        "{url:?} is not a gateway URL; write grpc+tls://host:port (or grpc://host:port on loopback)"
     )))
 }
 
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        ClientError::Invalid(format!("cannot read the {what} {}: {e}", path.display()))
+    })
+}
+
 impl Client {
+    /// A plaintext connection with no credentials (a loopback gateway).
     pub async fn connect(url: &str) -> Result<Self> {
-        let endpoint = Endpoint::from_shared(endpoint_url(url)?)
+        Self::connect_with(url, &Connect::default()).await
+    }
+
+    pub async fn connect_with(url: &str, how: &Connect) -> Result<Self> {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (endpoint_url, tls) = endpoint_url(url)?;
+        let mut endpoint = Endpoint::from_shared(endpoint_url)
             .map_err(|e| ClientError::Invalid(format!("{url}: {e}")))?;
+        let wants_tls = how.ca.is_some() || how.cert.is_some();
+        if wants_tls && !tls {
+            return Err(ClientError::Invalid(format!(
+                "{url} is plaintext, but TLS options were given; write grpc+tls://"
+            )));
+        }
+        if tls {
+            let mut config = ClientTlsConfig::new();
+            let ca = how.ca.as_ref().ok_or_else(|| {
+                ClientError::Invalid(format!(
+                    "{url}: give --ca, the CA certificate that signed the gateway's certificate"
+                ))
+            })?;
+            config = config.ca_certificate(Certificate::from_pem(read_pem(ca, "CA certificate")?));
+            match (&how.cert, &how.key) {
+                (Some(cert), Some(key)) => {
+                    config = config.identity(Identity::from_pem(
+                        read_pem(cert, "client certificate")?,
+                        read_pem(key, "client key")?,
+                    ));
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(ClientError::Invalid(
+                        "give both a client certificate (--cert) and its key (--key)".into(),
+                    ));
+                }
+            }
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| ClientError::Invalid(format!("TLS: {}", source_chain(&e))))?;
+        }
         let channel: Channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
             url: url.to_string(),
             reason: source_chain(&e),
@@ -110,9 +173,35 @@ impl Client {
         let inner = FlightServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Ok(Self {
+        let mut client = Self {
             flight: FlightClient::new_from_inner(inner),
-        })
+        };
+        if let Some((user, password)) = &how.login {
+            let token = client.login(user, password).await?;
+            client.use_token(&token)?;
+        } else if let Some(token) = &how.token {
+            client.use_token(token)?;
+        }
+        Ok(client)
+    }
+
+    /// Handshake with Basic credentials; returns the bearer token.
+    pub async fn login(&mut self, user: &str, password: &str) -> Result<String> {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.flight
+            .add_header("authorization", &format!("Basic {basic}"))
+            .map_err(ClientError::from)?;
+        let payload = self.flight.handshake(Vec::<u8>::new()).await?;
+        String::from_utf8(payload.to_vec())
+            .map_err(|_| ClientError::Protocol("the token is not text".into()))
+    }
+
+    /// Carry `token` on every later call.
+    pub fn use_token(&mut self, token: &str) -> Result<()> {
+        self.flight
+            .add_header("authorization", &format!("Bearer {token}"))
+            .map_err(ClientError::from)
     }
 
     /// Every dataset whose name starts with `prefix` ("" for all).

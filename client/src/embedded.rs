@@ -12,7 +12,12 @@ pub struct Embedded {
 
 impl Embedded {
     pub async fn start(config_file: &Path) -> anyhow::Result<Self> {
-        let config = Config::load(config_file)?;
+        let mut config = Config::load(config_file)?;
+        // In-process, on an ephemeral loopback port for one command, with the config owner's
+        // rights: the gateway's own TLS and users are for its network clients, not for this.
+        config.server.tls = None;
+        config.users.clear();
+        config.access.clear();
         let running = server::start(&config, Some("127.0.0.1:0".parse()?)).await?;
         Ok(Self { running })
     }

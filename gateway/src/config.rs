@@ -26,6 +26,12 @@ pub struct Config {
     pub databases: BTreeMap<String, DatabaseConfig>,
     #[serde(default)]
     pub buckets: BTreeMap<String, BucketConfig>,
+    /// People and BI tools who log in with Handshake (Basic credentials).
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Who may read, write and query what (needs authentication configured).
+    #[serde(default)]
+    pub access: Vec<crate::auth::access::AccessRule>,
     /// Where relative paths in this config are resolved from (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -53,6 +59,45 @@ pub struct ServerConfig {
     /// clients do not take a slow query for a dead stream.
     #[serde(default = "default_keep_alive_seconds")]
     pub keep_alive_seconds: u64,
+    /// TLS for every connection; with `client_ca`, client certificates are required.
+    pub tls: Option<TlsConfig>,
+    /// Allow plaintext on a non-loopback address. Anyone on the network can then read and
+    /// change the data and credentials in transit; a warning is logged at start.
+    #[serde(default)]
+    pub insecure_plaintext: bool,
+    /// How long a Handshake token stays valid.
+    #[serde(default = "default_token_ttl_seconds")]
+    pub token_ttl_seconds: u64,
+    /// Streams (DoGet, DoPut, moves) one principal may have running at once.
+    #[serde(default = "default_max_streams_per_principal")]
+    pub max_streams_per_principal: usize,
+    /// Longest time a call may take to start answering (streams then run as long as data flows).
+    #[serde(default = "default_request_timeout_seconds")]
+    pub request_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The gateway's certificate chain and key (PEM).
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA that client certificates must chain to; setting it requires them.
+    pub client_ca: Option<PathBuf>,
+    /// Which part of a client certificate names the principal: "cn" (default) or "san".
+    #[serde(default)]
+    pub principal: crate::auth::tls::PrincipalFrom,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    /// An argon2 PHC string (`gateway hash-password`), inline: it is a hash, not the password.
+    pub password_hash: Option<String>,
+    /// Or by reference.
+    pub password_hash_env: Option<String>,
+    pub password_hash_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +109,11 @@ impl Default for ServerConfig {
             in_flight_batches: default_in_flight_batches(),
             put_idle_timeout_seconds: default_put_idle_timeout_seconds(),
             keep_alive_seconds: default_keep_alive_seconds(),
+            tls: None,
+            insecure_plaintext: false,
+            token_ttl_seconds: default_token_ttl_seconds(),
+            max_streams_per_principal: default_max_streams_per_principal(),
+            request_timeout_seconds: default_request_timeout_seconds(),
         }
     }
 }
@@ -85,6 +135,15 @@ fn default_put_idle_timeout_seconds() -> u64 {
 }
 fn default_keep_alive_seconds() -> u64 {
     30
+}
+fn default_token_ttl_seconds() -> u64 {
+    3600
+}
+fn default_max_streams_per_principal() -> usize {
+    16
+}
+fn default_request_timeout_seconds() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +281,14 @@ impl Config {
                 .map_err(|e| e.within(format!("buckets.{name}.url")))?;
         }
         let s = &self.server;
+        if s.max_streams_per_principal == 0
+            || s.token_ttl_seconds == 0
+            || s.request_timeout_seconds == 0
+        {
+            return Err(Error::invalid(
+                "server.max_streams_per_principal, token_ttl_seconds and request_timeout_seconds must be at least 1",
+            ));
+        }
         if s.batch_rows == 0
             || s.in_flight_batches == 0
             || s.put_idle_timeout_seconds == 0
@@ -232,6 +299,49 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// A user's password hash, from the config or where it refers to.
+    pub fn user_password_hash(&self, u: &UserConfig) -> Result<String> {
+        let key = |k: &str| format!("users.{}.{k}", u.name);
+        match (
+            &u.password_hash,
+            &u.password_hash_env,
+            &u.password_hash_file,
+        ) {
+            (Some(h), None, None) => Ok(h.clone()),
+            (None, Some(var), None) => std::env::var(var).map_err(|_| {
+                Error::invalid(format!(
+                    "{}: the variable {var} is not set",
+                    key("password_hash_env")
+                ))
+            }),
+            (None, None, Some(file)) => {
+                let path = self.resolve(&file.to_string_lossy())?;
+                std::fs::read_to_string(&path)
+                    .map(|s| s.trim().to_string())
+                    .map_err(|e| {
+                        Error::invalid(format!(
+                            "{}: {}: {e}",
+                            key("password_hash_file"),
+                            path.display()
+                        ))
+                    })
+            }
+            _ => Err(Error::invalid(format!(
+                "users.{}: give exactly one of password_hash, password_hash_env, password_hash_file",
+                u.name
+            ))),
+        }
+    }
+
+    /// A path from the config, resolved against its directory.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
     }
 
     pub fn database_target(&self, db: &DatabaseConfig) -> Result<DatabaseTarget> {

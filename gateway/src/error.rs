@@ -17,6 +17,10 @@ pub enum ErrorKind {
     FailedPrecondition,
     /// The caller may not do this (configuration forbids it).
     PermissionDenied,
+    /// The caller did not prove who they are (no or a bad certificate or token).
+    Unauthenticated,
+    /// The caller has too many streams running.
+    ResourceExhausted,
     /// A type or feature this gateway does not handle.
     Unsupported,
     /// The stream was cut before it ended cleanly.

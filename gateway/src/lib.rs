@@ -2,6 +2,7 @@
 //!
 //! A map of the crate:
 //!
+//! - [`auth`]: TLS principals, Handshake tokens, access rules, per-principal stream limits.
 //! - [`config`]: the TOML configuration and the embedded default (SQLite + a local folder).
 //! - [`catalog`]: dataset paths (`["demo", "main", "orders"]`) to the source that holds them.
 //! - [`connectors`]: the one seam (a schema and a stream of batches in, or out) and each system
@@ -13,6 +14,7 @@
 //!   (in-process) and by tests.
 //! - [`convert`]: casts that never lose data silently.
 
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod connectors;

@@ -23,6 +23,14 @@ struct Args {
     /// Listen address, overriding the config's server.listen.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Read a password from standard input and print its argon2 hash, for [[users]] password_hash.
+    HashPassword,
 }
 
 #[tokio::main]
@@ -44,6 +52,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(Command::HashPassword) = args.command {
+        let mut password = String::new();
+        std::io::stdin().read_line(&mut password)?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        anyhow::ensure!(!password.is_empty(), "no password on standard input");
+        println!("{}", mover_gateway::auth::tokens::hash_password(password)?);
+        return Ok(());
+    }
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::embedded_default(std::env::current_dir()?),

@@ -8,6 +8,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use std::sync::Arc;
+
+use crate::auth::{Auth, tls};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{Context, Error, ErrorKind, Result};
@@ -37,16 +40,30 @@ impl Running {
 
 /// Start serving `config`. The listen address may be overridden (port 0 picks a free port).
 pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Running> {
+    // One crypto provider for every TLS user in the process (tonic, object_store).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let addr = listen.unwrap_or(config.server.listen);
-    // No TLS yet: plaintext is allowed on loopback only, so nothing leaves the machine unencrypted.
-    if !addr.ip().is_loopback() {
-        return Err(Error::new(
-            ErrorKind::PermissionDenied,
-            format!(
-                "refusing to listen on {addr}: without TLS this gateway serves loopback addresses only (127.0.0.1, ::1)"
-            ),
-        ));
+    let tls = match &config.server.tls {
+        Some(t) => Some(tls::server_config(
+            &config.path(&t.cert),
+            &config.path(&t.key),
+            t.client_ca.as_ref().map(|p| config.path(p)).as_deref(),
+        )?),
+        None => None,
+    };
+    // Plaintext only on loopback, unless the operator says so loudly.
+    if tls.is_none() && !addr.ip().is_loopback() {
+        if !config.server.insecure_plaintext {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "refusing to listen on {addr} without TLS: configure [server.tls], or set server.insecure_plaintext = true"
+                ),
+            ));
+        }
+        tracing::warn!(%addr, "INSECURE: serving plaintext on a non-loopback address; anyone on the network can read and change the data in transit");
     }
+    let auth = Arc::new(Auth::from_config(config)?);
     let catalog = Catalog::from_config(config)?;
     let listener = TcpListener::bind(addr)
         .await
@@ -55,12 +72,19 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
     let service = FlightServiceServer::new(MoverService::new(
         catalog,
         Limits::from_config(&config.server),
+        auth,
     ))
     .max_decoding_message_size(config.server.max_message_bytes)
     .max_encoding_message_size(config.server.max_message_bytes);
+    let config_timeout = config.server.request_timeout_seconds;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder()
+            .timeout(std::time::Duration::from_secs(config_timeout));
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls).internal("bad TLS configuration")?;
+        }
+        builder
             .add_service(service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = rx.await;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mover_proto::{CsvOptions, FileFormat, FileOptions, Path, Query, Read, read::What};
 
-use crate::client::{Client, DEFAULT_GATEWAY};
+use crate::client::{Client, Connect, DEFAULT_GATEWAY};
 use crate::embedded::Embedded;
 use crate::names;
 
@@ -31,7 +31,9 @@ Examples:
   mvrec cat demo --sql 'SELECT status, count(*) FROM orders GROUP BY status'
   mvrec cat files/exports/2026-*/part-*.parquet --columns id,total
   mvrec cp demo/main/orders files/exports/orders/      # a prefix: Parquet parts
-  mvrec --config gateway.toml cp files/a.csv demo/main/a   # no server to start";
+  mvrec --config gateway.toml cp files/a.csv demo/main/a   # no server to start
+  mvrec --gateway grpc+tls://gw:50051 --ca ca.pem --cert me.pem --key me.key ls
+  MVREC_PASSWORD=... mvrec --gateway grpc+tls://gw:50051 --ca ca.pem --user alice ls";
 
 /// Move records between databases and files through a Records Mover gateway.
 #[derive(Parser, Debug)]
@@ -43,6 +45,21 @@ pub struct Cli {
     /// Run the gateway described by this config file inside mvrec instead (no server needed).
     #[arg(long, global = true, env = "MVREC_CONFIG", conflicts_with = "gateway")]
     config: Option<PathBuf>,
+    /// CA certificate (PEM) the gateway's certificate must chain to (grpc+tls:// URLs).
+    #[arg(long, global = true, env = "MVREC_CA")]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM), for gateways that require one.
+    #[arg(long, global = true, env = "MVREC_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "MVREC_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+    /// A bearer token (best from the environment: it stays out of shell history and ps).
+    #[arg(long, global = true, env = "MVREC_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Log in as this user; the password comes from the MVREC_PASSWORD environment variable.
+    #[arg(long, global = true, env = "MVREC_USER", conflicts_with = "token")]
+    user: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -158,8 +175,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .as_ref()
         .map(Embedded::url)
         .unwrap_or(cli.gateway.clone());
+    let how = match &embedded {
+        // The in-process gateway runs with the config owner's rights; it needs no credentials.
+        Some(_) => Connect::default(),
+        None => connect_options(&cli)?,
+    };
     let result = async {
-        let mut client = Client::connect(&url).await?;
+        let mut client = Client::connect_with(&url, &how).await?;
         match cli.command {
             Command::Ls(args) => ls::run(&mut client, args).await,
             Command::Schema(args) => schema::run(&mut client, args).await,
@@ -172,4 +194,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         e.stop().await?;
     }
     result
+}
+
+fn connect_options(cli: &Cli) -> anyhow::Result<Connect> {
+    let login = match &cli.user {
+        Some(user) => {
+            let password = std::env::var("MVREC_PASSWORD").map_err(|_| {
+                anyhow::anyhow!(
+                    "--user {user}: set the password in the MVREC_PASSWORD environment variable"
+                )
+            })?;
+            Some((user.clone(), password))
+        }
+        None => None,
+    };
+    Ok(Connect {
+        ca: cli.ca.clone(),
+        cert: cli.cert.clone(),
+        key: cli.key.clone(),
+        token: cli.token.clone(),
+        login,
+    })
 }

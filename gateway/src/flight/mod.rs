@@ -18,6 +18,8 @@ pub fn status(e: Error) -> tonic::Status {
         ErrorKind::AlreadyExists => Code::AlreadyExists,
         ErrorKind::FailedPrecondition => Code::FailedPrecondition,
         ErrorKind::PermissionDenied => Code::PermissionDenied,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
         ErrorKind::Unsupported => Code::Unimplemented,
         ErrorKind::Cancelled => Code::Cancelled,
         ErrorKind::Internal => Code::Internal,

@@ -19,7 +19,7 @@ use futures::stream::BoxStream;
 use futures::{Future, StreamExt, TryStreamExt};
 use mover_proto::{END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read};
 use prost::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -27,6 +27,7 @@ use super::names::{
     decode_ticket, prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor,
 };
 use super::status;
+use crate::auth::{Auth, Caller, Right};
 use crate::catalog::Catalog;
 use crate::connectors::DatasetInfo;
 use crate::error::{Error, ErrorKind, Result};
@@ -63,11 +64,48 @@ impl Limits {
 pub struct MoverService {
     catalog: Catalog,
     limits: Limits,
+    auth: Arc<Auth>,
 }
 
 impl MoverService {
-    pub fn new(catalog: Catalog, limits: Limits) -> Self {
-        Self { catalog, limits }
+    pub fn new(catalog: Catalog, limits: Limits, auth: Arc<Auth>) -> Self {
+        Self {
+            catalog,
+            limits,
+            auth,
+        }
+    }
+
+    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        self.auth
+            .identify(request.metadata(), request.peer_certs())
+            .map_err(status)
+    }
+
+    fn check_read(&self, caller: &Caller, read: &Read) -> Result<(), Status> {
+        let (right, name) = match &read.what {
+            Some(mover_proto::read::What::Path(p)) => (Right::Read, p.parts.join("/")),
+            Some(mover_proto::read::What::Query(q)) => (Right::Query, q.database.clone()),
+            None => {
+                return Err(Status::invalid_argument(
+                    "the read names neither a path nor a query",
+                ));
+            }
+        };
+        self.auth.check(caller, right, &name).map_err(status)
+    }
+
+    fn check_write(&self, caller: &Caller, write: &mover_proto::Write) -> Result<(), Status> {
+        let name = write
+            .path
+            .as_ref()
+            .map(|p| p.parts.join("/"))
+            .unwrap_or_default();
+        self.auth.check(caller, Right::Write, &name).map_err(status)
+    }
+
+    fn slot(&self, caller: &Caller) -> Result<Option<OwnedSemaphorePermit>, Status> {
+        self.auth.stream_slot(caller).map_err(status)
     }
 }
 
@@ -142,23 +180,36 @@ impl FlightService for MoverService {
     type DoActionStream = Stream<arrow_flight::Result>;
     type ListActionsStream = Stream<ActionType>;
 
+    /// Basic credentials in the `authorization` header; the token comes back both as a
+    /// `authorization: Bearer` header (what pyarrow and ADBC read) and as the payload.
     async fn handshake(
         &self,
-        _request: Request<Streaming<HandshakeRequest>>,
+        request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        Err(Status::unimplemented(
-            "this gateway has no authentication configured: call without a handshake",
-        ))
+        let token = self.auth.login(request.metadata()).map_err(status)?;
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::internal("token is not a header value"))?;
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: token.into_bytes().into(),
+        };
+        let mut response = Response::new(futures::stream::once(async { Ok(reply) }).boxed());
+        response.metadata_mut().insert("authorization", bearer);
+        Ok(response)
     }
 
     async fn list_flights(
         &self,
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        let caller = self.caller(&request)?;
         let prefix = prefix_from_criteria(&request.get_ref().expression).map_err(status)?;
         let listed = self.catalog.list(&prefix).await.map_err(status)?;
+        // Only what the caller may read: a listing never shows what exists elsewhere.
         let infos: Vec<Result<FlightInfo, Status>> = listed
             .into_iter()
+            .filter(|l| self.auth.may_list(&caller, &l.path.join("/")))
             .map(|l| {
                 let descriptor = FlightDescriptor::new_path(l.path.clone());
                 flight_info(descriptor, &read_path(l.path), &l.info).map_err(status)
@@ -171,8 +222,10 @@ impl FlightService for MoverService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(&request)?;
         let descriptor = request.into_inner();
         let read = read_from_descriptor(&descriptor).map_err(status)?;
+        self.check_read(&caller, &read)?;
         let info = self.catalog.describe(&read).await.map_err(status)?;
         let info = flight_info(descriptor, &read, &info).map_err(status)?;
         Ok(Response::new(info))
@@ -191,7 +244,9 @@ impl FlightService for MoverService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
+        let caller = self.caller(&request)?;
         let read = read_from_descriptor(request.get_ref()).map_err(status)?;
+        self.check_read(&caller, &read)?;
         let info = self.catalog.describe(&read).await.map_err(status)?;
         let result = SchemaAsIpc::new(&info.schema, &IpcWriteOptions::default())
             .try_into()
@@ -203,7 +258,11 @@ impl FlightService for MoverService {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
+        let caller = self.caller(&request)?;
         let read = decode_ticket(&request.get_ref().ticket).map_err(status)?;
+        // A ticket is a Read anyone can write: it is checked like a descriptor.
+        self.check_read(&caller, &read)?;
+        let slot = self.slot(&caller)?;
         let (schema, batches) = self.catalog.open_read(&read).await.map_err(status)?;
         let batches = transfer::bounded(batches, self.limits.in_flight);
         let batches = transfer::keep_alive(batches, schema.clone(), self.limits.keep_alive)
@@ -212,7 +271,10 @@ impl FlightService for MoverService {
             .with_schema(schema)
             .with_max_flight_data_size(FLIGHT_DATA_BYTES)
             .build(batches)
-            .map_err(Status::from);
+            .map_err(Status::from)
+            .inspect(move |_| {
+                let _held = &slot; // the stream's slot is released when the stream ends
+            });
         Ok(Response::new(data.boxed()))
     }
 
@@ -220,6 +282,7 @@ impl FlightService for MoverService {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
+        let caller = self.caller(&request)?;
         let mut input = request.into_inner();
         let first = input
             .message()
@@ -229,6 +292,8 @@ impl FlightService for MoverService {
             Status::invalid_argument("the first DoPut message must carry the target's descriptor")
         })?;
         let write = write_from_descriptor(&descriptor).map_err(status)?;
+        self.check_write(&caller, &write)?;
+        let slot = self.slot(&caller)?;
         let upload = Upload::default();
         let idle = self.limits.put_idle_timeout;
         let input = tokio_stream::StreamExt::timeout(input, idle).map(move |item| {
@@ -247,6 +312,7 @@ impl FlightService for MoverService {
         let batches = meter.metered(batches);
         let catalog = self.catalog.clone();
         let work = async move {
+            let _slot = slot;
             let report = catalog.write(&write, schema, batches).await?;
             Ok(report.rows_committed)
         };
@@ -269,6 +335,7 @@ impl FlightService for MoverService {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
+        let caller = self.caller(&request)?;
         let action = request.into_inner();
         if action.r#type != MOVE_ACTION {
             return Err(Status::invalid_argument(format!(
@@ -279,11 +346,24 @@ impl FlightService for MoverService {
         let mv = Move::decode(action.body).map_err(|e| {
             Status::invalid_argument(format!("the move body is not a mover.v1.Move: {e}"))
         })?;
+        let source = mv
+            .source
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument("the move names no source"))?;
+        let target = mv
+            .target
+            .as_ref()
+            .ok_or_else(|| Status::invalid_argument("the move names no target"))?;
+        self.check_read(&caller, source)?;
+        self.check_write(&caller, target)?;
+        let slot = self.slot(&caller)?;
+
         let meter = Arc::new(Meter::default());
         let catalog = self.catalog.clone();
         let in_flight = self.limits.in_flight;
         let work_meter = meter.clone();
         let work = async move {
+            let _slot = slot;
             let report = transfer::run_move(&catalog, &mv, work_meter, in_flight).await?;
             Ok(report.rows_committed)
         };
@@ -295,8 +375,9 @@ impl FlightService for MoverService {
 
     async fn list_actions(
         &self,
-        _request: Request<Empty>,
+        request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
+        self.caller(&request)?;
         let actions = vec![Ok(ActionType {
             r#type: MOVE_ACTION.into(),
             description: "Move a source to a target inside this gateway; the body is a \
