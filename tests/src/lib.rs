@@ -101,6 +101,11 @@ impl Gateway {
         }
     }
 
+    /// The URL for TLS clients (the gateway's certificate names 127.0.0.1).
+    pub fn tls_url(&self) -> String {
+        self.url.replace("grpc://", "grpc+tls://")
+    }
+
     /// What the gateway has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -345,4 +350,101 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// Certificates made in the test: a CA, the gateway's (for localhost and 127.0.0.1), clients
+/// `alice` and `bob`, and the bad ones: expired, not yet valid, from another CA, self-signed.
+/// Each `NAME` is written as `NAME.pem` and `NAME.key` in `dir`.
+pub struct Pki {
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    pub fn make(dir: &Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        std::fs::create_dir_all(dir).expect("pki dir");
+        let write = |name: &str, pem: String, key: &KeyPair| {
+            std::fs::write(dir.join(format!("{name}.pem")), pem).expect("write cert");
+            std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem())
+                .expect("write key");
+        };
+        let ca_params = |cn: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p
+        };
+        let leaf = |cn: &str, sans: &[&str]| {
+            let mut p =
+                CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                    .expect("params");
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p
+        };
+        let ca =
+            CertifiedIssuer::self_signed(ca_params("Mover Test CA"), KeyPair::generate().unwrap())
+                .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        let other =
+            CertifiedIssuer::self_signed(ca_params("Some Other CA"), KeyPair::generate().unwrap())
+                .unwrap();
+        std::fs::write(dir.join("other-ca.pem"), other.pem()).unwrap();
+
+        let sign = |name: &str, params: CertificateParams, issuer: &rcgen::Issuer<'_, KeyPair>| {
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, issuer).unwrap();
+            write(name, cert.pem(), &key);
+        };
+        sign("gateway", leaf("gateway", &["localhost", "127.0.0.1"]), &ca);
+        sign("alice", leaf("alice", &["alice.example.org"]), &ca);
+        sign("bob", leaf("bob", &[]), &ca);
+        let mut expired = leaf("alice", &[]);
+        expired.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        expired.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        sign("expired", expired, &ca);
+        let mut future = leaf("alice", &[]);
+        future.not_before = rcgen::date_time_ymd(2100, 1, 1);
+        future.not_after = rcgen::date_time_ymd(2101, 1, 1);
+        sign("future", future, &ca);
+        sign("stranger", leaf("alice", &[]), &other);
+        let key = KeyPair::generate().unwrap();
+        let selfsigned = leaf("alice", &[]).self_signed(&key).unwrap();
+        write("selfsigned", selfsigned.pem(), &key);
+        Pki {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn pem(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.pem"))
+    }
+
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.key"))
+    }
+
+    /// `[server.tls]` for the gateway, requiring client certificates from the test CA.
+    pub fn server_tls(&self) -> String {
+        format!(
+            "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
+            self.pem("gateway").display(),
+            self.key("gateway").display(),
+            self.pem("ca").display()
+        )
+    }
+}
+
+/// An argon2 hash of `password`, made by the real `gateway hash-password`.
+pub fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(bin("gateway"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run gateway hash-password");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
