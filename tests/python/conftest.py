@@ -1,6 +1,7 @@
 """A real gateway process for pyarrow's Flight client: built by scripts/test, started here on a
 free port in a throwaway directory, stopped at the end."""
 
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -18,22 +19,31 @@ def _bin(name):
     return str(path)
 
 
+@contextlib.contextmanager
+def start_gateway(directory, config=None):
+    """A gateway in `directory` (data in `directory/data`), with `config` text if given."""
+    directory = pathlib.Path(directory)
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    args = [_bin("gateway"), "--listen", "127.0.0.1:0"]
+    if config is not None:
+        (directory / "gateway.toml").write_text(config)
+        args += ["--config", str(directory / "gateway.toml")]
+    log = open(directory / "gateway.log", "w")
+    proc = subprocess.Popen(args, cwd=directory, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        prefix = "gateway listening on "
+        if not line.startswith(prefix):
+            proc.kill()
+            pytest.fail(f"the gateway did not start: {line!r} {(directory / 'gateway.log').read_text()}")
+        yield {"url": f"grpc://{line[len(prefix):]}", "dir": directory}
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
 @pytest.fixture
 def gateway(tmp_path):
-    (tmp_path / "data").mkdir()
-    proc = subprocess.Popen(
-        [_bin("gateway"), "--listen", "127.0.0.1:0"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline().strip()
-    prefix = "gateway listening on "
-    if not line.startswith(prefix):
-        proc.kill()
-        pytest.fail(f"the gateway did not start: {line!r} {proc.stderr.read()}")
-    addr = line[len(prefix):]
-    yield {"url": f"grpc://{addr}", "dir": tmp_path}
-    proc.kill()
-    proc.wait()
+    with start_gateway(tmp_path) as gw:
+        yield gw
