@@ -357,3 +357,144 @@ fn plaintext_off_loopback_needs_the_loud_setting() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("INSECURE"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_never_appear_in_any_output() {
+    const S3_SECRET: &str = "s3-secret-Zq8vX2mN4p";
+    const S3_KEY_ID: &str = "AKIA-KEYID-Yt7rW1";
+    const PASSWORD: &str = "pw-Hj3kL9sQ";
+    let dir = workdir();
+    setup_data(dir.path());
+    let pki = Pki::make(&dir.path().join("pki"));
+    let hash = hash_password(PASSWORD);
+    let cfg = format!(
+        "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\n[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n\
+         [buckets.lake]\nurl = \"s3://nowhere/x\"\nregion = \"us-east-1\"\nendpoint = \"http://127.0.0.1:1\"\naccess_key_id_env = \"T_KEY\"\nsecret_access_key_env = \"T_SECRET\"\n\
+         [[users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\n[[access]]\nprincipal = \"alice\"\nread = [\"**\"]\nwrite = [\"**\"]\n",
+        pki.pem("gateway").display(),
+        pki.key("gateway").display()
+    );
+    std::fs::write(dir.path().join("gateway.toml"), &cfg).unwrap();
+    let log = dir.path().join("gateway.log");
+    let mut child = std::process::Command::new(mover_tests::bin("gateway"))
+        .args([
+            "--config",
+            dir.path().join("gateway.toml").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("T_KEY", S3_KEY_ID)
+        .env("T_SECRET", S3_SECRET)
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = format!(
+        "grpc+tls://{}",
+        line.trim().strip_prefix("gateway listening on ").unwrap()
+    );
+    let ca = pki.pem("ca");
+    let mvrec = |args: &[&str], password: &str| {
+        let out = std::process::Command::new(mover_tests::bin("mvrec"))
+            .args([
+                "--gateway",
+                &url,
+                "--ca",
+                ca.to_str().unwrap(),
+                "--user",
+                "alice",
+            ])
+            .args(args)
+            .env("MVREC_PASSWORD", password)
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let mut seen = String::new();
+    // Everything that can fail: S3 unreachable both ways, bad names, bad SQL, denied and
+    // unauthenticated calls, a wrong password, and a token echoed nowhere.
+    for args in [
+        vec!["cp", "files/secret.csv", "lake/out.parquet"],
+        vec!["cp", "lake/in.csv", "demo/main/t"],
+        vec!["ls", "lake/"],
+        vec!["schema", "lake/x.parquet"],
+        vec!["cat", "demo", "--sql", "SELECT * FROM nowhere"],
+        vec!["cp", "files/../x.csv", "demo/main/t"],
+        vec!["cat", "files/secret.csv"],
+    ] {
+        seen.push_str(&mvrec(&args, PASSWORD));
+        seen.push_str(&mvrec(&args, "wrong"));
+    }
+    let mut client = Client::connect_with(
+        &url,
+        &Connect {
+            ca: Some(ca.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let token = client.login("alice", PASSWORD).await.unwrap();
+    seen.push_str(&format!("{:?}", client.info(&read("lake/a.parquet")).await));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    seen.push_str(&std::fs::read_to_string(&log).unwrap());
+    assert!(
+        seen.contains("lake"),
+        "the failures were not exercised: {seen}"
+    );
+    for secret in [
+        S3_SECRET,
+        S3_KEY_ID,
+        PASSWORD,
+        token.as_str(),
+        hash.as_str(),
+    ] {
+        assert!(!seen.contains(secret), "a secret leaked: {secret}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_names_round_trip_as_names() {
+    let dir = workdir();
+    let gw = Gateway::start_default(dir.path());
+    std::fs::write(
+        dir.path().join("data/a.csv"),
+        "id,\"x\"\"; DROP TABLE y; --\"\n1,2\n",
+    )
+    .unwrap();
+    let hostile = "a\"; DROP TABLE x; --";
+    let target = format!("demo/main/{hostile}");
+    ok(gw.mvrec(&["cp", "files/a.csv", &target]));
+    ok(gw.mvrec(&["cp", "files/a.csv", &target, "--existing-table", "append"]));
+    let conn = rusqlite::Connection::open(dir.path().join("data/mover.db")).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM \"a\"\"; DROP TABLE x; --\"",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+    let cols: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info(?1)")
+        .unwrap()
+        .query_map([hostile], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(cols, ["id", "x\"; DROP TABLE y; --"]);
+    let cat = ok(gw.mvrec(&["cat", &target]));
+    assert!(cat.contains("DROP TABLE y"), "{cat}");
+}
