@@ -498,3 +498,57 @@ async fn hostile_names_round_trip_as_names() {
     let cat = ok(gw.mvrec(&["cat", &target]));
     assert!(cat.contains("DROP TABLE y"), "{cat}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_principal_has_a_bounded_number_of_streams() {
+    let dir = workdir();
+    setup_data(dir.path());
+    let mut big = String::from("id\n");
+    for i in 0..200_000 {
+        big.push_str(&format!("{i}\n"));
+    }
+    std::fs::write(dir.path().join("data/big.csv"), big).unwrap();
+    let pki = Pki::make(&dir.path().join("pki"));
+    let gw = Gateway::start_with_config(
+        dir.path(),
+        &config(&pki, "[server]\nmax_streams_per_principal = 1\n"),
+    );
+    let url = gw.tls_url();
+    let mut alice = Client::connect_with(&url, &with_cert(&pki, "alice"))
+        .await
+        .unwrap();
+    let mut bob = Client::connect_with(&url, &with_cert(&pki, "bob"))
+        .await
+        .unwrap();
+
+    // alice holds one stream open without reading it to the end.
+    let mut first = alice.read(&read("files/big.csv")).await.unwrap();
+    assert!(first.try_next().await.unwrap().is_some());
+    let err = alice.read(&read("files/secret.csv")).await.err().unwrap();
+    assert_eq!(err.code(), Some(Code::ResourceExhausted), "{err}");
+    assert!(
+        err.to_string()
+            .contains("alice already has 1 streams running"),
+        "{err}"
+    );
+    // Another principal is not held up by alice.
+    let got: Vec<_> = bob
+        .read(&read("files/public/menu.csv"))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    // When her stream ends, alice may start another.
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let got: Vec<_> = alice
+        .read(&read("files/secret.csv"))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(got[0].num_rows(), 1);
+}
