@@ -4,6 +4,7 @@
 //! A connector knows its system (SQLite, a bucket) and nothing of Flight.
 
 pub mod objects;
+pub mod postgres;
 pub mod sqlite;
 
 use arrow::array::RecordBatch;
