@@ -11,6 +11,7 @@ use mover_proto::{Read, Write, read::What};
 
 use crate::config::{Config, DatabaseTarget};
 use crate::connectors::objects::Bucket;
+use crate::connectors::postgres::Postgres;
 use crate::connectors::sqlite::Sqlite;
 use crate::connectors::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteSpec};
 use crate::error::{Error, ErrorKind, Result};
@@ -48,6 +49,13 @@ impl Catalog {
                 DatabaseTarget::Sqlite(path) => {
                     Arc::new(Sqlite::open(name, path, config.server.batch_rows)?)
                 }
+                DatabaseTarget::Postgres { url, password, ca } => Arc::new(Postgres::new(
+                    name,
+                    &url,
+                    password.as_ref().map(|p| p.expose()),
+                    ca.as_deref(),
+                    config.server.batch_rows,
+                )?),
             };
             sources.insert(
                 name.clone(),

@@ -158,6 +158,25 @@ pub struct DatabaseConfig {
     /// Accept free SQL queries against this database.
     #[serde(default)]
     pub allow_sql: bool,
+    /// Postgres: the CA the server's certificate must chain to; the connection is then
+    /// verify-full (TLS required, certificate and host name verified).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A secret read from where the config points; never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -193,6 +212,12 @@ fn default_part_size_mb() -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseTarget {
     Sqlite(PathBuf),
+    Postgres {
+        /// Without a password.
+        url: String,
+        password: Option<Secret>,
+        ca: Option<PathBuf>,
+    },
 }
 
 /// What a bucket URL names, once checked.
@@ -335,6 +360,25 @@ impl Config {
         }
     }
 
+    /// A database password from the variable or file the config names.
+    fn database_password(&self, db: &DatabaseConfig) -> Result<Option<Secret>> {
+        match (&db.password_env, &db.password_file) {
+            (Some(var), None) => std::env::var(var).map(|v| Some(Secret(v))).map_err(|_| {
+                Error::invalid(format!("password_env: the variable {var} is not set"))
+            }),
+            (None, Some(file)) => {
+                let path = self.path(file);
+                std::fs::read_to_string(&path)
+                    .map(|v| Some(Secret(v.trim_end_matches(['\r', '\n']).to_string())))
+                    .map_err(|e| Error::invalid(format!("password_file: {}: {e}", path.display())))
+            }
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "give password_env or password_file, not both",
+            )),
+        }
+    }
+
     /// A path from the config, resolved against its directory.
     pub fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
@@ -348,14 +392,22 @@ impl Config {
         let (scheme, rest) = split_url(&db.url)?;
         match scheme {
             "sqlite" => Ok(DatabaseTarget::Sqlite(self.resolve(rest)?)),
-            "postgres" | "postgresql" | "mysql" | "mariadb" => {
+            "postgres" | "postgresql" => {
+                refuse_inline_password(&db.url)?;
+                Ok(DatabaseTarget::Postgres {
+                    url: db.url.clone(),
+                    password: self.database_password(db)?,
+                    ca: db.ca_file.as_ref().map(|p| self.path(p)),
+                })
+            }
+            "mysql" | "mariadb" => {
                 refuse_inline_password(&db.url)?;
                 Err(Error::unsupported(format!(
                     "{scheme} databases are not supported by this gateway yet (see ROADMAP.md)"
                 )))
             }
             other => Err(Error::invalid(format!(
-                "unknown database scheme {other:?}; expected sqlite://"
+                "unknown database scheme {other:?}; expected sqlite:// or postgres://"
             ))),
         }
     }

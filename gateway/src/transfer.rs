@@ -82,9 +82,15 @@ fn value_bytes(batch: &RecordBatch) -> u64 {
 pub fn bounded(mut stream: BatchStream, capacity: usize) -> BatchStream {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     tokio::spawn(async move {
-        while let Some(item) = stream.next().await {
+        loop {
+            // A closed channel means the sink is gone: stop reading and drop the source at
+            // once, even while the source is slow to produce its next batch.
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = tx.closed() => return,
+            };
+            let Some(item) = item else { return };
             let failed = item.is_err();
-            // A closed channel means the sink is gone: stop reading, drop the source.
             if tx.send(item).await.is_err() || failed {
                 return;
             }

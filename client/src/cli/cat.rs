@@ -2,7 +2,7 @@ use clap::Args;
 use futures::TryStreamExt;
 
 use super::{SourceArgs, read_of};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 
 #[derive(Args, Debug)]
 pub struct CatArgs {
@@ -23,7 +23,7 @@ pub async fn run(client: &mut Client, args: CatArgs) -> anyhow::Result<()> {
     let mut stream = client.read(&read).await?;
     // The gateway applies the limit, so what arrives is small enough to print as one table.
     let mut batches = Vec::new();
-    while let Some(batch) = stream.try_next().await? {
+    while let Some(batch) = stream.try_next().await.map_err(ClientError::from)? {
         batches.push(batch);
     }
     if batches.iter().all(|b| b.num_rows() == 0) {

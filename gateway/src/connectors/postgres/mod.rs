@@ -1,2 +1,504 @@
+//! Postgres: tables, views and read-only queries read with `COPY (…) TO STDOUT (FORMAT binary)`
+//! decoded straight into Arrow; loads with `COPY … FROM STDIN (FORMAT binary)` in one
+//! transaction with the table's create / truncate / delete / drop, so a failed or cut load
+//! leaves the table as it was.
+//!
+//! Each read and each write has its own connection. A read whose consumer goes away cancels its
+//! query on the server (`pg_cancel_backend`), rather than leaving a backend copying.
+
 pub mod codec;
 pub mod types;
+
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::{Schema, SchemaRef};
+use async_trait::async_trait;
+use futures::StreamExt;
+use mover_proto::ExistingTable;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::{AssertSqlSafe, Connection, Executor, Row};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
+use crate::convert::strict_cast;
+use crate::error::{Context, Error, ErrorKind, Result};
+use types::PgType;
+
+const DEFAULT_SCHEMA: &str = "public";
+
+pub struct Postgres {
+    name: String,
+    options: PgConnectOptions,
+    batch_rows: usize,
+}
+
+/// A column as the catalog describes it.
+#[derive(Debug, Clone)]
+struct Column {
+    name: String,
+    pg: PgType,
+    declared: String,
+    not_null: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Table {
+    schema: String,
+    name: String,
+}
+
+impl Table {
+    fn from_path(path: &[String]) -> Result<Self> {
+        match path {
+            [t] => Ok(Table {
+                schema: DEFAULT_SCHEMA.into(),
+                name: t.clone(),
+            }),
+            [s, t] => Ok(Table {
+                schema: s.clone(),
+                name: t.clone(),
+            }),
+            _ => Err(Error::invalid(format!(
+                "{:?} is not a table name; use database/schema/table",
+                path.join("/")
+            ))),
+        }
+    }
+
+    fn quoted(&self) -> String {
+        format!("{}.{}", quote(&self.schema), quote(&self.name))
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// An identifier in double quotes with embedded quotes doubled.
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+fn db_error(e: sqlx::Error, context: &str) -> Error {
+    match e {
+        // The server's own message says what is wrong with the request or the data.
+        sqlx::Error::Database(d) => Error::invalid(format!("{context}: {}", d.message())),
+        other => Error::internal(format!("{context}: {other}")),
+    }
+}
+
+/// Columns of the relation named by `regclass` (a quoted name, passed as a value).
+async fn columns(conn: &mut PgConnection, regclass: &str) -> Result<Option<Vec<Column>>> {
+    let rows = sqlx::query(
+        "SELECT a.attname::text, t.typname::text, t.typtype::text, a.atttypmod, a.attnotnull, \
+                et.typname::text, et.typtype::text, t.typelem::int8, format_type(a.atttypid, a.atttypmod) \
+         FROM pg_attribute a \
+         JOIN pg_type t ON t.oid = a.atttypid \
+         LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A' \
+         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum",
+    )
+    .bind(regclass)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| db_error(e, "reading the catalog"))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let cols = rows
+        .iter()
+        .map(|r| {
+            let get = |e: sqlx::Error| Error::internal(format!("reading the catalog: {e}"));
+            let name: String = r.try_get(0).map_err(get)?;
+            let typname: String = r.try_get(1).map_err(get)?;
+            let typtype: String = r.try_get(2).map_err(get)?;
+            let typmod: i32 = r.try_get(3).map_err(get)?;
+            let not_null: bool = r.try_get(4).map_err(get)?;
+            let ename: Option<String> = r.try_get(5).map_err(get)?;
+            let ekind: Option<String> = r.try_get(6).map_err(get)?;
+            let eoid: i64 = r.try_get(7).map_err(get)?;
+            let declared: String = r.try_get(8).map_err(get)?;
+            let elem = match (&ename, &ekind) {
+                (Some(n), Some(k)) => Some((n.as_str(), k.as_str(), eoid as u32)),
+                _ => None,
+            };
+            Ok(Column {
+                pg: PgType::from_catalog(&typname, &typtype, typmod, elem),
+                name,
+                declared,
+                not_null,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(cols))
+}
+
+fn schema_of(cols: &[Column]) -> SchemaRef {
+    Arc::new(Schema::new(
+        cols.iter()
+            .map(|c| types::field(&c.name, &c.pg, &c.declared, !c.not_null))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// The SELECT list: types without a binary mapping are read through their output function
+/// (what psql prints; `::text` differs for some, such as inet's netmask), NULL kept NULL.
+fn select_list(cols: &[Column]) -> String {
+    cols.iter()
+        .map(|c| {
+            let q = quote(&c.name);
+            match c.pg {
+                PgType::AsText => {
+                    format!("CASE WHEN {q} IS NULL THEN NULL ELSE format('%s', {q}) END AS {q}")
+                }
+                _ => q,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Postgres {
+    /// `url` carries no password: it comes by reference. With `ca`, the server's certificate
+    /// must chain to it and name the host (verify-full).
+    pub fn new(
+        name: &str,
+        url: &str,
+        password: Option<&str>,
+        ca: Option<&std::path::Path>,
+        batch_rows: usize,
+    ) -> Result<Self> {
+        let mut options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| Error::invalid(format!("database {name}: bad URL: {e}")))?;
+        if let Some(p) = password {
+            options = options.password(p);
+        }
+        if let Some(ca) = ca {
+            options = options.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(ca);
+        }
+        Ok(Self {
+            name: name.into(),
+            options,
+            batch_rows,
+        })
+    }
+
+    async fn connect(&self) -> Result<PgConnection> {
+        PgConnection::connect_with(&self.options)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("database {}: cannot connect: {e}", self.name),
+                )
+            })
+    }
+
+    fn label(&self, what: &impl std::fmt::Display) -> String {
+        format!("{}/{what}", self.name)
+    }
+
+    /// Columns and the SELECT that reads them, on `conn`.
+    async fn prepare_read(
+        &self,
+        conn: &mut PgConnection,
+        spec: &ReadSpec,
+    ) -> Result<(Vec<Column>, String)> {
+        match &spec.target {
+            ReadTarget::Dataset(path) => {
+                let table = Table::from_path(path)?;
+                let cols = columns(conn, &table.quoted()).await?.ok_or_else(|| {
+                    Error::not_found(format!("table {table} not found in database {}", self.name))
+                })?;
+                let select = format!("SELECT {} FROM {}", select_list(&cols), table.quoted());
+                Ok((cols, select))
+            }
+            ReadTarget::Query(sql) => {
+                // A view gives the query's exact column types (typmods included) and accepts only
+                // a query; the read then runs in a READ ONLY transaction.
+                conn.execute(AssertSqlSafe(format!(
+                    "CREATE TEMP VIEW mover_query AS {sql}"
+                )))
+                .await
+                .map_err(|e| db_error(e, "the query"))?;
+                let cols = columns(conn, "pg_temp.mover_query")
+                    .await?
+                    .ok_or_else(|| Error::invalid("the query has no columns"))?;
+                conn.execute("BEGIN READ ONLY")
+                    .await
+                    .map_err(|e| db_error(e, "starting a read-only transaction"))?;
+                let select = format!("SELECT {} FROM pg_temp.mover_query", select_list(&cols));
+                Ok((cols, select))
+            }
+        }
+    }
+
+    /// Ask the server to stop the query of backend `pid` (its reader went away).
+    fn cancel(&self, pid: i32) {
+        let options = self.options.clone();
+        tokio::spawn(async move {
+            if let Ok(mut conn) = PgConnection::connect_with(&options).await {
+                let _ = sqlx::query("SELECT pg_cancel_backend($1)")
+                    .bind(pid)
+                    .execute(&mut conn)
+                    .await;
+                tracing::info!(pid, "cancelled a Postgres read whose reader went away");
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl Connector for Postgres {
+    async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
+        let mut conn = self.connect().await?;
+        let rows = sqlx::query(
+            "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_%' \
+             ORDER BY 1, 2",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| db_error(e, "listing tables"))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let path = vec![
+                r.try_get::<String, _>(0).internal("listing")?,
+                r.try_get::<String, _>(1).internal("listing")?,
+            ];
+            if super::path_has_prefix(&path, prefix) {
+                // Listing reads no columns; GetFlightInfo and GetSchema do.
+                out.push(DatasetInfo {
+                    path,
+                    schema: Arc::new(Schema::empty()),
+                    total_records: None,
+                    total_bytes: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
+        let mut conn = self.connect().await?;
+        let (cols, _) = self.prepare_read(&mut conn, spec).await?;
+        Ok(DatasetInfo {
+            path: match &spec.target {
+                ReadTarget::Dataset(p) => p.clone(),
+                ReadTarget::Query(_) => vec![],
+            },
+            schema: schema_of(&cols),
+            // count(*) is not cheap in Postgres, and reltuples is only an estimate.
+            total_records: None,
+            total_bytes: None,
+        })
+    }
+
+    async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
+        let mut conn = self.connect().await?;
+        let (cols, select) = self.prepare_read(&mut conn, spec).await?;
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| db_error(e, "reading the backend pid"))?;
+        let schema = schema_of(&cols);
+        let types: Vec<PgType> = cols.iter().map(|c| c.pg.clone()).collect();
+        let label = match &spec.target {
+            ReadTarget::Dataset(p) => self.label(&p.join("/")),
+            ReadTarget::Query(_) => format!("{} query", self.name),
+        };
+        let (tx, rx) = mpsc::channel::<Result<arrow::array::RecordBatch>>(2);
+        let batch_rows = self.batch_rows;
+        let this_schema = schema.clone();
+        let canceller = Postgres {
+            name: self.name.clone(),
+            options: self.options.clone(),
+            batch_rows,
+        };
+        tokio::spawn(async move {
+            let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
+            let mut decoder = codec::Decoder::new(this_schema, types);
+            let result: Result<bool> = async {
+                let mut bytes = conn
+                    .copy_out_raw(&statement)
+                    .await
+                    .map_err(|e| db_error(e, "starting the read"))?;
+                loop {
+                    // Notice a reader that went away while the query is slow to produce.
+                    let chunk = tokio::select! {
+                        chunk = bytes.next() => chunk,
+                        _ = tx.closed() => return Ok(false),
+                    };
+                    let Some(chunk) = chunk else { break };
+                    let chunk = chunk.map_err(|e| db_error(e, "reading"))?;
+                    decoder.push(&chunk);
+                    while let Some(batch) = decoder.next_batch(batch_rows)? {
+                        if tx.send(Ok(batch)).await.is_err() {
+                            return Ok(false); // the reader went away
+                        }
+                    }
+                }
+                while let Some(batch) = decoder.next_batch(batch_rows)? {
+                    if tx.send(Ok(batch)).await.is_err() {
+                        return Ok(false);
+                    }
+                }
+                if let Some(batch) = decoder.finish()? {
+                    let _ = tx.send(Ok(batch)).await;
+                }
+                Ok(true)
+            }
+            .await;
+            match result {
+                Ok(true) => {}
+                Ok(false) => canceller.cancel(pid),
+                Err(e) => {
+                    if tx.send(Err(e.within(&label))).await.is_err() {
+                        canceller.cancel(pid);
+                    }
+                }
+            }
+        });
+        Ok((schema, ReceiverStream::new(rx).boxed()))
+    }
+
+    async fn write(
+        &self,
+        spec: &WriteSpec,
+        schema: SchemaRef,
+        mut batches: BatchStream,
+    ) -> Result<WriteReport> {
+        let table = Table::from_path(&spec.path)?;
+        let mut conn = self.connect().await?;
+        let mut tx = conn.begin().await.map_err(|e| db_error(e, "BEGIN"))?;
+        let existing = columns(&mut tx, &table.quoted()).await?;
+        let create = |tx_cols: &SchemaRef| -> Result<String> {
+            let defs = tx_cols
+                .fields()
+                .iter()
+                .map(|f| {
+                    let null = if f.is_nullable() { "" } else { " NOT NULL" };
+                    Ok(format!("{} {}{null}", quote(f.name()), types::ddl_type(f)?))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(format!(
+                "CREATE TABLE {} ({})",
+                table.quoted(),
+                defs.join(", ")
+            ))
+        };
+        let ddl: Vec<String> = match (&existing, spec.existing) {
+            (None, _) => vec![create(&schema)?],
+            (Some(_), ExistingTable::Unspecified | ExistingTable::Fail) => {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "table {table} already exists; choose an existing-table mode (append, truncate_and_overwrite, delete_and_overwrite, drop_and_recreate)"
+                    ),
+                ));
+            }
+            (Some(_), ExistingTable::Append) => vec![],
+            (Some(_), ExistingTable::TruncateAndOverwrite) => {
+                vec![format!("TRUNCATE {}", table.quoted())]
+            }
+            (Some(_), ExistingTable::DeleteAndOverwrite) => {
+                vec![format!("DELETE FROM {}", table.quoted())]
+            }
+            (Some(_), ExistingTable::DropAndRecreate) => {
+                vec![format!("DROP TABLE {}", table.quoted()), create(&schema)?]
+            }
+        };
+        for statement in ddl {
+            tx.execute(AssertSqlSafe(statement))
+                .await
+                .map_err(|e| db_error(e, &format!("preparing table {table}")))?;
+        }
+        let cols = columns(&mut tx, &table.quoted())
+            .await?
+            .ok_or_else(|| Error::internal("the table is not there after creating it"))?;
+        // Incoming columns by name; table columns not given take their defaults.
+        let targets = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                cols.iter()
+                    .find(|c| c.name == *f.name())
+                    .or_else(|| cols.iter().find(|c| c.name.eq_ignore_ascii_case(f.name())))
+                    .cloned()
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+                        Error::new(
+                            ErrorKind::FailedPrecondition,
+                            format!(
+                                "schema mismatch: column {:?} is not in table {table} (it has: {})",
+                                f.name(),
+                                names.join(", ")
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<Column>>>()?;
+        let arrow_types = targets
+            .iter()
+            .map(|c| {
+                types::write_arrow_type(&c.pg).map_err(|e| e.within(format!("column {:?}", c.name)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let pg_types: Vec<PgType> = targets.iter().map(|c| c.pg.clone()).collect();
+        let names: Vec<String> = targets.iter().map(|c| quote(&c.name)).collect();
+        let statement = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            table.quoted(),
+            names.join(", ")
+        );
+        let mut copy = tx
+            .copy_in_raw(&statement)
+            .await
+            .map_err(|e| db_error(e, "starting the load"))?;
+        let mut rows = 0u64;
+        let mut buf = codec::header();
+        let loaded: Result<()> = async {
+            while let Some(item) = batches.next().await {
+                let batch = item?;
+                let cast = targets
+                    .iter()
+                    .zip(batch.columns())
+                    .zip(&arrow_types)
+                    .map(|((c, col), t)| strict_cast(col, t, &c.name, rows + 1))
+                    .collect::<Result<Vec<ArrayRef>>>()?;
+                codec::encode(&pg_types, &cast, &mut buf).map_err(|(r, c, why)| {
+                    Error::invalid(format!(
+                        "row {}, column {:?}: {why}",
+                        rows + r as u64 + 1,
+                        targets[c].name
+                    ))
+                })?;
+                copy.send(std::mem::take(&mut buf))
+                    .await
+                    .map_err(|e| db_error(e, "loading"))?;
+                rows += batch.num_rows() as u64;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = loaded {
+            let _ = copy.abort("the source failed").await;
+            return Err(e); // the transaction rolls back when dropped
+        }
+        buf.extend_from_slice(&codec::TRAILER);
+        copy.send(buf).await.map_err(|e| db_error(e, "loading"))?;
+        copy.finish().await.map_err(|e| db_error(e, "loading"))?;
+        tx.commit().await.map_err(|e| db_error(e, "COMMIT"))?;
+        Ok(WriteReport {
+            rows_committed: rows,
+        })
+    }
+}
