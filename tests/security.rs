@@ -85,10 +85,25 @@ async fn mutual_tls_names_principals_and_refuses_bad_certificates() {
         first_call(&url, &no_cert).await.is_err(),
         "no client certificate"
     );
-    for bad in ["expired", "future", "stranger", "selfsigned"] {
-        let err = first_call(&url, &with_cert(&pki, bad)).await.unwrap_err();
-        assert!(err.code() != Some(Code::Ok), "{bad}: {err}");
+    // Each refusal says why, and which certificate to look at.
+    for (bad, why) in [
+        ("expired", "CertificateExpired"),
+        ("future", "CertificateExpired"),
+        ("stranger", "UnknownCA"),
+        ("selfsigned", "UnknownCA"),
+    ] {
+        let err = first_call(&url, &with_cert(&pki, bad))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--cert"), "{bad}: {err}");
+        // The alert races the closed connection: when it arrives first, it is the right one.
+        if err.contains("fatal alert") {
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
+    let err = first_call(&url, &no_cert).await.unwrap_err().to_string();
+    assert!(err.contains("--cert"), "{err}");
     // The client refuses a gateway whose certificate its CA did not sign.
     let wrong_ca = Connect {
         ca: Some(pki.pem("other-ca")),
@@ -96,7 +111,7 @@ async fn mutual_tls_names_principals_and_refuses_bad_certificates() {
     };
     let err = first_call(&url, &wrong_ca).await.unwrap_err();
     assert!(
-        err.to_string().to_lowercase().contains("certificate"),
+        err.to_string().contains("did not verify against --ca"),
         "{err}"
     );
     // Plaintext to the TLS port fails.
@@ -551,4 +566,183 @@ async fn a_principal_has_a_bounded_number_of_streams() {
         .await
         .unwrap();
     assert_eq!(got[0].num_rows(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traversal_and_injection_attempts_are_refused_or_harmless() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    std::fs::write(data.join("keep.csv"), "id,v\n1,a\n2,b\n").unwrap();
+    let cfg = "[databases.demo]\nurl = \"sqlite://data/mover.db\"\nallow_sql = true\n\
+               [databases.nosql]\nurl = \"sqlite://data/other.db\"\n[buckets.files]\nurl = \"file://data\"\n";
+    let gw = Gateway::start_with_config(dir.path(), cfg);
+    ok(gw.mvrec(&["cp", "files/keep.csv", "demo/main/keep"]));
+    let db = data.join("mover.db");
+    let before = mover_tests::sqlite_rows(&db, "keep");
+    let files_before = mover_tests::files_under(&data);
+    let mut raw = arrow_flight::FlightClient::new(
+        tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let path = |parts: &[&str]| {
+        arrow_flight::FlightDescriptor::new_path(parts.iter().map(|s| s.to_string()).collect())
+    };
+    let query = |db: &str, sql: &str| {
+        let read = Read {
+            what: Some(What::Query(Query {
+                database: db.into(),
+                sql: sql.into(),
+            })),
+            ..Default::default()
+        };
+        let cmd = mover_proto::Command {
+            kind: Some(mover_proto::command::Kind::Read(read)),
+        };
+        arrow_flight::FlightDescriptor::new_cmd(prost::Message::encode_to_vec(&cmd))
+    };
+    let mut csv_opts = read("files/keep.csv");
+    csv_opts.file = Some(mover_proto::FileOptions {
+        format: mover_proto::FileFormat::Csv as i32,
+        csv: Some(mover_proto::CsvOptions {
+            header: None,
+            delimiter: Some("||".into()),
+        }),
+    });
+    let csv_opts = arrow_flight::FlightDescriptor::new_cmd(prost::Message::encode_to_vec(
+        &mover_proto::Command {
+            kind: Some(mover_proto::command::Kind::Read(csv_opts)),
+        },
+    ));
+    let attempts: Vec<(&str, arrow_flight::FlightDescriptor)> = vec![
+        ("dot-dot part", path(&["files", "..", "x.csv"])),
+        (
+            "percent-encoded dot-dot",
+            path(&["files", "%2e%2e", "x.csv"]),
+        ),
+        ("percent-encoded slash", path(&["files", "..%2fx.csv"])),
+        ("backslashes", path(&["files", "a\\..\\..\\x.csv"])),
+        ("absolute path in a part", path(&["files", "/etc/passwd"])),
+        ("empty part", path(&["files", "", "x.csv"])),
+        ("dot part", path(&["files", ".", "keep.csv"])),
+        ("NUL byte", path(&["files", "keep.csv\u{0}.parquet"])),
+        ("newline", path(&["files", "keep\n.csv"])),
+        ("glob then dot-dot", path(&["files", "*", "..", "x.csv"])),
+        ("source name traversal", path(&["../files", "keep.csv"])),
+        (
+            "quote in a table name",
+            path(&["demo", "main", "x\"; DROP TABLE keep; --"]),
+        ),
+        (
+            "quote in a schema name",
+            path(&["demo", "main'; DROP TABLE keep; --", "t"]),
+        ),
+        ("SQL that deletes", query("demo", "DELETE FROM keep")),
+        (
+            "ATTACH another file",
+            query("demo", "ATTACH DATABASE '/tmp/evil.db' AS evil"),
+        ),
+        (
+            "PRAGMA that writes the file",
+            query("demo", "PRAGMA user_version = 42"),
+        ),
+        (
+            "loading an extension",
+            query("demo", "SELECT load_extension('/tmp/evil')"),
+        ),
+        (
+            "stacked statements",
+            query("demo", "SELECT * FROM keep; DROP TABLE keep"),
+        ),
+        (
+            "SQL on a database without allow_sql",
+            query("nosql", "SELECT 1"),
+        ),
+        ("SQL on a bucket", query("files", "SELECT 1")),
+        ("a multi-character delimiter", csv_opts),
+        (
+            "a command that is not protobuf",
+            arrow_flight::FlightDescriptor::new_cmd(b"\xff\xfe DROP TABLE keep".to_vec()),
+        ),
+    ];
+    assert!(attempts.len() >= 20);
+    for (what, descriptor) in attempts {
+        let err = raw.get_flight_info(descriptor).await.expect_err(what);
+        let arrow_flight::error::FlightError::Tonic(status) = &err else {
+            panic!("{what}: {err}")
+        };
+        assert!(
+            matches!(
+                status.code(),
+                Code::InvalidArgument | Code::NotFound | Code::PermissionDenied
+            ),
+            "{what}: {status:?}"
+        );
+    }
+    // A forged ticket, and writes that try to escape, are refused too.
+    let err = raw
+        .do_get(arrow_flight::Ticket::new(b"not a ticket".to_vec()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, arrow_flight::error::FlightError::Tonic(s) if s.code() == Code::InvalidArgument),
+        "{err}"
+    );
+    let err = fails(gw.mvrec(&["cp", "files/keep.csv", "files/*.csv"]));
+    assert!(err.contains("pattern cannot be written"), "{err}");
+    let err = fails(gw.mvrec(&["cp", "files/keep.csv", "files/../escape.csv"]));
+    assert!(err.contains("not allowed"), "{err}");
+    // A hostile name as a write target is a table of that name, nothing more.
+    ok(gw.mvrec(&[
+        "cp",
+        "files/keep.csv",
+        "demo/main/t\"); DROP TABLE keep; --",
+    ]));
+    assert!(mover_tests::sqlite_has_table(
+        &db,
+        "t\"); DROP TABLE keep; --"
+    ));
+    assert_eq!(mover_tests::sqlite_rows(&db, "keep"), before);
+    assert_eq!(
+        mover_tests::files_under(&data)
+            .into_iter()
+            .filter(|f| !f.starts_with("mover.db") && !f.starts_with("other.db"))
+            .collect::<Vec<_>>(),
+        files_before
+            .into_iter()
+            .filter(|f| !f.starts_with("mover.db") && !f.starts_with("other.db"))
+            .collect::<Vec<_>>()
+    );
+    assert!(!Path::new("/tmp/evil.db").exists());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_that_takes_too_long_to_answer_is_cut() {
+    let dir = workdir();
+    let cfg = "[server]\nrequest_timeout_seconds = 1\n[databases.demo]\nurl = \"sqlite://data/mover.db\"\nallow_sql = true\n";
+    let gw = Gateway::start_with_config(dir.path(), cfg);
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    // The schema of this query is known only after its one row, which takes seconds.
+    let slow = Read {
+        what: Some(What::Query(Query {
+            database: "demo".into(),
+            sql: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) SELECT max(x) FROM c".into(),
+        })),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let err = client.info(&slow).await.unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "not cut: {err}"
+    );
+    assert!(err.to_string().to_lowercase().contains("timeout"), "{err}");
 }

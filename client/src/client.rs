@@ -26,12 +26,31 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub enum ClientError {
     #[error("cannot reach the gateway at {url}: {reason}")]
     Connect { url: String, reason: String },
-    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    #[error("{}: {}{}", code_name(.0.code()), .0.message(), transport_detail(.0))]
     Status(tonic::Status),
     #[error("{0}")]
     Invalid(String),
     #[error("bad data from the gateway: {0}")]
     Protocol(String),
+}
+
+/// What lies under a transport failure (a TLS alert, a refused certificate), with a hint
+/// saying which certificate to look at.
+fn transport_detail(status: &tonic::Status) -> String {
+    let Some(source) = std::error::Error::source(status) else {
+        return String::new();
+    };
+    let chain = source_chain(source);
+    let hint = if chain.contains("fatal alert") {
+        " (the gateway refused this client's TLS handshake: check --cert and --key; the certificate must be signed by the gateway's client CA and valid now)"
+    } else if chain.contains("invalid peer certificate") {
+        " (the gateway's certificate did not verify against --ca)"
+    } else if chain.contains("broken pipe") {
+        " (the gateway closed the connection: if it requires client certificates, give --cert and --key)"
+    } else {
+        ""
+    };
+    format!(": {chain}{hint}")
 }
 
 fn code_name(code: tonic::Code) -> &'static str {
@@ -166,9 +185,17 @@ impl Client {
                 .tls_config(config)
                 .map_err(|e| ClientError::Invalid(format!("TLS: {}", source_chain(&e))))?;
         }
-        let channel: Channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
-            url: url.to_string(),
-            reason: source_chain(&e),
+        let channel: Channel = endpoint.connect().await.map_err(|e| {
+            let reason = source_chain(&e);
+            let hint = if reason.contains("invalid peer certificate") {
+                " (the gateway's certificate did not verify against --ca)"
+            } else {
+                ""
+            };
+            ClientError::Connect {
+                url: url.to_string(),
+                reason: format!("{reason}{hint}"),
+            }
         })?;
         let inner = FlightServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -79,8 +79,18 @@ pub struct ColumnInfo {
     pub not_null: bool,
 }
 
-/// The columns of a table or view, or None when there is no such table.
+/// The columns of a table or view, or None when there is no such table (or schema).
 fn table_columns(conn: &Connection, table: &Table) -> Result<Option<Vec<ColumnInfo>>> {
+    let schema_exists: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM pragma_database_list WHERE name = ?1",
+            [&table.schema],
+            |r| r.get(0),
+        )
+        .internal("reading the catalog")?;
+    if !schema_exists {
+        return Ok(None);
+    }
     let mut stmt = conn
         .prepare(r#"SELECT name, type, "notnull" FROM pragma_table_info(?1, ?2)"#)
         .internal("reading the catalog")?;
@@ -160,6 +170,7 @@ impl Sqlite {
                     not_null: vec![],
                     batch_rows: self.batch_rows,
                     label: self.label(&table),
+                    is_query: false,
                 };
                 (job, Some(table))
             }
@@ -170,6 +181,7 @@ impl Sqlite {
                     not_null: vec![],
                     batch_rows: self.batch_rows,
                     label: format!("{} query", self.name),
+                    is_query: true,
                 };
                 (job, None)
             }

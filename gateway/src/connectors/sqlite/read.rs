@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::types::{Storage, arrow_type, storage_for};
 use crate::convert::strict_cast;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 
 /// What to read and how to describe it.
 pub struct ReadJob {
@@ -25,6 +25,8 @@ pub struct ReadJob {
     pub batch_rows: usize,
     /// Names the dataset in errors: "demo/main/orders".
     pub label: String,
+    /// A caller's query: a failure while it runs is the query's fault, not the gateway's.
+    pub is_query: bool,
 }
 
 pub type Opened = (
@@ -97,8 +99,13 @@ fn run(
     let mut schema: Option<SchemaRef> = None;
     let mut row_no: u64 = 0;
     let mut batch_first_row: u64 = 1;
+    let step_fails = if job.is_query {
+        ErrorKind::InvalidArgument
+    } else {
+        ErrorKind::Internal
+    };
     loop {
-        let row = rows.next().internal("reading a row")?;
+        let row = rows.next().context(step_fails, "reading a row")?;
         let Some(row) = row else { break };
         row_no += 1;
         if schema.is_none() {
