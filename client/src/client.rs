@@ -41,14 +41,15 @@ fn transport_detail(status: &tonic::Status) -> String {
         return String::new();
     };
     let chain = source_chain(source);
-    let hint = if chain.contains("fatal alert") {
-        " (the gateway refused this client's TLS handshake: check --cert and --key; the certificate must be signed by the gateway's client CA and valid now)"
-    } else if chain.contains("invalid peer certificate") {
+    // Only transport-level failures carry a source. With TLS 1.3 the gateway refuses a client
+    // certificate after the handshake, so the client sees the alert, or (racing it) just a
+    // closed connection.
+    let hint = if chain.contains("invalid peer certificate") {
         " (the gateway's certificate did not verify against --ca)"
-    } else if chain.contains("broken pipe") {
-        " (the gateway closed the connection: if it requires client certificates, give --cert and --key)"
+    } else if chain.contains("fatal alert") {
+        " (the gateway refused this client's TLS handshake: check --cert and --key; the certificate must be signed by the gateway's client CA and valid now)"
     } else {
-        ""
+        " (the connection failed: if the gateway requires client certificates, give --cert and --key, signed by its client CA and valid now)"
     };
     format!(": {chain}{hint}")
 }
