@@ -323,6 +323,21 @@ async fn tokens_from_handshake_and_the_mvrec_flags() {
         "{err}"
     );
     assert!(!err.contains("nope"), "the password was echoed: {err}");
+    // A token from a login, given to mvrec through MVREC_TOKEN.
+    let mut c = Client::connect_with(&url, &ca).await.unwrap();
+    let token = c.login("alice", "correct horse").await.unwrap();
+    let out = std::process::Command::new(mover_tests::bin("mvrec"))
+        .args([
+            "--gateway",
+            &url,
+            "--ca",
+            pki.pem("ca").to_str().unwrap(),
+            "ls",
+        ])
+        .env("MVREC_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(ok(out).contains("files/secret.csv"));
     // Without --ca, mvrec says what it needs.
     let err = fails(mover_tests::mvrec(&["--gateway", &url, "ls"]));
     assert!(err.contains("--ca"), "{err}");
@@ -745,4 +760,26 @@ async fn a_call_that_takes_too_long_to_answer_is_cut() {
         "not cut: {err}"
     );
     assert!(err.to_string().to_lowercase().contains("timeout"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_principal_can_come_from_a_subject_alternative_name() {
+    let dir = workdir();
+    setup_data(dir.path());
+    let pki = Pki::make(&dir.path().join("pki"));
+    let cfg = format!(
+        "{}principal = \"san\"\n[buckets.files]\nurl = \"file://data\"\n[[access]]\nprincipal = \"alice.example.org\"\nread = [\"files/**\"]\n",
+        pki.server_tls()
+    );
+    let gw = Gateway::start_with_config(dir.path(), &cfg);
+    let url = gw.tls_url();
+    // alice's certificate carries the DNS name alice.example.org; the rule names that.
+    assert_eq!(
+        first_call(&url, &with_cert(&pki, "alice")).await.unwrap(),
+        2
+    );
+    // bob's has no SAN: he is not anyone.
+    let err = first_call(&url, &with_cert(&pki, "bob")).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unauthenticated), "{err}");
+    assert!(err.to_string().contains("San"), "{err}");
 }
