@@ -85,6 +85,60 @@ pub trait Connector: Send + Sync {
     ) -> Result<WriteReport>;
 }
 
+/// A table named by schema and name, as the database connectors take it from a path below the
+/// source name: `[table]` (the default schema) or `[schema, table]`.
+#[derive(Debug, Clone)]
+pub struct TableName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl TableName {
+    pub fn from_path(path: &[String], default_schema: &str) -> Result<Self> {
+        match path {
+            [table] => Ok(Self {
+                schema: default_schema.into(),
+                name: table.clone(),
+            }),
+            [schema, table] => Ok(Self {
+                schema: schema.clone(),
+                name: table.clone(),
+            }),
+            _ => Err(crate::error::Error::invalid(format!(
+                "{:?} is not a table name; use database/schema/table",
+                path.join("/")
+            ))),
+        }
+    }
+
+    /// `"schema"."table"`, safe in SQL text whatever the names hold.
+    pub fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+impl std::fmt::Display for TableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// An SQL identifier in double quotes with embedded quotes doubled (SQLite and Postgres alike).
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// An incoming column the target table does not have.
+pub fn schema_mismatch(column: &str, table: &TableName, has: &[&str]) -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::ErrorKind::FailedPrecondition,
+        format!(
+            "schema mismatch: column {column:?} is not in table {table} (it has: {})",
+            has.join(", ")
+        ),
+    )
+}
+
 /// True when `path` lies under `prefix`: all but the last prefix part match whole, the last
 /// as a string prefix, so "demo/main/ord" finds "demo/main/orders".
 pub fn path_has_prefix(path: &[String], prefix: &[String]) -> bool {

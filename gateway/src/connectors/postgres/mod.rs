@@ -43,45 +43,8 @@ struct Column {
     not_null: bool,
 }
 
-#[derive(Debug, Clone)]
-struct Table {
-    schema: String,
-    name: String,
-}
-
-impl Table {
-    fn from_path(path: &[String]) -> Result<Self> {
-        match path {
-            [t] => Ok(Table {
-                schema: DEFAULT_SCHEMA.into(),
-                name: t.clone(),
-            }),
-            [s, t] => Ok(Table {
-                schema: s.clone(),
-                name: t.clone(),
-            }),
-            _ => Err(Error::invalid(format!(
-                "{:?} is not a table name; use database/schema/table",
-                path.join("/")
-            ))),
-        }
-    }
-
-    fn quoted(&self) -> String {
-        format!("{}.{}", quote(&self.schema), quote(&self.name))
-    }
-}
-
-impl std::fmt::Display for Table {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.schema, self.name)
-    }
-}
-
-/// An identifier in double quotes with embedded quotes doubled.
-pub fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
+use super::TableName as Table;
+pub use super::quote_ident as quote;
 
 fn db_error(e: sqlx::Error, context: &str) -> Error {
     match e {
@@ -211,7 +174,7 @@ impl Postgres {
     ) -> Result<(Vec<Column>, String)> {
         match &spec.target {
             ReadTarget::Dataset(path) => {
-                let table = Table::from_path(path)?;
+                let table = Table::from_path(path, DEFAULT_SCHEMA)?;
                 let cols = columns(conn, &table.quoted()).await?.ok_or_else(|| {
                     Error::not_found(format!("table {table} not found in database {}", self.name))
                 })?;
@@ -376,7 +339,7 @@ impl Connector for Postgres {
         schema: SchemaRef,
         mut batches: BatchStream,
     ) -> Result<WriteReport> {
-        let table = Table::from_path(&spec.path)?;
+        let table = Table::from_path(&spec.path, DEFAULT_SCHEMA)?;
         let mut conn = self.connect().await?;
         let mut tx = conn.begin().await.map_err(|e| db_error(e, "BEGIN"))?;
         let existing = columns(&mut tx, &table.quoted()).await?;
@@ -435,14 +398,7 @@ impl Connector for Postgres {
                     .cloned()
                     .ok_or_else(|| {
                         let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
-                        Error::new(
-                            ErrorKind::FailedPrecondition,
-                            format!(
-                                "schema mismatch: column {:?} is not in table {table} (it has: {})",
-                                f.name(),
-                                names.join(", ")
-                            ),
-                        )
+                        super::schema_mismatch(f.name(), &table, &names)
                     })
             })
             .collect::<Result<Vec<Column>>>()?;

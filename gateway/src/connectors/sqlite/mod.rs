@@ -9,7 +9,6 @@ mod read;
 pub mod types;
 mod write;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,46 +31,8 @@ pub struct Sqlite {
     batch_rows: usize,
 }
 
-/// A table named by schema and name.
-#[derive(Debug, Clone)]
-pub struct Table {
-    pub schema: String,
-    pub name: String,
-}
-
-impl Table {
-    fn from_path(path: &[String]) -> Result<Self> {
-        match path {
-            [table] => Ok(Table {
-                schema: DEFAULT_SCHEMA.into(),
-                name: table.clone(),
-            }),
-            [schema, table] => Ok(Table {
-                schema: schema.clone(),
-                name: table.clone(),
-            }),
-            _ => Err(Error::invalid(format!(
-                "{:?} is not a table name; use database/schema/table",
-                path.join("/")
-            ))),
-        }
-    }
-
-    fn quoted(&self) -> String {
-        format!("{}.{}", quote(&self.schema), quote(&self.name))
-    }
-}
-
-impl fmt::Display for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.schema, self.name)
-    }
-}
-
-/// An identifier in double quotes with embedded quotes doubled: any name is safe in SQL text.
-pub fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
+pub use super::TableName as Table;
+pub use super::quote_ident as quote;
 
 pub struct ColumnInfo {
     pub name: String,
@@ -145,7 +106,7 @@ impl Sqlite {
         Ok(conn)
     }
 
-    fn label(&self, what: &impl fmt::Display) -> String {
+    fn label(&self, what: &impl std::fmt::Display) -> String {
         format!("{}/{what}", self.name)
     }
 
@@ -163,7 +124,7 @@ impl Sqlite {
         let conn = self.connect(true)?;
         Ok(match &spec.target {
             ReadTarget::Dataset(path) => {
-                let table = Table::from_path(path)?;
+                let table = Table::from_path(path, DEFAULT_SCHEMA)?;
                 let job = read::ReadJob {
                     conn,
                     sql: format!("SELECT * FROM {}", table.quoted()),
@@ -229,7 +190,7 @@ impl Connector for Sqlite {
         drop(stream); // stops the reader thread at its first send
         let (path, total_records) = match &spec.target {
             ReadTarget::Dataset(path) => {
-                let table = Table::from_path(path)?;
+                let table = Table::from_path(path, DEFAULT_SCHEMA)?;
                 let sql = format!("SELECT count(*) FROM {}", table.quoted());
                 let count = self
                     .blocking(move |conn| {
@@ -270,7 +231,7 @@ impl Connector for Sqlite {
         schema: SchemaRef,
         mut batches: BatchStream,
     ) -> Result<WriteReport> {
-        let table = Table::from_path(&spec.path)?;
+        let table = Table::from_path(&spec.path, DEFAULT_SCHEMA)?;
         let job = write::WriteJob {
             conn: self.connect(false)?,
             table,

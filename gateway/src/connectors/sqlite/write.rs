@@ -77,14 +77,7 @@ pub fn run(job: WriteJob, mut rx: mpsc::Receiver<Msg>) -> Result<u64> {
                 .find(|c| c.name.eq_ignore_ascii_case(f.name()))
                 .ok_or_else(|| {
                     let names: Vec<&str> = table_cols.iter().map(|c| c.name.as_str()).collect();
-                    Error::new(
-                        ErrorKind::FailedPrecondition,
-                        format!(
-                            "schema mismatch: column {:?} is not in table {table} (it has: {})",
-                            f.name(),
-                            names.join(", ")
-                        ),
-                    )
+                    super::super::schema_mismatch(f.name(), &table, &names)
                 })?;
             // A column whose declaration says nothing takes values as they come.
             let arrow = arrow_type(&col.declared).unwrap_or_else(|| f.data_type().clone());
