@@ -211,6 +211,16 @@ fn decode(t: &PgType, builder: &mut dyn ArrayBuilder, v: &[u8]) -> Result<(), St
         PgType::Int8 => b::<Int64Builder>(builder).append_value(i64::from_be_bytes(be(v)?)),
         PgType::Float4 => b::<Float32Builder>(builder).append_value(f32::from_be_bytes(be(v)?)),
         PgType::Float8 => b::<Float64Builder>(builder).append_value(f64::from_be_bytes(be(v)?)),
+        PgType::Numeric(Some((p, s))) if *p <= 38 && numeric_to_i128(v, *s).is_some() => {
+            let x = numeric_to_i128(v, *s).expect("checked");
+            if x.unsigned_abs() >= 10u128.pow(*p as u32) {
+                return Err(format!(
+                    "{} does not fit numeric({p},{s})",
+                    numeric_to_string(v)?
+                ));
+            }
+            b::<Decimal128Builder>(builder).append_value(x);
+        }
         PgType::Numeric(Some((p, s))) => {
             let digits = numeric_to_string(v)?;
             if !digits.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
@@ -322,6 +332,79 @@ fn format_timetz(micros: i64, offset_secs: i32) -> String {
     }
     let _ = write!(out, "{sign}{:02}:{:02}", off / 3600, off / 60 % 60);
     out
+}
+
+/// numeric's binary form as an integer scaled by 10^`scale`, without going through text; None
+/// for NaN/±Infinity, for digits beyond `scale`, or when it does not fit an i128 (callers then
+/// take the text path, which reports the exact problem).
+fn numeric_to_i128(v: &[u8], scale: i8) -> Option<i128> {
+    let word = |i: usize| -> Option<i16> {
+        Some(i16::from_be_bytes(
+            v.get(i * 2..i * 2 + 2)?.try_into().ok()?,
+        ))
+    };
+    let (ndigits, weight, sign) = (word(0)? as usize, word(1)? as i32, word(2)? as u16);
+    if sign != 0x0000 && sign != 0x4000 {
+        return None;
+    }
+    let mut acc: i128 = 0;
+    for i in 0..ndigits {
+        acc = acc.checked_mul(10_000)?.checked_add(word(4 + i)? as i128)?;
+    }
+    // acc = value × 10000^(ndigits - 1 - weight); we want value × 10^scale.
+    let exp = scale as i32 - 4 * (ndigits as i32 - 1 - weight);
+    let scaled = if exp >= 0 {
+        acc.checked_mul(10i128.checked_pow(exp as u32)?)?
+    } else {
+        let div = 10i128.checked_pow((-exp) as u32)?;
+        if acc % div != 0 {
+            return None;
+        }
+        acc / div
+    };
+    Some(if sign == 0x4000 { -scaled } else { scaled })
+}
+
+/// An integer scaled by 10^`scale` as numeric's binary form (dscale = `scale`); false (and
+/// nothing written) when aligning it overflows, for the caller to take the text path.
+fn numeric_from_i128(value: i128, scale: i8, out: &mut Vec<u8>) -> bool {
+    let scale = scale.max(0) as u32;
+    // Align the fraction to whole base-10000 groups.
+    let pad = (4 - scale % 4) % 4;
+    let frac_groups = (scale + pad) / 4;
+    let Some(mut mag) = value.unsigned_abs().checked_mul(10u128.pow(pad)) else {
+        return false;
+    };
+    let mut groups: Vec<i16> = Vec::with_capacity(10);
+    while mag > 0 {
+        groups.push((mag % 10_000) as i16);
+        mag /= 10_000;
+    }
+    // Least significant first: drop trailing zero groups (they are implied), keep the weight.
+    let total = groups.len() as i32;
+    let mut skip = 0;
+    while skip < groups.len() && groups[skip] == 0 {
+        skip += 1;
+    }
+    let weight = if groups.is_empty() {
+        0
+    } else {
+        total - 1 - frac_groups as i32
+    };
+    let digits: Vec<i16> = groups[skip..].iter().rev().copied().collect();
+    let sign: u16 = if value < 0 { 0x4000 } else { 0 };
+    for w in [
+        digits.len() as i16,
+        weight as i16,
+        sign as i16,
+        scale as i16,
+    ] {
+        out.extend_from_slice(&w.to_be_bytes());
+    }
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    true
 }
 
 /// numeric's binary form (base-10000 digits) as exact decimal text, NaN and ±Infinity included.
@@ -502,12 +585,15 @@ fn encode_value(t: &PgType, col: &dyn Array, r: usize, out: &mut Vec<u8>) -> Res
         PgType::Float8 => {
             out.extend_from_slice(&col.as_primitive::<Float64Type>().value(r).to_be_bytes())
         }
-        PgType::Numeric(Some((p, _))) => {
-            let text = if *p <= 38 {
-                col.as_primitive::<Decimal128Type>().value_as_string(r)
-            } else {
-                col.as_primitive::<Decimal256Type>().value_as_string(r)
-            };
+        PgType::Numeric(Some((p, s))) if *p <= 38 => {
+            let value = col.as_primitive::<Decimal128Type>().value(r);
+            if !numeric_from_i128(value, *s, out) {
+                let text = col.as_primitive::<Decimal128Type>().value_as_string(r);
+                out.extend_from_slice(&numeric_from_str(&text)?);
+            }
+        }
+        PgType::Numeric(Some(_)) => {
+            let text = col.as_primitive::<Decimal256Type>().value_as_string(r);
             out.extend_from_slice(&numeric_from_str(&text)?);
         }
         PgType::Numeric(None) => {
@@ -637,6 +723,51 @@ mod tests {
             big
         );
         assert!(numeric_from_str("12a").is_err());
+    }
+
+    #[test]
+    fn numeric_integers_agree_with_the_text_path() {
+        let cases: &[(&str, i8)] = &[
+            ("0", 2),
+            ("1.5", 2),
+            ("-1.5", 2),
+            ("24710.35", 2),
+            ("0.04", 2),
+            ("12345678.9012", 4),
+            ("10000", 0),
+            ("-99999.99999", 5),
+            ("0.0000000001", 10),
+            ("9999999999", 0),
+            ("123456789012345678901234567.89", 2),
+            ("-0.5", 1),
+            ("100000000", 3),
+            ("7", 9),
+        ];
+        for (text, scale) in cases {
+            let bin = numeric_from_str(text).unwrap();
+            let want = parse_decimal::<Decimal128Type>(text, 38, *scale).unwrap();
+            assert_eq!(
+                numeric_to_i128(&bin, *scale),
+                Some(want),
+                "{text} as scale {scale}"
+            );
+            let mut out = Vec::new();
+            assert!(numeric_from_i128(want, *scale, &mut out));
+            let back = numeric_to_string(&out).unwrap();
+            let again = parse_decimal::<Decimal128Type>(&back, 38, *scale).unwrap();
+            assert_eq!(again, want, "{text}: {back}");
+            assert_eq!(numeric_to_i128(&out, *scale), Some(want), "{text}");
+        }
+        // 38 nines with scale 10 overflow the alignment: the text path takes them.
+        let mut out = Vec::new();
+        assert!(!numeric_from_i128(10i128.pow(38) - 1, 10, &mut out));
+        assert!(out.is_empty());
+        // Digits beyond the scale, NaN: the text path decides.
+        assert_eq!(
+            numeric_to_i128(&numeric_from_str("1.234").unwrap(), 2),
+            None
+        );
+        assert_eq!(numeric_to_i128(&numeric_from_str("NaN").unwrap(), 2), None);
     }
 
     #[test]
