@@ -261,3 +261,22 @@ fn a_connection_killed_mid_load_leaves_the_table_as_it_was() {
         "kept,kept"
     );
 }
+
+#[test]
+fn a_value_over_the_limit_is_refused_clearly() {
+    let pg = Postgres::start();
+    // A 2 MB bytea against a 1 MB limit (the default is 256 MB; Postgres allows 1 GB).
+    pg.psql("CREATE TABLE blobs (id int, b bytea); INSERT INTO blobs VALUES (1, 'small'), (2, decode(repeat('ab', 2 * 1024 * 1024), 'hex'))");
+    let dir = workdir();
+    let gw = gateway_for(&pg, dir.path(), "max_value_mb = 1\n");
+    let err = fails(gw.mvrec(&["cat", "pg/public/blobs"]));
+    assert!(
+        err.contains("row 2")
+            && err.contains("\"b\"")
+            && err.contains("2097152 bytes")
+            && err.contains("max_value_mb"),
+        "{err}"
+    );
+    let out = ok(gw.mvrec(&["cat", "pg", "--sql", "SELECT id, length(b) AS n FROM blobs"]));
+    assert!(out.contains("2097152"), "{out}");
+}

@@ -49,12 +49,18 @@ impl Catalog {
                 DatabaseTarget::Sqlite(path) => {
                     Arc::new(Sqlite::open(name, path, config.server.batch_rows)?)
                 }
-                DatabaseTarget::Postgres { url, password, ca } => Arc::new(Postgres::new(
+                DatabaseTarget::Postgres {
+                    url,
+                    password,
+                    ca,
+                    max_value_bytes,
+                } => Arc::new(Postgres::new(
                     name,
                     &url,
                     password.as_ref().map(|p| p.expose()),
                     ca.as_deref(),
                     config.server.batch_rows,
+                    max_value_bytes,
                 )?),
             };
             sources.insert(

@@ -161,6 +161,14 @@ pub struct DatabaseConfig {
     /// Postgres: the CA the server's certificate must chain to; the connection is then
     /// verify-full (TLS required, certificate and host name verified).
     pub ca_file: Option<PathBuf>,
+    /// Largest single value (a bytea, a text) a read accepts; a larger one is refused by row
+    /// and column before it is held in memory.
+    #[serde(default = "default_max_value_mb")]
+    pub max_value_mb: usize,
+}
+
+fn default_max_value_mb() -> usize {
+    256
 }
 
 /// A secret read from where the config points; never shown by `Debug`.
@@ -217,6 +225,7 @@ pub enum DatabaseTarget {
         url: String,
         password: Option<Secret>,
         ca: Option<PathBuf>,
+        max_value_bytes: usize,
     },
 }
 
@@ -398,6 +407,7 @@ impl Config {
                     url: db.url.clone(),
                     password: self.database_password(db)?,
                     ca: db.ca_file.as_ref().map(|p| self.path(p)),
+                    max_value_bytes: db.max_value_mb.saturating_mul(1024 * 1024),
                 })
             }
             "mysql" | "mariadb" => {

@@ -33,6 +33,9 @@ const EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// Turns the bytes of `COPY … TO STDOUT (FORMAT binary)` into record batches.
 pub struct Decoder {
+    /// Largest single value accepted: a bigger one is refused as soon as its length arrives,
+    /// before its bytes are buffered.
+    max_value: usize,
     schema: SchemaRef,
     types: Vec<PgType>,
     builders: Vec<Box<dyn ArrayBuilder>>,
@@ -44,13 +47,14 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(schema: SchemaRef, types: Vec<PgType>) -> Self {
+    pub fn new(schema: SchemaRef, types: Vec<PgType>, max_value: usize) -> Self {
         let builders = schema
             .fields()
             .iter()
             .map(|f| make_builder(f.data_type(), 1024))
             .collect();
         Self {
+            max_value,
             schema,
             types,
             builders,
@@ -83,8 +87,22 @@ impl Decoder {
             self.header_done = true;
         }
         while !self.ended && self.rows_in_batch < batch_rows {
-            let Some(len) = tuple_len(&self.buf) else {
-                break;
+            let len = match tuple_len(&self.buf, self.max_value) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err((field, size)) => {
+                    let name = self
+                        .schema
+                        .fields()
+                        .get(field)
+                        .map(|f| f.name().as_str())
+                        .unwrap_or("?");
+                    return Err(Error::invalid(format!(
+                        "row {}, column {name:?}: a value of {size} bytes is larger than the {} bytes one value may have here (max_value_mb)",
+                        self.row_no + 1,
+                        self.max_value
+                    )));
+                }
             };
             let tuple = self.buf.split_to(len);
             let count = i16::from_be_bytes([tuple[0], tuple[1]]);
@@ -93,6 +111,13 @@ impl Decoder {
                 break;
             }
             self.row_no += 1;
+            if count as usize != self.types.len() {
+                return Err(Error::internal(format!(
+                    "row {}: the server sent {count} fields for {} columns",
+                    self.row_no,
+                    self.types.len()
+                )));
+            }
             let mut at = 2;
             for (i, (t, b)) in self.types.iter().zip(self.builders.iter_mut()).enumerate() {
                 let n = i32::from_be_bytes(tuple[at..at + 4].try_into().expect("4 bytes"));
@@ -141,24 +166,29 @@ impl Decoder {
     }
 }
 
-/// The length of the first tuple in `buf` if it is all there.
-fn tuple_len(buf: &[u8]) -> Option<usize> {
+/// The length of the first tuple in `buf` if it is all there; a field longer than `max_value`
+/// is an error (its index and length) as soon as its length is seen.
+fn tuple_len(buf: &[u8], max_value: usize) -> Result<Option<usize>, (usize, usize)> {
     if buf.len() < 2 {
-        return None;
+        return Ok(None);
     }
     let count = i16::from_be_bytes([buf[0], buf[1]]);
     if count < 0 {
-        return Some(2);
+        return Ok(Some(2));
     }
     let mut at = 2usize;
-    for _ in 0..count {
+    for field in 0..count as usize {
         if buf.len() < at + 4 {
-            return None;
+            return Ok(None);
         }
         let n = i32::from_be_bytes(buf[at..at + 4].try_into().expect("4 bytes"));
-        at += 4 + n.max(0) as usize;
+        let n = n.max(0) as usize;
+        if n > max_value {
+            return Err((field, n));
+        }
+        at += 4 + n;
     }
-    (buf.len() >= at).then_some(at)
+    Ok((buf.len() >= at).then_some(at))
 }
 
 fn b<T: 'static>(builder: &mut dyn ArrayBuilder) -> &mut T {
@@ -306,6 +336,9 @@ fn decode(t: &PgType, builder: &mut dyn ArrayBuilder, v: &[u8]) -> Result<(), St
                 if n < 0 {
                     append_null(inner, list.values().as_mut());
                 } else {
+                    if n as usize > r.len() {
+                        return Err("an array element longer than its array".into());
+                    }
                     let (value, rest) = r.split_at(n as usize);
                     decode(inner, list.values().as_mut(), value)?;
                     r = rest;
@@ -798,7 +831,7 @@ mod tests {
         encode(&types, &cols, &mut data).unwrap();
         data.extend_from_slice(&TRAILER);
         for chunk in [1, 2, 3, 7, data.len()] {
-            let mut d = Decoder::new(schema.clone(), types.clone());
+            let mut d = Decoder::new(schema.clone(), types.clone(), 1 << 20);
             let mut got = Vec::new();
             for part in data.chunks(chunk) {
                 d.push(part);

@@ -32,6 +32,7 @@ pub struct Postgres {
     name: String,
     options: PgConnectOptions,
     batch_rows: usize,
+    max_value_bytes: usize,
 }
 
 /// A column as the catalog describes it.
@@ -134,6 +135,7 @@ impl Postgres {
         password: Option<&str>,
         ca: Option<&std::path::Path>,
         batch_rows: usize,
+        max_value_bytes: usize,
     ) -> Result<Self> {
         let mut options: PgConnectOptions = url
             .parse()
@@ -148,6 +150,7 @@ impl Postgres {
             name: name.into(),
             options,
             batch_rows,
+            max_value_bytes,
         })
     }
 
@@ -285,10 +288,12 @@ impl Connector for Postgres {
             name: self.name.clone(),
             options: self.options.clone(),
             batch_rows,
+            max_value_bytes: self.max_value_bytes,
         };
+        let max_value = self.max_value_bytes;
         tokio::spawn(async move {
             let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
-            let mut decoder = codec::Decoder::new(this_schema, types);
+            let mut decoder = codec::Decoder::new(this_schema, types, max_value);
             let result: Result<bool> = async {
                 let mut bytes = conn
                     .copy_out_raw(&statement)
