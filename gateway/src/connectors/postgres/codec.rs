@@ -228,12 +228,12 @@ fn append_null(t: &PgType, builder: &mut dyn ArrayBuilder) {
     }
 }
 
+/// A value's bytes as text, borrowed: appended without an allocation per cell.
+fn text(v: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(v).map_err(|_| "text that is not UTF-8".to_string())
+}
+
 fn decode(t: &PgType, builder: &mut dyn ArrayBuilder, v: &[u8]) -> Result<(), String> {
-    let text = |v: &[u8]| {
-        std::str::from_utf8(v)
-            .map(str::to_string)
-            .map_err(|_| "text that is not UTF-8".to_string())
-    };
     match t {
         PgType::Bool => b::<BooleanBuilder>(builder).append_value(be::<1>(v)?[0] != 0),
         PgType::Int2 => b::<Int16Builder>(builder).append_value(i16::from_be_bytes(be(v)?)),
