@@ -426,17 +426,7 @@ fn numeric_from_i128(value: i128, scale: i8, out: &mut Vec<u8>) -> bool {
     };
     let digits: Vec<i16> = groups[skip..].iter().rev().copied().collect();
     let sign: u16 = if value < 0 { 0x4000 } else { 0 };
-    for w in [
-        digits.len() as i16,
-        weight as i16,
-        sign as i16,
-        scale as i16,
-    ] {
-        out.extend_from_slice(&w.to_be_bytes());
-    }
-    for d in digits {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
+    write_numeric(out, &digits, weight, sign, scale as i16);
     true
 }
 
@@ -550,18 +540,18 @@ pub fn numeric_from_str(text: &str) -> Result<Vec<u8>, String> {
     }
     let sign: u16 = if neg && !groups.is_empty() { 0x4000 } else { 0 };
     let mut out = Vec::with_capacity(8 + groups.len() * 2);
-    for w in [
-        groups.len() as i16,
-        weight as i16,
-        sign as i16,
-        dscale as i16,
-    ] {
+    write_numeric(&mut out, &groups, weight, sign, dscale as i16);
+    Ok(out)
+}
+
+/// numeric's binary form: digit count, weight, sign, display scale, then base-10000 digits.
+fn write_numeric(out: &mut Vec<u8>, digits: &[i16], weight: i32, sign: u16, dscale: i16) {
+    for w in [digits.len() as i16, weight as i16, sign as i16, dscale] {
         out.extend_from_slice(&w.to_be_bytes());
     }
-    for g in groups {
-        out.extend_from_slice(&g.to_be_bytes());
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
     }
-    Ok(out)
 }
 
 /// The binary COPY header.
@@ -590,13 +580,23 @@ pub fn encode(
                 out.extend_from_slice(&(-1i32).to_be_bytes());
                 continue;
             }
-            let at = out.len();
-            out.extend_from_slice(&[0; 4]);
-            encode_value(t, col.as_ref(), r, out).map_err(|e| (r, c, e))?;
-            let len = (out.len() - at - 4) as i32;
-            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+            length_prefixed(out, |out| encode_value(t, col.as_ref(), r, out))
+                .map_err(|e| (r, c, e))?;
         }
     }
+    Ok(())
+}
+
+/// A value written by `write`, preceded by its length (i32), as fields and array elements are.
+fn length_prefixed(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
+) -> Result<(), String> {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out)?;
+    let len = (out.len() - at - 4) as i32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
 }
 
@@ -695,11 +695,7 @@ fn encode_value(t: &PgType, col: &dyn Array, r: usize, out: &mut Vec<u8>) -> Res
                     out.extend_from_slice(&(-1i32).to_be_bytes());
                     continue;
                 }
-                let at = out.len();
-                out.extend_from_slice(&[0; 4]);
-                encode_value(inner, values.as_ref(), i, out)?;
-                let len = (out.len() - at - 4) as i32;
-                out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+                length_prefixed(out, |out| encode_value(inner, values.as_ref(), i, out))?;
             }
         }
         PgType::AsText => return Err("this column's type cannot be written by binary COPY".into()),
