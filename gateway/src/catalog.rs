@@ -94,10 +94,6 @@ impl Catalog {
         })
     }
 
-    pub fn source_names(&self) -> impl Iterator<Item = (&str, SourceKind)> {
-        self.sources.iter().map(|(n, s)| (n.as_str(), s.kind))
-    }
-
     fn source(&self, name: &str) -> Result<&Source> {
         self.sources.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.sources.keys().map(String::as_str).collect();
@@ -193,9 +189,7 @@ impl Catalog {
     }
 
     fn read_spec(&self, read: &Read) -> Result<(&Source, ReadSpec)> {
-        let file = read.file.clone().unwrap_or_default();
-        let columns = read.columns.clone();
-        match &read.what {
+        let (source, target) = match &read.what {
             Some(What::Path(path)) => {
                 let (source, rest) = self.split(&path.parts)?;
                 if rest.is_empty() {
@@ -204,15 +198,7 @@ impl Catalog {
                         path.parts[0]
                     )));
                 }
-                let target = ReadTarget::Dataset(rest.to_vec());
-                Ok((
-                    source,
-                    ReadSpec {
-                        target,
-                        file,
-                        columns,
-                    },
-                ))
+                (source, ReadTarget::Dataset(rest.to_vec()))
             }
             Some(What::Query(query)) => {
                 let source = self.source(&query.database)?;
@@ -231,18 +217,16 @@ impl Catalog {
                         ),
                     ));
                 }
-                let target = ReadTarget::Query(query.sql.clone());
-                Ok((
-                    source,
-                    ReadSpec {
-                        target,
-                        file,
-                        columns,
-                    },
-                ))
+                (source, ReadTarget::Query(query.sql.clone()))
             }
-            None => Err(Error::invalid("the read names neither a path nor a query")),
-        }
+            None => return Err(Error::invalid("the read names neither a path nor a query")),
+        };
+        let spec = ReadSpec {
+            target,
+            file: read.file.clone().unwrap_or_default(),
+            columns: read.columns.clone(),
+        };
+        Ok((source, spec))
     }
 }
 

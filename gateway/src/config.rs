@@ -351,7 +351,7 @@ impl Config {
                 ))
             }),
             (None, None, Some(file)) => {
-                let path = self.resolve(&file.to_string_lossy())?;
+                let path = self.path(file);
                 std::fs::read_to_string(&path)
                     .map(|s| s.trim().to_string())
                     .map_err(|e| {
@@ -506,16 +506,12 @@ impl Config {
         Ok(())
     }
 
+    /// A path from a URL (it must name one), resolved like every config path.
     fn resolve(&self, path: &str) -> Result<PathBuf> {
         if path.is_empty() {
             return Err(Error::invalid("the URL names no path"));
         }
-        let path = Path::new(path);
-        Ok(if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.base_dir.join(path)
-        })
+        Ok(self.path(Path::new(path)))
     }
 }
 

@@ -7,7 +7,6 @@ pub mod objects;
 pub mod postgres;
 pub mod sqlite;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -148,11 +147,6 @@ pub fn path_has_prefix(path: &[String], prefix: &[String]) -> bool {
     path.len() >= prefix.len()
         && path.iter().zip(whole).all(|(a, b)| a == b)
         && path[whole.len()].starts_with(last.as_str())
-}
-
-/// Rows in a batch stream's batches, for reports.
-pub fn batch_rows(batch: &RecordBatch) -> u64 {
-    batch.num_rows() as u64
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
-use crate::error::{Context, Error, ErrorKind, Result};
+use crate::error::{Context, Error, Result};
 
 const DEFAULT_SCHEMA: &str = "main";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -262,7 +262,6 @@ impl Connector for Sqlite {
         let result = thread.await.internal("the SQLite writer failed")?;
         match (failure, result) {
             (Some(e), _) => Err(e),
-            (None, Err(e)) if e.kind == ErrorKind::Cancelled => Err(e),
             (None, r) => r.map(|rows_committed| WriteReport { rows_committed }),
         }
     }
