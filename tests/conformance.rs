@@ -357,13 +357,14 @@ async fn get(client: &mut Client, name: &str) -> RecordBatch {
         file: None,
         limit: 0,
         columns: vec![],
+        ..Default::default()
     };
     let mut stream = client.read(&read).await.unwrap();
     let mut batches = Vec::new();
     while let Some(b) = stream.try_next().await.unwrap() {
         batches.push(b);
     }
-    let schema = stream.schema().cloned().expect("a schema arrived");
+    let schema = stream.schema().clone();
     concat_batches(&schema, &batches).unwrap()
 }
 
@@ -559,6 +560,7 @@ async fn suite(n: usize) {
             existing_table: ExistingTable::Fail as i32,
             ..Default::default()
         }),
+        ..Default::default()
     };
     for (file, sqlite_table) in [
         ("files/moved.parquet", "demo/main/moved"),

@@ -25,6 +25,7 @@ fn read(name: &str) -> Read {
         file: None,
         limit: 0,
         columns: vec![],
+        ..Default::default()
     }
 }
 
@@ -237,6 +238,7 @@ async fn status_codes_name_what_is_wrong() {
         file: None,
         limit: 0,
         columns: vec![],
+        ..Default::default()
     };
     let err = client
         .info(&q("demo", "CREATE TABLE x (a INT)"))
@@ -295,6 +297,7 @@ async fn failed_loads_leave_targets_as_they_were() {
             "demo/main/people",
             ExistingTable::TruncateAndOverwrite,
         )),
+        ..Default::default()
     };
     let err = client.move_dataset(&mv, |_| {}).await.unwrap_err();
     let msg = err.to_string();
@@ -308,6 +311,7 @@ async fn failed_loads_leave_targets_as_they_were() {
     let mv = mover_proto::Move {
         source: Some(read("files/ragged.csv")),
         target: Some(write("demo/main/fresh", ExistingTable::Fail)),
+        ..Default::default()
     };
     client.move_dataset(&mv, |_| {}).await.unwrap_err();
     assert!(!sqlite_has_table(&db, "fresh"));
@@ -316,6 +320,7 @@ async fn failed_loads_leave_targets_as_they_were() {
     let mv = mover_proto::Move {
         source: Some(read("files/ragged.csv")),
         target: Some(write("files/out/people.parquet", ExistingTable::Fail)),
+        ..Default::default()
     };
     client.move_dataset(&mv, |_| {}).await.unwrap_err();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -344,6 +349,7 @@ async fn failed_loads_leave_targets_as_they_were() {
     let mv = mover_proto::Move {
         source: Some(read("files/corrupt.parquet")),
         target: Some(write("demo/main/c", ExistingTable::Fail)),
+        ..Default::default()
     };
     client.move_dataset(&mv, |_| {}).await.unwrap_err();
     assert!(!sqlite_has_table(&db, "c"));

@@ -40,6 +40,7 @@ fn mv(from: &str, to: Write) -> Move {
     Move {
         source: Some(read(from)),
         target: Some(to),
+        ..Default::default()
     }
 }
 

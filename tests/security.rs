@@ -146,6 +146,7 @@ async fn access_rules_decide_and_listings_show_only_what_may_be_read() {
             }),
             ..Default::default()
         }),
+        ..Default::default()
     };
     alice.move_dataset(&mv, |_| {}).await.unwrap();
     let names = |infos: Vec<arrow_flight::FlightInfo>| -> Vec<String> {
@@ -207,6 +208,7 @@ async fn access_rules_decide_and_listings_show_only_what_may_be_read() {
             }),
             ..Default::default()
         }),
+        ..Default::default()
     };
     let err = bob.move_dataset(&mv, |_| {}).await.unwrap_err();
     assert!(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_flight::{Action, FlightClient, FlightData, FlightDescriptor, FlightInfo};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use mover_proto::{
     Command, END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read, Write, command::Kind,
@@ -32,6 +33,8 @@ pub enum ClientError {
     Invalid(String),
     #[error("bad data from the gateway: {0}")]
     Protocol(String),
+    #[error("the source failed: {0}")]
+    Source(Box<ClientError>),
 }
 
 /// What lies under a transport failure (a TLS alert, a refused certificate), with a hint
@@ -91,6 +94,7 @@ impl ClientError {
     pub fn code(&self) -> Option<tonic::Code> {
         match self {
             ClientError::Status(s) => Some(s.code()),
+            ClientError::Source(e) => e.code(),
             _ => None,
         }
     }
@@ -251,13 +255,35 @@ impl Client {
         Ok(self.flight.get_schema(descriptor(read)).await?)
     }
 
-    /// Batches of a read, streamed; the schema is known once the first message arrived.
-    pub async fn read(
-        &mut self,
-        read: &Read,
-    ) -> Result<arrow_flight::decode::FlightRecordBatchStream> {
-        let ticket = arrow_flight::Ticket::new(read.encode_to_vec());
-        Ok(self.flight.do_get(ticket).await?)
+    /// Batches of a read, streamed from every endpoint of its FlightInfo in turn. The first
+    /// endpoint is opened here, so a refusal is an error of this call.
+    pub async fn read(&mut self, read: &Read) -> Result<Batches> {
+        let info = self.info(read).await?;
+        let schema = Arc::new(
+            info.clone()
+                .try_decode_schema()
+                .map_err(|e| ClientError::Protocol(format!("the FlightInfo's schema: {e}")))?,
+        );
+        let mut tickets = tickets(info)?.into_iter();
+        let Some(first) = tickets.next() else {
+            return Ok(Batches {
+                schema,
+                stream: futures::stream::empty().boxed(),
+            });
+        };
+        let first = self.flight.do_get(first).await?;
+        let (inner, metadata) = (self.flight.inner().clone(), self.flight.metadata().clone());
+        let rest = futures::stream::iter(tickets)
+            .then(move |ticket| {
+                let mut client = FlightClient::new_from_inner(inner.clone());
+                *client.metadata_mut() = metadata.clone();
+                async move { client.do_get(ticket).await }
+            })
+            .try_flatten();
+        Ok(Batches {
+            schema,
+            stream: first.chain(rest).boxed(),
+        })
     }
 
     /// Write `batches` to `write`'s target; returns the gateway's final report.
@@ -268,11 +294,6 @@ impl Client {
     where
         S: Stream<Item = std::result::Result<RecordBatch, FlightError>> + Send + 'static,
     {
-        let mut write = write.clone();
-        write.end_marker = true;
-        let command = Command {
-            kind: Some(Kind::Write(write)),
-        };
         let failed = Arc::new(AtomicBool::new(false));
         let seen = failed.clone();
         let batches = batches.inspect(move |item| {
@@ -280,40 +301,169 @@ impl Client {
                 seen.store(true, Ordering::SeqCst);
             }
         });
-        let end = futures::stream::once(async move {
-            Ok(FlightData::new().with_app_metadata(END_OF_UPLOAD.to_vec()))
-        });
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .with_flight_descriptor(Some(FlightDescriptor::new_cmd(command.encode_to_vec())))
+            .with_flight_descriptor(Some(write_descriptor(write)))
             .build(batches)
-            .chain(end)
+            .chain(end_of_upload())
             .take_while(move |_| futures::future::ready(!failed.load(Ordering::SeqCst)));
-        let mut results = self.flight.do_put(data).await?;
-        let mut last = None;
-        while let Some(result) = results.next().await {
-            let result = result?;
-            last = Some(decode_progress(&result.app_metadata)?);
-        }
-        finished(last)
+        let results = self.flight.do_put(data).await?;
+        last_progress(results.map(|r| r.map(|r| r.app_metadata)), |_| {}).await
     }
 
-    /// Ask the gateway to move `mv.source` to `mv.target` itself; `on_progress` sees each report.
+    /// Copy `source` from the gateway `from` to `write` on this gateway, the data passing
+    /// through this process: for gateways that cannot reach each other. Flight data is
+    /// forwarded as it arrives, never decoded. The upload ends with the end-of-upload message
+    /// only if every endpoint of the source arrived whole; else the target rolls back.
+    pub async fn copy_from(
+        &mut self,
+        from: &mut Client,
+        source: &Read,
+        write: &Write,
+        on_progress: impl FnMut(&Progress),
+    ) -> Result<Progress> {
+        let info = from.info(source).await?;
+        let mut source_error = None;
+        let (tx, rx) = futures::channel::mpsc::channel::<FlightData>(4);
+        let forward = forward_endpoints(from, tickets(info)?, write_descriptor(write), tx);
+        let put = async {
+            let results = self.flight.do_put(rx.map(Ok)).await?;
+            last_progress(results.map(|r| r.map(|r| r.app_metadata)), on_progress).await
+        };
+        let (forwarded, put) = futures::join!(
+            async {
+                if let Err(e) = forward.await {
+                    source_error = Some(e);
+                }
+            },
+            put
+        );
+        let () = forwarded;
+        match source_error {
+            Some(e) => Err(ClientError::Source(Box::new(e))),
+            None => put,
+        }
+    }
+
+    /// Ask the gateway to move `mv.source` to `mv.target` itself (pulling the source from the
+    /// peer `mv.source_gateway` when set); `on_progress` sees each report.
     pub async fn move_dataset(
         &mut self,
         mv: &Move,
-        mut on_progress: impl FnMut(&Progress),
+        on_progress: impl FnMut(&Progress),
     ) -> Result<Progress> {
         let action = Action::new(MOVE_ACTION, mv.encode_to_vec());
-        let mut results = self.flight.do_action(action).await?;
-        let mut last = None;
-        while let Some(body) = results.next().await {
-            let progress = decode_progress(&body?)?;
-            on_progress(&progress);
-            last = Some(progress);
-        }
-        finished(last)
+        let results = self.flight.do_action(action).await?;
+        last_progress(results, on_progress).await
     }
+}
+
+/// A read's schema and its batches.
+pub struct Batches {
+    schema: SchemaRef,
+    stream: BoxStream<'static, std::result::Result<RecordBatch, FlightError>>,
+}
+
+impl Batches {
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+}
+
+impl Stream for Batches {
+    type Item = std::result::Result<RecordBatch, FlightError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.stream.poll_next_unpin(cx)
+    }
+}
+
+fn tickets(info: FlightInfo) -> Result<Vec<arrow_flight::Ticket>> {
+    info.endpoint
+        .into_iter()
+        .map(|e| {
+            e.ticket
+                .ok_or_else(|| ClientError::Protocol("an endpoint has no ticket".into()))
+        })
+        .collect()
+}
+
+fn write_descriptor(write: &Write) -> FlightDescriptor {
+    let mut write = write.clone();
+    write.end_marker = true;
+    let command = Command {
+        kind: Some(Kind::Write(write)),
+    };
+    FlightDescriptor::new_cmd(command.encode_to_vec())
+}
+
+fn end_of_upload() -> impl Stream<Item = std::result::Result<FlightData, FlightError>> {
+    futures::stream::once(async { Ok(FlightData::new().with_app_metadata(END_OF_UPLOAD.to_vec())) })
+}
+
+/// Every endpoint's raw messages into `tx`, as one upload: the first schema message carries
+/// `descriptor`; later endpoints' schema messages must repeat it and are dropped. The
+/// end-of-upload message follows only when every endpoint ended cleanly.
+async fn forward_endpoints(
+    from: &mut Client,
+    tickets: Vec<arrow_flight::Ticket>,
+    descriptor: FlightDescriptor,
+    mut tx: futures::channel::mpsc::Sender<FlightData>,
+) -> Result<()> {
+    use futures::SinkExt;
+    let mut schema_header: Option<bytes::Bytes> = None;
+    for ticket in tickets {
+        let mut request = tonic::Request::new(ticket);
+        *request.metadata_mut() = from.flight.metadata().clone();
+        let mut stream = from.flight.inner_mut().do_get(request).await?.into_inner();
+        while let Some(mut data) = stream.message().await? {
+            if is_schema(&data) {
+                match &schema_header {
+                    Some(seen) if *seen == data.data_header => continue,
+                    Some(_) => {
+                        return Err(ClientError::Protocol(
+                            "the source's endpoints disagree on the schema".into(),
+                        ));
+                    }
+                    None => {
+                        schema_header = Some(data.data_header.clone());
+                        data.flight_descriptor = Some(descriptor.clone());
+                    }
+                }
+            }
+            if tx.send(data).await.is_err() {
+                return Ok(()); // the upload ended first; its result says why
+            }
+        }
+    }
+    if schema_header.is_none() {
+        return Err(ClientError::Protocol("the source sent no schema".into()));
+    }
+    let end = FlightData::new().with_app_metadata(END_OF_UPLOAD.to_vec());
+    let _ = tx.send(end).await;
+    Ok(())
+}
+
+fn is_schema(data: &FlightData) -> bool {
+    arrow::ipc::root_as_message(&data.data_header)
+        .is_ok_and(|m| m.header_type() == arrow::ipc::MessageHeader::Schema)
+}
+
+/// Read progress reports to the end; the last must say done.
+async fn last_progress(
+    mut results: impl Stream<Item = std::result::Result<bytes::Bytes, FlightError>> + Unpin,
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<Progress> {
+    let mut last = None;
+    while let Some(body) = results.next().await {
+        let progress = decode_progress(&body?)?;
+        on_progress(&progress);
+        last = Some(progress);
+    }
+    finished(last)
 }
 
 fn finished(last: Option<Progress>) -> Result<Progress> {
@@ -329,10 +479,17 @@ fn decode_progress(bytes: &[u8]) -> Result<Progress> {
     Progress::decode(bytes).map_err(|e| ClientError::Protocol(format!("bad progress report: {e}")))
 }
 
-/// The descriptor for a read: a path descriptor when it is a plain path, else a command.
+/// The descriptor for a read: a path descriptor when it is a plain path with no options, else
+/// a command.
 pub fn descriptor(read: &Read) -> FlightDescriptor {
     match &read.what {
-        Some(mover_proto::read::What::Path(p)) if read.file.is_none() && read.limit == 0 => {
+        Some(mover_proto::read::What::Path(p))
+            if *read
+                == (Read {
+                    what: read.what.clone(),
+                    ..Default::default()
+                }) =>
+        {
             FlightDescriptor::new_path(p.parts.clone())
         }
         _ => FlightDescriptor::new_cmd(

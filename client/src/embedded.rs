@@ -15,6 +15,15 @@ impl Embedded {
         let mut config = Config::load(config_file)?;
         // In-process, on an ephemeral loopback port for one command, with the config owner's
         // rights: the gateway's own TLS and users are for its network clients, not for this.
+        // Its certificate still identifies it to the peers it pulls from.
+        if let Some(tls) = &config.server.tls {
+            for peer in config.peers.values_mut() {
+                if peer.cert.is_none() {
+                    peer.cert = Some(tls.cert.clone());
+                    peer.key = Some(tls.key.clone());
+                }
+            }
+        }
         config.server.tls = None;
         config.users.clear();
         config.access.clear();

@@ -138,6 +138,25 @@ impl Catalog {
         Ok(info)
     }
 
+    /// `read` as the reads of its endpoints: one, or at most `read.partitions` parts to read at
+    /// once, each `read` with its part set.
+    pub async fn partitions(&self, read: &Read) -> Result<Vec<Read>> {
+        let max = read.partitions as usize;
+        if max <= 1 {
+            return Ok(vec![read.clone()]);
+        }
+        let (source, spec) = self.read_spec(read)?;
+        let parts = source.connector.partitions(&spec, max).await?;
+        Ok(parts
+            .into_iter()
+            .map(|part| Read {
+                part,
+                partitions: 0,
+                ..read.clone()
+            })
+            .collect())
+    }
+
     pub async fn open_read(&self, read: &Read) -> Result<(SchemaRef, BatchStream)> {
         let (source, spec) = self.read_spec(read)?;
         let (schema, stream) = source.connector.open_read(&spec).await?;
@@ -221,10 +240,14 @@ impl Catalog {
             }
             None => return Err(Error::invalid("the read names neither a path nor a query")),
         };
+        if read.part.is_some() && source.kind != SourceKind::Bucket {
+            return Err(Error::invalid("only bucket reads come in parts"));
+        }
         let spec = ReadSpec {
             target,
             file: read.file.clone().unwrap_or_default(),
             columns: read.columns.clone(),
+            part: read.part.clone(),
         };
         Ok((source, spec))
     }

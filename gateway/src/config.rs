@@ -32,6 +32,9 @@ pub struct Config {
     /// Who may read, write and query what (needs authentication configured).
     #[serde(default)]
     pub access: Vec<crate::auth::access::AccessRule>,
+    /// Other gateways this one may pull sources from (and only these).
+    #[serde(default)]
+    pub peers: BTreeMap<String, PeerConfig>,
     /// Where relative paths in this config are resolved from (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -74,6 +77,31 @@ pub struct ServerConfig {
     /// Longest time a call may take to start answering (streams then run as long as data flows).
     #[serde(default = "default_request_timeout_seconds")]
     pub request_timeout_seconds: u64,
+    /// The key that signs tickets (hex, as `openssl rand -hex 32` writes it, or 32+ raw bytes),
+    /// from a file or a variable. With it, tickets survive a restart; without it, a random key
+    /// is made at start.
+    pub ticket_key_file: Option<PathBuf>,
+    pub ticket_key_env: Option<String>,
+    /// How long a ticket from GetFlightInfo may be redeemed.
+    #[serde(default = "default_ticket_ttl_seconds")]
+    pub ticket_ttl_seconds: u64,
+}
+
+/// A gateway this one pulls from. Calls to it are TLS, verified against `ca`, and present this
+/// gateway's own certificate (`server.tls`, or `cert`/`key` here).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// `grpc+tls://host:port`: the URL moves name the peer by.
+    pub url: String,
+    /// The CA the peer's certificate must chain to.
+    pub ca: PathBuf,
+    /// The client certificate and key to present (default: `server.tls.cert` and `key`).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Endpoints of a partitioned read pulled at once.
+    #[serde(default = "default_parallel")]
+    pub parallel: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +142,9 @@ impl Default for ServerConfig {
             token_ttl_seconds: default_token_ttl_seconds(),
             max_streams_per_principal: default_max_streams_per_principal(),
             request_timeout_seconds: default_request_timeout_seconds(),
+            ticket_key_file: None,
+            ticket_key_env: None,
+            ticket_ttl_seconds: default_ticket_ttl_seconds(),
         }
     }
 }
@@ -144,6 +175,12 @@ fn default_max_streams_per_principal() -> usize {
 }
 fn default_request_timeout_seconds() -> u64 {
     300
+}
+fn default_ticket_ttl_seconds() -> u64 {
+    3600
+}
+fn default_parallel() -> usize {
+    4
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +264,18 @@ pub enum DatabaseTarget {
         ca: Option<PathBuf>,
         max_value_bytes: usize,
     },
+}
+
+/// A peer gateway, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerTarget {
+    pub name: String,
+    /// `host:port`, as moves name the peer (`grpc+tls://host:port`).
+    pub authority: String,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub parallel: usize,
 }
 
 /// What a bucket URL names, once checked.
@@ -314,13 +363,22 @@ impl Config {
             self.bucket_target(bucket)
                 .map_err(|e| e.within(format!("buckets.{name}.url")))?;
         }
+        for name in self.peers.keys() {
+            self.peer_identity(name)?;
+        }
         let s = &self.server;
         if s.max_streams_per_principal == 0
             || s.token_ttl_seconds == 0
             || s.request_timeout_seconds == 0
+            || s.ticket_ttl_seconds == 0
         {
             return Err(Error::invalid(
-                "server.max_streams_per_principal, token_ttl_seconds and request_timeout_seconds must be at least 1",
+                "server.max_streams_per_principal, token_ttl_seconds, ticket_ttl_seconds and request_timeout_seconds must be at least 1",
+            ));
+        }
+        if s.ticket_key_file.is_some() && s.ticket_key_env.is_some() {
+            return Err(Error::invalid(
+                "server: give ticket_key_file or ticket_key_env, not both",
             ));
         }
         if s.batch_rows == 0
@@ -367,6 +425,84 @@ impl Config {
                 u.name
             ))),
         }
+    }
+
+    /// The ticket key the config refers to, if it names one.
+    pub fn ticket_key(&self) -> Result<Option<Secret>> {
+        let s = &self.server;
+        if let Some(var) = &s.ticket_key_env {
+            return std::env::var(var).map(|v| Some(Secret(v))).map_err(|_| {
+                Error::invalid(format!(
+                    "server.ticket_key_env: the variable {var} is not set"
+                ))
+            });
+        }
+        match &s.ticket_key_file {
+            Some(file) => {
+                let path = self.path(file);
+                std::fs::read_to_string(&path)
+                    .map(|v| Some(Secret(v)))
+                    .map_err(|e| {
+                        Error::invalid(format!("server.ticket_key_file: {}: {e}", path.display()))
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A peer's checked URL, CA, and the certificate and key this gateway presents to it.
+    pub fn peer_identity(&self, name: &str) -> Result<PeerTarget> {
+        let peer = self
+            .peers
+            .get(name)
+            .ok_or_else(|| Error::not_found(format!("no peer named {name:?}")))?;
+        let key = |k: &str| format!("peers.{name}.{k}");
+        let tls = peer
+            .url
+            .strip_prefix("grpc+tls://")
+            .or_else(|| peer.url.strip_prefix("https://"));
+        let Some(authority) = tls else {
+            return Err(Error::invalid(format!(
+                "{}: {:?} is not grpc+tls://host:port; gateways talk to each other over TLS only",
+                key("url"),
+                peer.url
+            )));
+        };
+        let authority = authority.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+            return Err(Error::invalid(format!(
+                "{}: write grpc+tls://host:port, nothing more",
+                key("url")
+            )));
+        }
+        let (cert, client_key) = match (&peer.cert, &peer.key, &self.server.tls) {
+            (Some(c), Some(k), _) => (c.clone(), k.clone()),
+            (None, None, Some(tls)) => (tls.cert.clone(), tls.key.clone()),
+            (None, None, None) => {
+                return Err(Error::invalid(format!(
+                    "peers.{name}: this gateway needs a certificate to present to its peers: configure [server.tls], or give peers.{name}.cert and key"
+                )));
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "peers.{name}: give both cert and key, or neither"
+                )));
+            }
+        };
+        if peer.parallel == 0 {
+            return Err(Error::invalid(format!(
+                "{} must be at least 1",
+                key("parallel")
+            )));
+        }
+        Ok(PeerTarget {
+            name: name.to_string(),
+            authority: authority.to_string(),
+            ca: self.path(&peer.ca),
+            cert: self.path(&cert),
+            key: self.path(&client_key),
+            parallel: peer.parallel,
+        })
     }
 
     /// A database password from the variable or file the config names.
@@ -639,6 +775,22 @@ mod tests {
         );
         let e = parse("[buckets.l]\nurl = \"s3://b\"\nsecret_key = \"inline\"\n").unwrap_err();
         assert!(e.message.contains("secret_key"), "{e}");
+    }
+
+    #[test]
+    fn peers_need_tls_and_an_identity() {
+        let c = parse("[server.tls]\ncert = \"gw.pem\"\nkey = \"gw.key\"\n[peers.east]\nurl = \"grpc+tls://east:50051\"\nca = \"ca.pem\"\n").unwrap();
+        let east = c.peer_identity("east").unwrap();
+        assert_eq!(east.authority, "east:50051");
+        assert_eq!(east.cert, PathBuf::from("/etc/mover/gw.pem"));
+        assert_eq!(east.parallel, 4);
+        let e =
+            parse("[peers.east]\nurl = \"grpc+tls://east:50051\"\nca = \"ca.pem\"\n").unwrap_err();
+        assert!(e.message.contains("server.tls"), "{e}");
+        let e = parse("[peers.east]\nurl = \"grpc://east:50051\"\nca = \"ca.pem\"\ncert = \"c\"\nkey = \"k\"\n").unwrap_err();
+        assert!(e.message.contains("TLS only"), "{e}");
+        let e = parse("[server]\nticket_key_env = \"A\"\nticket_key_file = \"b\"\n").unwrap_err();
+        assert!(e.message.contains("not both"), "{e}");
     }
 
     #[test]

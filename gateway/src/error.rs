@@ -25,11 +25,13 @@ pub enum ErrorKind {
     Unsupported,
     /// The stream was cut before it ended cleanly.
     Cancelled,
+    /// A system this gateway depends on (a peer gateway) cannot be reached or went away.
+    Unavailable,
     /// A fault of the gateway or of a system behind it.
     Internal,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
     pub kind: ErrorKind,

@@ -14,7 +14,7 @@ use crate::auth::{Auth, tls};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::flight::{Limits, MoverService};
+use crate::flight::{Limits, MoverService, Peers};
 
 /// A gateway serving in this process.
 pub struct Running {
@@ -65,6 +65,7 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
     }
     let auth = Arc::new(Auth::from_config(config)?);
     let catalog = Catalog::from_config(config)?;
+    let peers = Peers::from_config(config)?;
     let listener = TcpListener::bind(addr)
         .await
         .internal(format!("cannot listen on {addr}"))?;
@@ -73,6 +74,7 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
         catalog,
         Limits::from_config(&config.server),
         auth,
+        peers,
     ))
     .max_decoding_message_size(config.server.max_message_bytes)
     .max_encoding_message_size(config.server.max_message_bytes);

@@ -7,21 +7,21 @@
 //! and dropping the source stream cancels the read (a SQLite reader thread stops at its next
 //! send). Nothing here knows what the source or sink is.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use futures::StreamExt;
-use mover_proto::{Move, Progress};
+use mover_proto::{Progress, Write};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::catalog::Catalog;
 use crate::connectors::{BatchStream, WriteReport};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Rows and bytes that have passed a point of the pipe, readable while it runs.
 #[derive(Debug)]
@@ -134,29 +134,41 @@ pub fn keep_alive(stream: BatchStream, schema: SchemaRef, every: Duration) -> Ba
     .boxed()
 }
 
-/// Move `mv.source` to `mv.target` inside this gateway. `meter` counts what was read.
-pub async fn run_move(
+/// Write `source` (a schema and its batches, from this gateway or a peer) to `target`.
+/// `meter` counts what was read. A failure says which side failed: the source's own error
+/// when the source failed, else the target's.
+pub async fn pipe(
     catalog: &Catalog,
-    mv: &Move,
+    source: (SchemaRef, BatchStream),
+    target: &Write,
     meter: Arc<Meter>,
     in_flight: usize,
 ) -> Result<WriteReport> {
-    let source = mv
-        .source
-        .as_ref()
-        .ok_or_else(|| Error::invalid("the move names no source"))?;
-    let target = mv
-        .target
-        .as_ref()
-        .ok_or_else(|| Error::invalid("the move names no target"))?;
-    let (schema, stream) = catalog.open_read(source).await?;
+    let (schema, stream) = source;
+    let source_failed = Arc::new(Mutex::new(None));
+    let seen = source_failed.clone();
+    let stream = stream
+        .inspect(move |item| {
+            if let Err(e) = item {
+                seen.lock()
+                    .expect("source error")
+                    .get_or_insert_with(|| e.clone());
+            }
+        })
+        .boxed();
     let stream = bounded(meter.metered(stream), in_flight);
-    catalog.write(target, schema, stream).await
+    catalog.write(target, schema, stream).await.map_err(|e| {
+        match source_failed.lock().expect("source error").take() {
+            Some(source) => source.within("source"),
+            None => e.within("target"),
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
 

@@ -6,7 +6,8 @@ use crate::client::{Client, ClientError};
 
 #[derive(Args, Debug)]
 pub struct CatArgs {
-    /// A table or file name, or a database name with --sql.
+    /// A table or file name, or a database name with --sql; `grpc+tls://host:port/NAME` asks
+    /// that gateway.
     name: String,
     /// A SQL query against the database NAME (it must allow SQL).
     #[arg(long)]
@@ -16,6 +17,12 @@ pub struct CatArgs {
     limit: u64,
     #[command(flatten)]
     file: SourceArgs,
+}
+
+impl CatArgs {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 pub async fn run(client: &mut Client, args: CatArgs) -> anyhow::Result<()> {
@@ -29,8 +36,10 @@ pub async fn run(client: &mut Client, args: CatArgs) -> anyhow::Result<()> {
     if batches.iter().all(|b| b.num_rows() == 0) {
         let columns: Vec<String> = stream
             .schema()
-            .map(|s| s.fields().iter().map(|f| f.name().clone()).collect())
-            .unwrap_or_default();
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         println!("(no rows; columns: {})", columns.join(", "));
         return Ok(());
     }

@@ -4,8 +4,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
 use mover_proto::{ExistingTable, Move, Path, Progress, Write};
 
-use super::{Format, SourceArgs, file_options, read_of};
-use crate::client::Client;
+use super::{Format, Gateways, SourceArgs, file_options, read_of};
 use crate::names;
 
 #[derive(Args, Debug)]
@@ -31,6 +30,15 @@ pub struct CpArgs {
     /// Write the target CSV without a header row.
     #[arg(long = "to-no-header")]
     to_no_header: bool,
+    /// Ask the source for up to this many endpoints to read at once (prefixes and globs of
+    /// several files split). Between gateways the default is the peer's `parallel`.
+    #[arg(long, default_value_t = 0)]
+    partitions: u32,
+    /// Pipe the data through this process (DoGet from the source's gateway, DoPut to the
+    /// target's), for gateways that cannot reach each other. By default the target's gateway
+    /// pulls from the source's, and the data never passes through here.
+    #[arg(long)]
+    via_client: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -62,32 +70,45 @@ impl Existing {
     }
 }
 
-pub async fn run(client: &mut Client, args: CpArgs) -> anyhow::Result<()> {
-    let source = read_of(&args.source, args.sql.as_deref(), &args.from, 0)?;
+pub async fn run(gateways: &Gateways, args: CpArgs) -> anyhow::Result<()> {
+    let mut source = read_of(&args.source, args.sql.as_deref(), &args.from, 0)?;
+    source.partitions = args.partitions;
     let target = Write {
         path: Some(Path {
-            parts: names::parse(&args.target)?,
+            parts: names::parse(names::split_gateway(&args.target).1)?,
         }),
         existing_table: args.existing_table.proto() as i32,
         file: file_options(args.to_format, args.to_delimiter.clone(), args.to_no_header),
         end_marker: false,
     };
-    let total = client
-        .info(&source)
-        .await
-        .ok()
-        .and_then(|i| u64::try_from(i.total_records).ok());
+    let (from, to) = (gateways.of(&args.source), gateways.of(&args.target));
+    let same_gateway = names::same_gateway(&from, &to);
+    let mut client = gateways.connect(Some(&to)).await?;
+    // The total is asked of the gateway that reads; a pulling gateway's caller may have no
+    // rights on the source's gateway, so there the bar just counts.
+    let total = match same_gateway {
+        true => client.info(&source).await.ok(),
+        false => None,
+    }
+    .and_then(|i| u64::try_from(i.total_records).ok());
     let bar = progress_bar(args.quiet, total);
-    let mv = Move {
-        source: Some(source),
-        target: Some(target),
+    let on_progress = |p: &Progress| {
+        bar.set_position(p.rows_read);
+        bar.set_message(describe(p));
     };
-    let result = client
-        .move_dataset(&mv, |p| {
-            bar.set_position(p.rows_read);
-            bar.set_message(describe(p));
-        })
-        .await;
+    let result = if args.via_client {
+        let mut from_client = gateways.connect(Some(&from)).await?;
+        client
+            .copy_from(&mut from_client, &source, &target, on_progress)
+            .await
+    } else {
+        let mv = Move {
+            source: Some(source),
+            target: Some(target),
+            source_gateway: if same_gateway { String::new() } else { from },
+        };
+        client.move_dataset(&mv, on_progress).await
+    };
     bar.finish_and_clear();
     let done = result?;
     println!(

@@ -32,6 +32,9 @@ Examples:
   mvrec cat files/exports/2026-*/part-*.parquet --columns id,total
   mvrec cp demo/main/orders files/exports/orders/      # a prefix: Parquet parts
   mvrec --config gateway.toml cp files/a.csv demo/main/a   # no server to start
+  mvrec --ca ca.pem --cert me.pem --key me.key \
+    cp grpc+tls://east:50051/warehouse/public/orders grpc+tls://west:50051/lake/orders.parquet
+                                     # west pulls from east; the data skips this machine
   mvrec --gateway grpc+tls://gw:50051 --ca ca.pem --cert me.pem --key me.key ls
   MVREC_PASSWORD=... mvrec --gateway grpc+tls://gw:50051 --ca ca.pem --user alice ls";
 
@@ -147,8 +150,10 @@ impl SourceArgs {
     }
 }
 
-/// A read from a name (or a database name with --sql).
+/// A read from a name (or a database name with --sql); a gateway in front of the name is
+/// [`Gateways::connect`]'s business.
 fn read_of(name: &str, sql: Option<&str>, source: &SourceArgs, limit: u64) -> anyhow::Result<Read> {
+    let name = names::split_gateway(name).1;
     let what = match sql {
         Some(sql) => What::Query(Query {
             database: name.to_string(),
@@ -163,7 +168,28 @@ fn read_of(name: &str, sql: Option<&str>, source: &SourceArgs, limit: u64) -> an
         file: source.options(),
         limit,
         columns: source.columns.clone(),
+        ..Default::default()
     })
+}
+
+/// The gateway commands talk to by default, and how to reach any gateway a name points at.
+pub struct Gateways {
+    here: String,
+    how: Connect,
+}
+
+impl Gateways {
+    /// The gateway at `url`, or the default one.
+    pub async fn connect(&self, url: Option<&str>) -> anyhow::Result<Client> {
+        Ok(Client::connect_with(url.unwrap_or(&self.here), &self.how).await?)
+    }
+
+    /// The gateway a name points at (`grpc+tls://host:port/...`), else the default.
+    pub fn of(&self, name: &str) -> String {
+        names::split_gateway(name)
+            .0
+            .unwrap_or_else(|| self.here.clone())
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -180,13 +206,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(_) => Connect::default(),
         None => connect_options(&cli)?,
     };
+    let gateways = Gateways { here: url, how };
     let result = async {
-        let mut client = Client::connect_with(&url, &how).await?;
         match cli.command {
-            Command::Ls(args) => ls::run(&mut client, args).await,
-            Command::Schema(args) => schema::run(&mut client, args).await,
-            Command::Cat(args) => cat::run(&mut client, args).await,
-            Command::Cp(args) => cp::run(&mut client, args).await,
+            Command::Ls(args) => ls::run(&mut gateways.connect(None).await?, args).await,
+            Command::Schema(args) => {
+                let url = gateways.of(args.name());
+                schema::run(&mut gateways.connect(Some(&url)).await?, args).await
+            }
+            Command::Cat(args) => {
+                let url = gateways.of(args.name());
+                cat::run(&mut gateways.connect(Some(&url)).await?, args).await
+            }
+            Command::Cp(args) => cp::run(&gateways, args).await,
         }
     }
     .await;

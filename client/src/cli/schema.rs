@@ -9,7 +9,8 @@ use crate::client::Client;
 
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
-    /// A table or file name, or a database name with --sql.
+    /// A table or file name, or a database name with --sql; `grpc+tls://host:port/NAME` asks
+    /// that gateway.
     name: String,
     /// A SQL query against the database NAME (it must allow SQL).
     #[arg(long)]
@@ -19,6 +20,12 @@ pub struct SchemaArgs {
     json: bool,
     #[command(flatten)]
     file: SourceArgs,
+}
+
+impl SchemaArgs {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 pub async fn run(client: &mut Client, args: SchemaArgs) -> anyhow::Result<()> {

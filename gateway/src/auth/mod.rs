@@ -3,6 +3,7 @@
 //! - [`tls`]: the server's TLS, and the principal a verified client certificate names.
 //! - [`tokens`]: Handshake with Basic credentials, bearer tokens that expire.
 //! - [`access`]: per-principal read, write and query rules over dataset names.
+//! - [`tickets`]: signed tickets bound to a principal and an expiry.
 //!
 //! With neither `server.tls.client_ca` nor `[[users]]` configured, every caller may do
 //! everything (the gateway then serves only loopback, or an explicitly insecure address).
@@ -10,6 +11,7 @@
 //! access rule allows is denied, naming the principal and the dataset asked for only.
 
 pub mod access;
+pub mod tickets;
 pub mod tls;
 pub mod tokens;
 
@@ -23,6 +25,8 @@ use tonic::transport::CertificateDer;
 
 pub use access::Right;
 use access::Rules;
+use mover_proto::Read;
+use tickets::Tickets;
 use tls::PrincipalFrom;
 use tokens::{Tokens, User};
 
@@ -51,6 +55,7 @@ pub struct Auth {
     /// Set when client certificates are required: how they name their principal.
     cert_principal: Option<PrincipalFrom>,
     tokens: Tokens,
+    tickets: Tickets,
     rules: Rules,
     max_streams: usize,
     streams: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -81,10 +86,27 @@ impl Auth {
                 "[[access]] rules need authentication: configure server.tls.client_ca or [[users]]",
             ));
         }
+        let ticket_key = match config.ticket_key()? {
+            Some(key) => tickets::parse_key(key.expose().as_bytes()),
+            None => {
+                if required {
+                    tracing::info!(
+                        "no server.ticket_key_file: tickets are signed with a random key and die with this process"
+                    );
+                }
+                tickets::random_key()
+            }
+        };
+        let tickets = Tickets::new(
+            ticket_key,
+            Duration::from_secs(config.server.ticket_ttl_seconds),
+        )
+        .map_err(|e| e.within("server.ticket_key"))?;
         Ok(Self {
             required,
             cert_principal,
             tokens,
+            tickets,
             rules: Rules::compile(&config.access)?,
             max_streams: config.server.max_streams_per_principal,
             streams: Mutex::new(HashMap::new()),
@@ -138,6 +160,16 @@ impl Auth {
         let (token, user) = self.tokens.login(value)?;
         tracing::info!(principal = %user, "logged in");
         Ok(token)
+    }
+
+    /// A signed ticket for `read`, redeemable by `caller` only.
+    pub fn issue_ticket(&self, read: &Read, caller: &Caller) -> Vec<u8> {
+        self.tickets.issue(read, caller)
+    }
+
+    /// The read a ticket stands for, if it is genuine, unexpired and `caller`'s.
+    pub fn redeem_ticket(&self, ticket: &[u8], caller: &Caller) -> Result<Read> {
+        self.tickets.redeem(ticket, caller)
     }
 
     /// Deny what no rule allows; the error names the principal and the name asked for only.

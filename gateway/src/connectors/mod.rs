@@ -10,7 +10,7 @@ pub mod sqlite;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use mover_proto::{ExistingTable, FileOptions};
+use mover_proto::{ExistingTable, FileOptions, Part};
 
 use crate::error::Result;
 
@@ -25,6 +25,8 @@ pub struct ReadSpec {
     /// Only these columns, in this order (empty: all). Connectors that can skip the other
     /// columns' bytes do; the catalog narrows what any connector returns.
     pub columns: Vec<String>,
+    /// One part of a partitioned read, as [`Connector::partitions`] made it.
+    pub part: Option<Part>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +72,12 @@ pub trait Connector: Send + Sync {
 
     /// Schema and, where cheap, counts, without reading the data.
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo>;
+
+    /// The read cut into at most `max` parts that can be read independently and at once;
+    /// `None` is the whole. Sources that cannot split give one part.
+    async fn partitions(&self, _spec: &ReadSpec, _max: usize) -> Result<Vec<Option<Part>>> {
+        Ok(vec![None])
+    }
 
     /// The schema, then a stream of batches that holds at most a few batches in memory.
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)>;

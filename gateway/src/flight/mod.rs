@@ -2,9 +2,11 @@
 //! is the catalog's business.
 
 mod names;
+mod peers;
 mod service;
 
 pub use names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
+pub use peers::Peers;
 pub use service::{Limits, MoverService};
 
 use crate::error::{Error, ErrorKind};
@@ -22,6 +24,7 @@ pub fn status(e: Error) -> tonic::Status {
         ErrorKind::ResourceExhausted => Code::ResourceExhausted,
         ErrorKind::Unsupported => Code::Unimplemented,
         ErrorKind::Cancelled => Code::Cancelled,
+        ErrorKind::Unavailable => Code::Unavailable,
         ErrorKind::Internal => Code::Internal,
     };
     tonic::Status::new(code, e.message)

@@ -1,7 +1,7 @@
 //! Flight descriptors and tickets to `mover.v1` reads and writes.
 //!
 //! A path descriptor names a dataset (`["demo", "main", "orders"]`); a command descriptor
-//! carries a `mover.v1.Command`. A ticket is always an encoded `mover.v1.Read`.
+//! carries a `mover.v1.Command`. Tickets are the auth layer's business (they are signed).
 
 use arrow_flight::FlightDescriptor;
 use arrow_flight::flight_descriptor::DescriptorType;
@@ -14,6 +14,9 @@ pub fn read_from_descriptor(d: &FlightDescriptor) -> Result<Read> {
     match d.r#type() {
         DescriptorType::Path => Ok(read_path(d.path.clone())),
         DescriptorType::Cmd => match decode_command(&d.cmd)? {
+            Kind::Read(read) if read.part.is_some() => Err(Error::invalid(
+                "a descriptor may not name a part; parts come in GetFlightInfo's tickets",
+            )),
             Kind::Read(read) => Ok(read),
             Kind::Write(_) => Err(Error::invalid(
                 "this descriptor holds a write command; reading needs a path or a read command",
@@ -45,9 +48,7 @@ pub fn write_from_descriptor(d: &FlightDescriptor) -> Result<Write> {
 pub fn read_path(parts: Vec<String>) -> Read {
     Read {
         what: Some(What::Path(Path { parts })),
-        file: None,
-        limit: 0,
-        columns: vec![],
+        ..Default::default()
     }
 }
 
@@ -60,11 +61,6 @@ fn decode_command(cmd: &[u8]) -> Result<Kind> {
     command
         .kind
         .ok_or_else(|| Error::invalid("the command descriptor holds no command"))
-}
-
-pub fn decode_ticket(ticket: &[u8]) -> Result<Read> {
-    Read::decode(ticket)
-        .map_err(|e| Error::invalid(format!("the ticket is not a mover.v1.Read: {e}")))
 }
 
 /// "demo/main/ord" as a listing prefix; an empty expression lists everything.

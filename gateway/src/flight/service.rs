@@ -23,9 +23,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::names::{
-    decode_ticket, prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor,
-};
+use super::names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
+use super::peers::Peers;
 use super::status;
 use crate::auth::{Auth, Caller, Right};
 use crate::catalog::Catalog;
@@ -65,14 +64,16 @@ pub struct MoverService {
     catalog: Catalog,
     limits: Limits,
     auth: Arc<Auth>,
+    peers: Peers,
 }
 
 impl MoverService {
-    pub fn new(catalog: Catalog, limits: Limits, auth: Arc<Auth>) -> Self {
+    pub fn new(catalog: Catalog, limits: Limits, auth: Arc<Auth>, peers: Peers) -> Self {
         Self {
             catalog,
             limits,
             auth,
+            peers,
         }
     }
 
@@ -83,16 +84,18 @@ impl MoverService {
     }
 
     fn check_read(&self, caller: &Caller, read: &Read) -> Result<(), Status> {
-        let (right, name) = match &read.what {
-            Some(mover_proto::read::What::Path(p)) => (Right::Read, p.parts.join("/")),
-            Some(mover_proto::read::What::Query(q)) => (Right::Query, q.database.clone()),
-            None => {
-                return Err(Status::invalid_argument(
-                    "the read names neither a path nor a query",
-                ));
-            }
-        };
+        let (right, name) = read_right(read)?;
         self.auth.check(caller, right, &name).map_err(status)
+    }
+
+    /// A caller may have this gateway pull from a peer only what its rules give it there, as
+    /// `@peer/name`: else anyone who may write here could read whatever the peer lets this
+    /// gateway read (the confused deputy).
+    fn check_pull(&self, caller: &Caller, peer: &str, read: &Read) -> Result<(), Status> {
+        let (right, name) = read_right(read)?;
+        self.auth
+            .check(caller, right, &format!("@{peer}/{name}"))
+            .map_err(status)
     }
 
     fn check_write(&self, caller: &Caller, write: &mover_proto::Write) -> Result<(), Status> {
@@ -109,17 +112,20 @@ impl MoverService {
     }
 }
 
+/// A FlightInfo with one endpoint per ticket; a single endpoint's rows come in order.
 fn flight_info(
     descriptor: FlightDescriptor,
-    read: &Read,
+    tickets: Vec<Vec<u8>>,
     info: &DatasetInfo,
 ) -> Result<FlightInfo> {
-    let ticket = Ticket::new(read.encode_to_vec());
+    let ordered = tickets.len() == 1;
     let mut out = FlightInfo::new()
         .try_with_schema(&info.schema)?
         .with_descriptor(descriptor)
-        .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
-        .with_ordered(true);
+        .with_ordered(ordered);
+    for ticket in tickets {
+        out = out.with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)));
+    }
     if let Some(n) = info.total_records {
         out = out.with_total_records(n as i64);
     }
@@ -127,6 +133,17 @@ fn flight_info(
         out = out.with_total_bytes(n as i64);
     }
     Ok(out)
+}
+
+/// The right a read needs, and the name it is checked on.
+fn read_right(read: &Read) -> Result<(Right, String), Status> {
+    match &read.what {
+        Some(mover_proto::read::What::Path(p)) => Ok((Right::Read, p.parts.join("/"))),
+        Some(mover_proto::read::What::Query(q)) => Ok((Right::Query, q.database.clone())),
+        None => Err(Status::invalid_argument(
+            "the read names neither a path nor a query",
+        )),
+    }
 }
 
 fn flight_error(e: Error) -> FlightError {
@@ -212,7 +229,8 @@ impl FlightService for MoverService {
             .filter(|l| self.auth.may_list(&caller, &l.path.join("/")))
             .map(|l| {
                 let descriptor = FlightDescriptor::new_path(l.path.clone());
-                flight_info(descriptor, &read_path(l.path), &l.info).map_err(status)
+                let ticket = self.auth.issue_ticket(&read_path(l.path), &caller);
+                flight_info(descriptor, vec![ticket], &l.info).map_err(status)
             })
             .collect();
         Ok(Response::new(futures::stream::iter(infos).boxed()))
@@ -227,7 +245,15 @@ impl FlightService for MoverService {
         let read = read_from_descriptor(&descriptor).map_err(status)?;
         self.check_read(&caller, &read)?;
         let info = self.catalog.describe(&read).await.map_err(status)?;
-        let info = flight_info(descriptor, &read, &info).map_err(status)?;
+        let tickets = self
+            .catalog
+            .partitions(&read)
+            .await
+            .map_err(status)?
+            .iter()
+            .map(|part| self.auth.issue_ticket(part, &caller))
+            .collect();
+        let info = flight_info(descriptor, tickets, &info).map_err(status)?;
         Ok(Response::new(info))
     }
 
@@ -259,8 +285,11 @@ impl FlightService for MoverService {
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
         let caller = self.caller(&request)?;
-        let read = decode_ticket(&request.get_ref().ticket).map_err(status)?;
-        // A ticket is a Read anyone can write: it is checked like a descriptor.
+        let read = self
+            .auth
+            .redeem_ticket(&request.get_ref().ticket, &caller)
+            .map_err(status)?;
+        // The rules may have changed since the ticket was issued.
         self.check_read(&caller, &read)?;
         let slot = self.slot(&caller)?;
         let (schema, batches) = self.catalog.open_read(&read).await.map_err(status)?;
@@ -354,17 +383,37 @@ impl FlightService for MoverService {
             .target
             .as_ref()
             .ok_or_else(|| Status::invalid_argument("the move names no target"))?;
-        self.check_read(&caller, source)?;
+        let peer = match mv.source_gateway.as_str() {
+            "" => None,
+            url => Some(self.peers.find(url).map_err(status)?.clone()),
+        };
+        match &peer {
+            None => self.check_read(&caller, source)?,
+            Some(peer) => self.check_pull(&caller, &peer.name, source)?,
+        }
         self.check_write(&caller, target)?;
+        if source.part.is_some() {
+            return Err(Status::invalid_argument(
+                "a move's source may not name a part; parts come in GetFlightInfo's tickets",
+            ));
+        }
         let slot = self.slot(&caller)?;
+        if let Some(peer) = &peer {
+            tracing::info!(principal = %caller.name(), peer = %peer.name, "pulling from a peer");
+        }
 
         let meter = Arc::new(Meter::default());
-        let catalog = self.catalog.clone();
+        let (catalog, peers) = (self.catalog.clone(), self.peers.clone());
         let in_flight = self.limits.in_flight;
         let work_meter = meter.clone();
+        let (source, target) = (source.clone(), target.clone());
         let work = async move {
             let _slot = slot;
-            let report = transfer::run_move(&catalog, &mv, work_meter, in_flight).await?;
+            let opened = match &peer {
+                None => catalog.open_read(&source).await?,
+                Some(peer) => peers.pull(peer, &source, in_flight).await?,
+            };
+            let report = transfer::pipe(&catalog, opened, &target, work_meter, in_flight).await?;
             Ok(report.rows_committed)
         };
         let results = with_progress(meter, work).map_ok(|p| arrow_flight::Result {
@@ -380,8 +429,9 @@ impl FlightService for MoverService {
         self.caller(&request)?;
         let actions = vec![Ok(ActionType {
             r#type: MOVE_ACTION.into(),
-            description: "Move a source to a target inside this gateway; the body is a \
-                          mover.v1.Move, each result a mover.v1.Progress (the last has done set)"
+            description: "Move a source (on this gateway, or on a peer it pulls from) to a \
+                          target on this gateway; the body is a mover.v1.Move, each result a \
+                          mover.v1.Progress (the last has done set)"
                 .into(),
         })];
         Ok(Response::new(futures::stream::iter(actions).boxed()))

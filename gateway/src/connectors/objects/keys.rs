@@ -90,6 +90,16 @@ impl Key {
     pub fn is_prefix(&self) -> bool {
         self.prefix
     }
+
+    /// Whether `location` is one of the data files this key names.
+    pub fn covers(&self, location: &Path) -> bool {
+        let named = match (&self.glob, self.prefix) {
+            (Some(glob), _) => glob.is_match(location.as_ref()),
+            (None, true) => location.prefix_matches(&self.path) && *location != self.path,
+            (None, false) => *location == self.path,
+        };
+        named && is_data_file(location)
+    }
 }
 
 impl fmt::Display for Key {
@@ -150,6 +160,21 @@ mod tests {
         assert!(!g.is_match("exports/2025-01/part-0.parquet"));
         assert!(key(&["a", "b.csv"]).unwrap().glob().is_none());
         assert!(key(&["a", "*/"]).is_err());
+    }
+
+    #[test]
+    fn a_key_covers_its_own_files_only() {
+        let p = |s: &str| Path::parse(s).unwrap();
+        let prefix = key(&["exports", "orders/"]).unwrap();
+        assert!(prefix.covers(&p("exports/orders/part-1.csv")));
+        assert!(!prefix.covers(&p("exports/orders2/part-1.csv")));
+        assert!(!prefix.covers(&p("exports/secret.csv")));
+        assert!(!prefix.covers(&p("exports/orders/_staging.csv")));
+        let glob = key(&["2026-*", "part-*.parquet"]).unwrap();
+        assert!(glob.covers(&p("2026-01/part-1.parquet")));
+        assert!(!glob.covers(&p("2025-01/part-1.parquet")));
+        let file = key(&["a.csv"]).unwrap();
+        assert!(file.covers(&p("a.csv")) && !file.covers(&p("b.csv")));
     }
 
     #[test]

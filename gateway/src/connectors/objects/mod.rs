@@ -15,6 +15,8 @@ use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
+use mover_proto::Part;
+
 use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
 use crate::config::{BucketConfig, BucketTarget};
 use crate::error::{Context, Error, ErrorKind, Result};
@@ -78,6 +80,30 @@ impl Bucket {
         }
         Ok(found)
     }
+}
+
+/// `metas` cut into at most `max` contiguous runs of about equal bytes, none empty. Each file
+/// weighs a byte more than its size, so empty files still spread.
+fn split_by_size(metas: &[ObjectMeta], max: usize) -> Vec<&[ObjectMeta]> {
+    let weight = |m: &ObjectMeta| m.size + 1;
+    let total: u64 = metas.iter().map(weight).sum();
+    let share = total.div_ceil(max as u64);
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, meta) in metas.iter().enumerate() {
+        bytes += weight(meta);
+        let files_left = metas.len() - i - 1;
+        let groups_left = max - groups.len() - 1;
+        // Close a run at its share of bytes, or when each remaining file needs its own run.
+        if groups_left > 0 && (bytes >= share || files_left < groups_left) {
+            groups.push(&metas[start..=i]);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < metas.len() {
+        groups.push(&metas[start..]);
+    }
+    groups
 }
 
 fn dataset_key(spec: &ReadSpec, bucket: &str) -> Result<Key> {
@@ -174,10 +200,58 @@ impl Connector for Bucket {
         })
     }
 
+    /// Contiguous runs of the files in name order, about the same number of bytes each.
+    async fn partitions(&self, spec: &ReadSpec, max: usize) -> Result<Vec<Option<Part>>> {
+        let key = dataset_key(spec, &self.name)?;
+        if max <= 1 || !(key.is_prefix() || key.glob().is_some()) {
+            return Ok(vec![None]);
+        }
+        let metas = self.objects(&key).await?;
+        let groups = split_by_size(&metas, max);
+        if groups.len() <= 1 {
+            return Ok(vec![None]);
+        }
+        let schema_file = metas[0].location.to_string();
+        Ok(groups
+            .into_iter()
+            .map(|group| {
+                Some(Part {
+                    files: group.iter().map(|m| m.location.to_string()).collect(),
+                    schema_file: schema_file.clone(),
+                })
+            })
+            .collect())
+    }
+
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         let key = dataset_key(spec, &self.name)?;
-        let metas = self.objects(&key).await?;
-        read::read_dataset(self, metas, spec).await
+        let Some(part) = &spec.part else {
+            let metas = self.objects(&key).await?;
+            return read::read_dataset(self, metas, spec, None).await;
+        };
+        // Parts come inside signed tickets; still, a part reads only files its key names.
+        let mut metas = Vec::with_capacity(part.files.len());
+        for file in part.files.iter().chain([&part.schema_file]) {
+            let location = object_store::path::Path::parse(file)
+                .map_err(|e| Error::invalid(format!("bad part file {file:?}: {e}")))?;
+            if !key.covers(&location) {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!("{} does not name {file}", self.label(&key)),
+                ));
+            }
+            metas.push(
+                self.store
+                    .head(&location)
+                    .await
+                    .map_err(|e| Error::not_found(format!("{}: {e}", self.label(&location))))?,
+            );
+        }
+        let schema_from = metas.pop();
+        if metas.is_empty() {
+            return Err(Error::invalid("a part names no files"));
+        }
+        read::read_dataset(self, metas, spec, schema_from).await
     }
 
     async fn write(
@@ -204,5 +278,38 @@ impl Connector for Bucket {
         } else {
             write::write_file(self, &key, spec, schema, batches).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metas(sizes: &[u64]) -> Vec<ObjectMeta> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| ObjectMeta {
+                location: format!("p/{i}").into(),
+                last_modified: chrono::Utc::now(),
+                size,
+                e_tag: None,
+                version: None,
+            })
+            .collect()
+    }
+
+    fn lens(groups: Vec<&[ObjectMeta]>) -> Vec<usize> {
+        groups.iter().map(|g| g.len()).collect()
+    }
+
+    #[test]
+    fn files_split_into_runs_of_similar_size() {
+        assert_eq!(lens(split_by_size(&metas(&[10; 8]), 8)), [1; 8]);
+        assert_eq!(lens(split_by_size(&metas(&[10; 8]), 3)), [3, 3, 2]);
+        assert_eq!(lens(split_by_size(&metas(&[10; 2]), 8)), [1, 1]);
+        assert_eq!(lens(split_by_size(&metas(&[100, 1, 1, 1]), 2)), [1, 3]);
+        assert_eq!(lens(split_by_size(&metas(&[0, 0, 0]), 2)), [2, 1]);
+        assert_eq!(lens(split_by_size(&metas(&[5]), 4)), [1]);
     }
 }

@@ -114,19 +114,45 @@ async fn read_file(
     Ok((schema, labelled))
 }
 
-/// Files as one dataset: read in name order, every part with the first part's columns.
+/// The schema a dataset's parts are read with, taken from `meta` (its first file): what
+/// [`read_file`] gives for it, without reading its data.
+async fn schema_of(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+    format: &Format,
+    columns: &[String],
+) -> Result<SchemaRef> {
+    match format {
+        Format::Parquet => Ok(read_file(bucket, meta, format, None, columns).await?.0),
+        _ => Ok(describe_file(bucket, meta, format).await?.0),
+    }
+}
+
+/// Files as one dataset: read in the order given, every part with the columns of `schema_from`
+/// (a partition of a larger dataset names that dataset's first file), else of the first part.
 pub(super) async fn read_dataset(
     bucket: &Bucket,
     metas: Vec<ObjectMeta>,
     spec: &ReadSpec,
+    schema_from: Option<ObjectMeta>,
 ) -> Result<(SchemaRef, BatchStream)> {
     let format = Format::resolve(metas[0].location.as_ref(), &spec.file)
         .map_err(|e| e.within(bucket.label(&metas[0].location)))?;
     let columns = spec.columns.clone();
-    let (schema, first) = read_file(bucket, &metas[0], &format, None, &columns).await?;
+    let (schema, first, rest) = match schema_from {
+        Some(from) => {
+            let schema = schema_of(bucket, &from, &format, &columns).await?;
+            let none: BatchStream = futures::stream::empty().boxed();
+            (schema, none, metas)
+        }
+        None => {
+            let (schema, first) = read_file(bucket, &metas[0], &format, None, &columns).await?;
+            (schema, first, metas.into_iter().skip(1).collect())
+        }
+    };
     let bucket = bucket.clone();
     let expected = schema.clone();
-    let following = futures::stream::iter(metas.into_iter().skip(1))
+    let following = futures::stream::iter(rest)
         .then(move |meta| {
             let (bucket, format, expected, columns) = (
                 bucket.clone(),

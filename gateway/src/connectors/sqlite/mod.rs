@@ -179,6 +179,7 @@ impl Connector for Sqlite {
                 target: ReadTarget::Dataset(path),
                 file: Default::default(),
                 columns: vec![],
+                part: None,
             };
             out.push(self.describe(&spec).await?);
         }

@@ -1,0 +1,300 @@
+//! Pulling from other gateways: the source half of a move between gateways.
+//!
+//! A gateway dials only the peers its config names (no open relay), over TLS verified against
+//! the peer's CA, presenting its own certificate: the peer sees this gateway's principal and
+//! applies its own rules. The peer's GetFlightInfo may answer with several endpoints (a
+//! partitioned read); they are read at once, up to the peer's `parallel`, into one stream, so
+//! the target still commits once, and only when every endpoint arrived whole.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::{FlightClient, FlightDescriptor, Ticket};
+use futures::StreamExt;
+use mover_proto::{Command, Read, command::Kind};
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::config::{Config, PeerTarget};
+use crate::connectors::BatchStream;
+use crate::error::{Error, ErrorKind, Result};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The gateways this one may pull from, by the `host:port` that moves name them with.
+#[derive(Debug, Default, Clone)]
+pub struct Peers {
+    by_authority: Arc<BTreeMap<String, PeerTarget>>,
+    max_message_bytes: usize,
+}
+
+impl Peers {
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let mut by_authority = BTreeMap::new();
+        for name in config.peers.keys() {
+            let peer = config.peer_identity(name)?;
+            by_authority.insert(peer.authority.to_ascii_lowercase(), peer);
+        }
+        Ok(Self {
+            by_authority: Arc::new(by_authority),
+            max_message_bytes: config.server.max_message_bytes,
+        })
+    }
+
+    /// The configured peer a move's `source_gateway` URL names; any other is refused.
+    pub fn find(&self, url: &str) -> Result<&PeerTarget> {
+        authority_of(url)
+            .and_then(|a| self.by_authority.get(&a.to_ascii_lowercase()))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "{url} is not a peer of this gateway; it pulls only from the gateways in its [peers]"
+                    ),
+                )
+            })
+    }
+
+    /// The schema of `read` on `peer`, then its batches: every endpoint of the peer's answer,
+    /// read up to `peer.parallel` at once. Dropping the stream cancels the reads on the peer.
+    pub async fn pull(
+        &self,
+        peer: &PeerTarget,
+        read: &Read,
+        in_flight: usize,
+    ) -> Result<(SchemaRef, BatchStream)> {
+        let on_peer = |e: Error| e.within(format!("source gateway {}", peer.label()));
+        let channel = dial(peer).await.map_err(on_peer)?;
+        let mut client = self.client(&channel);
+        let mut read = read.clone();
+        if read.partitions == 0 {
+            read.partitions = peer.parallel as u32;
+        }
+        let descriptor = FlightDescriptor::new_cmd(
+            Command {
+                kind: Some(Kind::Read(read)),
+            }
+            .encode_to_vec(),
+        );
+        let info = client
+            .get_flight_info(descriptor)
+            .await
+            .map_err(|e| on_peer(flight_error(e)))?;
+        let schema: SchemaRef = Arc::new(info.clone().try_decode_schema().map_err(|e| {
+            on_peer(Error::invalid(format!(
+                "its FlightInfo has no usable schema: {e}"
+            )))
+        })?);
+        let mut tickets = VecDeque::new();
+        for endpoint in info.endpoint {
+            // Endpoints elsewhere would make this gateway dial a place no config named.
+            if let Some(other) = endpoint.location.iter().find(|l| !peer.is_at(&l.uri)) {
+                return Err(on_peer(Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "it sent an endpoint at {}; this gateway reads only from its peers",
+                        other.uri
+                    ),
+                )));
+            }
+            let ticket = endpoint
+                .ticket
+                .ok_or_else(|| on_peer(Error::invalid("it sent an endpoint without a ticket")))?;
+            tickets.push_back(ticket);
+        }
+        let stream = pull_endpoints(
+            self.clone(),
+            channel,
+            peer,
+            tickets,
+            schema.clone(),
+            in_flight,
+        );
+        Ok((schema, stream))
+    }
+
+    fn client(&self, channel: &Channel) -> FlightClient {
+        FlightClient::new_from_inner(
+            FlightServiceClient::new(channel.clone())
+                .max_decoding_message_size(self.max_message_bytes)
+                .max_encoding_message_size(self.max_message_bytes),
+        )
+    }
+}
+
+impl PeerTarget {
+    fn label(&self) -> String {
+        format!("{} (grpc+tls://{})", self.name, self.authority)
+    }
+
+    fn is_at(&self, uri: &str) -> bool {
+        authority_of(uri).is_some_and(|a| a.eq_ignore_ascii_case(&self.authority))
+    }
+}
+
+/// `host:port` of a TLS gateway URL.
+fn authority_of(url: &str) -> Option<&str> {
+    url.strip_prefix("grpc+tls://")
+        .or_else(|| url.strip_prefix("https://"))
+        .map(|a| a.trim_end_matches('/'))
+}
+
+/// A TLS channel to `peer`, verified against its CA, presenting this gateway's certificate.
+async fn dial(peer: &PeerTarget) -> Result<Channel> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            Error::internal(format!(
+                "cannot read peers.{}.{what} {}: {e}",
+                peer.name,
+                path.display()
+            ))
+        })
+    };
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&peer.ca, "ca")?))
+        .identity(Identity::from_pem(
+            read(&peer.cert, "cert")?,
+            read(&peer.key, "key")?,
+        ));
+    Endpoint::from_shared(format!("https://{}", peer.authority))
+        .map_err(|e| Error::invalid(format!("bad peer address: {e}")))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tls_config(tls)
+        .map_err(|e| Error::internal(format!("TLS: {}", chain(&e))))?
+        .connect()
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("cannot connect: {}", chain(&e)),
+            )
+        })
+}
+
+/// Every ticket's stream, read by up to `peer.parallel` tasks into one bounded channel. The
+/// stream fails unless every endpoint ended cleanly: a task that stopped early (cancelled,
+/// panicked) is noticed by the count of finished endpoints.
+fn pull_endpoints(
+    peers: Peers,
+    channel: Channel,
+    peer: &PeerTarget,
+    tickets: VecDeque<Ticket>,
+    schema: SchemaRef,
+    in_flight: usize,
+) -> BatchStream {
+    let expected = tickets.len();
+    let workers = peer.parallel.min(expected).max(1);
+    let queue = Arc::new(Mutex::new(tickets));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(in_flight.max(1));
+    let label = peer.label();
+    for _ in 0..workers {
+        let (queue, finished, tx) = (queue.clone(), finished.clone(), tx.clone());
+        let (mut client, schema, label) = (peers.client(&channel), schema.clone(), label.clone());
+        tokio::spawn(async move {
+            loop {
+                let Some(ticket) = queue.lock().expect("ticket queue").pop_front() else {
+                    return;
+                };
+                let result = tokio::select! {
+                    r = read_endpoint(&mut client, ticket, &schema, &tx) => r,
+                    _ = tx.closed() => return, // the move was dropped: stop reading the peer
+                };
+                match result {
+                    Ok(()) => {
+                        finished.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => {
+                        let _ = tx
+                            .send(Err(e.within(format!("source gateway {label}"))))
+                            .await;
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    drop(tx);
+    let check = futures::stream::once(async move {
+        let done = finished.load(Ordering::SeqCst);
+        (done != expected).then(|| {
+            Err(Error::new(
+                ErrorKind::Cancelled,
+                format!("only {done} of {expected} endpoints arrived from source gateway {label}"),
+            ))
+        })
+    })
+    .filter_map(futures::future::ready);
+    ReceiverStream::new(rx).chain(check).boxed()
+}
+
+/// One endpoint's batches into `tx`, each checked against the announced schema.
+async fn read_endpoint(
+    client: &mut FlightClient,
+    ticket: Ticket,
+    schema: &SchemaRef,
+    tx: &mpsc::Sender<Result<RecordBatch>>,
+) -> Result<()> {
+    let mut stream = client.do_get(ticket).await.map_err(flight_error)?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(flight_error)?;
+        let batch =
+            RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| {
+                Error::invalid(format!(
+                    "a batch does not fit the schema its FlightInfo announced: {e}"
+                ))
+            })?;
+        if tx.send(Ok(batch)).await.is_err() {
+            return Ok(()); // the receiver is gone; the caller notices tx.closed()
+        }
+    }
+    Ok(())
+}
+
+/// A peer's answer as an error of this gateway, keeping what the code said.
+fn flight_error(e: arrow_flight::error::FlightError) -> Error {
+    use arrow_flight::error::FlightError;
+    match e {
+        FlightError::Tonic(status) => {
+            use tonic::Code;
+            let kind = match status.code() {
+                Code::NotFound => ErrorKind::NotFound,
+                Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidArgument,
+                Code::AlreadyExists => ErrorKind::AlreadyExists,
+                Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+                Code::PermissionDenied => ErrorKind::PermissionDenied,
+                Code::Unauthenticated => ErrorKind::Unauthenticated,
+                Code::ResourceExhausted => ErrorKind::ResourceExhausted,
+                Code::Unimplemented => ErrorKind::Unsupported,
+                Code::Cancelled => ErrorKind::Cancelled,
+                Code::Unavailable | Code::DeadlineExceeded | Code::Aborted => {
+                    ErrorKind::Unavailable
+                }
+                _ => ErrorKind::Internal,
+            };
+            let detail = std::error::Error::source(&*status)
+                .map(|s| format!(" ({})", chain(s)))
+                .unwrap_or_default();
+            Error::new(kind, format!("{}{detail}", status.message()))
+        }
+        other => Error::invalid(format!("bad Flight data: {other}")),
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(inner) = next {
+        out.push_str(": ");
+        out.push_str(&inner.to_string());
+        next = inner.source();
+    }
+    out
+}
