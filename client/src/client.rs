@@ -286,6 +286,14 @@ impl Client {
         })
     }
 
+    /// The batches of one ticket (an endpoint of a FlightInfo), as any Flight client reads it.
+    pub async fn redeem(
+        &mut self,
+        ticket: arrow_flight::Ticket,
+    ) -> Result<arrow_flight::decode::FlightRecordBatchStream> {
+        Ok(self.flight.do_get(ticket).await?)
+    }
+
     /// Write `batches` to `write`'s target; returns the gateway's final report.
     ///
     /// The upload ends with the end-of-upload message only if `batches` ended without error, so

@@ -118,7 +118,16 @@ KILLED_CLIENT = textwrap.dedent("""
     import pyarrow as pa, pyarrow.flight as flight
     c = flight.FlightClient(sys.argv[1])
     t = pa.table({"id": pa.array(range(50000), pa.int64()), "name": pa.array(["x"] * 50000)})
-    writer, reader = c.do_put(flight.FlightDescriptor.for_path(*sys.argv[2].split("/")), t.schema)
+    parts = sys.argv[2].split("/")
+    if sys.argv[3] == "append":
+        # A mover.v1 Command{write: Write{path, existing_table: APPEND}}, encoded by hand: an
+        # existing table takes the rows (a plain path would refuse it before any data).
+        ld = lambda tag, b: bytes([tag, len(b)]) + b
+        path = b"".join(ld(0x0A, p.encode()) for p in parts)
+        descriptor = flight.FlightDescriptor.for_command(ld(0x12, ld(0x0A, path) + b"\x10\x02"))
+    else:
+        descriptor = flight.FlightDescriptor.for_path(*parts)
+    writer, reader = c.do_put(descriptor, t.schema)
     writer.write_table(t, max_chunksize=5000)
     print("sent", flush=True)
     time.sleep(60)
@@ -129,8 +138,8 @@ def test_a_killed_client_mid_put_changes_nothing(gateway):
     c = client(gateway)
     put(c, ["demo", "main", "keep"], people(5))
     before = rows(gateway, "keep")
-    for target in ["demo/main/keep", "demo/main/fresh", "files/out.parquet"]:
-        proc = subprocess.Popen([sys.executable, "-c", KILLED_CLIENT, gateway["url"], target], stdout=subprocess.PIPE, text=True)
+    for target, mode in [("demo/main/keep", "append"), ("demo/main/fresh", "create"), ("files/out.parquet", "create")]:
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_CLIENT, gateway["url"], target, mode], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "sent"
         time.sleep(0.5)
         proc.kill()

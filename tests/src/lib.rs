@@ -106,6 +106,33 @@ impl Gateway {
         self.url.replace("grpc://", "grpc+tls://")
     }
 
+    /// Kill the process now (as a crash would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The `host:port` it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url
+            .trim_start_matches("grpc://")
+            .parse()
+            .expect("a socket address")
+    }
+
+    /// Wait until the log holds `text`; panics with the log after `secs` seconds.
+    pub fn wait_for_log(&self, text: &str, secs: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while !self.log().contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{text:?} never logged:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// What the gateway has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -344,6 +371,56 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
         .collect()
 }
 
+/// A TCP relay on a free loopback port to `target` that counts the bytes each way: what a
+/// client behind it sent and received, TLS included.
+pub struct CountingProxy {
+    pub addr: std::net::SocketAddr,
+    /// Bytes from the target to the client.
+    pub down: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Bytes from the client to the target.
+    pub up: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CountingProxy {
+    pub fn start(target: std::net::SocketAddr) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let (down, up) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let pump =
+            |mut from: std::net::TcpStream, mut to: std::net::TcpStream, count: Arc<AtomicU64>| {
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match std::io::Read::read(&mut from, &mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        count.fetch_add(n as u64, Ordering::Relaxed);
+                        if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                    let _ = from.shutdown(std::net::Shutdown::Both);
+                });
+            };
+        let (d, u) = (down.clone(), up.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                pump(client, server, u.clone());
+                pump(s2, c2, d.clone());
+            }
+        });
+        CountingProxy { addr, down, up }
+    }
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -352,8 +429,9 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Certificates made in the test: a CA, the gateway's (for localhost and 127.0.0.1), clients
-/// `alice` and `bob`, and the bad ones: expired, not yet valid, from another CA, self-signed.
+/// Certificates made in the test: a CA, the gateway's (for localhost and 127.0.0.1), gateways
+/// `east` and `west` (and `third`, from another CA), clients `alice` and `bob`, and the bad
+/// ones: expired, not yet valid, from another CA, self-signed.
 /// Each `NAME` is written as `NAME.pem` and `NAME.key` in `dir`.
 pub struct Pki {
     pub dir: PathBuf,
@@ -396,6 +474,11 @@ impl Pki {
             write(name, cert.pem(), &key);
         };
         sign("gateway", leaf("gateway", &["localhost", "127.0.0.1"]), &ca);
+        // Gateways that talk to each other: each its own name, both from the test CA; and one
+        // from another CA.
+        sign("east", leaf("east", &["localhost", "127.0.0.1"]), &ca);
+        sign("west", leaf("west", &["localhost", "127.0.0.1"]), &ca);
+        sign("third", leaf("third", &["localhost", "127.0.0.1"]), &other);
         sign("alice", leaf("alice", &["alice.example.org"]), &ca);
         sign("bob", leaf("bob", &[]), &ca);
         let mut expired = leaf("alice", &[]);
@@ -425,11 +508,16 @@ impl Pki {
 
     /// `[server.tls]` for the gateway, requiring client certificates from the test CA.
     pub fn server_tls(&self) -> String {
+        self.server_tls_as("gateway", "ca")
+    }
+
+    /// `[server.tls]` with the certificate `name`, requiring client certificates from `ca`.
+    pub fn server_tls_as(&self, name: &str, ca: &str) -> String {
         format!(
             "[server.tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
-            self.pem("gateway").display(),
-            self.key("gateway").display(),
-            self.pem("ca").display()
+            self.pem(name).display(),
+            self.key(name).display(),
+            self.pem(ca).display()
         )
     }
 }

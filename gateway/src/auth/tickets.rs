@@ -114,7 +114,7 @@ pub fn random_key() -> Vec<u8> {
 pub fn parse_key(text: &[u8]) -> Vec<u8> {
     let trimmed = std::str::from_utf8(text).map(str::trim).unwrap_or("");
     let is_hex = !trimmed.is_empty()
-        && trimmed.len() % 2 == 0
+        && trimmed.len().is_multiple_of(2)
         && trimmed.bytes().all(|b| b.is_ascii_hexdigit());
     if is_hex {
         (0..trimmed.len())

@@ -70,7 +70,7 @@ impl Peers {
         read: &Read,
         in_flight: usize,
     ) -> Result<(SchemaRef, BatchStream)> {
-        let on_peer = |e: Error| e.within(format!("source gateway {}", peer.label()));
+        let on_peer = |e: Error| e.within(peer.label());
         let channel = dial(peer).await.map_err(on_peer)?;
         let mut client = self.client(&channel);
         let mut read = read.clone();
@@ -131,7 +131,7 @@ impl Peers {
 
 impl PeerTarget {
     fn label(&self) -> String {
-        format!("{} (grpc+tls://{})", self.name, self.authority)
+        format!("gateway {} (grpc+tls://{})", self.name, self.authority)
     }
 
     fn is_at(&self, uri: &str) -> bool {
@@ -212,9 +212,7 @@ fn pull_endpoints(
                         finished.fetch_add(1, Ordering::SeqCst);
                     }
                     Err(e) => {
-                        let _ = tx
-                            .send(Err(e.within(format!("source gateway {label}"))))
-                            .await;
+                        let _ = tx.send(Err(e.within(&label))).await;
                         return;
                     }
                 }
@@ -227,7 +225,7 @@ fn pull_endpoints(
         (done != expected).then(|| {
             Err(Error::new(
                 ErrorKind::Cancelled,
-                format!("only {done} of {expected} endpoints arrived from source gateway {label}"),
+                format!("{label}: only {done} of {expected} endpoints arrived"),
             ))
         })
     })
@@ -264,6 +262,13 @@ fn flight_error(e: arrow_flight::error::FlightError) -> Error {
     match e {
         FlightError::Tonic(status) => {
             use tonic::Code;
+            // A status with a source is the transport's: a broken connection, a TLS refusal.
+            if let Some(source) = std::error::Error::source(&*status) {
+                return Error::new(
+                    ErrorKind::Unavailable,
+                    format!("the connection failed: {}", chain(source)),
+                );
+            }
             let kind = match status.code() {
                 Code::NotFound => ErrorKind::NotFound,
                 Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidArgument,
@@ -279,21 +284,22 @@ fn flight_error(e: arrow_flight::error::FlightError) -> Error {
                 }
                 _ => ErrorKind::Internal,
             };
-            let detail = std::error::Error::source(&*status)
-                .map(|s| format!(" ({})", chain(s)))
-                .unwrap_or_default();
-            Error::new(kind, format!("{}{detail}", status.message()))
+            Error::new(kind, status.message())
         }
         other => Error::invalid(format!("bad Flight data: {other}")),
     }
 }
 
+/// An error and its sources, each said once (transport errors repeat their sources' text).
 fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut next = e.source();
     while let Some(inner) = next {
-        out.push_str(": ");
-        out.push_str(&inner.to_string());
+        let text = inner.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         next = inner.source();
     }
     out

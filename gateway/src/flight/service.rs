@@ -301,9 +301,21 @@ impl FlightService for MoverService {
             .with_max_flight_data_size(FLIGHT_DATA_BYTES)
             .build(batches)
             .map_err(Status::from)
-            .inspect(move |_| {
-                let _held = &slot; // the stream's slot is released when the stream ends
-            });
+            .boxed();
+        let guard = ReadGuard {
+            _slot: slot,
+            principal: caller.name().to_string(),
+            ended: false,
+        };
+        let data = futures::stream::unfold((data, guard), |(mut data, mut guard)| async move {
+            match data.next().await {
+                Some(item) => Some((item, (data, guard))),
+                None => {
+                    guard.finish();
+                    None
+                }
+            }
+        });
         Ok(Response::new(data.boxed()))
     }
 
@@ -410,9 +422,10 @@ impl FlightService for MoverService {
         let work = async move {
             let _slot = slot;
             let opened = match &peer {
-                None => catalog.open_read(&source).await?,
-                Some(peer) => peers.pull(peer, &source, in_flight).await?,
-            };
+                None => catalog.open_read(&source).await,
+                Some(peer) => peers.pull(peer, &source, in_flight).await,
+            }
+            .map_err(|e| e.within("source"))?;
             let report = transfer::pipe(&catalog, opened, &target, work_meter, in_flight).await?;
             Ok(report.rows_committed)
         };
@@ -435,6 +448,28 @@ impl FlightService for MoverService {
                 .into(),
         })];
         Ok(Response::new(futures::stream::iter(actions).boxed()))
+    }
+}
+
+/// Held by a DoGet's stream: its slot among the caller's streams, and a note in the log when
+/// the stream is dropped before its end (the reader went away, and the read was cancelled).
+struct ReadGuard {
+    _slot: Option<OwnedSemaphorePermit>,
+    principal: String,
+    ended: bool,
+}
+
+impl ReadGuard {
+    fn finish(&mut self) {
+        self.ended = true;
+    }
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        if !self.ended {
+            tracing::info!(principal = %self.principal, "a DoGet ended early: the reader went away, the read is cancelled");
+        }
     }
 }
 

@@ -82,9 +82,13 @@ impl Bucket {
     }
 }
 
-/// `metas` cut into at most `max` contiguous runs of about equal bytes, none empty. Each file
-/// weighs a byte more than its size, so empty files still spread.
+/// `metas` cut into at most `max` contiguous runs of about equal bytes, none empty: a file a
+/// run when they are no more than `max`. Each file weighs a byte more than its size, so empty
+/// files still spread.
 fn split_by_size(metas: &[ObjectMeta], max: usize) -> Vec<&[ObjectMeta]> {
+    if metas.len() <= max {
+        return metas.chunks(1).collect();
+    }
     let weight = |m: &ObjectMeta| m.size + 1;
     let total: u64 = metas.iter().map(weight).sum();
     let share = total.div_ceil(max as u64);
@@ -310,6 +314,10 @@ mod tests {
         assert_eq!(lens(split_by_size(&metas(&[10; 2]), 8)), [1, 1]);
         assert_eq!(lens(split_by_size(&metas(&[100, 1, 1, 1]), 2)), [1, 3]);
         assert_eq!(lens(split_by_size(&metas(&[0, 0, 0]), 2)), [2, 1]);
+        assert_eq!(
+            lens(split_by_size(&metas(&[1, 1, 1, 1, 1, 1, 1, 900]), 8)),
+            [1; 8]
+        );
         assert_eq!(lens(split_by_size(&metas(&[5]), 4)), [1]);
     }
 }
