@@ -280,3 +280,56 @@ fn a_value_over_the_limit_is_refused_clearly() {
     let out = ok(gw.mvrec(&["cat", "pg", "--sql", "SELECT id, length(b) AS n FROM blobs"]));
     assert!(out.contains("2097152"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_split_into_block_ranges_reads_whole() {
+    let pg = Postgres::start();
+    pg.psql(
+        "CREATE TABLE big AS SELECT g AS id, repeat('x', 150) || g AS pad \
+         FROM generate_series(1, 200000) g; \
+         CREATE VIEW big_view AS SELECT * FROM big;",
+    );
+    let dir = workdir();
+    let gw = gateway_for(&pg, dir.path(), "split_reads = true\n");
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    let split = |name: &str| Read {
+        what: Some(What::Path(mover_proto::Path {
+            parts: name.split('/').map(str::to_string).collect(),
+        })),
+        partitions: 4,
+        ..Default::default()
+    };
+    let info = client.info(&split("pg/public/big")).await.unwrap();
+    assert_eq!(info.endpoint.len(), 4);
+    // Each endpoint a block range; together every row once.
+    let mut ids = Vec::new();
+    for endpoint in info.endpoint {
+        let batches: Vec<_> = client
+            .redeem(endpoint.ticket.unwrap())
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let before = ids.len();
+        for b in &batches {
+            let col = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int32Array>()
+                .unwrap();
+            ids.extend(col.values().iter().copied());
+        }
+        assert!(ids.len() > before, "an empty block range");
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=200_000).collect::<Vec<i32>>());
+    // A view has no blocks to split; a database without split_reads does not split.
+    let info = client.info(&split("pg/public/big_view")).await.unwrap();
+    assert_eq!(info.endpoint.len(), 1);
+    let plain_dir = workdir();
+    let plain = gateway_for(&pg, plain_dir.path(), "");
+    let mut client = Client::connect(&plain.url).await.unwrap();
+    let info = client.info(&split("pg/public/big")).await.unwrap();
+    assert_eq!(info.endpoint.len(), 1);
+}

@@ -54,6 +54,7 @@ impl Catalog {
                     password,
                     ca,
                     max_value_bytes,
+                    split_reads,
                 } => Arc::new(Postgres::new(
                     name,
                     &url,
@@ -61,6 +62,7 @@ impl Catalog {
                     ca.as_deref(),
                     config.server.batch_rows,
                     max_value_bytes,
+                    split_reads,
                 )?),
             };
             sources.insert(
@@ -240,9 +242,6 @@ impl Catalog {
             }
             None => return Err(Error::invalid("the read names neither a path nor a query")),
         };
-        if read.part.is_some() && source.kind != SourceKind::Bucket {
-            return Err(Error::invalid("only bucket reads come in parts"));
-        }
         let spec = ReadSpec {
             target,
             file: read.file.clone().unwrap_or_default(),

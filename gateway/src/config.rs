@@ -202,6 +202,11 @@ pub struct DatabaseConfig {
     /// and column before it is held in memory.
     #[serde(default = "default_max_value_mb")]
     pub max_value_mb: usize,
+    /// Postgres: a read asking for partitions may be split into block ranges of the table, read
+    /// at once, each in its own transaction. Faster for big tables, but the parts are not one
+    /// snapshot: for tables that are not written while they are moved.
+    #[serde(default)]
+    pub split_reads: bool,
 }
 
 fn default_max_value_mb() -> usize {
@@ -263,6 +268,7 @@ pub enum DatabaseTarget {
         password: Option<Secret>,
         ca: Option<PathBuf>,
         max_value_bytes: usize,
+        split_reads: bool,
     },
 }
 
@@ -544,6 +550,7 @@ impl Config {
                     password: self.database_password(db)?,
                     ca: db.ca_file.as_ref().map(|p| self.path(p)),
                     max_value_bytes: db.max_value_mb.saturating_mul(1024 * 1024),
+                    split_reads: db.split_reads,
                 })
             }
             "mysql" | "mariadb" => {

@@ -222,6 +222,7 @@ impl Connector for Bucket {
                 Some(Part {
                     files: group.iter().map(|m| m.location.to_string()).collect(),
                     schema_file: schema_file.clone(),
+                    ..Default::default()
                 })
             })
             .collect())

@@ -15,7 +15,7 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::StreamExt;
-use mover_proto::ExistingTable;
+use mover_proto::{ExistingTable, Part};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 use tokio::sync::mpsc;
@@ -27,12 +27,16 @@ use crate::error::{Context, Error, ErrorKind, Result};
 use types::PgType;
 
 const DEFAULT_SCHEMA: &str = "public";
+/// A split read's parts are at least this many heap blocks (8 MiB at the default block size).
+const MIN_PART_BLOCKS: u64 = 1024;
 
+#[derive(Clone)]
 pub struct Postgres {
     name: String,
     options: PgConnectOptions,
     batch_rows: usize,
     max_value_bytes: usize,
+    split_reads: bool,
 }
 
 /// A column as the catalog describes it.
@@ -136,6 +140,7 @@ impl Postgres {
         ca: Option<&std::path::Path>,
         batch_rows: usize,
         max_value_bytes: usize,
+        split_reads: bool,
     ) -> Result<Self> {
         let mut options: PgConnectOptions = url
             .parse()
@@ -151,6 +156,7 @@ impl Postgres {
             options,
             batch_rows,
             max_value_bytes,
+            split_reads,
         })
     }
 
@@ -181,8 +187,18 @@ impl Postgres {
                 let cols = columns(conn, &table.quoted()).await?.ok_or_else(|| {
                     Error::not_found(format!("table {table} not found in database {}", self.name))
                 })?;
-                let select = format!("SELECT {} FROM {}", select_list(&cols), table.quoted());
+                let mut select = format!("SELECT {} FROM {}", select_list(&cols), table.quoted());
+                if let Some(part) = &spec.part {
+                    // Numbers formatted here, never text from outside: a TID range scan.
+                    select.push_str(&format!(" WHERE ctid >= '({},0)'::tid", part.first_block));
+                    if part.end_block > 0 {
+                        select.push_str(&format!(" AND ctid < '({},0)'::tid", part.end_block));
+                    }
+                }
                 Ok((cols, select))
+            }
+            ReadTarget::Query(_) if spec.part.is_some() => {
+                Err(Error::invalid("a query is not read in parts"))
             }
             ReadTarget::Query(sql) => {
                 // A view gives the query's exact column types (typmods included) and accepts only
@@ -253,6 +269,46 @@ impl Connector for Postgres {
         Ok(out)
     }
 
+    /// With `split_reads`, a plain table in ranges of heap blocks (by its size now; the last
+    /// range is open, so blocks added since are read too).
+    async fn partitions(&self, spec: &ReadSpec, max: usize) -> Result<Vec<Option<Part>>> {
+        let ReadTarget::Dataset(path) = &spec.target else {
+            return Ok(vec![None]);
+        };
+        if !self.split_reads || max <= 1 {
+            return Ok(vec![None]);
+        }
+        let table = Table::from_path(path, DEFAULT_SCHEMA)?;
+        let mut conn = self.connect().await?;
+        let found: Option<(String, i64)> = sqlx::query_as(
+            "SELECT c.relkind::text, \
+                    pg_relation_size(c.oid) / current_setting('block_size')::bigint \
+             FROM pg_class c WHERE c.oid = to_regclass($1)",
+        )
+        .bind(table.quoted())
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(|e| db_error(e, "sizing the table"))?;
+        // Views and the like have no blocks; a missing table is the read's to report.
+        let Some(("r", blocks)) = found.as_ref().map(|(k, b)| (k.as_str(), *b as u64)) else {
+            return Ok(vec![None]);
+        };
+        let parts = (blocks / MIN_PART_BLOCKS).min(max as u64);
+        if parts <= 1 {
+            return Ok(vec![None]);
+        }
+        let step = blocks / parts;
+        Ok((0..parts)
+            .map(|i| {
+                Some(Part {
+                    first_block: i * step,
+                    end_block: if i + 1 == parts { 0 } else { (i + 1) * step },
+                    ..Default::default()
+                })
+            })
+            .collect())
+    }
+
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
         let mut conn = self.connect().await?;
         let (cols, _) = self.prepare_read(&mut conn, spec).await?;
@@ -284,12 +340,7 @@ impl Connector for Postgres {
         let (tx, rx) = mpsc::channel::<Result<arrow::array::RecordBatch>>(2);
         let batch_rows = self.batch_rows;
         let this_schema = schema.clone();
-        let canceller = Postgres {
-            name: self.name.clone(),
-            options: self.options.clone(),
-            batch_rows,
-            max_value_bytes: self.max_value_bytes,
-        };
+        let canceller = self.clone();
         let max_value = self.max_value_bytes;
         tokio::spawn(async move {
             let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");

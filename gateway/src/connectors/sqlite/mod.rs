@@ -212,6 +212,9 @@ impl Connector for Sqlite {
     }
 
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
+        if spec.part.is_some() {
+            return Err(Error::invalid("SQLite reads are not split into parts"));
+        }
         let (mut job, table) = self.start_read(spec)?;
         if let Some(table) = &table {
             let cols = table_columns(&job.conn, table)?.ok_or_else(|| {
