@@ -265,6 +265,33 @@ async fn the_target_pulls_and_the_client_carries_no_data() {
         .await
         .unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), n);
+
+    // A source that fails mid-way through --via-client: the upload is cut, the target
+    // rolls back, and mvrec says the source failed.
+    let bad = pair.east_dir.path().join("data/bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let mut text = String::from("id,name\n");
+    for i in 0..50_000 {
+        text.push_str(&format!("{i},name {i}\n"));
+    }
+    std::fs::write(bad.join("part-0.csv"), &text).unwrap();
+    text.push_str("1,too,many,fields\n");
+    std::fs::write(bad.join("part-1.csv"), &text).unwrap();
+    let err = fails(mvrec_as(
+        &pair.pki,
+        "alice",
+        &[
+            "cp",
+            "--via-client",
+            &pair.on_east("files/bad/"),
+            &format!("{west_via_proxy}/files/bad.parquet"),
+        ],
+    ));
+    assert!(
+        err.contains("the source failed") && err.contains("part-1.csv"),
+        "{err}"
+    );
+    assert!(!pair.west_dir.path().join("data/bad.parquet").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]

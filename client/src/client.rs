@@ -331,25 +331,17 @@ impl Client {
         on_progress: impl FnMut(&Progress),
     ) -> Result<Progress> {
         let info = from.info(source).await?;
-        let mut source_error = None;
         let (tx, rx) = futures::channel::mpsc::channel::<FlightData>(4);
         let forward = forward_endpoints(from, tickets(info)?, write_descriptor(write), tx);
         let put = async {
             let results = self.flight.do_put(rx.map(Ok)).await?;
             last_progress(results.map(|r| r.map(|r| r.app_metadata)), on_progress).await
         };
-        let (forwarded, put) = futures::join!(
-            async {
-                if let Err(e) = forward.await {
-                    source_error = Some(e);
-                }
-            },
-            put
-        );
-        let () = forwarded;
-        match source_error {
-            Some(e) => Err(ClientError::Source(Box::new(e))),
-            None => put,
+        // A source that failed cut the upload short (no end-of-upload message), so the target
+        // rolled back; its own error is the one to report.
+        match futures::join!(forward, put) {
+            (Err(source), _) => Err(ClientError::Source(Box::new(source))),
+            (Ok(()), put) => put,
         }
     }
 
