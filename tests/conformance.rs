@@ -1,6 +1,6 @@
 //! The connector conformance suite: one typed table with the values that break things (NULLs,
 //! unicode, empty strings, extreme numbers, old and new dates) moved through every connector
-//! (SQLite, Postgres; a local folder and S3 in every file format) by a real gateway and compared value by value; then the same with 0 rows and 100k rows.
+//! (SQLite, Postgres, MariaDB; a local folder and S3 in every file format) by a real gateway and compared value by value; then the same with 0 rows and 100k rows.
 //!
 //! SQLite and Parquet keep every type exactly (SQLite's documented conversions are covered by
 //! its type-table unit tests). CSV and JSON lines carry no types: read back, a column is
@@ -10,7 +10,7 @@
 //! - CSV writes NULL and "" alike, so an empty string reads back as NULL,
 //! - decimals are written as numbers and read back as Float64 (compared as such).
 //!
-//! Later connectors (Postgres, MySQL) join by adding their targets to `suite`.
+//! A new connector joins by adding its target to `suite`.
 
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use arrow_flight::error::FlightError;
 use futures::TryStreamExt;
 use mover_client::Client;
 use mover_proto::{ExistingTable, Path, Read, Write, read::What};
-use mover_tests::{Gateway, Postgres, S3Server, workdir};
+use mover_tests::{Gateway, Mariadb, Postgres, S3Server, workdir};
 
 const EDGE_ROWS: usize = 6;
 
@@ -527,23 +527,65 @@ async fn widened_round_trip(client: &mut Client, n: usize, target: &str) {
     assert_same(target, &original, &narrowed);
 }
 
-/// Every connector: SQLite, Postgres, and Parquet, CSV and JSON lines on a local folder and on S3.
+/// MySQL has no time of day (TIME spans ±838 hours: Duration) and keeps zoned timestamps as
+/// UTC DATETIMEs (naive): these come back as those types, holding the same numbers.
+async fn mysql_round_trip(client: &mut Client, n: usize, target: &str) {
+    let original = table(n);
+    assert_eq!(put(client, target, &original).await, n as u64, "{target}");
+    let back = get(client, target).await;
+    let mut cols = Vec::new();
+    for (i, f) in original.schema().fields().iter().enumerate() {
+        let have = back.column(i);
+        let expected = match f.data_type() {
+            DataType::Time64(TimeUnit::Microsecond) => DataType::Duration(TimeUnit::Microsecond),
+            DataType::Timestamp(unit, Some(_)) => DataType::Timestamp(*unit, None),
+            other => other.clone(),
+        };
+        assert_eq!(
+            have.data_type(),
+            &expected,
+            "{target}: type of {}",
+            f.name()
+        );
+        assert_eq!(
+            back.schema().field(i).is_nullable(),
+            f.is_nullable(),
+            "{target}: nullability of {}",
+            f.name()
+        );
+        // Same numbers under the other type.
+        let data = have
+            .to_data()
+            .into_builder()
+            .data_type(f.data_type().clone());
+        cols.push(arrow::array::make_array(data.build().unwrap()));
+    }
+    let narrowed = RecordBatch::try_new(original.schema(), cols).unwrap();
+    assert_same(target, &original, &narrowed);
+}
+
+/// Every connector: SQLite, Postgres, MariaDB, and Parquet, CSV and JSON lines on a local
+/// folder and on S3.
 async fn suite(n: usize) {
     let s3 = S3Server::start();
     s3.create_bucket("conformance");
     let pg = Postgres::start();
+    let maria = Mariadb::start();
     let dir = workdir();
     let config = format!(
-        "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[databases.pg]\nurl = \"{}\"\npassword_env = \"PG_PASSWORD\"\n[buckets.files]\nurl = \"file://data\"\n{}",
+        "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[databases.pg]\nurl = \"{}\"\npassword_env = \"PG_PASSWORD\"\n[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n[buckets.files]\nurl = \"file://data\"\n{}",
         pg.url(),
+        maria.url(),
         s3.bucket_config("lake", "s3://conformance/suite")
     );
     let mut envs = S3Server::envs().to_vec();
     envs.push(("PG_PASSWORD", Postgres::PASSWORD));
+    envs.push(("MARIA_PASSWORD", Mariadb::PASSWORD));
     let gw = Gateway::start_with_config_env(dir.path(), &config, &envs);
     let mut client = Client::connect(&gw.url).await.unwrap();
     exact_round_trip(&mut client, n, "demo/main/conformance").await;
     widened_round_trip(&mut client, n, "pg/public/conformance").await;
+    mysql_round_trip(&mut client, n, "maria/test/conformance").await;
     for bucket in ["files", "lake"] {
         exact_round_trip(&mut client, n, &format!("{bucket}/conformance.parquet")).await;
         text_round_trip(&mut client, n, &format!("{bucket}/conformance.csv")).await;

@@ -10,6 +10,7 @@ use futures::StreamExt;
 use mover_proto::{Read, Write, read::What};
 
 use crate::config::{Config, DatabaseTarget};
+use crate::connectors::mysql::{Mysql, ZeroDates};
 use crate::connectors::objects::Bucket;
 use crate::connectors::postgres::Postgres;
 use crate::connectors::sqlite::Sqlite;
@@ -63,6 +64,23 @@ impl Catalog {
                     config.server.batch_rows,
                     max_value_bytes,
                     split_reads,
+                )?),
+                DatabaseTarget::Mysql {
+                    url,
+                    password,
+                    ca,
+                    zero_dates_null,
+                } => Arc::new(Mysql::new(
+                    name,
+                    &url,
+                    password.as_ref().map(|p| p.expose()),
+                    ca.as_deref(),
+                    config.server.batch_rows,
+                    if zero_dates_null {
+                        ZeroDates::Null
+                    } else {
+                        ZeroDates::Error
+                    },
                 )?),
             };
             sources.insert(

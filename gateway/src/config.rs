@@ -207,6 +207,8 @@ pub struct DatabaseConfig {
     /// snapshot: for tables that are not written while they are moved.
     #[serde(default)]
     pub split_reads: bool,
+    /// MySQL: what a zero date (`0000-00-00`) reads as: "error" (the default) or "null".
+    pub zero_dates: Option<String>,
 }
 
 fn default_max_value_mb() -> usize {
@@ -269,6 +271,13 @@ pub enum DatabaseTarget {
         ca: Option<PathBuf>,
         max_value_bytes: usize,
         split_reads: bool,
+    },
+    Mysql {
+        /// Without a password.
+        url: String,
+        password: Option<Secret>,
+        ca: Option<PathBuf>,
+        zero_dates_null: bool,
     },
 }
 
@@ -555,12 +564,24 @@ impl Config {
             }
             "mysql" | "mariadb" => {
                 refuse_inline_password(&db.url)?;
-                Err(Error::unsupported(format!(
-                    "{scheme} databases are not supported by this gateway yet (see ROADMAP.md)"
-                )))
+                let zero_dates_null = match db.zero_dates.as_deref() {
+                    None | Some("error") => false,
+                    Some("null") => true,
+                    Some(other) => {
+                        return Err(Error::invalid(format!(
+                            "zero_dates = {other:?}: write \"error\" or \"null\""
+                        )));
+                    }
+                };
+                Ok(DatabaseTarget::Mysql {
+                    url: db.url.clone(),
+                    password: self.database_password(db)?,
+                    ca: db.ca_file.as_ref().map(|p| self.path(p)),
+                    zero_dates_null,
+                })
             }
             other => Err(Error::invalid(format!(
-                "unknown database scheme {other:?}; expected sqlite:// or postgres://"
+                "unknown database scheme {other:?}; expected sqlite://, postgres:// or mysql://"
             ))),
         }
     }

@@ -50,6 +50,7 @@ impl Meter {
             rows_committed: 0,
             seconds: self.started.elapsed().as_secs_f64(),
             done: false,
+            notes: vec![],
         }
     }
 

@@ -121,6 +121,9 @@ pub async fn run(gateways: &Gateways, args: CpArgs) -> anyhow::Result<()> {
         done.seconds,
         HumanCount(rate(done.rows_read, done.seconds)),
     );
+    for note in &done.notes {
+        println!("note: {note}");
+    }
     Ok(())
 }
 

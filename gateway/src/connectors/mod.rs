@@ -3,6 +3,7 @@
 //!
 //! A connector knows its system (SQLite, a bucket) and nothing of Flight.
 
+pub mod mysql;
 pub mod objects;
 pub mod postgres;
 pub mod sqlite;
@@ -47,9 +48,11 @@ pub struct WriteSpec {
 }
 
 /// What a sink reports once it has committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteReport {
     pub rows_committed: u64,
+    /// What the user should know about how the load ran (a slower fallback, say).
+    pub notes: Vec<String>,
 }
 
 /// One dataset as the catalog shows it.

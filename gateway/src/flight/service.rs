@@ -28,7 +28,7 @@ use super::peers::Peers;
 use super::status;
 use crate::auth::{Auth, Caller, Right};
 use crate::catalog::Catalog;
-use crate::connectors::DatasetInfo;
+use crate::connectors::{DatasetInfo, WriteReport};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::{self, Meter};
 
@@ -154,7 +154,7 @@ fn flight_error(e: Error) -> FlightError {
 /// final report (or the error). If the receiver goes away, `work` is dropped: cancelled.
 fn with_progress<W>(meter: Arc<Meter>, work: W) -> ReceiverStream<Result<Progress, Status>>
 where
-    W: Future<Output = Result<u64>> + Send + 'static,
+    W: Future<Output = Result<WriteReport>> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -164,9 +164,10 @@ where
         loop {
             tokio::select! {
                 result = &mut work => {
-                    let last = result.map(|rows| {
+                    let last = result.map(|report| {
                         let mut p = meter.progress();
-                        p.rows_committed = rows;
+                        p.rows_committed = report.rows_committed;
+                        p.notes = report.notes;
                         p.done = true;
                         p
                     });
@@ -354,8 +355,7 @@ impl FlightService for MoverService {
         let catalog = self.catalog.clone();
         let work = async move {
             let _slot = slot;
-            let report = catalog.write(&write, schema, batches).await?;
-            Ok(report.rows_committed)
+            catalog.write(&write, schema, batches).await
         };
         let results = with_progress(meter, work).map_ok(|p| PutResult {
             app_metadata: p.encode_to_vec().into(),
@@ -426,8 +426,7 @@ impl FlightService for MoverService {
                 Some(peer) => peers.pull(peer, &source, in_flight).await,
             }
             .map_err(|e| e.within("source"))?;
-            let report = transfer::pipe(&catalog, opened, &target, work_meter, in_flight).await?;
-            Ok(report.rows_committed)
+            transfer::pipe(&catalog, opened, &target, work_meter, in_flight).await
         };
         let results = with_progress(meter, work).map_ok(|p| arrow_flight::Result {
             body: p.encode_to_vec().into(),

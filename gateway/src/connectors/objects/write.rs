@@ -141,6 +141,7 @@ pub(super) async fn write_file(
     upload.finish(&bucket.label(key)).await?;
     Ok(WriteReport {
         rows_committed: rows,
+        ..Default::default()
     })
 }
 
@@ -247,5 +248,6 @@ pub(super) async fn write_parts(
     }
     Ok(WriteReport {
         rows_committed: rows,
+        ..Default::default()
     })
 }

@@ -511,6 +511,7 @@ impl Connector for Postgres {
         tx.commit().await.map_err(|e| db_error(e, "COMMIT"))?;
         Ok(WriteReport {
             rows_committed: rows,
+            ..Default::default()
         })
     }
 }

@@ -266,7 +266,10 @@ impl Connector for Sqlite {
         let result = thread.await.internal("the SQLite writer failed")?;
         match (failure, result) {
             (Some(e), _) => Err(e),
-            (None, r) => r.map(|rows_committed| WriteReport { rows_committed }),
+            (None, r) => r.map(|rows_committed| WriteReport {
+                rows_committed,
+                ..Default::default()
+            }),
         }
     }
 }

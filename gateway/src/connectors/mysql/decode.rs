@@ -1,0 +1,358 @@
+//! Rows of the text protocol into Arrow arrays: each value is parsed from the exact text the
+//! server sent, by the column's [`Kind`]; a value that does not parse is an error naming its
+//! row and column.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, DurationMicrosecondBuilder,
+    PrimitiveBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::compute::kernels::cast_utils::parse_decimal;
+use arrow::datatypes::{
+    ArrowPrimitiveType, Decimal128Type, Decimal256Type, Int8Type, Int16Type, Int32Type, Int64Type,
+    SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use chrono::{NaiveDate, NaiveDateTime};
+use mysql_async::{Row, Value};
+
+use super::types::Kind;
+use crate::error::{Error, Result};
+
+/// What a zero date (`0000-00-00`) reads as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroDates {
+    Error,
+    Null,
+}
+
+/// Where a batch's rows come from, for error messages.
+pub struct Origin<'a> {
+    pub label: &'a str,
+    /// The 1-based number of the batch's first row in the result.
+    pub first_row: u64,
+    pub zero_dates: ZeroDates,
+}
+
+/// One batch of `rows`, column by column.
+pub fn batch(
+    schema: &SchemaRef,
+    kinds: &[Kind],
+    rows: &[Row],
+    origin: &Origin,
+) -> Result<RecordBatch> {
+    let columns = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let values = rows.iter().map(move |r| match r.as_ref(i) {
+                Some(Value::Bytes(b)) => Some(b.as_slice()),
+                _ => None,
+            });
+            column(*kind, schema.field(i).data_type(), values)
+                .map_err(|(row, why)| {
+                    Error::invalid(format!(
+                        "{}: row {}, column {:?}: {why}",
+                        origin.label,
+                        origin.first_row + row as u64,
+                        schema.field(i).name()
+                    ))
+                })
+                .and_then(|array| zero_dates(array, *kind, origin, schema.field(i).name()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// A parse failure: the row's index in the batch and why.
+type Failure = (usize, String);
+
+/// The zero-date marker: dates and datetimes that read as zero are built as this value, then
+/// either turned into NULL or reported.
+const ZERO_DAY: i32 = i32::MIN;
+const ZERO_MICROS: i64 = i64::MIN;
+
+fn zero_dates(array: ArrayRef, kind: Kind, origin: &Origin, name: &str) -> Result<ArrayRef> {
+    use arrow::array::{Array, Date32Array, TimestampMicrosecondArray};
+    let zeros: Vec<usize> = match kind {
+        Kind::Date => {
+            let a = array.as_any().downcast_ref::<Date32Array>().expect("dates");
+            (0..a.len())
+                .filter(|&i| a.is_valid(i) && a.value(i) == ZERO_DAY)
+                .collect()
+        }
+        Kind::DateTime | Kind::Timestamp => {
+            let a = array
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .expect("timestamps");
+            (0..a.len())
+                .filter(|&i| a.is_valid(i) && a.value(i) == ZERO_MICROS)
+                .collect()
+        }
+        _ => return Ok(array),
+    };
+    let Some(&first) = zeros.first() else {
+        return Ok(array);
+    };
+    if origin.zero_dates == ZeroDates::Error {
+        return Err(Error::invalid(format!(
+            "{}: row {}, column {name:?}: a zero date (0000-00-00) has no calendar value; \
+             configure the database with zero_dates = \"null\" to read such dates as NULL",
+            origin.label,
+            origin.first_row + first as u64
+        )));
+    }
+    let mut keep = arrow::array::BooleanBufferBuilder::new(array.len());
+    for i in 0..array.len() {
+        keep.append(array.is_valid(i) && !zeros.contains(&i));
+    }
+    let nulls = arrow::buffer::NullBuffer::new(keep.finish());
+    let data = array.to_data().into_builder().nulls(Some(nulls)).build()?;
+    Ok(arrow::array::make_array(data))
+}
+
+fn column<'a>(
+    kind: Kind,
+    data_type: &arrow::datatypes::DataType,
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+) -> std::result::Result<ArrayRef, Failure> {
+    let text = |i: usize, b: &'a [u8]| -> std::result::Result<&'a str, Failure> {
+        std::str::from_utf8(b).map_err(|_| (i, "not valid UTF-8".to_string()))
+    };
+    let bad = |i: usize, what: &str, value: &str| (i, format!("{value:?} is not {what}"));
+    Ok(match kind {
+        Kind::Int { bits, unsigned } => match (bits, unsigned) {
+            (8, false) => ints::<Int8Type>(values, &text)?,
+            (16, false) => ints::<Int16Type>(values, &text)?,
+            (32, false) => ints::<Int32Type>(values, &text)?,
+            (_, false) => ints::<Int64Type>(values, &text)?,
+            (8, true) => ints::<UInt8Type>(values, &text)?,
+            (16, true) => ints::<UInt16Type>(values, &text)?,
+            (32, true) => ints::<UInt32Type>(values, &text)?,
+            (_, true) => ints::<UInt64Type>(values, &text)?,
+        },
+        Kind::Year => ints::<Int16Type>(values, &text)?,
+        Kind::TinyBool => {
+            let mut b = BooleanBuilder::new();
+            for (i, v) in values.enumerate() {
+                match v {
+                    None => b.append_null(),
+                    Some(b"0") => b.append_value(false),
+                    Some(b"1") => b.append_value(true),
+                    Some(other) => {
+                        return Err(bad(
+                            i,
+                            "a boolean (TINYINT(1) holds 0 or 1)",
+                            text(i, other)?,
+                        ));
+                    }
+                }
+            }
+            Arc::new(b.finish())
+        }
+        Kind::BitBool => {
+            let mut b = BooleanBuilder::new();
+            for v in values {
+                b.append_option(v.map(|bytes| bytes.iter().any(|&x| x != 0)));
+            }
+            Arc::new(b.finish())
+        }
+        Kind::Bits => {
+            let mut b = PrimitiveBuilder::<UInt64Type>::new();
+            for v in values {
+                b.append_option(
+                    v.map(|bytes| bytes.iter().fold(0u64, |n, &x| n << 8 | u64::from(x))),
+                );
+            }
+            Arc::new(b.finish())
+        }
+        Kind::Decimal { precision, scale } if precision <= 38 => {
+            let mut b = PrimitiveBuilder::<Decimal128Type>::new();
+            for (i, v) in values.enumerate() {
+                match v {
+                    None => b.append_null(),
+                    Some(bytes) => {
+                        let s = text(i, bytes)?;
+                        let n = parse_decimal::<Decimal128Type>(s, precision, scale)
+                            .map_err(|e| (i, format!("{s:?}: {e}")))?;
+                        b.append_value(n);
+                    }
+                }
+            }
+            Arc::new(b.finish().with_data_type(data_type.clone()))
+        }
+        Kind::Decimal { precision, scale } => {
+            let mut b = PrimitiveBuilder::<Decimal256Type>::new();
+            for (i, v) in values.enumerate() {
+                match v {
+                    None => b.append_null(),
+                    Some(bytes) => {
+                        let s = text(i, bytes)?;
+                        let n = parse_decimal::<Decimal256Type>(s, precision, scale)
+                            .map_err(|e| (i, format!("{s:?}: {e}")))?;
+                        b.append_value(n);
+                    }
+                }
+            }
+            Arc::new(b.finish().with_data_type(data_type.clone()))
+        }
+        Kind::Float => floats::<arrow::datatypes::Float32Type>(values, &text)?,
+        Kind::Double => floats::<arrow::datatypes::Float64Type>(values, &text)?,
+        Kind::Text => {
+            let mut b = StringBuilder::new();
+            for (i, v) in values.enumerate() {
+                match v {
+                    None => b.append_null(),
+                    Some(bytes) => b.append_value(text(i, bytes)?),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        Kind::Binary => {
+            let mut b = BinaryBuilder::new();
+            for v in values {
+                b.append_option(v);
+            }
+            Arc::new(b.finish())
+        }
+        Kind::Date => {
+            let mut b = Date32Builder::new();
+            for (i, v) in values.enumerate() {
+                match v {
+                    None => b.append_null(),
+                    Some(bytes) => {
+                        let s = text(i, bytes)?;
+                        b.append_value(parse_date(s).ok_or_else(|| bad(i, "a date", s))?);
+                    }
+                }
+            }
+            Arc::new(b.finish())
+        }
+        Kind::DateTime | Kind::Timestamp => {
+            let mut b = TimestampMicrosecondBuilder::new();
+            for (i, v) in values.enumerate() {
+                match v {
+                    None => b.append_null(),
+                    Some(bytes) => {
+                        let s = text(i, bytes)?;
+                        b.append_value(parse_datetime(s).ok_or_else(|| bad(i, "a datetime", s))?);
+                    }
+                }
+            }
+            Arc::new(b.finish().with_data_type(data_type.clone()))
+        }
+        Kind::Time => {
+            let mut b = DurationMicrosecondBuilder::new();
+            for (i, v) in values.enumerate() {
+                match v {
+                    None => b.append_null(),
+                    Some(bytes) => {
+                        let s = text(i, bytes)?;
+                        b.append_value(parse_time(s).ok_or_else(|| bad(i, "a time", s))?);
+                    }
+                }
+            }
+            Arc::new(b.finish())
+        }
+    })
+}
+
+fn ints<'a, T>(
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+    text: &impl Fn(usize, &'a [u8]) -> std::result::Result<&'a str, Failure>,
+) -> std::result::Result<ArrayRef, Failure>
+where
+    T: ArrowPrimitiveType,
+    T::Native: std::str::FromStr,
+{
+    let mut b = PrimitiveBuilder::<T>::new();
+    for (i, v) in values.enumerate() {
+        match v {
+            None => b.append_null(),
+            Some(bytes) => {
+                let s = text(i, bytes)?;
+                let n = s
+                    .parse::<T::Native>()
+                    .map_err(|_| (i, format!("{s:?} does not fit {}", T::DATA_TYPE)))?;
+                b.append_value(n);
+            }
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+fn floats<'a, T>(
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+    text: &impl Fn(usize, &'a [u8]) -> std::result::Result<&'a str, Failure>,
+) -> std::result::Result<ArrayRef, Failure>
+where
+    T: ArrowPrimitiveType,
+    T::Native: std::str::FromStr,
+{
+    ints::<T>(values, text)
+}
+
+/// `YYYY-MM-DD` as days since the epoch; a zero date as [`ZERO_DAY`].
+fn parse_date(s: &str) -> Option<i32> {
+    if s.starts_with("0000-00-00") {
+        return Some(ZERO_DAY);
+    }
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some((d - NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]` as microseconds since the epoch; a zero as [`ZERO_MICROS`].
+fn parse_datetime(s: &str) -> Option<i64> {
+    if s.starts_with("0000-00-00") {
+        return Some(ZERO_MICROS);
+    }
+    let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok()?;
+    Some(t.and_utc().timestamp_micros())
+}
+
+/// `[-]H…H:MM:SS[.ffffff]` as microseconds.
+pub fn parse_time(s: &str) -> Option<i64> {
+    let (negative, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (clock, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let mut parts = clock.split(':');
+    let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || fraction.len() > 6 || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let (h, m, sec): (i64, i64, i64) = (h.parse().ok()?, m.parse().ok()?, sec.parse().ok()?);
+    if m > 59 || sec > 59 {
+        return None;
+    }
+    let micros: i64 = format!("{fraction:0<6}").parse().ok()?;
+    let total = ((h * 60 + m) * 60 + sec) * 1_000_000 + micros;
+    Some(if negative { -total } else { total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_beyond_a_day_and_negative() {
+        assert_eq!(parse_time("838:59:59"), Some(3_020_399_000_000));
+        assert_eq!(parse_time("-00:00:01.5"), Some(-1_500_000));
+        assert_eq!(parse_time("12:00:00.000001"), Some(43_200_000_001));
+        assert_eq!(parse_time("12:60:00"), None);
+        assert_eq!(parse_time("1:2"), None);
+    }
+
+    #[test]
+    fn dates_and_the_zero_date() {
+        assert_eq!(parse_date("1970-01-02"), Some(1));
+        assert_eq!(parse_date("0001-01-01"), Some(-719_162));
+        assert_eq!(parse_date("0000-00-00"), Some(ZERO_DAY));
+        assert_eq!(parse_datetime("1970-01-01 00:00:01.25"), Some(1_250_000));
+        assert_eq!(parse_datetime("0000-00-00 00:00:00"), Some(ZERO_MICROS));
+        assert_eq!(parse_date("2026-02-30"), None);
+    }
+}

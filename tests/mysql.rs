@@ -1,0 +1,360 @@
+//! MariaDB through a real gateway process, against throwaway MariaDB servers started here:
+//! every type round trip (through Arrow and through Parquet), a hostile name, zero dates, the
+//! INSERT fallback when local_infile is off, a connection killed mid-load, TLS verified and
+//! refused, and moves between Postgres and MariaDB.
+
+use std::time::{Duration, Instant};
+
+use mover_tests::{Gateway, Mariadb, Pki, Postgres, fails, ok, workdir};
+
+fn gateway_for(db: &Mariadb, dir: &std::path::Path, extra: &str) -> Gateway {
+    let cfg = format!(
+        "[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\nallow_sql = true\n{extra}[buckets.files]\nurl = \"file://data\"\n",
+        db.url()
+    );
+    Gateway::start_with_config_env(dir, &cfg, &[("MARIA_PASSWORD", Mariadb::PASSWORD)])
+}
+
+/// Every type of the type table, with the values that break things.
+const TYPES: &str = r#"
+CREATE TABLE types (
+  id INT NOT NULL PRIMARY KEY,
+  ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, su SMALLINT UNSIGNED, mi MEDIUMINT,
+  mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED,
+  d DECIMAL(38,10), d0 DECIMAL(10,0), d65 DECIMAL(65,30), f FLOAT, dbl DOUBLE,
+  b BOOLEAN, bit1 BIT(1), bit12 BIT(12),
+  c CHAR(5), vc VARCHAR(20), t TEXT, bin BINARY(3), vb VARBINARY(10), bl BLOB,
+  dt DATE, tm TIME(6), dtm DATETIME(6), ts TIMESTAMP(6) NULL, y YEAR,
+  j JSON, e ENUM('sad','ok','happy'), st SET('a','b','c')
+) CHARSET utf8mb4;
+SET time_zone = '+00:00';
+INSERT INTO types VALUES
+ (1, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0,
+  -9999999999999999999999999999.9999999999, -9999999999,
+  -99999999999999999999999999999999999.999999999999999999999999999999, -3.40282e38, -1.7976931348623157e308,
+  0, b'0', b'0', '', '', '', x'000000', '', '',
+  '1000-01-01', '-838:59:59.000000', '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01.000000', 1901,
+  '[]', 'sad', ''),
+ (2, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807,
+  18446744073709551615, 0.0000000001, 9999999999,
+  0.000000000000000000000000000001, 1.2345678, 0.1,
+  1, b'1', b'111111111111', 'ab', 'twenty characters!!!', 'Zoë ✓ 日本語 🚚 tab	and \\ back\nnew line "q" ''s',
+  x'00ff01', x'5c0a09', x'00',
+  '9999-12-31', '838:59:59.000000', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999', 2155,
+  '{"k": [1, 2, {"x": null}]}', 'happy', 'a,c'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+"#;
+
+/// The table's rows as the server prints them, in id order (and in UTC): equal text means
+/// equal values.
+fn fingerprint(db: &Mariadb, table: &str) -> String {
+    db.sql(&format!(
+        "SET time_zone = '+00:00'; SELECT * FROM `{}` ORDER BY id",
+        table.replace('`', "``")
+    ))
+}
+
+fn column_types(db: &Mariadb, table: &str) -> String {
+    db.sql(&format!(
+        "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = 'test' AND TABLE_NAME = '{table}'"
+    ))
+}
+
+#[test]
+fn every_type_round_trips_through_arrow_and_parquet() {
+    let db = Mariadb::start();
+    db.sql(TYPES);
+    let dir = workdir();
+    let gw = gateway_for(&db, dir.path(), "");
+    let schema = ok(gw.mvrec(&["schema", "maria/test/types", "--json"]));
+    let fields: serde_json::Value = serde_json::from_str(&schema).unwrap();
+    let ty = |name: &str| {
+        fields
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()["type"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(ty("mu"), "UInt32");
+    assert_eq!(ty("bu"), "UInt64");
+    assert_eq!(ty("d0"), "Decimal128(10, 0)");
+    assert_eq!(ty("d65"), "Decimal256(65, 30)");
+    assert_eq!(ty("f"), "Float32");
+    assert_eq!(ty("b"), "Boolean");
+    assert_eq!(ty("bit12"), "UInt64");
+    assert_eq!(ty("tm"), "Duration(µs)");
+    assert_eq!(ty("dtm"), "Timestamp(µs)");
+    assert_eq!(ty("ts"), "Timestamp(µs, \"UTC\")");
+    assert_eq!(ty("j"), "Utf8");
+    assert!(fields[0]["nullable"] == false, "id is NOT NULL: {schema}");
+
+    let want = fingerprint(&db, "types");
+    assert!(want.contains("Zoë") && want.contains("838:59:59"), "{want}");
+    // MySQL -> Arrow -> MySQL, into a table created from the Arrow schema.
+    let out = ok(gw.mvrec(&["cp", "maria/test/types", "maria/test/types_copy"]));
+    assert!(out.contains("copied 3 rows"), "{out}");
+    assert!(!out.contains("note:"), "LOAD DATA was expected: {out}");
+    assert_eq!(fingerprint(&db, "types_copy"), want);
+    assert_eq!(column_types(&db, "types_copy"), column_types(&db, "types"));
+    // MariaDB keeps JSON as LONGTEXT with a json_valid check; the copy has the check too.
+    let check = db.sql(
+        "SELECT COUNT(*) FROM information_schema.CHECK_CONSTRAINTS \
+         WHERE TABLE_NAME = 'types_copy' AND CHECK_CLAUSE LIKE 'json_valid%'",
+    );
+    assert_eq!(check, "1");
+
+    // MySQL -> Parquet -> MySQL.
+    ok(gw.mvrec(&["cp", "maria/test/types", "files/types.parquet"]));
+    ok(gw.mvrec(&["cp", "files/types.parquet", "maria/test/types_pq"]));
+    assert_eq!(fingerprint(&db, "types_pq"), want);
+    assert_eq!(column_types(&db, "types_pq"), column_types(&db, "types"));
+
+    // Every existing-table mode, and a hostile name: a table and a column that try to end
+    // the identifier.
+    let hostile = "a`; DROP TABLE types; --";
+    db.sql(&format!(
+        "CREATE TABLE `{}` (id INT, `x``y` TEXT); INSERT INTO `{}` VALUES (1, 'one'), (2, NULL);",
+        hostile.replace('`', "``"),
+        hostile.replace('`', "``")
+    ));
+    let source = format!("maria/test/{hostile}");
+    ok(gw.mvrec(&["cp", &source, "maria/test/h2"]));
+    for mode in [
+        "append",
+        "truncate-and-overwrite",
+        "delete-and-overwrite",
+        "drop-and-recreate",
+    ] {
+        ok(gw.mvrec(&["cp", &source, "maria/test/h2", "--existing-table", mode]));
+    }
+    let err = fails(gw.mvrec(&["cp", &source, "maria/test/h2"]));
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(db.sql("SELECT COUNT(*) FROM h2"), "2");
+    assert_eq!(
+        fingerprint(&db, "types"),
+        want,
+        "the hostile name ran as SQL"
+    );
+    assert_eq!(
+        db.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME LIKE 'mover%'"),
+        "0"
+    );
+}
+
+#[test]
+fn zero_dates_are_an_error_or_null_by_choice() {
+    let db = Mariadb::start();
+    db.sql(
+        "SET sql_mode = ''; CREATE TABLE z (id INT, d DATE, t DATETIME); \
+         INSERT INTO z VALUES (1, '2026-01-02', '2026-01-02 03:04:05'), (2, '0000-00-00', '0000-00-00 00:00:00');",
+    );
+    let dir = workdir();
+    let gw = gateway_for(&db, dir.path(), "");
+    let err = fails(gw.mvrec(&["cat", "maria/test/z"]));
+    assert!(
+        err.contains("row 2") && err.contains("zero date") && err.contains("zero_dates"),
+        "{err}"
+    );
+    let dir = workdir();
+    let gw = gateway_for(&db, dir.path(), "zero_dates = \"null\"\n");
+    let out = ok(gw.mvrec(&["cat", "maria/test/z"]));
+    assert!(
+        out.contains("2026-01-02") && out.lines().count() >= 5,
+        "{out}"
+    );
+    ok(gw.mvrec(&["cp", "maria/test/z", "maria/test/z2"]));
+    assert_eq!(
+        db.sql("SELECT COUNT(*) FROM z2 WHERE d IS NULL AND t IS NULL AND id = 2"),
+        "1"
+    );
+}
+
+#[test]
+fn without_local_infile_loads_fall_back_to_inserts_and_say_so() {
+    let db = Mariadb::start_with(&["--local-infile=0"]);
+    db.sql(TYPES);
+    let dir = workdir();
+    let gw = gateway_for(&db, dir.path(), "");
+    let out = ok(gw.mvrec(&["cp", "maria/test/types", "maria/test/types_copy"]));
+    assert!(
+        out.contains("note:") && out.contains("local_infile off"),
+        "{out}"
+    );
+    assert_eq!(fingerprint(&db, "types_copy"), fingerprint(&db, "types"));
+}
+
+#[test]
+fn free_queries_are_single_read_only_statements() {
+    let db = Mariadb::start();
+    db.sql("CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2);");
+    let dir = workdir();
+    let gw = gateway_for(&db, dir.path(), "");
+    let out = ok(gw.mvrec(&["cat", "maria", "--sql", "SELECT SUM(id) AS s FROM t"]));
+    assert!(out.contains('3'), "{out}");
+    for sql in [
+        "SELECT 1; DROP TABLE t",
+        "DROP TABLE t",
+        "DELETE FROM t",
+        "SELECT * FROM t INTO OUTFILE '/tmp/x'",
+    ] {
+        fails(gw.mvrec(&["cat", "maria", "--sql", sql]));
+    }
+    assert_eq!(db.sql("SELECT COUNT(*) FROM t"), "2");
+}
+
+#[test]
+fn a_connection_killed_mid_load_leaves_the_table_as_it_was() {
+    use std::io::Write as _;
+    let db = Mariadb::start();
+    db.sql("CREATE TABLE big (id BIGINT, name TEXT, qty BIGINT); INSERT INTO big VALUES (1, 'kept', 1);");
+    let dir = workdir();
+    {
+        let file = std::fs::File::create(dir.path().join("data/big.csv")).unwrap();
+        let mut f = std::io::BufWriter::new(file);
+        writeln!(f, "id,name,qty").unwrap();
+        for i in 0..3_000_000u32 {
+            writeln!(f, "{i},name {i},{}", i % 97).unwrap();
+        }
+    }
+    let gw = gateway_for(&db, dir.path(), "");
+    for mode in ["append", "truncate-and-overwrite"] {
+        let child = std::process::Command::new(mover_tests::bin("mvrec"))
+            .args([
+                "--gateway",
+                &gw.url,
+                "cp",
+                "files/big.csv",
+                "maria/test/big",
+            ])
+            .args(["--existing-table", mode, "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Find the load on the server and kill its connection (a connection that ended
+        // between the two statements is looked for again).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let id = loop {
+            let id = db.sql(
+                "SELECT ID FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'LOAD DATA%' AND COMMAND <> 'Killed'",
+            );
+            if !id.is_empty() && db.try_sql(&format!("KILL {id}")).is_ok() {
+                break id;
+            }
+            assert!(Instant::now() < deadline, "no load seen on the server");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            !out.status.success(),
+            "{mode}: the load survived its killed connection {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            db.sql("SELECT id, name, qty FROM big"),
+            "1\tkept\t1",
+            "{mode}: the table changed"
+        );
+        // The staging table is dropped (on a new connection) once the load has failed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while db
+            .sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME LIKE 'mover%'")
+            != "0"
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{mode}: a staging table was left behind"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn tls_to_the_database_is_verified() {
+    let dir = workdir();
+    let pki = Pki::make(&dir.path().join("pki"));
+    let (cert, key, ca) = (pki.pem("gateway"), pki.key("gateway"), pki.pem("ca"));
+    let db = Mariadb::start_with(&[
+        &format!("--ssl-cert={}", cert.display()),
+        &format!("--ssl-key={}", key.display()),
+        &format!("--ssl-ca={}", ca.display()),
+        "--require-secure-transport=ON",
+    ]);
+    db.sql("CREATE TABLE t (id INT); INSERT INTO t VALUES (7);");
+    let good = workdir();
+    let gw = gateway_for(
+        &db,
+        good.path(),
+        &format!("ca_file = \"{}\"\n", ca.display()),
+    );
+    let out = ok(gw.mvrec(&["cat", "maria/test/t"]));
+    assert!(out.contains('7'), "{out}");
+    let bad = workdir();
+    let gw = gateway_for(
+        &db,
+        bad.path(),
+        &format!("ca_file = \"{}\"\n", pki.pem("other-ca").display()),
+    );
+    let err = fails(gw.mvrec(&["cat", "maria/test/t"]));
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(!err.contains(Mariadb::PASSWORD) && !gw.log().contains(Mariadb::PASSWORD));
+}
+
+#[test]
+fn postgres_and_mariadb_trade_every_value_both_can_hold() {
+    let pg = Postgres::start();
+    pg.psql(
+        "CREATE TABLE shared (id int PRIMARY KEY, b boolean, i2 smallint, i8 bigint, \
+           n numeric(12,2), n0 numeric(18,0), f8 double precision, t text, vc varchar(20), \
+           by bytea, d date, ts timestamp(6), tstz timestamptz(6));
+         INSERT INTO shared VALUES
+          (1, true, -32768, -9223372036854775808, -9999999999.99, 999999999999999999, 0.1,
+           'Zoë ✓ tab\tand \\ back', 'twenty characters!!!', '\\x00ff5c0a', '1000-01-01',
+           '1000-01-01 00:00:00', '1970-01-01 00:00:01+00'),
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);",
+    );
+    let db = Mariadb::start();
+    let dir = workdir();
+    let cfg = format!(
+        "[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n\
+         [databases.pg]\nurl = \"{}\"\npassword_env = \"PG_TEST_PASSWORD\"\n",
+        db.url(),
+        pg.url()
+    );
+    let gw = Gateway::start_with_config_env(
+        dir.path(),
+        &cfg,
+        &[
+            ("MARIA_PASSWORD", Mariadb::PASSWORD),
+            ("PG_TEST_PASSWORD", Postgres::PASSWORD),
+        ],
+    );
+    ok(gw.mvrec(&["cp", "pg/public/shared", "maria/test/shared"]));
+    assert_eq!(
+        column_types(&db, "shared"),
+        "int(11),tinyint(1),smallint(6),bigint(20),decimal(12,2),decimal(18,0),double,longtext,\
+         varchar(20),longblob,date,datetime(6),datetime(6)"
+    );
+    ok(gw.mvrec(&["cp", "maria/test/shared", "pg/public/back"]));
+    let rows = |table: &str| {
+        pg.psql(&format!(
+            "SELECT string_agg(x::text, E'\\n' ORDER BY x.id) FROM {table} x"
+        ))
+    };
+    // timestamptz comes back as a naive UTC timestamp: the instant is kept.
+    let want = rows("shared");
+    let got = rows("back");
+    assert_eq!(
+        got,
+        want.replace("1970-01-01 00:00:01+00", "1970-01-01 00:00:01"),
+        "the values changed on the way"
+    );
+}
