@@ -139,7 +139,11 @@ pub fn quote_ident(ident: &str) -> String {
 }
 
 /// An incoming column the target table does not have.
-pub fn schema_mismatch(column: &str, table: &TableName, has: &[&str]) -> crate::error::Error {
+pub fn schema_mismatch(
+    column: &str,
+    table: &impl std::fmt::Display,
+    has: &[&str],
+) -> crate::error::Error {
     crate::error::Error::new(
         crate::error::ErrorKind::FailedPrecondition,
         format!(

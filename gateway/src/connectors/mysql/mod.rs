@@ -342,8 +342,11 @@ impl Connector for Mysql {
         })
     }
 
+    /// Two tasks: one reads rows off the connection, the other turns each run of rows into
+    /// a batch, so that parsing the protocol and building arrays overlap.
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
-        let (schema_tx, schema_rx) = oneshot::channel::<Result<SchemaRef>>();
+        let (schema_tx, schema_rx) = oneshot::channel::<Result<(SchemaRef, Vec<Kind>)>>();
+        let (rows_tx, mut rows_rx) = mpsc::channel::<Result<Vec<Row>>>(2);
         let (tx, rx) = mpsc::channel::<Result<arrow::array::RecordBatch>>(2);
         let this = self.clone();
         let spec = spec.clone();
@@ -351,6 +354,7 @@ impl Connector for Mysql {
             ReadTarget::Dataset(p) => self.label(&p.join("/")),
             ReadTarget::Query(_) => format!("{} query", self.name),
         };
+        let reader_label = label.clone();
         tokio::spawn(async move {
             let mut schema_tx = Some(schema_tx);
             let mut conn_id = None;
@@ -362,29 +366,22 @@ impl Connector for Mysql {
                     .query_iter(select)
                     .await
                     .map_err(|e| db_error(e, "starting the read"))?;
-                let (schema, kinds) = schema_of(result.columns_ref(), declared.as_ref())?;
+                let described = schema_of(result.columns_ref(), declared.as_ref())?;
                 if let Some(s) = schema_tx.take() {
-                    let _ = s.send(Ok(schema.clone()));
+                    let _ = s.send(Ok(described));
                 }
                 let mut rows: Vec<Row> = Vec::with_capacity(this.batch_rows);
-                let mut first_row = 1u64;
                 loop {
                     let row = tokio::select! {
                         row = result.next() => row.map_err(|e| db_error(e, "reading"))?,
-                        _ = tx.closed() => return Ok(false),
+                        _ = rows_tx.closed() => return Ok(false),
                     };
                     let end = row.is_none();
                     rows.extend(row);
                     if rows.len() == this.batch_rows || (end && !rows.is_empty()) {
-                        let origin = decode::Origin {
-                            label: &label,
-                            first_row,
-                            zero_dates: this.zero_dates,
-                        };
-                        let batch = decode::batch(&schema, &kinds, &rows, &origin)?;
-                        first_row += rows.len() as u64;
-                        rows.clear();
-                        if tx.send(Ok(batch)).await.is_err() {
+                        let full =
+                            std::mem::replace(&mut rows, Vec::with_capacity(this.batch_rows));
+                        if rows_tx.send(Ok(full)).await.is_err() {
                             return Ok(false);
                         }
                     }
@@ -402,16 +399,38 @@ impl Connector for Mysql {
                         let _ = s.send(Err(e));
                     }
                     None => {
-                        if tx.send(Err(e.within(&label))).await.is_err() {
+                        if rows_tx.send(Err(e.within(&reader_label))).await.is_err() {
                             conn_id.into_iter().for_each(|id| this.cancel(id));
                         }
                     }
                 },
             }
         });
-        let schema = schema_rx
+        let (schema, kinds) = schema_rx
             .await
             .map_err(|_| Error::internal("the MySQL reader ended before its schema"))??;
+        let zero_dates = self.zero_dates;
+        let batch_schema = schema.clone();
+        tokio::spawn(async move {
+            let mut first_row = 1u64;
+            while let Some(rows) = rows_rx.recv().await {
+                let batch = rows.and_then(|rows| {
+                    let origin = decode::Origin {
+                        label: &label,
+                        first_row,
+                        zero_dates,
+                    };
+                    first_row += rows.len() as u64;
+                    decode::batch(&batch_schema, &kinds, &rows, &origin)
+                });
+                let failed = batch.is_err();
+                // A closed channel or an error ends this task, which closes the rows channel
+                // and so stops the reader.
+                if tx.send(batch).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
         Ok((schema, ReceiverStream::new(rx).boxed()))
     }
 
@@ -584,12 +603,7 @@ impl<'a> Load<'a> {
                 format!("table {} already exists", self.table),
             )),
             (Append, Some(columns)) => {
-                let have: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
-                for f in self.schema.fields() {
-                    if !have.contains(&f.name().as_str()) {
-                        return Err(schema_mismatch(f.name(), &self.table, &have));
-                    }
-                }
+                self.check_columns(&columns)?;
                 self.exec("START TRANSACTION").await?;
                 let report = self.load_into(&self.table.clone()).await;
                 match report {
@@ -604,12 +618,7 @@ impl<'a> Load<'a> {
                 }
             }
             (TruncateAndOverwrite | DeleteAndOverwrite, Some(columns)) => {
-                let have: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
-                for f in self.schema.fields() {
-                    if !have.contains(&f.name().as_str()) {
-                        return Err(schema_mismatch(f.name(), &self.table, &have));
-                    }
-                }
+                self.check_columns(&columns)?;
                 let like = format!("LIKE {}", self.table.quoted());
                 self.through_staging(&like, true).await
             }
@@ -621,6 +630,20 @@ impl<'a> Load<'a> {
                 let ddl = self.ddl()?;
                 self.through_staging(&ddl, false).await
             }
+        }
+    }
+
+    /// Every incoming column must be one of the table's.
+    fn check_columns(&self, columns: &[(String, Declared)]) -> Result<()> {
+        let have: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+        match self
+            .schema
+            .fields()
+            .iter()
+            .find(|f| !have.contains(&f.name().as_str()))
+        {
+            Some(f) => Err(super::schema_mismatch(f.name(), &self.table, &have)),
+            None => Ok(()),
         }
     }
 
@@ -853,16 +876,6 @@ fn load_columns(schema: &Schema, bits: &[bool]) -> (Vec<String>, String) {
         format!(" SET {}", set.join(", "))
     };
     (columns, set)
-}
-
-fn schema_mismatch(column: &str, table: &Table, has: &[&str]) -> Error {
-    Error::new(
-        ErrorKind::FailedPrecondition,
-        format!(
-            "schema mismatch: column {column:?} is not in table {table} (it has: {})",
-            has.join(", ")
-        ),
-    )
 }
 
 #[cfg(test)]
