@@ -358,3 +358,34 @@ fn postgres_and_mariadb_trade_every_value_both_can_hold() {
         "the values changed on the way"
     );
 }
+
+#[test]
+fn a_dropped_read_stops_the_query_on_the_server() {
+    let db = Mariadb::start();
+    db.sql("CREATE TABLE n (i INT); INSERT INTO n SELECT seq FROM seq_1_to_3000;");
+    let dir = workdir();
+    let gw = gateway_for(&db, dir.path(), "");
+    // Nine billion rows: the reader stops after five, and so must the server.
+    let out = ok(gw.mvrec(&[
+        "cat",
+        "maria",
+        "--sql",
+        "SELECT a.i, b.i AS j, c.i AS k FROM n a, n b, n c",
+        "--limit",
+        "5",
+    ]));
+    assert!(out.lines().count() >= 5, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !db
+        .sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT a.i%'")
+        .starts_with('0')
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the query still runs on the server:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gw.log().contains("cancelled a MySQL read"), "{}", gw.log());
+}

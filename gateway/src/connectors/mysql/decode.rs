@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, DurationMicrosecondBuilder,
-    PrimitiveBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, DurationMicrosecondBuilder,
+    PrimitiveBuilder, RecordBatch, StringArray, TimestampMicrosecondBuilder,
 };
 use arrow::compute::kernels::cast_utils::parse_decimal;
 use arrow::datatypes::{
@@ -73,7 +73,7 @@ const ZERO_DAY: i32 = i32::MIN;
 const ZERO_MICROS: i64 = i64::MIN;
 
 fn zero_dates(array: ArrayRef, kind: Kind, origin: &Origin, name: &str) -> Result<ArrayRef> {
-    use arrow::array::{Array, Date32Array, TimestampMicrosecondArray};
+    use arrow::array::{Date32Array, TimestampMicrosecondArray};
     let zeros: Vec<usize> = match kind {
         Kind::Date => {
             let a = array.as_any().downcast_ref::<Date32Array>().expect("dates");
@@ -123,16 +123,16 @@ fn column<'a>(
     let bad = |i: usize, what: &str, value: &str| (i, format!("{value:?} is not {what}"));
     Ok(match kind {
         Kind::Int { bits, unsigned } => match (bits, unsigned) {
-            (8, false) => parsed::<Int8Type>(values, &text)?,
-            (16, false) => parsed::<Int16Type>(values, &text)?,
-            (32, false) => parsed::<Int32Type>(values, &text)?,
-            (_, false) => parsed::<Int64Type>(values, &text)?,
-            (8, true) => parsed::<UInt8Type>(values, &text)?,
-            (16, true) => parsed::<UInt16Type>(values, &text)?,
-            (32, true) => parsed::<UInt32Type>(values, &text)?,
-            (_, true) => parsed::<UInt64Type>(values, &text)?,
+            (8, false) => integers::<Int8Type>(values)?,
+            (16, false) => integers::<Int16Type>(values)?,
+            (32, false) => integers::<Int32Type>(values)?,
+            (_, false) => integers::<Int64Type>(values)?,
+            (8, true) => integers::<UInt8Type>(values)?,
+            (16, true) => integers::<UInt16Type>(values)?,
+            (32, true) => integers::<UInt32Type>(values)?,
+            (_, true) => integers::<UInt64Type>(values)?,
         },
-        Kind::Year => parsed::<Int16Type>(values, &text)?,
+        Kind::Year => integers::<Int16Type>(values)?,
         Kind::TinyBool => {
             let mut b = BooleanBuilder::new();
             for (i, v) in values.enumerate() {
@@ -204,14 +204,23 @@ fn column<'a>(
         Kind::Float => parsed::<arrow::datatypes::Float32Type>(values, &text)?,
         Kind::Double => parsed::<arrow::datatypes::Float64Type>(values, &text)?,
         Kind::Text => {
-            let mut b = StringBuilder::new();
-            for (i, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(bytes) => b.append_value(text(i, bytes)?),
+            // One UTF-8 check over the whole column; the row is looked for only on failure.
+            let mut b = BinaryBuilder::new();
+            for v in values {
+                b.append_option(v);
+            }
+            let binary = b.finish();
+            match StringArray::try_from_binary(binary.clone()) {
+                Ok(strings) => Arc::new(strings),
+                Err(_) => {
+                    let row = (0..binary.len())
+                        .find(|&i| {
+                            binary.is_valid(i) && std::str::from_utf8(binary.value(i)).is_err()
+                        })
+                        .unwrap_or(0);
+                    return Err((row, "not valid UTF-8".to_string()));
                 }
             }
-            Arc::new(b.finish())
         }
         Kind::Binary => {
             let mut b = BinaryBuilder::new();
@@ -225,10 +234,10 @@ fn column<'a>(
             for (i, v) in values.enumerate() {
                 match v {
                     None => b.append_null(),
-                    Some(bytes) => {
-                        let s = text(i, bytes)?;
-                        b.append_value(parse_date(s).ok_or_else(|| bad(i, "a date", s))?);
-                    }
+                    Some(bytes) => match parse_date(bytes) {
+                        Some(day) => b.append_value(day),
+                        None => return Err(bad(i, "a date", text(i, bytes)?)),
+                    },
                 }
             }
             Arc::new(b.finish())
@@ -238,10 +247,10 @@ fn column<'a>(
             for (i, v) in values.enumerate() {
                 match v {
                     None => b.append_null(),
-                    Some(bytes) => {
-                        let s = text(i, bytes)?;
-                        b.append_value(parse_datetime(s).ok_or_else(|| bad(i, "a datetime", s))?);
-                    }
+                    Some(bytes) => match parse_datetime(bytes) {
+                        Some(t) => b.append_value(t),
+                        None => return Err(bad(i, "a datetime", text(i, bytes)?)),
+                    },
                 }
             }
             Arc::new(b.finish().with_data_type(data_type.clone()))
@@ -287,6 +296,51 @@ where
     Ok(Arc::new(b.finish()))
 }
 
+/// An optional minus and digits, as a number (wide enough for every MySQL integer).
+fn integer(b: &[u8]) -> Option<i128> {
+    let (negative, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut n: i128 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i128::from(c - b'0');
+    }
+    Some(if negative { -n } else { n })
+}
+
+/// Integers read from their bytes, each checked to fit the Arrow type.
+fn integers<'a, T>(
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+) -> std::result::Result<ArrayRef, Failure>
+where
+    T: ArrowPrimitiveType,
+    T::Native: TryFrom<i128>,
+{
+    let mut b = PrimitiveBuilder::<T>::new();
+    for (i, v) in values.enumerate() {
+        match v {
+            None => b.append_null(),
+            Some(bytes) => {
+                let n = integer(bytes)
+                    .and_then(|n| T::Native::try_from(n).ok())
+                    .ok_or_else(|| {
+                        let shown = String::from_utf8_lossy(bytes);
+                        (i, format!("{shown:?} does not fit {}", T::DATA_TYPE))
+                    })?;
+                b.append_value(n);
+            }
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
 /// `n` ASCII digits as a number.
 fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |n, &c| {
@@ -306,20 +360,19 @@ fn ymd(b: &[u8]) -> Option<NaiveDate> {
 const EPOCH_DAYS_CE: i32 = 719_163;
 
 /// `YYYY-MM-DD` as days since the epoch; a zero date as [`ZERO_DAY`].
-fn parse_date(s: &str) -> Option<i32> {
-    if s.starts_with("0000-00-00") {
+fn parse_date(b: &[u8]) -> Option<i32> {
+    if b.starts_with(b"0000-00-00") {
         return Some(ZERO_DAY);
     }
     use chrono::Datelike;
-    Some(ymd(s.as_bytes())?.num_days_from_ce() - EPOCH_DAYS_CE)
+    Some(ymd(b)?.num_days_from_ce() - EPOCH_DAYS_CE)
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.ffffff]` as microseconds since the epoch; a zero as [`ZERO_MICROS`].
-fn parse_datetime(s: &str) -> Option<i64> {
-    if s.starts_with("0000-00-00") {
+fn parse_datetime(b: &[u8]) -> Option<i64> {
+    if b.starts_with(b"0000-00-00") {
         return Some(ZERO_MICROS);
     }
-    let b = s.as_bytes();
     if b.len() < 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
         return None;
     }
@@ -400,17 +453,17 @@ mod tests {
 
     #[test]
     fn dates_and_the_zero_date() {
-        assert_eq!(parse_date("1970-01-02"), Some(1));
-        assert_eq!(parse_date("0001-01-01"), Some(-719_162));
-        assert_eq!(parse_date("0000-00-00"), Some(ZERO_DAY));
-        assert_eq!(parse_datetime("1970-01-01 00:00:01.25"), Some(1_250_000));
-        assert_eq!(parse_datetime("0000-00-00 00:00:00"), Some(ZERO_MICROS));
-        assert_eq!(parse_date("2026-02-30"), None);
+        assert_eq!(parse_date(b"1970-01-02"), Some(1));
+        assert_eq!(parse_date(b"0001-01-01"), Some(-719_162));
+        assert_eq!(parse_date(b"0000-00-00"), Some(ZERO_DAY));
+        assert_eq!(parse_datetime(b"1970-01-01 00:00:01.25"), Some(1_250_000));
+        assert_eq!(parse_datetime(b"0000-00-00 00:00:00"), Some(ZERO_MICROS));
+        assert_eq!(parse_date(b"2026-02-30"), None);
         assert_eq!(
-            parse_datetime("2026-01-01 00:00:00.5"),
+            parse_datetime(b"2026-01-01 00:00:00.5"),
             Some(1_767_225_600_500_000)
         );
-        assert_eq!(parse_datetime("2026-01-01T00:00:00"), None);
+        assert_eq!(parse_datetime(b"2026-01-01T00:00:00"), None);
     }
 
     #[test]

@@ -273,6 +273,15 @@ impl Mysql {
     }
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The schema of a result: kinds from the wire, what the catalog adds for tables.
 fn schema_of(
     columns: &[mysql_async::Column],
@@ -370,12 +379,24 @@ impl Connector for Mysql {
                 if let Some(s) = schema_tx.take() {
                     let _ = s.send(Ok(described));
                 }
+                // A reader that goes away while the query is slow to produce is noticed by a
+                // watcher, which stops the query (and so this loop): waiting on both for every
+                // row would cost more than the row.
+                let watcher = {
+                    let (this, rows_tx) = (this.clone(), rows_tx.clone());
+                    let id = conn_id.expect("connected");
+                    tokio::spawn(async move {
+                        rows_tx.closed().await;
+                        this.cancel(id);
+                    })
+                };
+                let _stop_watching = AbortOnDrop(watcher);
                 let mut rows: Vec<Row> = Vec::with_capacity(this.batch_rows);
                 loop {
-                    let row = tokio::select! {
-                        row = result.next() => row.map_err(|e| db_error(e, "reading"))?,
-                        _ = rows_tx.closed() => return Ok(false),
-                    };
+                    if rows_tx.is_closed() {
+                        return Ok(false);
+                    }
+                    let row = result.next().await.map_err(|e| db_error(e, "reading"))?;
                     let end = row.is_none();
                     rows.extend(row);
                     if rows.len() == this.batch_rows || (end && !rows.is_empty()) {
