@@ -8,6 +8,8 @@
 //! escapes, encodings, compression, date formats) arrive with the records-format work.
 
 pub mod csv;
+pub mod datetime;
+pub mod hints;
 pub mod jsonl;
 pub mod parquet;
 
