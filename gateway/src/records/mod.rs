@@ -12,6 +12,7 @@ pub mod datetime;
 pub mod hints;
 pub mod jsonl;
 pub mod parquet;
+pub mod schema;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
