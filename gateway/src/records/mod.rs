@@ -9,6 +9,7 @@
 
 pub mod csv;
 pub mod datetime;
+pub mod delimited;
 pub mod hints;
 pub mod jsonl;
 pub mod parquet;
