@@ -7,8 +7,7 @@
 //! The splitter is fed chunks of UTF-8 text as they arrive and hands out whole records; a
 //! record may span any number of chunks. An unterminated quote or an escape at the very end is
 //! an error naming the line (from 1: record terminators and newlines inside fields count) and
-//! the field. Delimiter,
-//! terminator, quote and escape must be ASCII here.
+//! the field. Delimiter, terminator, quote and escape must be ASCII here.
 
 use crate::error::{Error, Result};
 
