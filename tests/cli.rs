@@ -268,3 +268,55 @@ fn killing_mvrec_mid_move_cancels_the_move() {
     let ls = ok(gw.mvrec(&["ls", "demo"]));
     assert!(!ls.contains("big") && ls.contains("small"), "{ls}");
 }
+
+#[test]
+fn compressed_files_are_read_by_their_bytes_and_written_by_their_names() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let mut csv = String::from("id,name\n");
+    for i in 0..50_000 {
+        csv.push_str(&format!("{i},name {i}\n"));
+    }
+    std::fs::write(data.join("plain.csv"), &csv).unwrap();
+    let gw = Gateway::start_default(dir.path());
+    ok(gw.mvrec(&["cp", "files/plain.csv", "demo/main/plain"]));
+    let want = sqlite_rows(&data.join("mover.db"), "plain");
+    for (ext, magic) in [
+        ("gz", &[0x1f, 0x8b][..]),
+        ("bz2", &b"BZh"[..]),
+        ("zst", &[0x28, 0xb5, 0x2f, 0xfd][..]),
+    ] {
+        let name = format!("files/out.csv.{ext}");
+        ok(gw.mvrec(&["cp", "demo/main/plain", &name]));
+        let bytes = std::fs::read(data.join(format!("out.csv.{ext}"))).unwrap();
+        assert!(bytes.starts_with(magic), "{ext}: not compressed");
+        assert!(bytes.len() < csv.len() / 3, "{ext}: barely compressed");
+        let table = format!("demo/main/back_{ext}");
+        ok(gw.mvrec(&["cp", &name, &table]));
+        assert_eq!(
+            sqlite_rows(&data.join("mover.db"), &format!("back_{ext}")),
+            want,
+            "{ext}"
+        );
+    }
+    // The bytes decide, not the name: gzip data named .csv reads.
+    std::fs::copy(data.join("out.csv.gz"), data.join("secretly_gzip.csv")).unwrap();
+    ok(gw.mvrec(&["cp", "files/secretly_gzip.csv", "demo/main/sneaky"]));
+    assert_eq!(sqlite_rows(&data.join("mover.db"), "sneaky"), want);
+    let ls = ok(gw.mvrec(&["ls", "files/"]));
+    assert!(
+        ls.contains("out.csv.gz") && ls.contains("out.csv.zst"),
+        "{ls}"
+    );
+    // A truncated gzip file is an error naming the file; nothing is written.
+    let gz = std::fs::read(data.join("out.csv.gz")).unwrap();
+    std::fs::write(data.join("cut.csv.gz"), &gz[..gz.len() / 2]).unwrap();
+    let err = fails(gw.mvrec(&["cp", "files/cut.csv.gz", "demo/main/cut"]));
+    assert!(err.contains("cut.csv.gz"), "{err}");
+    assert!(!mover_tests::sqlite_has_table(
+        &data.join("mover.db"),
+        "cut"
+    ));
+    let err = fails(gw.mvrec(&["cp", "demo/main/plain", "files/p.parquet.gz"]));
+    assert!(err.contains("Parquet compresses"), "{err}");
+}

@@ -7,6 +7,7 @@
 //! Delimited files here take a header flag and a delimiter; the full records hints (quoting,
 //! escapes, encodings, compression, date formats) arrive with the records-format work.
 
+pub mod compression;
 pub mod csv;
 pub mod datetime;
 pub mod delimited;
@@ -83,8 +84,10 @@ impl Format {
         }
     }
 
-    /// The format a file name suggests, if any.
+    /// The format a file name suggests, if any (`.csv.gz` is CSV: compression is told apart
+    /// by [`compression`]).
     pub fn by_extension(key: &str) -> Option<Self> {
+        let key = compression::Codec::by_extension(key).1;
         let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
         let ext = name.rsplit_once('.').map(|(_, e)| e)?;
         Some(match ext {
@@ -168,6 +171,19 @@ pub trait Encoder: Send {
     fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>>;
     /// The remaining bytes: buffered rows, footers.
     fn finish(self: Box<Self>) -> Result<Vec<u8>>;
+}
+
+/// The encoder for a file named `key`: compressed when the name ends in `.gz`, `.bz2` or
+/// `.zst`.
+pub fn encoder_for(key: &str, format: &Format, schema: Arc<Schema>) -> Result<Box<dyn Encoder>> {
+    let plain = encoder(format, schema)?;
+    match compression::Codec::by_extension(key).0 {
+        None => Ok(plain),
+        Some(_) if *format == Format::Parquet => Err(Error::invalid(format!(
+            "{key}: Parquet compresses its own pages; name the file .parquet"
+        ))),
+        Some(codec) => Ok(Box::new(compression::Compressed::new(codec, plain)?)),
+    }
 }
 
 pub fn encoder(format: &Format, schema: Arc<Schema>) -> Result<Box<dyn Encoder>> {

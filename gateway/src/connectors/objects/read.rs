@@ -8,7 +8,7 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use super::{Bucket, Key, keys};
 use crate::connectors::{BatchStream, ReadSpec};
 use crate::error::{Context, Error, Result};
-use crate::records::{Format, csv, jsonl, parquet};
+use crate::records::{Format, compression, csv, jsonl, parquet};
 
 /// Bytes read from the head of a CSV or JSON file to infer its schema.
 const SAMPLE_BYTES: u64 = 1024 * 1024;
@@ -67,7 +67,9 @@ async fn sample(bucket: &Bucket, meta: &ObjectMeta) -> Result<(bytes::Bytes, boo
         .get_range(&meta.location, 0..end)
         .await
         .internal(format!("reading {}", bucket.label(&meta.location)))?;
-    Ok((bytes, end == meta.size))
+    compression::decompress_sample(bytes, end == meta.size)
+        .await
+        .map_err(|e| e.within(bucket.label(&meta.location)))
 }
 
 /// One file as a stream. Text formats are decoded with `schema` when given (the first part's,
@@ -101,6 +103,7 @@ async fn read_file(
                 .into_stream()
                 .map_err(|e| Error::internal(e.to_string()))
                 .boxed();
+            let bytes = compression::decompress(bytes).await?;
             let stream = match format {
                 Format::Csv(dialect) => {
                     csv::decode(bytes, schema.clone(), *dialect, bucket.batch_rows)?

@@ -37,7 +37,7 @@ impl Upload {
         format: &Format,
         schema: SchemaRef,
     ) -> Result<Self> {
-        let encoder = records::encoder(format, schema)?;
+        let encoder = records::encoder_for(path.as_ref(), format, schema)?;
         let upload = bucket
             .store
             .put_multipart(&path)
