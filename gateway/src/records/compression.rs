@@ -15,6 +15,9 @@ use super::{Drain, Encoder};
 use crate::error::{Error, Result};
 use arrow::array::RecordBatch;
 
+/// Decompressed text is handed on in chunks of about this size.
+const CHUNK_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     Gzip,
@@ -79,17 +82,17 @@ pub async fn decompress(
             let mut d = GzipDecoder::new(reader);
             // `cat a.gz b.gz` is a valid gzip file.
             d.multiple_members(true);
-            ReaderStream::new(d).boxed()
+            ReaderStream::with_capacity(d, CHUNK_BYTES).boxed()
         }
         Codec::Bzip2 => {
             let mut d = BzDecoder::new(reader);
             d.multiple_members(true);
-            ReaderStream::new(d).boxed()
+            ReaderStream::with_capacity(d, CHUNK_BYTES).boxed()
         }
         Codec::Zstd => {
             let mut d = ZstdDecoder::new(reader);
             d.multiple_members(true);
-            ReaderStream::new(d).boxed()
+            ReaderStream::with_capacity(d, CHUNK_BYTES).boxed()
         }
     };
     let name = format!("{codec:?}").to_lowercase();
