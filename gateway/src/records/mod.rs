@@ -15,6 +15,7 @@ pub mod hints;
 pub mod jsonl;
 pub mod parquet;
 pub mod schema;
+pub mod typed;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
