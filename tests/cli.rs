@@ -320,3 +320,59 @@ fn compressed_files_are_read_by_their_bytes_and_written_by_their_names() {
     let err = fails(gw.mvrec(&["cp", "demo/main/plain", "files/p.parquet.gz"]));
     assert!(err.contains("Parquet compresses"), "{err}");
 }
+
+/// Copy a directory tree (a test fixture) into `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn records_directories_written_by_records_mover_are_read() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/records-mover-1.6.4");
+    copy_dir(&fixtures.join("bluelabs"), &data.join("rm_bluelabs"));
+    copy_dir(&fixtures.join("csv"), &data.join("rm_csv"));
+    let gw = Gateway::start_default(dir.path());
+    let schema = ok(gw.mvrec(&["schema", "files/rm_bluelabs/"]));
+    assert!(
+        schema.contains("Int64") && schema.contains("Float64") && schema.contains("Date32"),
+        "{schema}"
+    );
+    for (name, at) in [
+        ("bluelabs", "2026-01-02 03:04:05"),
+        ("csv", "2026-01-02 03:04:00"),
+    ] {
+        let out = ok(gw.mvrec(&[
+            "cp",
+            &format!("files/rm_{name}/"),
+            &format!("demo/main/rm_{name}"),
+        ]));
+        assert!(out.contains("copied 3 rows"), "{out}");
+        let rows = sqlite_rows(&data.join("mover.db"), &format!("rm_{name}"));
+        let text = format!("{rows:?}");
+        assert_eq!(rows[0][1], "comma, here", "{name}: {text}");
+        assert_eq!(rows[1][1], "NULL", "{name}: {text}");
+        assert_eq!(rows[2][1], "tab\there and \\ backslash", "{name}: {text}");
+        assert_eq!(rows[2][2], "-0.125", "{name}: {text}");
+        assert!(rows[0][5].starts_with(at), "{name}: {text}");
+        assert!(text.contains("2000-02-29"), "{name}: {text}");
+    }
+    // A manifest cannot send the gateway elsewhere: only files of the directory are read.
+    copy_dir(&fixtures.join("csv"), &data.join("evil"));
+    std::fs::write(
+        data.join("evil/_manifest"),
+        r#"{"entries": [{"url": "file:///etc/passwd", "mandatory": true}]}"#,
+    )
+    .unwrap();
+    let err = fails(gw.mvrec(&["cp", "files/evil/", "demo/main/evil"]));
+    assert!(err.contains("not a data file of this directory"), "{err}");
+    // A delimited directory without its schema is refused by name.
+    std::fs::remove_file(data.join("rm_csv/_schema.json")).unwrap();
+    let err = fails(gw.mvrec(&["cat", "files/rm_csv/"]));
+    assert!(err.contains("_schema.json"), "{err}");
+}

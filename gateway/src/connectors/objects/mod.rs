@@ -6,6 +6,7 @@
 
 mod keys;
 mod read;
+mod records_dir;
 mod stores;
 mod write;
 
@@ -181,6 +182,17 @@ impl Connector for Bucket {
 
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
         let key = dataset_key(spec, &self.name)?;
+        if let Some(dir) = records_dir::open(self, &key).await? {
+            return Ok(DatasetInfo {
+                path: match &spec.target {
+                    ReadTarget::Dataset(p) => p.clone(),
+                    ReadTarget::Query(_) => vec![],
+                },
+                schema: dir.schema(self).await?,
+                total_records: None,
+                total_bytes: None,
+            });
+        }
         let metas = self.objects(&key).await?;
         let format = Format::resolve(metas[0].location.as_ref(), &spec.file)?;
         let (schema, mut total) = read::describe_file(self, &metas[0], &format).await?;
@@ -207,7 +219,11 @@ impl Connector for Bucket {
     /// Contiguous runs of the files in name order, about the same number of bytes each.
     async fn partitions(&self, spec: &ReadSpec, max: usize) -> Result<Vec<Option<Part>>> {
         let key = dataset_key(spec, &self.name)?;
-        if max <= 1 || !(key.is_prefix() || key.glob().is_some()) {
+        // A records directory is read whole: its files need its format and schema.
+        if max <= 1
+            || !(key.is_prefix() || key.glob().is_some())
+            || records_dir::open(self, &key).await?.is_some()
+        {
             return Ok(vec![None]);
         }
         let metas = self.objects(&key).await?;
@@ -230,6 +246,11 @@ impl Connector for Bucket {
 
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         let key = dataset_key(spec, &self.name)?;
+        if spec.part.is_none()
+            && let Some(dir) = records_dir::open(self, &key).await?
+        {
+            return dir.read(self, spec).await;
+        }
         let Some(part) = &spec.part else {
             let metas = self.objects(&key).await?;
             return read::read_dataset(self, metas, spec, None).await;

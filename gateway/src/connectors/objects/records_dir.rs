@@ -1,0 +1,207 @@
+//! Records directories, as Records Mover writes them: `_format_delimited` (or
+//! `_format_parquet`), `_schema.json`, `_manifest` (or `manifest` when `_manifest` is
+//! absent), and the data files, read as one stream.
+//!
+//! The manifest's URLs point wherever the writer was; only their file names are used, and
+//! each must be a file of this directory: a manifest cannot make the gateway read elsewhere.
+//! Without a manifest, the directory's data files are read in name order.
+
+use arrow::datatypes::SchemaRef;
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStoreExt};
+use serde_json::Value;
+
+use super::{Bucket, Key, keys, read};
+use crate::connectors::{BatchStream, ReadSpec};
+use crate::error::{Context, Error, Result};
+use crate::records::hints::Hints;
+use crate::records::{Format, compression, schema, typed};
+
+pub(super) enum DirFormat {
+    Delimited(Hints),
+    Parquet,
+}
+
+pub(super) struct RecordsDir {
+    format: DirFormat,
+    /// From `_schema.json`, when there is one.
+    schema: Option<SchemaRef>,
+    files: Vec<ObjectMeta>,
+}
+
+/// The records directory `key` names, or None when it is a plain prefix (no `_format_*`).
+pub(super) async fn open(bucket: &Bucket, key: &Key) -> Result<Option<RecordsDir>> {
+    if !key.is_prefix() {
+        return Ok(None);
+    }
+    let label = bucket.label(key);
+    let level = bucket
+        .store
+        .list_with_delimiter(Some(key.path()))
+        .await
+        .internal(format!("listing {label}"))?;
+    let name = |m: &ObjectMeta| m.location.filename().unwrap_or_default().to_string();
+    let formats: Vec<&ObjectMeta> = level
+        .objects
+        .iter()
+        .filter(|m| name(m).starts_with("_format_"))
+        .collect();
+    let format_meta = match formats.as_slice() {
+        [] => return Ok(None),
+        [one] => *one,
+        _ => {
+            return Err(Error::invalid(format!(
+                "{label}: a records directory has one _format_ file, this one has {}",
+                formats.len()
+            )));
+        }
+    };
+    let json = |meta: &ObjectMeta| {
+        let (bucket, location, label) = (bucket.clone(), meta.location.clone(), label.clone());
+        async move {
+            let bytes = bucket
+                .store
+                .get(&location)
+                .await
+                .internal(format!("reading {label}{location}"))?
+                .bytes()
+                .await
+                .internal(format!("reading {location}"))?;
+            if bytes.is_empty() {
+                return Ok(Value::Null);
+            }
+            serde_json::from_slice::<Value>(&bytes)
+                .map_err(|e| Error::invalid(format!("{}: not JSON: {e}", bucket.label(&location))))
+        }
+    };
+    let format = match name(format_meta).as_str() {
+        "_format_delimited" => {
+            let doc = json(format_meta).await?;
+            let variant = doc.get("variant").and_then(Value::as_str);
+            let hints = doc
+                .get("hints")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let (hints, _) = Hints::from_json(variant, &hints, true)
+                .map_err(|e| e.within(format!("{label}_format_delimited")))?;
+            DirFormat::Delimited(hints)
+        }
+        "_format_parquet" => DirFormat::Parquet,
+        other => {
+            return Err(Error::unsupported(format!(
+                "{label}: records format {:?} is not read (delimited and parquet are)",
+                other.trim_start_matches("_format_")
+            )));
+        }
+    };
+    let find = |file: &str| level.objects.iter().find(|m| name(m) == file);
+    let schema = match find("_schema.json") {
+        Some(meta) => Some(
+            schema::to_arrow(&json(meta).await?, false)
+                .map_err(|e| e.within(&label))?
+                .0,
+        ),
+        None if matches!(format, DirFormat::Delimited(_)) => {
+            return Err(Error::invalid(format!(
+                "{label}: a delimited records directory needs its _schema.json"
+            )));
+        }
+        None => None,
+    };
+    let files = match find("_manifest").or_else(|| find("manifest")) {
+        Some(meta) => {
+            let doc = json(meta).await?;
+            let entries = doc
+                .get("entries")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Error::invalid(format!("{label}: the manifest has no entries")))?;
+            let mut files = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let url = entry.get("url").and_then(Value::as_str).unwrap_or_default();
+                let file = url.rsplit('/').next().unwrap_or_default();
+                let meta = find(file).filter(|m| keys::is_data_file(&m.location)).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "{label}: the manifest names {url:?}, which is not a data file of this directory"
+                    ))
+                })?;
+                files.push(meta.clone());
+            }
+            files
+        }
+        None => {
+            let mut files: Vec<ObjectMeta> = level
+                .objects
+                .iter()
+                .filter(|m| keys::is_data_file(&m.location) && name(m) != "manifest")
+                .cloned()
+                .collect();
+            files.sort_by(|a, b| a.location.cmp(&b.location));
+            files
+        }
+    };
+    if files.is_empty() {
+        return Err(Error::not_found(format!(
+            "{label}: the records directory has no data files"
+        )));
+    }
+    Ok(Some(RecordsDir {
+        format,
+        schema,
+        files,
+    }))
+}
+
+impl RecordsDir {
+    /// The directory's schema: `_schema.json`, else the first Parquet file's.
+    pub(super) async fn schema(&self, bucket: &Bucket) -> Result<SchemaRef> {
+        match &self.schema {
+            Some(s) => Ok(s.clone()),
+            None => Ok(
+                read::describe_file(bucket, &self.files[0], &Format::Parquet)
+                    .await?
+                    .0,
+            ),
+        }
+    }
+
+    /// Every data file in order, as one stream.
+    pub(super) async fn read(
+        self,
+        bucket: &Bucket,
+        spec: &ReadSpec,
+    ) -> Result<(SchemaRef, BatchStream)> {
+        let (hints, schema) = match (self.format, self.schema) {
+            (DirFormat::Delimited(hints), Some(schema)) => (hints, schema),
+            _ => {
+                let mut spec = spec.clone();
+                spec.file.format = mover_proto::FileFormat::Parquet as i32;
+                return read::read_dataset(bucket, self.files, &spec, None).await;
+            }
+        };
+        let bucket = bucket.clone();
+        let file_schema = schema.clone();
+        let stream = futures::stream::iter(self.files)
+            .then(move |meta| {
+                let (bucket, schema, hints) = (bucket.clone(), file_schema.clone(), hints.clone());
+                async move {
+                    let label = bucket.label(&meta.location);
+                    let bytes = bucket
+                        .store
+                        .get(&meta.location)
+                        .await
+                        .internal(format!("reading {label}"))?
+                        .into_stream()
+                        .map_err(|e| Error::internal(e.to_string()))
+                        .boxed();
+                    let bytes = compression::decompress(bytes)
+                        .await
+                        .map_err(|e| e.within(&label))?;
+                    typed::decode(bytes, schema, hints, bucket.batch_rows, label)
+                }
+            })
+            .try_flatten()
+            .boxed();
+        Ok((schema, stream))
+    }
+}
