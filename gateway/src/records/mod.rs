@@ -11,6 +11,7 @@ pub mod compression;
 pub mod csv;
 pub mod datetime;
 pub mod delimited;
+pub mod hinted;
 pub mod hints;
 pub mod jsonl;
 pub mod parquet;
