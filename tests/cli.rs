@@ -376,3 +376,91 @@ fn records_directories_written_by_records_mover_are_read() {
     let err = fails(gw.mvrec(&["cat", "files/rm_csv/"]));
     assert!(err.contains("_schema.json"), "{err}");
 }
+
+#[test]
+fn records_directories_are_written_whole_and_read_back() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/records-mover-1.6.4");
+    copy_dir(&fixtures.join("bluelabs"), &data.join("rm"));
+    let gw = Gateway::start_default(dir.path());
+    ok(gw.mvrec(&["cp", "files/rm/", "demo/main/source"]));
+    let want = sqlite_rows(&data.join("mover.db"), "source");
+    // The csv variant writes datetimes to the minute: seconds are refused, not rounded, and
+    // nothing is left behind.
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "demo/main/source",
+        "files/out_csv/",
+        "--to-variant",
+        "csv",
+    ]));
+    assert!(
+        err.contains("row 1, column \"at\"") && err.contains("MM/DD/YY HH24:MI"),
+        "{err}"
+    );
+    assert!(files_under(&data.join("out_csv")).is_empty());
+    let seconds = r#"{"datetimeformat": "YYYY-MM-DD HH24:MI:SS"}"#;
+    for (variant, hints, data_file) in [
+        ("bluelabs", "{}", "data001.csv.gz"),
+        ("csv", seconds, "data001.csv.gz"),
+        ("bigquery", "{}", "data001.csv.gz"),
+    ] {
+        let target = format!("files/out_{variant}/");
+        let out = ok(gw.mvrec(&[
+            "cp",
+            "demo/main/source",
+            &target,
+            "--to-variant",
+            variant,
+            "--to-hints",
+            hints,
+        ]));
+        assert!(out.contains("copied 3 rows"), "{out}");
+        let written = files_under(&data.join(format!("out_{variant}")));
+        assert_eq!(
+            written,
+            ["_format_delimited", "_manifest", "_schema.json", data_file],
+            "{variant}"
+        );
+        let format: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(data.join(format!("out_{variant}/_format_delimited"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(format["variant"], variant);
+        assert_eq!(format["hints"].as_object().unwrap().len(), 13, "{format}");
+        let table = format!("demo/main/back_{variant}");
+        ok(gw.mvrec(&["cp", &target, &table]));
+        let got = sqlite_rows(&data.join("mover.db"), &format!("back_{variant}"));
+        assert_eq!(got, want, "{variant}");
+    }
+    // Hints over the variant; an uncompressed file then.
+    ok(gw.mvrec(&[
+        "cp",
+        "demo/main/source",
+        "files/plain/",
+        "--to-hints",
+        r#"{"compression": null, "field-delimiter": "\t"}"#,
+    ]));
+    assert!(data.join("plain/data001.csv").exists());
+    // A non-empty target directory is refused, and left as it was.
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "demo/main/source",
+        "files/plain/",
+        "--to-variant",
+        "csv",
+    ]));
+    assert!(err.contains("not empty"), "{err}");
+    // Unknown hints are refused before anything is written.
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "demo/main/source",
+        "files/odd/",
+        "--to-hints",
+        r#"{"colour": "blue"}"#,
+    ]));
+    assert!(err.contains("colour"), "{err}");
+    assert!(!data.join("odd").exists());
+}

@@ -483,6 +483,7 @@ async fn file_formats_and_prefixes() {
             header: Some(true),
             delimiter: Some("|".into()),
         }),
+        ..Default::default()
     });
     let got: Vec<RecordBatch> = client.read(&r).await.unwrap().try_collect().await.unwrap();
     assert_eq!(got[0].num_columns(), 2);

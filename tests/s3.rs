@@ -152,6 +152,7 @@ async fn a_source_error_mid_upload_leaves_no_object_and_no_upload() {
             to.file = Some(FileOptions {
                 format: FileFormat::Csv as i32,
                 csv: None,
+                ..Default::default()
             });
         }
         let err = client
@@ -252,6 +253,7 @@ async fn writing_to_a_prefix_splits_into_parts_and_replaces_them_whole() {
     let csv = FileOptions {
         format: FileFormat::Csv as i32,
         csv: None,
+        ..Default::default()
     };
     let batches: Vec<RecordBatch> = (0..10).map(|k| wide(k * 2000..(k + 1) * 2000)).collect();
     let mut to = write("lake/split/", ExistingTable::Fail);

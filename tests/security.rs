@@ -627,6 +627,7 @@ async fn traversal_and_injection_attempts_are_refused_or_harmless() {
             header: None,
             delimiter: Some("||".into()),
         }),
+        ..Default::default()
     });
     let csv_opts = arrow_flight::FlightDescriptor::new_cmd(prost::Message::encode_to_vec(
         &mover_proto::Command {

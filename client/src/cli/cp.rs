@@ -30,6 +30,14 @@ pub struct CpArgs {
     /// Write the target CSV without a header row.
     #[arg(long = "to-no-header")]
     to_no_header: bool,
+    /// The records variant of a records directory target: bluelabs (default), csv, bigquery,
+    /// vertica, dumb. Implies --to-format records.
+    #[arg(long = "to-variant")]
+    to_variant: Option<String>,
+    /// Records hints over the variant, as JSON: '{"compression": null, "header-row": true}'.
+    /// Implies --to-format records.
+    #[arg(long = "to-hints")]
+    to_hints: Option<String>,
     /// Ask the source for up to this many endpoints to read at once (prefixes and globs of
     /// several files split). Between gateways the default is the peer's `parallel`.
     #[arg(long, default_value_t = 0)]
@@ -78,7 +86,7 @@ pub async fn run(gateways: &Gateways, args: CpArgs) -> anyhow::Result<()> {
             parts: names::parse(names::split_gateway(&args.target).1)?,
         }),
         existing_table: args.existing_table.proto() as i32,
-        file: file_options(args.to_format, args.to_delimiter.clone(), args.to_no_header),
+        file: target_file_options(&args),
         end_marker: false,
     };
     let (from, to) = (gateways.of(&args.source), gateways.of(&args.target));
@@ -125,6 +133,23 @@ pub async fn run(gateways: &Gateways, args: CpArgs) -> anyhow::Result<()> {
         println!("note: {note}");
     }
     Ok(())
+}
+
+/// How to write the target: CSV options, or records hints (which make it a records directory).
+fn target_file_options(args: &CpArgs) -> Option<mover_proto::FileOptions> {
+    let records = args.to_variant.is_some() || args.to_hints.is_some();
+    let format = match (args.to_format, records) {
+        (None, true) => Some(Format::Records),
+        (f, _) => f,
+    };
+    let mut options = file_options(format, args.to_delimiter.clone(), args.to_no_header)?;
+    if records {
+        options.records = Some(mover_proto::RecordsOptions {
+            variant: args.to_variant.clone().unwrap_or_default(),
+            hints_json: args.to_hints.clone().unwrap_or_default(),
+        });
+    }
+    Some(options)
 }
 
 fn rate(rows: u64, seconds: f64) -> u64 {

@@ -31,6 +31,7 @@ Examples:
   mvrec cat demo --sql 'SELECT status, count(*) FROM orders GROUP BY status'
   mvrec cat files/exports/2026-*/part-*.parquet --columns id,total
   mvrec cp demo/main/orders files/exports/orders/      # a prefix: Parquet parts
+  mvrec cp demo/main/orders files/rd/ --to-format records --to-variant csv   # a records directory
   mvrec --config gateway.toml cp files/a.csv demo/main/a   # no server to start
   mvrec --ca ca.pem --cert me.pem --key me.key \
     cp grpc+tls://east:50051/warehouse/public/orders grpc+tls://west:50051/lake/orders.parquet
@@ -113,6 +114,8 @@ pub enum Format {
     Csv,
     Parquet,
     Jsonl,
+    /// A records directory (Records Mover's layout), written to a prefix ending in /.
+    Records,
 }
 
 impl Format {
@@ -121,6 +124,7 @@ impl Format {
             Format::Csv => FileFormat::Csv,
             Format::Parquet => FileFormat::Parquet,
             Format::Jsonl => FileFormat::Jsonl,
+            Format::Records => FileFormat::Records,
         }
     }
 }
@@ -141,6 +145,7 @@ fn file_options(
     Some(FileOptions {
         format: format.map(Format::proto).unwrap_or(FileFormat::Auto) as i32,
         csv,
+        ..Default::default()
     })
 }
 

@@ -76,6 +76,9 @@ impl Format {
             FileFormat::Csv => csv(CsvDialect::default()),
             FileFormat::Parquet => Ok(Format::Parquet),
             FileFormat::Jsonl => Ok(Format::Jsonl),
+            FileFormat::Records => Err(Error::invalid(format!(
+                "{key}: a records directory is a prefix: name it with a trailing / (records directories are read by their _format_ file)"
+            ))),
             FileFormat::Auto => match Self::by_extension(key) {
                 Some(Format::Csv(base)) => csv(base),
                 Some(f) => Ok(f),
@@ -256,6 +259,7 @@ mod tests {
                 header: Some(false),
                 delimiter: Some("|".into()),
             }),
+            ..Default::default()
         };
         assert_eq!(
             Format::resolve("x.dat", &forced).unwrap(),

@@ -33,6 +33,9 @@ pub struct Bucket {
     writable: bool,
     /// Parts of a prefix write are cut at about this many bytes.
     part_bytes: u64,
+    /// The bucket's URL (`file:///abs/dir`, `s3://bucket/prefix`): records manifests name
+    /// their files by it, as Records Mover does.
+    base_url: String,
 }
 
 impl Bucket {
@@ -45,12 +48,27 @@ impl Bucket {
     ) -> Result<Self> {
         let built =
             stores::build(target, config).map_err(|e| e.within(format!("bucket {name}")))?;
+        let joined = |scheme: &str, bucket: &str, prefix: &str| match prefix {
+            "" => format!("{scheme}://{bucket}"),
+            p => format!("{scheme}://{bucket}/{p}"),
+        };
+        let base_url = match target {
+            BucketTarget::Local(dir) => {
+                let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                format!("file://{}", abs.display())
+            }
+            BucketTarget::S3 { bucket, prefix } => joined("s3", bucket, prefix),
+            BucketTarget::Gcs { bucket, prefix } => joined("gs", bucket, prefix),
+            BucketTarget::Azure { container, prefix } => joined("az", container, prefix),
+            BucketTarget::Http { url } => url.trim_end_matches('/').to_string(),
+        };
         Ok(Self {
             name: name.into(),
             store: built.store,
             batch_rows,
             writable: built.writable,
             part_bytes: config.part_size_mb.saturating_mul(1024 * 1024),
+            base_url,
         })
     }
 
@@ -299,7 +317,15 @@ impl Connector for Bucket {
                 self.label(&key)
             )));
         }
-        if key.is_prefix() {
+        if spec.file.format() == mover_proto::FileFormat::Records {
+            if !key.is_prefix() {
+                return Err(Error::invalid(format!(
+                    "{}: a records directory is a prefix: end the name with /",
+                    self.label(&key)
+                )));
+            }
+            records_dir::write(self, &key, spec, schema, batches).await
+        } else if key.is_prefix() {
             write::write_parts(self, &key, spec, schema, batches).await
         } else {
             write::write_file(self, &key, spec, schema, batches).await

@@ -4,18 +4,23 @@
 //!
 //! The manifest's URLs point wherever the writer was; only their file names are used, and
 //! each must be a file of this directory: a manifest cannot make the gateway read elsewhere.
-//! Without a manifest, the directory's data files are read in name order.
+//! Without a manifest, the directory's data files are read in name order. Written, a
+//! directory gets one delimited data file (see [`write`]).
 
 use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
+use super::write::Upload;
 use super::{Bucket, Key, keys, read};
-use crate::connectors::{BatchStream, ReadSpec};
-use crate::error::{Context, Error, Result};
-use crate::records::hints::Hints;
-use crate::records::{Format, compression, schema, typed};
+use crate::connectors::{BatchStream, ReadSpec, WriteReport, WriteSpec};
+use crate::error::{Context, Error, ErrorKind, Result};
+use crate::records::compression::{Codec, Compressed};
+use crate::records::hinted::HintedEncoder;
+use crate::records::hints::{Compression, Hints};
+use crate::records::{Encoder, Format, compression, schema, typed};
 
 pub(super) enum DirFormat {
     Delimited(Hints),
@@ -204,4 +209,118 @@ impl RecordsDir {
             .boxed();
         Ok((schema, stream))
     }
+}
+
+/// Write a records directory into the empty prefix `key`: the data file by the hints
+/// (`data001.csv`, compressed as they say), `_format_delimited` with all 13 hints, a strict
+/// `_schema.json`, and the manifest last, written as `manifest` and renamed `_manifest`, so a
+/// reader never sees a manifest before its files. On any failure what was written is removed.
+pub(super) async fn write(
+    bucket: &Bucket,
+    key: &Key,
+    spec: &WriteSpec,
+    schema: SchemaRef,
+    mut batches: BatchStream,
+) -> Result<WriteReport> {
+    let label = bucket.label(key);
+    if bucket.store.list(Some(key.path())).next().await.is_some() {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{label} is not empty; a records directory is written only into an empty one"),
+        ));
+    }
+    let options = spec.file.records.clone().unwrap_or_default();
+    let given: Map<String, Value> = match options.hints_json.trim() {
+        "" => Map::new(),
+        text => serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("the records hints are not a JSON object: {e}")))?,
+    };
+    let variant = match options.variant.as_str() {
+        "" => "bluelabs",
+        v => v,
+    };
+    let (hints, notes) = Hints::from_json(Some(variant), &given, true)?;
+    // Types the records schema cannot say are refused before a byte is written.
+    let schema_doc = schema::from_arrow(&schema)?;
+    let (codec, extension) = match hints.compression {
+        None => (None, ""),
+        Some(Compression::Gzip) => (Some(Codec::Gzip), ".gz"),
+        Some(Compression::Bzip) => (Some(Codec::Bzip2), ".bz2"),
+        Some(Compression::Zstd) => (Some(Codec::Zstd), ".zst"),
+    };
+    let path = |name: &str| {
+        Path::parse(format!("{}/{name}", key.as_str()))
+            .map_err(|e| Error::internal(format!("bad name {name}: {e}")))
+    };
+    let data_name = format!("data001.csv{extension}");
+    let data_path = path(&data_name)?;
+    let mut encoder: Box<dyn Encoder> = Box::new(HintedEncoder::new(hints.clone(), schema)?);
+    if let Some(codec) = codec {
+        encoder = Box::new(Compressed::new(codec, encoder)?);
+    }
+    let mut upload = Upload::with_encoder(bucket, data_path.clone(), encoder).await?;
+    let mut rows = 0u64;
+    while let Some(item) = batches.next().await {
+        let pushed = match item {
+            Ok(batch) => upload.push(&batch).await.map(|()| batch.num_rows() as u64),
+            Err(e) => Err(e),
+        };
+        match pushed {
+            Ok(n) => rows += n,
+            Err(e) => {
+                upload.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    upload.finish(&label).await?;
+
+    let mut written = vec![data_path.clone()];
+    let result: Result<()> = async {
+        let size = bucket
+            .store
+            .head(&data_path)
+            .await
+            .internal(format!("reading back {label}{data_name}"))?
+            .size;
+        let format_doc = json!({"type": "delimited", "variant": variant, "hints": hints.to_json()});
+        let manifest = json!({"entries": [{
+            "url": format!("{}/{}/{data_name}", bucket.base_url, key.as_str()),
+            "mandatory": true,
+            "meta": {"content_length": size},
+        }]});
+        for (name, doc) in [
+            ("_format_delimited", &format_doc),
+            ("_schema.json", &schema_doc),
+            ("manifest", &manifest),
+        ] {
+            let p = path(name)?;
+            bucket
+                .store
+                .put(&p, serde_json::to_vec(doc).expect("JSON").into())
+                .await
+                .internal(format!("writing {label}{name}"))?;
+            written.push(p);
+        }
+        let (from, to) = (path("manifest")?, path("_manifest")?);
+        bucket
+            .store
+            .rename(&from, &to)
+            .await
+            .internal(format!("renaming {label}manifest"))?;
+        written.pop();
+        written.push(to);
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        for p in written {
+            let _ = bucket.store.delete(&p).await;
+        }
+        return Err(e);
+    }
+    Ok(WriteReport {
+        rows_committed: rows,
+        notes,
+    })
 }

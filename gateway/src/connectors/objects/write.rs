@@ -23,7 +23,7 @@ const PART_BYTES: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// One object being uploaded.
-struct Upload {
+pub(super) struct Upload {
     path: Path,
     upload: WriteMultipart,
     encoder: Box<dyn Encoder>,
@@ -38,6 +38,14 @@ impl Upload {
         schema: SchemaRef,
     ) -> Result<Self> {
         let encoder = records::encoder_for(path.as_ref(), format, schema)?;
+        Self::with_encoder(bucket, path, encoder).await
+    }
+
+    pub(super) async fn with_encoder(
+        bucket: &Bucket,
+        path: Path,
+        encoder: Box<dyn Encoder>,
+    ) -> Result<Self> {
         let upload = bucket
             .store
             .put_multipart(&path)
@@ -51,7 +59,7 @@ impl Upload {
         })
     }
 
-    async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(super) async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let bytes = self.encoder.encode(batch)?;
         self.upload
             .wait_for_capacity(PARTS_IN_FLIGHT)
@@ -63,7 +71,7 @@ impl Upload {
     }
 
     /// Publish the object. On failure the upload is aborted.
-    async fn finish(mut self, label: &str) -> Result<Path> {
+    pub(super) async fn finish(mut self, label: &str) -> Result<Path> {
         match self.encoder.finish() {
             Ok(tail) => self.upload.write(&tail),
             Err(e) => {
@@ -78,7 +86,7 @@ impl Upload {
         Ok(self.path)
     }
 
-    async fn abort(self) {
+    pub(super) async fn abort(self) {
         abort(self.upload).await;
     }
 }
