@@ -464,3 +464,35 @@ fn records_directories_are_written_whole_and_read_back() {
     assert!(err.contains("colour"), "{err}");
     assert!(!data.join("odd").exists());
 }
+
+#[test]
+fn sniff_tells_the_hints_from_the_bytes() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/records-mover-1.6.4");
+    // A bluelabs file Records Mover wrote: gzip, no header, backslash escapes.
+    std::fs::copy(
+        fixtures.join("bluelabs/data001.csv.gz"),
+        data.join("rm.csv.gz"),
+    )
+    .unwrap();
+    std::fs::write(data.join("tabs.tsv"), "id\tname\r\n1\tx\r\n2\ty\r\n").unwrap();
+    std::fs::write(data.join("empty.csv"), "").unwrap();
+    let gw = Gateway::start_default(dir.path());
+    let hints: serde_json::Value =
+        serde_json::from_str(&ok(gw.mvrec(&["sniff", "files/rm.csv.gz"]))).unwrap();
+    assert_eq!(hints["compression"], "GZIP", "{hints}");
+    assert_eq!(hints["escape"], "\\", "{hints}");
+    assert_eq!(hints["header-row"], false, "{hints}");
+    assert_eq!(hints["field-delimiter"], ",", "{hints}");
+    let hints: serde_json::Value =
+        serde_json::from_str(&ok(gw.mvrec(&["sniff", "files/tabs.tsv"]))).unwrap();
+    assert_eq!(hints["field-delimiter"], "\t", "{hints}");
+    assert_eq!(hints["record-terminator"], "\r\n", "{hints}");
+    assert_eq!(hints["header-row"], true, "{hints}");
+    let err = fails(gw.mvrec(&["sniff", "files/empty.csv"]));
+    assert!(err.contains("empty"), "{err}");
+    let err = fails(gw.mvrec(&["sniff", "demo/main/x"]));
+    assert!(err.contains("only files"), "{err}");
+}

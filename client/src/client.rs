@@ -345,6 +345,18 @@ impl Client {
         }
     }
 
+    /// The records hints the gateway tells from a file's first bytes, as JSON.
+    pub async fn sniff(&mut self, read: &Read) -> Result<serde_json::Value> {
+        let action = Action::new(mover_proto::SNIFF_ACTION, read.encode_to_vec());
+        let mut results = self.flight.do_action(action).await?;
+        let body = results
+            .next()
+            .await
+            .ok_or_else(|| ClientError::Protocol("sniff gave no result".into()))??;
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("sniff's result is not JSON: {e}")))
+    }
+
     /// Ask the gateway to move `mv.source` to `mv.target` itself (pulling the source from the
     /// peer `mv.source_gateway` when set); `on_progress` sees each report.
     pub async fn move_dataset(

@@ -177,6 +177,13 @@ impl Catalog {
             .collect())
     }
 
+    /// The records hints of a file, as `_format_delimited` would hold them.
+    pub async fn sniff(&self, read: &Read) -> Result<serde_json::Value> {
+        let (source, spec) = self.read_spec(read)?;
+        let hints = source.connector.sniff(&spec).await?;
+        Ok(serde_json::Value::Object(hints.to_json()))
+    }
+
     pub async fn open_read(&self, read: &Read) -> Result<(SchemaRef, BatchStream)> {
         let (source, spec) = self.read_spec(read)?;
         let (schema, stream) = source.connector.open_read(&spec).await?;

@@ -12,5 +12,9 @@ pub use v1::*;
 /// The name of the DoAction that moves a source to a target inside one gateway.
 pub const MOVE_ACTION: &str = "move";
 
+/// The name of the DoAction that tells a file's records hints: the body is a `Read` naming the
+/// file, the one result the 13 hints as a JSON object.
+pub const SNIFF_ACTION: &str = "sniff";
+
 /// The app_metadata of the message that ends an upload whose `Write.end_marker` is set.
 pub const END_OF_UPLOAD: &[u8] = b"mover.v1.end";

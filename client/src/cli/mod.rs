@@ -4,6 +4,7 @@ mod cat;
 mod cp;
 mod ls;
 mod schema;
+mod sniff;
 
 use std::path::PathBuf;
 
@@ -90,6 +91,11 @@ enum Command {
         after_help = "Examples:\n  mvrec cp files/orders.csv demo/main/orders\n  mvrec cp demo/main/orders files/out/orders.parquet\n  mvrec cp files/more.csv demo/main/orders --existing-table append\n  mvrec cp files/data.txt demo/main/t --from-format csv --from-delimiter '|'\n  mvrec cp demo --sql 'SELECT * FROM orders' files/out/o.jsonl"
     )]
     Cp(cp::CpArgs),
+    /// Tell a delimited file's records hints from its first bytes (printed as JSON).
+    #[command(
+        after_help = "Examples:\n  mvrec sniff files/export.csv.gz\n  mvrec sniff files/vertica.dat"
+    )]
+    Sniff(sniff::SniffArgs),
 }
 
 /// How to read the source: its columns, and for a file, what its name does not say.
@@ -224,6 +230,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 cat::run(&mut gateways.connect(Some(&url)).await?, args).await
             }
             Command::Cp(args) => cp::run(&gateways, args).await,
+            Command::Sniff(args) => {
+                let url = gateways.of(args.name());
+                sniff::run(&mut gateways.connect(Some(&url)).await?, args).await
+            }
         }
     }
     .await;

@@ -82,6 +82,13 @@ pub trait Connector: Send + Sync {
         Ok(vec![None])
     }
 
+    /// The records hints a file's first bytes suggest. Only files have them.
+    async fn sniff(&self, _spec: &ReadSpec) -> Result<crate::records::hints::Hints> {
+        Err(crate::error::Error::unsupported(
+            "only files are sniffed; name a file in a bucket",
+        ))
+    }
+
     /// The schema, then a stream of batches that holds at most a few batches in memory.
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)>;
 

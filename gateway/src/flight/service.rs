@@ -17,7 +17,7 @@ use arrow_flight::{
 };
 use futures::stream::BoxStream;
 use futures::{Future, StreamExt, TryStreamExt};
-use mover_proto::{END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read};
+use mover_proto::{END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read, SNIFF_ACTION};
 use prost::Message;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -378,6 +378,16 @@ impl FlightService for MoverService {
     ) -> Result<Response<Self::DoActionStream>, Status> {
         let caller = self.caller(&request)?;
         let action = request.into_inner();
+        if action.r#type == SNIFF_ACTION {
+            let read = Read::decode(action.body).map_err(|e| {
+                Status::invalid_argument(format!("the sniff body is not a mover.v1.Read: {e}"))
+            })?;
+            self.check_read(&caller, &read)?;
+            let hints = self.catalog.sniff(&read).await.map_err(status)?;
+            let body = serde_json::to_vec(&hints).expect("JSON");
+            let result = arrow_flight::Result { body: body.into() };
+            return Ok(Response::new(futures::stream::iter([Ok(result)]).boxed()));
+        }
         if action.r#type != MOVE_ACTION {
             return Err(Status::invalid_argument(format!(
                 "unknown action {:?}; ListActions tells what this gateway does",
@@ -439,13 +449,21 @@ impl FlightService for MoverService {
         request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
         self.caller(&request)?;
-        let actions = vec![Ok(ActionType {
-            r#type: MOVE_ACTION.into(),
-            description: "Move a source (on this gateway, or on a peer it pulls from) to a \
+        let actions = vec![
+            Ok(ActionType {
+                r#type: SNIFF_ACTION.into(),
+                description: "Tell a file's records hints from its first bytes; the body is a \
+                              mover.v1.Read naming the file, the result the 13 hints as JSON"
+                    .into(),
+            }),
+            Ok(ActionType {
+                r#type: MOVE_ACTION.into(),
+                description: "Move a source (on this gateway, or on a peer it pulls from) to a \
                           target on this gateway; the body is a mover.v1.Move, each result a \
                           mover.v1.Progress (the last has done set)"
-                .into(),
-        })];
+                    .into(),
+            }),
+        ];
         Ok(Response::new(futures::stream::iter(actions).boxed()))
     }
 }

@@ -16,6 +16,7 @@ pub mod hints;
 pub mod jsonl;
 pub mod parquet;
 pub mod schema;
+pub mod sniff;
 pub mod typed;
 
 use std::io::Write;

@@ -262,6 +262,22 @@ impl Connector for Bucket {
             .collect())
     }
 
+    async fn sniff(&self, spec: &ReadSpec) -> Result<crate::records::hints::Hints> {
+        let key = dataset_key(spec, &self.name)?;
+        if key.is_prefix() || key.glob().is_some() {
+            return Err(Error::invalid(format!(
+                "{}: sniffing reads one file; name it",
+                self.label(&key)
+            )));
+        }
+        let meta = self.head(&key).await?;
+        let (raw, whole) = read::sample_raw(self, &meta).await?;
+        let (text, _) = crate::records::compression::decompress_sample(raw.clone(), whole)
+            .await
+            .map_err(|e| e.within(self.label(&key)))?;
+        crate::records::sniff::sniff(&raw, &text).map_err(|e| e.within(self.label(&key)))
+    }
+
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         let key = dataset_key(spec, &self.name)?;
         if spec.part.is_none()

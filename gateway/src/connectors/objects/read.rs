@@ -57,7 +57,8 @@ pub(super) async fn describe_file(
     result.map_err(|e| e.within(bucket.label(&meta.location)))
 }
 
-async fn sample(bucket: &Bucket, meta: &ObjectMeta) -> Result<(bytes::Bytes, bool)> {
+/// The first bytes of a file as stored, and whether they are the whole file.
+pub(super) async fn sample_raw(bucket: &Bucket, meta: &ObjectMeta) -> Result<(bytes::Bytes, bool)> {
     let end = meta.size.min(SAMPLE_BYTES);
     if end == 0 {
         return Ok((bytes::Bytes::new(), true));
@@ -67,7 +68,15 @@ async fn sample(bucket: &Bucket, meta: &ObjectMeta) -> Result<(bytes::Bytes, boo
         .get_range(&meta.location, 0..end)
         .await
         .internal(format!("reading {}", bucket.label(&meta.location)))?;
-    compression::decompress_sample(bytes, end == meta.size)
+    Ok((bytes, end == meta.size))
+}
+
+async fn sample(bucket: &Bucket, meta: &ObjectMeta) -> Result<(bytes::Bytes, bool)> {
+    let (bytes, whole) = sample_raw(bucket, meta).await?;
+    if bytes.is_empty() {
+        return Ok((bytes, whole));
+    }
+    compression::decompress_sample(bytes, whole)
         .await
         .map_err(|e| e.within(bucket.label(&meta.location)))
 }
