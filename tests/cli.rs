@@ -496,3 +496,57 @@ fn sniff_tells_the_hints_from_the_bytes() {
     let err = fails(gw.mvrec(&["sniff", "demo/main/x"]));
     assert!(err.contains("only files"), "{err}");
 }
+
+#[test]
+fn single_files_read_and_write_by_records_hints() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    // Backslash-escaped, no header, no quoting: bluelabs. Read as plain CSV, `\,` would be split.
+    std::fs::write(
+        data.join("escaped.csv"),
+        "1,a\\, b,2026-11-28 17:30:00\n2,back\\\\slash,1999-12-31 23:59:59\n3,,2000-02-29 12:00:00\n",
+    )
+    .unwrap();
+    let gw = Gateway::start_default(dir.path());
+    let schema = ok(gw.mvrec(&["schema", "files/escaped.csv", "--from-variant", "bluelabs"]));
+    assert!(
+        schema.contains("column_1") && schema.contains("Timestamp"),
+        "{schema}"
+    );
+    ok(gw.mvrec(&[
+        "cp",
+        "files/escaped.csv",
+        "demo/main/esc",
+        "--from-variant",
+        "bluelabs",
+    ]));
+    let rows = sqlite_rows(&data.join("mover.db"), "esc");
+    assert_eq!(rows[0][1], "a, b");
+    assert_eq!(rows[1][1], "back\\slash");
+    assert_eq!(rows[2][1], "NULL");
+    // The same table out as one csv-variant file (header, quotes), and back in.
+    ok(gw.mvrec(&[
+        "cp",
+        "demo/main/esc",
+        "files/out.csv",
+        "--to-variant",
+        "csv",
+        "--to-hints",
+        r#"{"datetimeformat": "YYYY-MM-DD HH24:MI:SS"}"#,
+    ]));
+    let text = std::fs::read_to_string(data.join("out.csv")).unwrap();
+    assert!(
+        text.starts_with("column_1,column_2,column_3\n") && text.contains("\"a, b\""),
+        "{text}"
+    );
+    ok(gw.mvrec(&[
+        "cp",
+        "files/out.csv",
+        "demo/main/back",
+        "--from-variant",
+        "csv",
+        "--from-hints",
+        r#"{"datetimeformat": "YYYY-MM-DD HH24:MI:SS"}"#,
+    ]));
+    assert_eq!(sqlite_rows(&data.join("mover.db"), "back"), rows);
+}

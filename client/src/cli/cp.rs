@@ -30,12 +30,11 @@ pub struct CpArgs {
     /// Write the target CSV without a header row.
     #[arg(long = "to-no-header")]
     to_no_header: bool,
-    /// The records variant of a records directory target: bluelabs (default), csv, bigquery,
-    /// vertica, dumb. Implies --to-format records.
+    /// Write by records hints of this variant: bluelabs (default), csv, bigquery, vertica,
+    /// dumb. A target ending in / becomes a records directory, a file name one hinted file.
     #[arg(long = "to-variant")]
     to_variant: Option<String>,
     /// Records hints over the variant, as JSON: '{"compression": null, "header-row": true}'.
-    /// Implies --to-format records.
     #[arg(long = "to-hints")]
     to_hints: Option<String>,
     /// Ask the source for up to this many endpoints to read at once (prefixes and globs of
@@ -135,21 +134,19 @@ pub async fn run(gateways: &Gateways, args: CpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How to write the target: CSV options, or records hints (which make it a records directory).
+/// How to write the target: CSV options, or records hints (a records directory when the
+/// target is a prefix, else one hinted file).
 fn target_file_options(args: &CpArgs) -> Option<mover_proto::FileOptions> {
     let records = args.to_variant.is_some() || args.to_hints.is_some();
-    let format = match (args.to_format, records) {
+    let format = match (args.to_format, records && args.target.ends_with('/')) {
         (None, true) => Some(Format::Records),
         (f, _) => f,
     };
-    let mut options = file_options(format, args.to_delimiter.clone(), args.to_no_header)?;
-    if records {
-        options.records = Some(mover_proto::RecordsOptions {
-            variant: args.to_variant.clone().unwrap_or_default(),
-            hints_json: args.to_hints.clone().unwrap_or_default(),
-        });
-    }
-    Some(options)
+    super::with_records(
+        file_options(format, args.to_delimiter.clone(), args.to_no_header),
+        &args.to_variant,
+        &args.to_hints,
+    )
 }
 
 fn rate(rows: u64, seconds: f64) -> u64 {

@@ -113,6 +113,13 @@ pub struct SourceArgs {
     /// The source CSV has no header row.
     #[arg(long = "from-no-header")]
     no_header: bool,
+    /// Read the source file by records hints of this variant (bluelabs, csv, bigquery,
+    /// vertica, dumb): escapes, quoting and date formats as the variant says.
+    #[arg(long = "from-variant")]
+    variant: Option<String>,
+    /// Records hints over the variant, as JSON: '{"field-delimiter": "|"}'.
+    #[arg(long = "from-hints")]
+    hints: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -157,8 +164,29 @@ fn file_options(
 
 impl SourceArgs {
     fn options(&self) -> Option<FileOptions> {
-        file_options(self.format, self.delimiter.clone(), self.no_header)
+        with_records(
+            file_options(self.format, self.delimiter.clone(), self.no_header),
+            &self.variant,
+            &self.hints,
+        )
     }
+}
+
+/// `options` with records hints, when a variant or hints were given.
+fn with_records(
+    options: Option<FileOptions>,
+    variant: &Option<String>,
+    hints: &Option<String>,
+) -> Option<FileOptions> {
+    if variant.is_none() && hints.is_none() {
+        return options;
+    }
+    let mut options = options.unwrap_or_default();
+    options.records = Some(mover_proto::RecordsOptions {
+        variant: variant.clone().unwrap_or_default(),
+        hints_json: hints.clone().unwrap_or_default(),
+    });
+    Some(options)
 }
 
 /// A read from a name (or a database name with --sql); a gateway in front of the name is

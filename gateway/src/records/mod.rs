@@ -34,6 +34,8 @@ pub enum Format {
     Csv(CsvDialect),
     Parquet,
     Jsonl,
+    /// Delimited text described by records hints (escapes, quoting, date formats, ...).
+    Delimited(Box<hints::Hints>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +75,20 @@ impl Format {
     /// The format the options ask for, or the one the key's extension names.
     pub fn resolve(key: &str, options: &FileOptions) -> Result<Self> {
         let csv = |base| CsvDialect::with_options(base, options.csv.as_ref()).map(Format::Csv);
+        if let Some(records) = &options.records
+            && options.format() != FileFormat::Records
+        {
+            let given: serde_json::Map<String, serde_json::Value> = match records.hints_json.trim()
+            {
+                "" => serde_json::Map::new(),
+                text => serde_json::from_str(text).map_err(|e| {
+                    Error::invalid(format!("the records hints are not a JSON object: {e}"))
+                })?,
+            };
+            let variant = Some(records.variant.as_str()).filter(|v| !v.is_empty());
+            let (hints, _) = hints::Hints::from_json(variant, &given, true)?;
+            return Ok(Format::Delimited(Box::new(hints)));
+        }
         match options.format() {
             FileFormat::Csv => csv(CsvDialect::default()),
             FileFormat::Parquet => Ok(Format::Parquet),
@@ -112,7 +128,7 @@ impl Format {
     pub fn extension(&self) -> &'static str {
         match self {
             Format::Csv(d) if d.delimiter == b'\t' => "tsv",
-            Format::Csv(_) => "csv",
+            Format::Csv(_) | Format::Delimited(_) => "csv",
             Format::Parquet => "parquet",
             Format::Jsonl => "jsonl",
         }
@@ -123,6 +139,7 @@ impl Format {
             Format::Csv(_) => "CSV",
             Format::Parquet => "Parquet",
             Format::Jsonl => "JSON lines",
+            Format::Delimited(_) => "delimited text",
         }
     }
 
@@ -196,6 +213,7 @@ pub fn encoder(format: &Format, schema: Arc<Schema>) -> Result<Box<dyn Encoder>>
     format.check_schema(&schema)?;
     Ok(match format {
         Format::Csv(dialect) => Box::new(csv::CsvEncoder::new(*dialect, schema)),
+        Format::Delimited(h) => Box::new(hinted::HintedEncoder::new((**h).clone(), schema)?),
         Format::Parquet => Box::new(parquet::ParquetEncoder::new(schema)?),
         Format::Jsonl => Box::new(jsonl::JsonlEncoder::new()),
     })

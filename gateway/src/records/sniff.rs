@@ -80,6 +80,77 @@ pub fn sniff(raw: &[u8], text: &[u8]) -> Result<Hints> {
     Ok(h)
 }
 
+/// Column types for delimited `text` (a sample: the last record may be cut short unless
+/// `whole`) read with `hints`: per column the first of Int64, Float64, Boolean, Date32 (the
+/// hints' date format), Timestamp (the datetime format), Timestamp UTC (the zoned format) and
+/// Utf8 that every non-empty value of the sample reads as. Names come from the header row,
+/// else `column_1`, `column_2`, ...
+pub fn infer_schema(text: &str, whole: bool, hints: &Hints) -> Result<arrow::datatypes::SchemaRef> {
+    use super::delimited::{Dialect, Splitter};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let mut splitter = Splitter::new(Dialect::from_hints(hints)?);
+    let mut records = Vec::new();
+    splitter.push(text, &mut records)?;
+    if whole {
+        splitter.finish(&mut records)?;
+    }
+    let mut records = records.into_iter();
+    let names: Vec<String> = match (hints.header_row, records.next()) {
+        (true, Some(header)) => header.fields,
+        (false, Some(first)) => {
+            let names = (1..=first.fields.len())
+                .map(|i| format!("column_{i}"))
+                .collect();
+            records = std::iter::once(first)
+                .chain(records)
+                .collect::<Vec<_>>()
+                .into_iter();
+            names
+        }
+        (_, None) => {
+            return Err(Error::invalid(
+                "no records in the sample to tell columns from",
+            ));
+        }
+    };
+    let rows: Vec<_> = records.collect();
+    let fields = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let values = || {
+                rows.iter()
+                    .filter_map(move |r| r.fields.get(i))
+                    .map(String::as_str)
+                    .filter(|v| !v.is_empty())
+            };
+            let all = |ok: &dyn Fn(&str) -> bool| values().next().is_some() && values().all(ok);
+            let data_type = if all(&|v| v.trim().parse::<i64>().is_ok()) {
+                DataType::Int64
+            } else if all(&|v| v.trim().parse::<f64>().is_ok()) {
+                DataType::Float64
+            } else if all(&|v| {
+                matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "true" | "false" | "t" | "f"
+                )
+            }) {
+                DataType::Boolean
+            } else if all(&|v| hints.dateformat.read(v).is_some()) {
+                DataType::Date32
+            } else if all(&|v| hints.datetimeformat.read(v).is_some()) {
+                DataType::Timestamp(TimeUnit::Microsecond, None)
+            } else if all(&|v| hints.datetimeformattz.read(v).is_some()) {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            } else {
+                DataType::Utf8
+            };
+            Field::new(name, data_type, true)
+        })
+        .collect::<Vec<_>>();
+    Ok(std::sync::Arc::new(Schema::new(fields)))
+}
+
 fn encoding(text: &[u8]) -> (Encoding, &[u8]) {
     match text {
         [0xEF, 0xBB, 0xBF, rest @ ..] => (Encoding::Utf8Bom, rest),
@@ -204,6 +275,33 @@ mod tests {
             (h.quoting, h.doublequote, h.escape),
             (Some(Quoting::Minimal), true, None)
         );
+    }
+
+    #[test]
+    fn column_types_come_from_the_sample_in_the_hints_formats() {
+        let h = Hints::of(Variant::Csv);
+        let text = "id,price,ok,day,at,name\n1,1.5,True,11/28/26,11/28/26 17:30,x\n2,,False,01/01/70,01/01/70 00:00,y\n";
+        let schema = infer_schema(text, true, &h).unwrap();
+        let types: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "Int64",
+                "Float64",
+                "Boolean",
+                "Date32",
+                "Timestamp(µs)",
+                "Utf8"
+            ]
+        );
+        let b = Hints::of(Variant::Bluelabs);
+        let schema = infer_schema("1,a\\,b\n2,c\n", true, &b).unwrap();
+        assert_eq!(schema.field(0).name(), "column_1");
+        assert_eq!(schema.fields().len(), 2);
     }
 
     #[test]

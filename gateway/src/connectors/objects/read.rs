@@ -53,6 +53,11 @@ pub(super) async fn describe_file(
             let (sample, whole) = sample(bucket, meta).await?;
             jsonl::infer_schema(&sample, whole).map(|s| (s, None))
         }
+        Format::Delimited(hints) => {
+            let (sample, whole) = sample(bucket, meta).await?;
+            let text = String::from_utf8_lossy(&sample);
+            crate::records::sniff::infer_schema(&text, whole, hints).map(|s| (s, None))
+        }
     };
     result.map_err(|e| e.within(bucket.label(&meta.location)))
 }
@@ -99,7 +104,7 @@ async fn read_file(
                 .await
                 .map_err(|e| e.within(&label))?
         }
-        Format::Csv(_) | Format::Jsonl => {
+        Format::Csv(_) | Format::Jsonl | Format::Delimited(_) => {
             let schema = match schema {
                 Some(s) => s,
                 None => describe_file(bucket, meta, format).await?.0,
@@ -117,6 +122,13 @@ async fn read_file(
                 Format::Csv(dialect) => {
                     csv::decode(bytes, schema.clone(), *dialect, bucket.batch_rows)?
                 }
+                Format::Delimited(hints) => crate::records::typed::decode(
+                    bytes,
+                    schema.clone(),
+                    (**hints).clone(),
+                    bucket.batch_rows,
+                    label.clone(),
+                )?,
                 _ => jsonl::decode(bytes, schema.clone(), bucket.batch_rows)?,
             };
             (schema, stream)
