@@ -220,7 +220,7 @@ pub(super) async fn write(
     key: &Key,
     spec: &WriteSpec,
     schema: SchemaRef,
-    mut batches: BatchStream,
+    batches: BatchStream,
 ) -> Result<WriteReport> {
     let label = bucket.label(key);
     if bucket.store.list(Some(key.path())).next().await.is_some() {
@@ -258,22 +258,8 @@ pub(super) async fn write(
     if let Some(codec) = codec {
         encoder = Box::new(Compressed::new(codec, encoder)?);
     }
-    let mut upload = Upload::with_encoder(bucket, data_path.clone(), encoder).await?;
-    let mut rows = 0u64;
-    while let Some(item) = batches.next().await {
-        let pushed = match item {
-            Ok(batch) => upload.push(&batch).await.map(|()| batch.num_rows() as u64),
-            Err(e) => Err(e),
-        };
-        match pushed {
-            Ok(n) => rows += n,
-            Err(e) => {
-                upload.abort().await;
-                return Err(e);
-            }
-        }
-    }
-    upload.finish(&label).await?;
+    let upload = Upload::with_encoder(bucket, data_path.clone(), encoder).await?;
+    let rows = upload.write_all(batches, &label).await?;
 
     let mut written = vec![data_path.clone()];
     let result: Result<()> = async {

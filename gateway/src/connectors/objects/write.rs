@@ -70,6 +70,27 @@ impl Upload {
         Ok(())
     }
 
+    /// Every batch of `batches`, then publish the object; the rows written. On any error the
+    /// upload is aborted and nothing is published.
+    pub(super) async fn write_all(mut self, mut batches: BatchStream, label: &str) -> Result<u64> {
+        let mut rows = 0u64;
+        while let Some(item) = batches.next().await {
+            let pushed = match item {
+                Ok(batch) => self.push(&batch).await.map(|()| batch.num_rows() as u64),
+                Err(e) => Err(e),
+            };
+            match pushed {
+                Ok(n) => rows += n,
+                Err(e) => {
+                    self.abort().await;
+                    return Err(e);
+                }
+            }
+        }
+        self.finish(label).await?;
+        Ok(rows)
+    }
+
     /// Publish the object. On failure the upload is aborted.
     pub(super) async fn finish(mut self, label: &str) -> Result<Path> {
         match self.encoder.finish() {
@@ -102,7 +123,7 @@ pub(super) async fn write_file(
     key: &Key,
     spec: &WriteSpec,
     schema: SchemaRef,
-    mut batches: BatchStream,
+    batches: BatchStream,
 ) -> Result<WriteReport> {
     let format = Format::resolve(key.as_str(), &spec.file)?;
     let exists = match bucket.store.head(key.path()).await {
@@ -131,22 +152,8 @@ pub(super) async fn write_file(
             _ => {}
         }
     }
-    let mut upload = Upload::start(bucket, key.path().clone(), &format, schema).await?;
-    let mut rows = 0u64;
-    while let Some(item) = batches.next().await {
-        let pushed = match item {
-            Ok(batch) => upload.push(&batch).await.map(|()| batch.num_rows() as u64),
-            Err(e) => Err(e),
-        };
-        match pushed {
-            Ok(n) => rows += n,
-            Err(e) => {
-                upload.abort().await;
-                return Err(e);
-            }
-        }
-    }
-    upload.finish(&bucket.label(key)).await?;
+    let upload = Upload::start(bucket, key.path().clone(), &format, schema).await?;
+    let rows = upload.write_all(batches, &bucket.label(key)).await?;
     Ok(WriteReport {
         rows_committed: rows,
         ..Default::default()
