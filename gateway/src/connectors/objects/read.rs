@@ -62,6 +62,22 @@ pub(super) async fn describe_file(
     result.map_err(|e| e.within(bucket.label(&meta.location)))
 }
 
+/// A text file's bytes as a stream, decompressed when its first bytes say it is compressed.
+pub(super) async fn text_bytes(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+) -> Result<futures::stream::BoxStream<'static, Result<bytes::Bytes>>> {
+    let bytes = bucket
+        .store
+        .get(&meta.location)
+        .await
+        .internal(format!("reading {}", bucket.label(&meta.location)))?
+        .into_stream()
+        .map_err(|e| Error::internal(e.to_string()))
+        .boxed();
+    compression::decompress(bytes).await
+}
+
 /// The first bytes of a file as stored, and whether they are the whole file.
 pub(super) async fn sample_raw(bucket: &Bucket, meta: &ObjectMeta) -> Result<(bytes::Bytes, bool)> {
     let end = meta.size.min(SAMPLE_BYTES);
@@ -109,15 +125,7 @@ async fn read_file(
                 Some(s) => s,
                 None => describe_file(bucket, meta, format).await?.0,
             };
-            let bytes = bucket
-                .store
-                .get(&meta.location)
-                .await
-                .internal(format!("reading {label}"))?
-                .into_stream()
-                .map_err(|e| Error::internal(e.to_string()))
-                .boxed();
-            let bytes = compression::decompress(bytes).await?;
+            let bytes = text_bytes(bucket, meta).await?;
             let stream = match format {
                 Format::Csv(dialect) => {
                     csv::decode(bytes, schema.clone(), *dialect, bucket.batch_rows)?

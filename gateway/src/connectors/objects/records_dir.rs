@@ -20,7 +20,7 @@ use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::compression::{Codec, Compressed};
 use crate::records::hinted::HintedEncoder;
 use crate::records::hints::{Compression, Hints};
-use crate::records::{Encoder, Format, compression, schema, typed};
+use crate::records::{Encoder, Format, schema, typed};
 
 pub(super) enum DirFormat {
     Delimited(Hints),
@@ -191,15 +191,7 @@ impl RecordsDir {
                 let (bucket, schema, hints) = (bucket.clone(), file_schema.clone(), hints.clone());
                 async move {
                     let label = bucket.label(&meta.location);
-                    let bytes = bucket
-                        .store
-                        .get(&meta.location)
-                        .await
-                        .internal(format!("reading {label}"))?
-                        .into_stream()
-                        .map_err(|e| Error::internal(e.to_string()))
-                        .boxed();
-                    let bytes = compression::decompress(bytes)
+                    let bytes = read::text_bytes(&bucket, &meta)
                         .await
                         .map_err(|e| e.within(&label))?;
                     typed::decode(bytes, schema, hints, bucket.batch_rows, label)
