@@ -287,20 +287,30 @@ impl S3Server {
         }
     }
 
-    /// One raw HTTP request; returns the status line, headers and body as text.
+    /// One raw HTTP request; returns the status line, headers and body as text. A connection
+    /// the busy server resets is tried again (these requests only read or are idempotent).
     pub fn http(&self, method: &str, target: &str) -> String {
         use std::io::{Read, Write};
-        let mut conn =
-            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
-        write!(
-            conn,
-            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
-        )
-        .expect("send");
-        let mut out = String::new();
-        conn.read_to_string(&mut out).expect("read");
-        out
+        let attempt = || -> std::io::Result<String> {
+            let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+            write!(
+                conn,
+                "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.port
+            )?;
+            let mut out = String::new();
+            conn.read_to_string(&mut out)?;
+            Ok(out)
+        };
+        let mut last = None;
+        for _ in 0..3 {
+            match attempt() {
+                Ok(out) => return out,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("moto did not answer {method} {target}: {last:?}")
     }
 
     pub fn create_bucket(&self, bucket: &str) {
