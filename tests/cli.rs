@@ -550,3 +550,134 @@ fn single_files_read_and_write_by_records_hints() {
     ]));
     assert_eq!(sqlite_rows(&data.join("mover.db"), "back"), rows);
 }
+
+#[test]
+fn moves_read_files_by_sniffed_hints_and_given_hints_win() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    // Backslash escapes, no header, timestamps: every hint told from the bytes.
+    std::fs::write(
+        data.join("escaped.dat"),
+        "1,a\\, b,2026-11-28 17:30:00\n2,back\\\\slash,1999-12-31 23:59:59\n",
+    )
+    .unwrap();
+    std::fs::write(data.join("latin1.csv"), b"id,name\n1,caf\xe9\n2,na\xefve\n").unwrap();
+    std::fs::write(
+        data.join("cp1252.csv"),
+        b"id,name\n1,\x93quoted\x94 \x80\n2,plain\n",
+    )
+    .unwrap();
+    let utf16: Vec<u8> = "\u{feff}id,name\r\n1,日本\r\n2,x\r\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(data.join("utf16.csv"), utf16).unwrap();
+    // All text: nothing tells a header, so the sniffer says there is none.
+    std::fs::write(data.join("names.csv"), "name,city\nann,paris\nbob,oslo\n").unwrap();
+    let gw = Gateway::start_default(dir.path());
+    let db = data.join("mover.db");
+
+    let schema = ok(gw.mvrec(&["schema", "files/escaped.dat", "--from-format", "records"]));
+    assert!(
+        schema.contains("column_3") && schema.contains("Timestamp"),
+        "{schema}"
+    );
+    ok(gw.mvrec(&[
+        "cp",
+        "files/escaped.dat",
+        "demo/main/esc",
+        "--from-format",
+        "records",
+    ]));
+    let rows = sqlite_rows(&db, "esc");
+    assert_eq!(rows[0][1], "a, b");
+    assert_eq!(rows[1][1], "back\\slash");
+
+    for (file, table, second) in [
+        ("latin1.csv", "latin", "café"),
+        ("cp1252.csv", "cp", "“quoted” €"),
+        ("utf16.csv", "wide", "日本"),
+    ] {
+        ok(gw.mvrec(&[
+            "cp",
+            &format!("files/{file}"),
+            &format!("demo/main/{table}"),
+            "--from-format",
+            "records",
+        ]));
+        let rows = sqlite_rows(&db, table);
+        assert_eq!(rows[0], ["1", second], "{file}");
+    }
+
+    // Given hints win over sniffed ones.
+    ok(gw.mvrec(&[
+        "cp",
+        "files/names.csv",
+        "demo/main/guessed",
+        "--from-format",
+        "records",
+    ]));
+    assert_eq!(sqlite_rows(&db, "guessed").len(), 3);
+    ok(gw.mvrec(&[
+        "cp",
+        "files/names.csv",
+        "demo/main/told",
+        "--from-hints",
+        r#"{"header-row": true}"#,
+    ]));
+    assert_eq!(sqlite_rows(&db, "told").len(), 2);
+    let schema = ok(gw.mvrec(&["schema", "demo/main/told"]));
+    assert!(schema.contains("city"), "{schema}");
+
+    // Written in UTF-16 (with its byte-order mark, as Records Mover writes it) and read back.
+    ok(gw.mvrec(&[
+        "cp",
+        "demo/main/wide",
+        "files/out16.csv",
+        "--to-variant",
+        "csv",
+        "--to-hints",
+        r#"{"encoding": "UTF16"}"#,
+    ]));
+    let bytes = std::fs::read(data.join("out16.csv")).unwrap();
+    assert_eq!(&bytes[..4], [0xFF, 0xFE, b'i', 0]);
+    ok(gw.mvrec(&[
+        "cp",
+        "files/out16.csv",
+        "demo/main/wide_back",
+        "--from-format",
+        "records",
+    ]));
+    assert_eq!(sqlite_rows(&db, "wide_back"), sqlite_rows(&db, "wide"));
+    // What LATIN1 cannot hold is refused by row and column, and no file is left.
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "demo/main/wide",
+        "files/out1.csv",
+        "--to-variant",
+        "csv",
+        "--to-hints",
+        r#"{"encoding": "LATIN1"}"#,
+    ]));
+    assert!(
+        err.contains("row 1, column \"name\"") && err.contains("LATIN1 cannot encode"),
+        "{err}"
+    );
+    assert!(!data.join("out1.csv").exists());
+    // Bytes that are not the declared encoding are named by file, line and field.
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "files/latin1.csv",
+        "demo/main/wrong",
+        "--from-format",
+        "records",
+        "--from-hints",
+        r#"{"encoding": "UTF8"}"#,
+    ]));
+    assert!(
+        err.contains("latin1.csv") && err.contains("line 2, field 2") && err.contains("not UTF8"),
+        "{err}"
+    );
+    let err = fails(gw.mvrec(&["schema", "demo/main/wrong"]));
+    assert!(err.contains("wrong"), "{err}");
+}

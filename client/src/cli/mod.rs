@@ -88,7 +88,7 @@ enum Command {
     Cat(cat::CatArgs),
     /// Copy a table, file or query to a table or file; the gateway moves the data itself.
     #[command(
-        after_help = "Examples:\n  mvrec cp files/orders.csv demo/main/orders\n  mvrec cp demo/main/orders files/out/orders.parquet\n  mvrec cp files/more.csv demo/main/orders --existing-table append\n  mvrec cp files/data.txt demo/main/t --from-format csv --from-delimiter '|'\n  mvrec cp demo --sql 'SELECT * FROM orders' files/out/o.jsonl"
+        after_help = "Examples:\n  mvrec cp files/orders.csv demo/main/orders\n  mvrec cp demo/main/orders files/out/orders.parquet\n  mvrec cp files/more.csv demo/main/orders --existing-table append\n  mvrec cp files/data.txt demo/main/t --from-format csv --from-delimiter '|'\n  mvrec cp files/export.dat demo/main/t --from-format records   (hints sniffed)\n  mvrec cp demo --sql 'SELECT * FROM orders' files/out/o.jsonl"
     )]
     Cp(cp::CpArgs),
     /// Tell a delimited file's records hints from its first bytes (printed as JSON).
@@ -117,7 +117,8 @@ pub struct SourceArgs {
     /// vertica, dumb): escapes, quoting and date formats as the variant says.
     #[arg(long = "from-variant")]
     variant: Option<String>,
-    /// Records hints over the variant, as JSON: '{"field-delimiter": "|"}'.
+    /// Records hints as JSON: '{"field-delimiter": "|"}'. Laid over --from-variant when given,
+    /// else over the hints sniffed from the file (what `mvrec sniff` prints): yours win.
     #[arg(long = "from-hints")]
     hints: Option<String>,
 }
@@ -127,7 +128,8 @@ pub enum Format {
     Csv,
     Parquet,
     Jsonl,
-    /// A records directory (Records Mover's layout), written to a prefix ending in /.
+    /// A records directory (Records Mover's layout), written to a prefix ending in /. For a
+    /// source file: delimited text read by the records hints sniffed from it.
     Records,
 }
 

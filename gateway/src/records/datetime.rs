@@ -16,6 +16,9 @@ macro_rules! allow_list {
         pub enum $name { $($variant),+ }
 
         impl $name {
+            /// Every format of this hint, in the order sniffing prefers them.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             /// Every name this hint accepts, for messages.
             pub const ALLOWED: &'static str = concat!($($text, "; "),+);
 

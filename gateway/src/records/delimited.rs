@@ -122,6 +122,11 @@ impl Splitter {
         self.state = State::FieldStart;
     }
 
+    /// Where the input pushed so far ends: its line and field, from 1.
+    pub fn position(&self) -> (u64, usize) {
+        (self.line, self.record.fields.len() + 1)
+    }
+
     /// Split `text` (any piece of the input), appending the records it completes to `out`.
     pub fn push(&mut self, text: &str, out: &mut Vec<Record>) -> Result<()> {
         let d = self.dialect;

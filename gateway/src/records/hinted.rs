@@ -18,25 +18,20 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveTime};
 
 use super::Encoder;
-use super::hints::{Encoding, Hints, Quoting};
+use super::encoding::TextEncoder;
+use super::hints::{Hints, Quoting};
 use crate::error::{Error, Result};
 
 pub struct HintedEncoder {
     hints: Hints,
     schema: SchemaRef,
     header_pending: bool,
-    bom_pending: bool,
+    text: TextEncoder,
     rows: u64,
 }
 
 impl HintedEncoder {
     pub fn new(hints: Hints, schema: SchemaRef) -> Result<Self> {
-        if !matches!(hints.encoding, Encoding::Utf8 | Encoding::Utf8Bom) {
-            return Err(Error::unsupported(format!(
-                "encoding {:?} is not written yet; UTF-8 is",
-                hints.encoding
-            )));
-        }
         for f in schema.fields() {
             if !writable(f.data_type()) {
                 return Err(Error::unsupported(format!(
@@ -48,7 +43,7 @@ impl HintedEncoder {
         }
         Ok(Self {
             header_pending: hints.header_row,
-            bom_pending: hints.encoding == Encoding::Utf8Bom,
+            text: TextEncoder::new(hints.encoding),
             hints,
             schema,
             rows: 0,
@@ -63,6 +58,12 @@ impl HintedEncoder {
         out: &mut String,
     ) -> std::result::Result<(), String> {
         let h = &self.hints;
+        if let Some(c) = self.text.unencodable(text) {
+            return Err(format!(
+                "holds {c:?}, which {} cannot encode",
+                h.encoding.name()
+            ));
+        }
         let special = |c: char| {
             c == h.field_delimiter
                 || h.record_terminator.contains(c)
@@ -217,9 +218,6 @@ fn text(array: &dyn Array, row: usize, h: &Hints) -> std::result::Result<(String
 impl Encoder for HintedEncoder {
     fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>> {
         let mut out = String::new();
-        if std::mem::take(&mut self.bom_pending) {
-            out.push('\u{feff}');
-        }
         let h = self.hints.clone();
         if std::mem::take(&mut self.header_pending) {
             for (i, f) in self.schema.fields().iter().enumerate() {
@@ -253,7 +251,7 @@ impl Encoder for HintedEncoder {
             out.push_str(&h.record_terminator);
         }
         self.rows += batch.num_rows() as u64;
-        Ok(out.into_bytes())
+        Ok(self.text.encode(&out))
     }
 
     fn finish(self: Box<Self>) -> Result<Vec<u8>> {

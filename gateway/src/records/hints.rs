@@ -63,12 +63,54 @@ pub enum Encoding {
     Cp1252,
 }
 
+impl Encoding {
+    pub const ALL: [Encoding; 8] = [
+        Encoding::Utf8,
+        Encoding::Utf8Bom,
+        Encoding::Utf16,
+        Encoding::Utf16Le,
+        Encoding::Utf16Be,
+        Encoding::Utf16Bom,
+        Encoding::Latin1,
+        Encoding::Cp1252,
+    ];
+
+    /// The hint's value for this encoding.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "UTF8",
+            Encoding::Utf8Bom => "UTF8BOM",
+            Encoding::Utf16 => "UTF16",
+            Encoding::Utf16Le => "UTF16LE",
+            Encoding::Utf16Be => "UTF16BE",
+            Encoding::Utf16Bom => "UTF16BOM",
+            Encoding::Latin1 => "LATIN1",
+            Encoding::Cp1252 => "CP1252",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Gzip,
     Bzip,
     /// Our extension: Records Mover does not know it.
     Zstd,
+}
+
+/// An error with `strict`, else one more warning.
+fn complain(strict: bool, warnings: &mut Vec<String>, message: String) -> Result<()> {
+    if strict {
+        return Err(Error::invalid(format!(
+            "{message} (set fail_if_dont_understand = false to go on without it)"
+        )));
+    }
+    warnings.push(message);
+    Ok(())
 }
 
 /// All 13 hints of a delimited format.
@@ -166,35 +208,37 @@ impl Hints {
         strict: bool,
     ) -> Result<(Self, Vec<String>)> {
         let mut warnings = Vec::new();
-        let mut complain = |message: String| -> Result<()> {
-            if strict {
-                Err(Error::invalid(format!(
-                    "{message} (set fail_if_dont_understand = false to go on without it)"
-                )))
-            } else {
-                warnings.push(message);
-                Ok(())
-            }
-        };
         let variant = match variant {
             None => Variant::Bluelabs,
-            Some(name) => match Variant::parse(name) {
-                Some(v) => v,
-                None => {
-                    complain(format!(
-                        "unknown delimited variant {name:?}; known: bluelabs, csv, bigquery, vertica, dumb"
-                    ))?;
-                    Variant::Bluelabs
-                }
-            },
+            Some(name) => Variant::parse(name).map_or_else(
+                || {
+                    complain(
+                        strict,
+                        &mut warnings,
+                        format!(
+                            "unknown delimited variant {name:?}; known: bluelabs, csv, bigquery, vertica, dumb"
+                        ),
+                    )
+                    .map(|()| Variant::Bluelabs)
+                },
+                Ok,
+            )?,
         };
         let mut h = Self::of(variant);
+        warnings.extend(h.overlay(hints, strict)?);
+        Ok((h, warnings))
+    }
+
+    /// These hints with `hints` laid over them (a user's over sniffed ones, say); what is not
+    /// understood is an error with `strict`, else a returned warning.
+    pub fn overlay(&mut self, hints: &Map<String, Value>, strict: bool) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
         for (name, value) in hints {
-            if let Err(why) = h.set(name, value) {
-                complain(format!("hint {name:?}: {why}"))?;
+            if let Err(why) = self.set(name, value) {
+                complain(strict, &mut warnings, format!("hint {name:?}: {why}"))?;
             }
         }
-        Ok((h, warnings))
+        Ok(warnings)
     }
 
     /// Set one hint from its JSON value.
@@ -246,21 +290,9 @@ impl Hints {
                 }
             }
             "encoding" => {
-                self.encoding = match text()? {
-                    "UTF8" => Encoding::Utf8,
-                    "UTF8BOM" => Encoding::Utf8Bom,
-                    "UTF16" => Encoding::Utf16,
-                    "UTF16LE" => Encoding::Utf16Le,
-                    "UTF16BE" => Encoding::Utf16Be,
-                    "UTF16BOM" => Encoding::Utf16Bom,
-                    "LATIN1" => Encoding::Latin1,
-                    "CP1252" => Encoding::Cp1252,
-                    _ => {
-                        return Err(unknown(
-                            "UTF8, UTF8BOM, UTF16, UTF16LE, UTF16BE, UTF16BOM, LATIN1, CP1252",
-                        ));
-                    }
-                }
+                self.encoding = Encoding::parse(text()?).ok_or_else(|| {
+                    unknown("UTF8, UTF8BOM, UTF16, UTF16LE, UTF16BE, UTF16BOM, LATIN1, CP1252")
+                })?
             }
             "compression" => {
                 self.compression = match value.as_str() {
@@ -301,16 +333,6 @@ impl Hints {
             Some(Quoting::Minimal) => json!("minimal"),
             Some(Quoting::Nonnumeric) => json!("nonnumeric"),
         };
-        let encoding = match self.encoding {
-            Encoding::Utf8 => "UTF8",
-            Encoding::Utf8Bom => "UTF8BOM",
-            Encoding::Utf16 => "UTF16",
-            Encoding::Utf16Le => "UTF16LE",
-            Encoding::Utf16Be => "UTF16BE",
-            Encoding::Utf16Bom => "UTF16BOM",
-            Encoding::Latin1 => "LATIN1",
-            Encoding::Cp1252 => "CP1252",
-        };
         let compression = match self.compression {
             None => Value::Null,
             Some(Compression::Gzip) => json!("GZIP"),
@@ -332,7 +354,7 @@ impl Hints {
             "escape".into(),
             self.escape.map_or(Value::Null, |c| json!(c.to_string())),
         );
-        m.insert("encoding".into(), json!(encoding));
+        m.insert("encoding".into(), json!(self.encoding.name()));
         m.insert("dateformat".into(), json!(self.dateformat.name()));
         m.insert("timeonlyformat".into(), json!(self.timeonlyformat.name()));
         m.insert(

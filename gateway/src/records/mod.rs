@@ -11,6 +11,7 @@ pub mod compression;
 pub mod csv;
 pub mod datetime;
 pub mod delimited;
+pub mod encoding;
 pub mod hinted;
 pub mod hints;
 pub mod jsonl;
@@ -72,21 +73,16 @@ impl CsvDialect {
 }
 
 impl Format {
-    /// The format the options ask for, or the one the key's extension names.
+    /// The format the options ask for, or the one the key's extension names. Records hints
+    /// without a variant lay over bluelabs here; a read lays them over the hints sniffed from
+    /// the file instead ([`Format::sniffing`]).
     pub fn resolve(key: &str, options: &FileOptions) -> Result<Self> {
         let csv = |base| CsvDialect::with_options(base, options.csv.as_ref()).map(Format::Csv);
         if let Some(records) = &options.records
             && options.format() != FileFormat::Records
         {
-            let given: serde_json::Map<String, serde_json::Value> = match records.hints_json.trim()
-            {
-                "" => serde_json::Map::new(),
-                text => serde_json::from_str(text).map_err(|e| {
-                    Error::invalid(format!("the records hints are not a JSON object: {e}"))
-                })?,
-            };
             let variant = Some(records.variant.as_str()).filter(|v| !v.is_empty());
-            let (hints, _) = hints::Hints::from_json(variant, &given, true)?;
+            let (hints, _) = hints::Hints::from_json(variant, &given_hints(records)?, true)?;
             return Ok(Format::Delimited(Box::new(hints)));
         }
         match options.format() {
@@ -104,6 +100,23 @@ impl Format {
                 ))),
             },
         }
+    }
+
+    /// For a read: the hints to lay over those sniffed from the file itself, when the options
+    /// ask for records hints without naming a variant (or for the records format on a file),
+    /// as Records Mover does. None when the format is known without looking.
+    pub fn sniffing(
+        options: &FileOptions,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let records = options.records.as_ref();
+        let sniff = options.format() == FileFormat::Records
+            || records.is_some_and(|r| r.variant.is_empty());
+        if !sniff {
+            return Ok(None);
+        }
+        records
+            .map_or_else(|| Ok(Default::default()), given_hints)
+            .map(Some)
     }
 
     /// The format a file name suggests, if any (`.csv.gz` is CSV: compression is told apart
@@ -185,6 +198,17 @@ impl Format {
             }
         }
         Ok(())
+    }
+}
+
+/// The hints a user gave, as a JSON object.
+fn given_hints(
+    records: &mover_proto::RecordsOptions,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    match records.hints_json.trim() {
+        "" => Ok(serde_json::Map::new()),
+        text => serde_json::from_str(text)
+            .map_err(|e| Error::invalid(format!("the records hints are not a JSON object: {e}"))),
     }
 }
 

@@ -1,25 +1,31 @@
 //! Telling a delimited file's hints from its first bytes.
 //!
-//! Compression comes from the magic number, the encoding from a byte-order mark or from
-//! whether the bytes are UTF-8 (else CP1252 when its printable 0x80–0x9F characters appear,
-//! else LATIN1). The record terminator is the most common of `\r\n`, `\n`, `\r` and `\u0002`;
-//! the delimiter the candidate that splits the most lines into the same number of fields.
-//! A backslash before a delimiter, a terminator or another backslash makes `escape` a
+//! Compression comes from the magic number, the encoding from a byte-order mark, from the
+//! zero bytes of UTF-16 without one, or from whether the bytes are UTF-8 (else CP1252 when
+//! its printable 0x80–0x9F characters appear, else LATIN1). The rest is told from the
+//! decoded text. The record terminator is the most common of `\r\n`, `\n`, `\r` and
+//! `\u0002`; the delimiter the candidate that splits the most lines into the same number of
+//! fields. A backslash before a delimiter, a terminator or another backslash makes `escape` a
 //! backslash: such a file is never split at an escaped delimiter. Quoting is `minimal` when
 //! fields open with a double quote (with `doublequote` when `""` appears inside them), and the
-//! first line is a header when it has no number where the lines below have one.
+//! first line is a header when it has no number where the lines below have one. Date and time
+//! formats are the allow-listed ones that read every value of the most columns.
 
 use super::compression::Codec;
+use super::datetime::{DateFormat, DateTimeFormat, DateTimeTzFormat, TimeFormat};
+use super::delimited::{Dialect, Record, Splitter};
+use super::encoding::decode_sample;
 use super::hints::{Compression, Encoding, Hints, Quoting, Variant};
 use crate::error::{Error, Result};
 
 const DELIMITERS: [char; 5] = [',', '\t', '|', ';', '\u{1}'];
 
-/// Hints for `raw`, the first bytes of a file, and `text`, those bytes decompressed.
-pub fn sniff(raw: &[u8], text: &[u8]) -> Result<Hints> {
+/// Hints for `raw`, the first bytes of a file, and `text`, those bytes decompressed (`whole`
+/// when they are the whole file).
+pub fn sniff(raw: &[u8], text: &[u8], whole: bool) -> Result<Hints> {
     if raw.is_empty() {
         return Err(Error::invalid(
-            "the file is empty: there is nothing to tell its format from",
+            "the file is empty (zero bytes): there is nothing to tell its format from",
         ));
     }
     let mut h = Hints::of(Variant::Dumb);
@@ -29,22 +35,14 @@ pub fn sniff(raw: &[u8], text: &[u8]) -> Result<Hints> {
         Some(Codec::Bzip2) => Some(Compression::Bzip),
         Some(Codec::Zstd) => Some(Compression::Zstd),
     };
-    let (encoding, body) = encoding(text);
-    h.encoding = encoding;
-    if matches!(
-        encoding,
-        Encoding::Utf16Le | Encoding::Utf16Be | Encoding::Utf16Bom
-    ) {
-        return Ok(h); // the structure is told after decoding, which is not done yet
+    if text.is_empty() {
+        return Err(Error::invalid(
+            "the file holds no text once decompressed: there is nothing to tell its format from",
+        ));
     }
-    let text: String = match std::str::from_utf8(body) {
-        Ok(s) => s.to_string(),
-        Err(e) if e.error_len().is_none() => {
-            String::from_utf8_lossy(&body[..e.valid_up_to()]).into()
-        }
-        // Single-byte encodings: every byte is one character.
-        Err(_) => body.iter().map(|&b| b as char).collect(),
-    };
+    h.encoding = encoding(text);
+    // What decodes is sniffed; bad bytes further on are the reader's to report.
+    let text = decode_sample(h.encoding, text, whole).unwrap_or_else(|bad| bad.decoded);
     h.record_terminator = terminator(&text).to_string();
     let lines: Vec<&str> = text
         .split(h.record_terminator.as_str())
@@ -52,7 +50,7 @@ pub fn sniff(raw: &[u8], text: &[u8]) -> Result<Hints> {
         .take(200)
         .collect();
     // The last line of a sample may be cut short: leave it out when there are others.
-    let lines = if lines.len() > 2 {
+    let lines = if lines.len() > 2 && !whole {
         &lines[..lines.len() - 1]
     } else {
         &lines[..]
@@ -77,7 +75,78 @@ pub fn sniff(raw: &[u8], text: &[u8]) -> Result<Hints> {
         h.doublequote = text.contains("\"\"");
     }
     h.header_row = header(lines, d);
+    date_formats(&text, whole, &mut h);
     Ok(h)
+}
+
+/// The allow-listed date and time formats that read every value of the most columns of the
+/// sample; the hints keep their formats where no column reads as a date or time.
+fn date_formats(text: &str, whole: bool, h: &mut Hints) {
+    let Ok(dialect) = Dialect::from_hints(h) else {
+        return;
+    };
+    let mut splitter = Splitter::new(dialect);
+    let mut records = Vec::new();
+    if splitter.push(text, &mut records).is_err() {
+        return;
+    }
+    if whole {
+        let _ = splitter.finish(&mut records);
+    }
+    let rows = &records[usize::from(h.header_row).min(records.len())..];
+    let width = rows.iter().map(|r| r.fields.len()).max().unwrap_or(0);
+    let columns: Vec<Vec<&str>> = (0..width).map(|i| values(rows, i)).collect();
+    let columns: Vec<&[&str]> = columns
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(Vec::as_slice)
+        .collect();
+    if let Some(f) = best(DateFormat::ALL, &columns, |f, v| f.read(v).is_some()) {
+        h.dateformat = f;
+    }
+    if let Some(f) = best(TimeFormat::ALL, &columns, |f, v| f.read(v).is_some()) {
+        h.timeonlyformat = f;
+    }
+    if let Some(f) = best(DateTimeFormat::ALL, &columns, |f, v| f.read(v).is_some()) {
+        h.datetimeformat = f;
+    }
+    // Zoned formats for the columns the naive format does not read.
+    let naive = h.datetimeformat;
+    let zoned: Vec<&[&str]> = columns
+        .iter()
+        .copied()
+        .filter(|c| !c.iter().all(|v| naive.read(v).is_some()))
+        .collect();
+    if let Some(f) = best(DateTimeTzFormat::ALL, &zoned, |f, v| f.read(v).is_some()) {
+        h.datetimeformattz = f;
+    }
+}
+
+/// The non-empty values of column `i`.
+fn values(rows: &[Record], i: usize) -> Vec<&str> {
+    rows.iter()
+        .filter_map(|r| r.fields.get(i))
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The format that reads every value of the most columns (the first listed, on a tie).
+fn best<F: Copy>(all: &[F], columns: &[&[&str]], reads: impl Fn(F, &str) -> bool) -> Option<F> {
+    all.iter()
+        .map(|&f| {
+            let n = columns
+                .iter()
+                .filter(|c| c.iter().all(|v| reads(f, v)))
+                .count();
+            (n, f)
+        })
+        .filter(|(n, _)| *n > 0)
+        .fold(None, |best: Option<(usize, F)>, (n, f)| match best {
+            Some((m, _)) if m >= n => best,
+            _ => Some((n, f)),
+        })
+        .map(|(_, f)| f)
 }
 
 /// Column types for delimited `text` (a sample: the last record may be cut short unless
@@ -86,7 +155,6 @@ pub fn sniff(raw: &[u8], text: &[u8]) -> Result<Hints> {
 /// Utf8 that every non-empty value of the sample reads as. Names come from the header row,
 /// else `column_1`, `column_2`, ...
 pub fn infer_schema(text: &str, whole: bool, hints: &Hints) -> Result<arrow::datatypes::SchemaRef> {
-    use super::delimited::{Dialect, Splitter};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     let mut splitter = Splitter::new(Dialect::from_hints(hints)?);
     let mut records = Vec::new();
@@ -138,6 +206,8 @@ pub fn infer_schema(text: &str, whole: bool, hints: &Hints) -> Result<arrow::dat
                 DataType::Boolean
             } else if all(&|v| hints.dateformat.read(v).is_some()) {
                 DataType::Date32
+            } else if all(&|v| hints.timeonlyformat.read(v).is_some()) {
+                DataType::Time64(TimeUnit::Microsecond)
             } else if all(&|v| hints.datetimeformat.read(v).is_some()) {
                 DataType::Timestamp(TimeUnit::Microsecond, None)
             } else if all(&|v| hints.datetimeformattz.read(v).is_some()) {
@@ -151,27 +221,40 @@ pub fn infer_schema(text: &str, whole: bool, hints: &Hints) -> Result<arrow::dat
     Ok(std::sync::Arc::new(Schema::new(fields)))
 }
 
-fn encoding(text: &[u8]) -> (Encoding, &[u8]) {
+fn encoding(text: &[u8]) -> Encoding {
     match text {
-        [0xEF, 0xBB, 0xBF, rest @ ..] => (Encoding::Utf8Bom, rest),
-        [0xFF, 0xFE, ..] => (Encoding::Utf16Le, text),
-        [0xFE, 0xFF, ..] => (Encoding::Utf16Be, text),
-        _ => match std::str::from_utf8(text) {
-            Ok(_) => (Encoding::Utf8, text),
-            Err(e) if e.error_len().is_none() => (Encoding::Utf8, text),
-            Err(_) => {
-                // CP1252 prints 0x80-0x9F (€, “, ”, …); in LATIN1 they are control codes.
-                let cp1252 = text.iter().any(|&b| (0x80..=0x9F).contains(&b));
-                (
-                    if cp1252 {
-                        Encoding::Cp1252
-                    } else {
-                        Encoding::Latin1
-                    },
-                    text,
-                )
+        [0xEF, 0xBB, 0xBF, ..] => Encoding::Utf8Bom,
+        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => Encoding::Utf16,
+        _ => {
+            if let Some(order) = utf16_without_mark(text) {
+                return order;
             }
-        },
+            match std::str::from_utf8(text) {
+                Ok(_) => Encoding::Utf8,
+                Err(e) if e.error_len().is_none() => Encoding::Utf8,
+                // CP1252 prints 0x80-0x9F (€, “, ”, …); in LATIN1 they are control codes.
+                Err(_) if text.iter().any(|&b| (0x80..=0x9F).contains(&b)) => Encoding::Cp1252,
+                Err(_) => Encoding::Latin1,
+            }
+        }
+    }
+}
+
+/// UTF-16 text without a byte-order mark has a zero byte in most of its units (every ASCII
+/// character): on the odd side when little-endian, the even side when big-endian.
+fn utf16_without_mark(text: &[u8]) -> Option<Encoding> {
+    let units = text.len().min(4096) / 2;
+    if units < 2 {
+        return None;
+    }
+    let zeros = |side: usize| (0..units).filter(|u| text[2 * u + side] == 0).count();
+    let (even, odd) = (zeros(0), zeros(1));
+    if odd * 10 >= units * 9 && even == 0 {
+        Some(Encoding::Utf16Le)
+    } else if even * 10 >= units * 9 && odd == 0 {
+        Some(Encoding::Utf16Be)
+    } else {
+        None
     }
 }
 
@@ -231,7 +314,7 @@ mod tests {
     use super::*;
 
     fn of(text: &str) -> Hints {
-        sniff(text.as_bytes(), text.as_bytes()).unwrap()
+        sniff(text.as_bytes(), text.as_bytes(), true).unwrap()
     }
 
     #[test]
@@ -308,14 +391,26 @@ mod tests {
     fn encodings_and_compression_come_from_the_bytes() {
         assert_eq!(of("\u{feff}a,b\n1,2\n").encoding, Encoding::Utf8Bom);
         let latin = b"caf\xe9,1\nna\xefve,2\n";
-        assert_eq!(sniff(latin, latin).unwrap().encoding, Encoding::Latin1);
+        assert_eq!(
+            sniff(latin, latin, true).unwrap().encoding,
+            Encoding::Latin1
+        );
         let cp = b"\x93quoted\x94,1\nx,2\n";
-        assert_eq!(sniff(cp, cp).unwrap().encoding, Encoding::Cp1252);
+        assert_eq!(sniff(cp, cp, true).unwrap().encoding, Encoding::Cp1252);
         let gz = [0x1f, 0x8b, 8, 0];
         assert_eq!(
-            sniff(&gz, b"a,b\n").unwrap().compression,
+            sniff(&gz, b"a,b\n", false).unwrap().compression,
             Some(Compression::Gzip)
         );
-        assert!(sniff(b"", b"").unwrap_err().message.contains("empty"));
+        assert!(sniff(b"", b"", true).unwrap_err().message.contains("empty"));
+        let utf16: Vec<u8> = "a,b\n1,2\n"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        let h = sniff(&utf16, &utf16, true).unwrap();
+        assert_eq!(
+            (h.encoding, h.field_delimiter, h.header_row),
+            (Encoding::Utf16Be, ',', true)
+        );
     }
 }

@@ -6,8 +6,7 @@
 //! where the variant quotes) is the empty string. Records Mover (through pandas) writes NULL
 //! as an empty field in every variant, so its files read back the same way.
 //!
-//! Only UTF-8 text is read here (a UTF-8 byte-order mark is skipped); other encodings are
-//! refused by name until they are decoded on the way in.
+//! Text in any encoding the hints name is decoded on the way in ([`super::encoding`]).
 
 use std::sync::Arc;
 
@@ -27,7 +26,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::delimited::{Dialect, Record, Splitter};
-use super::hints::{Encoding, Hints};
+use super::encoding::TextDecoder;
+use super::hints::Hints;
 use crate::connectors::BatchStream;
 use crate::error::{Error, Result};
 
@@ -40,18 +40,10 @@ pub fn decode(
     batch_rows: usize,
     label: String,
 ) -> Result<BatchStream> {
-    match hints.encoding {
-        Encoding::Utf8 | Encoding::Utf8Bom => {}
-        other => {
-            return Err(Error::unsupported(format!(
-                "{label}: encoding {other:?} is not read yet; UTF-8 is"
-            )));
-        }
-    }
     let splitter = Splitter::new(Dialect::from_hints(&hints)?);
     let state = State {
         bytes,
-        text: Text::default(),
+        text: TextDecoder::new(hints.encoding),
         splitter: Some(splitter),
         ready: Vec::new(),
         header_skipped: !hints.header_row,
@@ -74,43 +66,9 @@ pub fn decode(
     .boxed())
 }
 
-/// UTF-8 text from byte chunks that may cut a character in two.
-#[derive(Default)]
-struct Text {
-    carry: Vec<u8>,
-    started: bool,
-}
-
-impl Text {
-    fn push(&mut self, chunk: &[u8], label: &str) -> Result<String> {
-        self.carry.extend_from_slice(chunk);
-        if !self.started && self.carry.len() >= 3 {
-            self.started = true;
-            if self.carry.starts_with(b"\xEF\xBB\xBF") {
-                self.carry.drain(..3);
-            }
-        }
-        let valid = match std::str::from_utf8(&self.carry) {
-            Ok(_) => self.carry.len(),
-            // A character cut at the chunk's end: keep its bytes for the next chunk.
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            Err(e) => {
-                return Err(Error::invalid(format!(
-                    "{label}: bytes that are not UTF-8 (the file's declared encoding) after {} bytes",
-                    e.valid_up_to()
-                )));
-            }
-        };
-        let rest = self.carry.split_off(valid);
-        let text =
-            String::from_utf8(std::mem::replace(&mut self.carry, rest)).expect("checked UTF-8");
-        Ok(text)
-    }
-}
-
 struct State {
     bytes: BoxStream<'static, Result<Bytes>>,
-    text: Text,
+    text: TextDecoder,
     splitter: Option<Splitter>,
     ready: Vec<Record>,
     header_skipped: bool,
@@ -130,25 +88,29 @@ impl State {
             let Some(splitter) = self.splitter.as_mut() else {
                 break;
             };
-            match self.bytes.next().await {
-                Some(chunk) => {
-                    let text = self.text.push(&chunk?, &self.label)?;
-                    splitter
-                        .push(&text, &mut self.ready)
-                        .map_err(|e| e.within(&self.label))?;
-                }
-                None => {
-                    if !self.text.carry.is_empty() {
-                        return Err(Error::invalid(format!(
-                            "{}: the file ends inside a UTF-8 character",
-                            self.label
-                        )));
-                    }
-                    let splitter = self.splitter.take().expect("present");
-                    splitter
-                        .finish(&mut self.ready)
-                        .map_err(|e| e.within(&self.label))?;
-                }
+            let chunk = self.bytes.next().await.transpose()?;
+            let last = chunk.is_none();
+            let text = self.text.decode(chunk.as_deref().unwrap_or_default(), last);
+            let (text, malformed) = match text {
+                Ok(text) => (text, None),
+                Err(bad) => (bad.decoded, Some(bad.offset)),
+            };
+            splitter
+                .push(&text, &mut self.ready)
+                .map_err(|e| e.within(&self.label))?;
+            if let Some(offset) = malformed {
+                let (line, field) = splitter.position();
+                return Err(Error::invalid(format!(
+                    "{}: line {line}, field {field}: bytes that are not {} (the declared encoding) at byte {offset} of the text",
+                    self.label,
+                    self.hints.encoding.name()
+                )));
+            }
+            if last {
+                let splitter = self.splitter.take().expect("present");
+                splitter
+                    .finish(&mut self.ready)
+                    .map_err(|e| e.within(&self.label))?;
             }
             if !self.header_skipped && !self.ready.is_empty() {
                 self.ready.remove(0);
@@ -464,9 +426,15 @@ mod tests {
         let latin = read(b"1,caf\xe9,,,,\n", Hints::of(Variant::Bluelabs), 64)
             .await
             .unwrap_err();
-        assert!(latin.message.contains("not UTF-8"), "{latin}");
+        assert!(
+            latin
+                .message
+                .contains("line 1, field 2: bytes that are not UTF8"),
+            "{latin}"
+        );
         let mut utf16 = Hints::of(Variant::Bluelabs);
-        utf16.encoding = Encoding::Utf16;
-        assert!(read(b"", utf16, 1).await.is_err());
+        utf16.encoding = super::super::hints::Encoding::Utf16Le;
+        let cut = read(b"1\0,", utf16, 1).await.unwrap_err();
+        assert!(cut.message.contains("not UTF16LE"), "{cut}");
     }
 }

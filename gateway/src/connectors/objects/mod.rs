@@ -212,7 +212,7 @@ impl Connector for Bucket {
             });
         }
         let metas = self.objects(&key).await?;
-        let format = Format::resolve(metas[0].location.as_ref(), &spec.file)?;
+        let format = read::read_format(self, &metas[0], &spec.file).await?;
         let (schema, mut total) = read::describe_file(self, &metas[0], &format).await?;
         // Row counts of Parquet parts come from their footers; text formats have none.
         if matches!(format, Format::Parquet) {
@@ -271,11 +271,7 @@ impl Connector for Bucket {
             )));
         }
         let meta = self.head(&key).await?;
-        let (raw, whole) = read::sample_raw(self, &meta).await?;
-        let (text, _) = crate::records::compression::decompress_sample(raw.clone(), whole)
-            .await
-            .map_err(|e| e.within(self.label(&key)))?;
-        crate::records::sniff::sniff(&raw, &text).map_err(|e| e.within(self.label(&key)))
+        read::sniff_file(self, &meta).await
     }
 
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {

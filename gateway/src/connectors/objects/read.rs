@@ -3,11 +3,14 @@
 
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
+use mover_proto::FileOptions;
 use object_store::{ObjectMeta, ObjectStoreExt};
 
 use super::{Bucket, Key, keys};
 use crate::connectors::{BatchStream, ReadSpec};
 use crate::error::{Context, Error, Result};
+use crate::records::encoding::decode_sample;
+use crate::records::hints::Hints;
 use crate::records::{Format, compression, csv, jsonl, parquet};
 
 /// Bytes read from the head of a CSV or JSON file to infer its schema.
@@ -55,11 +58,38 @@ pub(super) async fn describe_file(
         }
         Format::Delimited(hints) => {
             let (sample, whole) = sample(bucket, meta).await?;
-            let text = String::from_utf8_lossy(&sample);
+            // Bad bytes past what decodes are the reader's to report, by line and field.
+            let text = decode_sample(hints.encoding, &sample, whole).unwrap_or_else(|b| b.decoded);
             crate::records::sniff::infer_schema(&text, whole, hints).map(|s| (s, None))
         }
     };
     result.map_err(|e| e.within(bucket.label(&meta.location)))
+}
+
+/// The format `meta` is read with: as [`Format::resolve`] says, or the hints sniffed from the
+/// file with the user's laid over them ([`Format::sniffing`]).
+pub(super) async fn read_format(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+    options: &FileOptions,
+) -> Result<Format> {
+    let label = || bucket.label(&meta.location);
+    let Some(given) = Format::sniffing(options).map_err(|e| e.within(label()))? else {
+        return Format::resolve(meta.location.as_ref(), options).map_err(|e| e.within(label()));
+    };
+    let mut hints = sniff_file(bucket, meta).await?;
+    hints.overlay(&given, true).map_err(|e| e.within(label()))?;
+    Ok(Format::Delimited(Box::new(hints)))
+}
+
+/// The records hints of one file, told from its first bytes.
+pub(super) async fn sniff_file(bucket: &Bucket, meta: &ObjectMeta) -> Result<Hints> {
+    let (raw, whole) = sample_raw(bucket, meta).await?;
+    let label = bucket.label(&meta.location);
+    let (text, whole) = compression::decompress_sample(raw.clone(), whole)
+        .await
+        .map_err(|e| e.within(&label))?;
+    crate::records::sniff::sniff(&raw, &text, whole).map_err(|e| e.within(&label))
 }
 
 /// A text file's bytes as a stream, decompressed when its first bytes say it is compressed.
@@ -168,8 +198,13 @@ pub(super) async fn read_dataset(
     spec: &ReadSpec,
     schema_from: Option<ObjectMeta>,
 ) -> Result<(SchemaRef, BatchStream)> {
-    let format = Format::resolve(metas[0].location.as_ref(), &spec.file)
-        .map_err(|e| e.within(bucket.label(&metas[0].location)))?;
+    // One format for every part: the one the dataset's first file is read with.
+    let format = read_format(
+        bucket,
+        schema_from.as_ref().unwrap_or(&metas[0]),
+        &spec.file,
+    )
+    .await?;
     let columns = spec.columns.clone();
     let (schema, first, rest) = match schema_from {
         Some(from) => {
