@@ -435,6 +435,40 @@ fn records_directories_are_written_whole_and_read_back() {
         let got = sqlite_rows(&data.join("mover.db"), &format!("back_{variant}"));
         assert_eq!(got, want, "{variant}");
     }
+    // Parquet data files: an empty `_format_parquet`, as Records Mover requires.
+    ok(gw.mvrec(&[
+        "cp",
+        "demo/main/source",
+        "files/out_parquet/",
+        "--to-records-type",
+        "parquet",
+    ]));
+    assert_eq!(
+        files_under(&data.join("out_parquet")),
+        [
+            "_format_parquet",
+            "_manifest",
+            "_schema.json",
+            "data001.parquet"
+        ]
+    );
+    assert!(
+        std::fs::read(data.join("out_parquet/_format_parquet"))
+            .unwrap()
+            .is_empty()
+    );
+    ok(gw.mvrec(&["cp", "files/out_parquet/", "demo/main/back_parquet"]));
+    assert_eq!(sqlite_rows(&data.join("mover.db"), "back_parquet"), want);
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "demo/main/source",
+        "files/parquet_hinted/",
+        "--to-records-type",
+        "parquet",
+        "--to-variant",
+        "csv",
+    ]));
+    assert!(err.contains("takes no variant"), "{err}");
     // Hints over the variant; an uncompressed file then.
     ok(gw.mvrec(&[
         "cp",

@@ -37,6 +37,10 @@ pub struct CpArgs {
     /// Records hints over the variant, as JSON: '{"compression": null, "header-row": true}'.
     #[arg(long = "to-hints")]
     to_hints: Option<String>,
+    /// The data files of a records directory target (ending in /): delimited (default, by
+    /// the variant and hints) or parquet.
+    #[arg(long = "to-records-type", value_enum)]
+    to_records_type: Option<super::RecordsType>,
     /// Ask the source for up to this many endpoints to read at once (prefixes and globs of
     /// several files split). Between gateways the default is the peer's `parallel`.
     #[arg(long, default_value_t = 0)]
@@ -137,7 +141,8 @@ pub async fn run(gateways: &Gateways, args: CpArgs) -> anyhow::Result<()> {
 /// How to write the target: CSV options, or records hints (a records directory when the
 /// target is a prefix, else one hinted file).
 fn target_file_options(args: &CpArgs) -> Option<mover_proto::FileOptions> {
-    let records = args.to_variant.is_some() || args.to_hints.is_some();
+    let records =
+        args.to_variant.is_some() || args.to_hints.is_some() || args.to_records_type.is_some();
     let format = match (args.to_format, records && args.target.ends_with('/')) {
         (None, true) => Some(Format::Records),
         (f, _) => f,
@@ -146,6 +151,7 @@ fn target_file_options(args: &CpArgs) -> Option<mover_proto::FileOptions> {
         file_options(format, args.to_delimiter.clone(), args.to_no_header),
         &args.to_variant,
         &args.to_hints,
+        args.to_records_type,
     )
 }
 

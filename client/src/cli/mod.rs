@@ -170,25 +170,39 @@ impl SourceArgs {
             file_options(self.format, self.delimiter.clone(), self.no_header),
             &self.variant,
             &self.hints,
+            None,
         )
     }
 }
 
-/// `options` with records hints, when a variant or hints were given.
+/// `options` with records options, when a variant, hints or a format type were given.
 fn with_records(
     options: Option<FileOptions>,
     variant: &Option<String>,
     hints: &Option<String>,
+    format_type: Option<RecordsType>,
 ) -> Option<FileOptions> {
-    if variant.is_none() && hints.is_none() {
+    if variant.is_none() && hints.is_none() && format_type.is_none() {
         return options;
     }
     let mut options = options.unwrap_or_default();
     options.records = Some(mover_proto::RecordsOptions {
         variant: variant.clone().unwrap_or_default(),
         hints_json: hints.clone().unwrap_or_default(),
+        format_type: match format_type {
+            None => String::new(),
+            Some(RecordsType::Delimited) => "delimited".into(),
+            Some(RecordsType::Parquet) => "parquet".into(),
+        },
     });
     Some(options)
+}
+
+/// The format of a records directory's data files.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum RecordsType {
+    Delimited,
+    Parquet,
 }
 
 /// A read from a name (or a database name with --sql); a gateway in front of the name is

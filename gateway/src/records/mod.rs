@@ -81,6 +81,9 @@ impl Format {
         if let Some(records) = &options.records
             && options.format() != FileFormat::Records
         {
+            if records.format_type == "parquet" {
+                return Ok(Format::Parquet);
+            }
             let variant = Some(records.variant.as_str()).filter(|v| !v.is_empty());
             let (hints, _) = hints::Hints::from_json(variant, &given_hints(records)?, true)?;
             return Ok(Format::Delimited(Box::new(hints)));
@@ -109,8 +112,9 @@ impl Format {
         options: &FileOptions,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
         let records = options.records.as_ref();
-        let sniff = options.format() == FileFormat::Records
-            || records.is_some_and(|r| r.variant.is_empty());
+        let sniff = records.is_none_or(|r| r.format_type != "parquet")
+            && (options.format() == FileFormat::Records
+                || records.is_some_and(|r| r.variant.is_empty()));
         if !sniff {
             return Ok(None);
         }
@@ -202,7 +206,7 @@ impl Format {
 }
 
 /// The hints a user gave, as a JSON object.
-fn given_hints(
+pub(crate) fn given_hints(
     records: &mover_proto::RecordsOptions,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
     match records.hints_json.trim() {

@@ -5,13 +5,13 @@
 //! The manifest's URLs point wherever the writer was; only their file names are used, and
 //! each must be a file of this directory: a manifest cannot make the gateway read elsewhere.
 //! Without a manifest, the directory's data files are read in name order. Written, a
-//! directory gets one delimited data file (see [`write`]).
+//! directory gets one data file, delimited or Parquet (see [`write`]).
 
 use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::write::Upload;
 use super::{Bucket, Key, keys, read};
@@ -203,10 +203,11 @@ impl RecordsDir {
     }
 }
 
-/// Write a records directory into the empty prefix `key`: the data file by the hints
-/// (`data001.csv`, compressed as they say), `_format_delimited` with all 13 hints, a strict
-/// `_schema.json`, and the manifest last, written as `manifest` and renamed `_manifest`, so a
-/// reader never sees a manifest before its files. On any failure what was written is removed.
+/// Write a records directory into the empty prefix `key`: the data file (`data001.parquet`,
+/// or `data001.csv` by the hints, compressed as they say), `_format_parquet` (empty, as
+/// Records Mover requires) or `_format_delimited` with all 13 hints, a strict `_schema.json`,
+/// and the manifest last, written as `manifest` and renamed `_manifest`, so a reader never
+/// sees a manifest before its files. On any failure what was written is removed.
 pub(super) async fn write(
     bucket: &Bucket,
     key: &Key,
@@ -222,34 +223,52 @@ pub(super) async fn write(
         ));
     }
     let options = spec.file.records.clone().unwrap_or_default();
-    let given: Map<String, Value> = match options.hints_json.trim() {
-        "" => Map::new(),
-        text => serde_json::from_str(text)
-            .map_err(|e| Error::invalid(format!("the records hints are not a JSON object: {e}")))?,
-    };
-    let variant = match options.variant.as_str() {
-        "" => "bluelabs",
-        v => v,
-    };
-    let (hints, notes) = Hints::from_json(Some(variant), &given, true)?;
     // Types the records schema cannot say are refused before a byte is written.
     let schema_doc = schema::from_arrow(&schema)?;
-    let (codec, extension) = match hints.compression {
-        None => (None, ""),
-        Some(Compression::Gzip) => (Some(Codec::Gzip), ".gz"),
-        Some(Compression::Bzip) => (Some(Codec::Bzip2), ".bz2"),
-        Some(Compression::Zstd) => (Some(Codec::Zstd), ".zst"),
-    };
     let path = |name: &str| {
         Path::parse(format!("{}/{name}", key.as_str()))
             .map_err(|e| Error::internal(format!("bad name {name}: {e}")))
     };
-    let data_name = format!("data001.csv{extension}");
+    let (format_file, format_doc, data_name, encoder, notes) = match options.format_type.as_str() {
+        "parquet" => {
+            if !options.variant.is_empty() || !options.hints_json.trim().is_empty() {
+                return Err(Error::invalid(
+                    "a parquet records directory takes no variant or hints; they describe delimited files",
+                ));
+            }
+            let encoder = crate::records::encoder(&Format::Parquet, schema)?;
+            let name = "data001.parquet".to_string();
+            ("_format_parquet", None, name, encoder, vec![])
+        }
+        "" | "delimited" => {
+            let given = crate::records::given_hints(&options)?;
+            let variant = match options.variant.as_str() {
+                "" => "bluelabs",
+                v => v,
+            };
+            let (hints, notes) = Hints::from_json(Some(variant), &given, true)?;
+            let (codec, extension) = match hints.compression {
+                None => (None, ""),
+                Some(Compression::Gzip) => (Some(Codec::Gzip), ".gz"),
+                Some(Compression::Bzip) => (Some(Codec::Bzip2), ".bz2"),
+                Some(Compression::Zstd) => (Some(Codec::Zstd), ".zst"),
+            };
+            let mut encoder: Box<dyn Encoder> =
+                Box::new(HintedEncoder::new(hints.clone(), schema)?);
+            if let Some(codec) = codec {
+                encoder = Box::new(Compressed::new(codec, encoder)?);
+            }
+            let doc = json!({"type": "delimited", "variant": variant, "hints": hints.to_json()});
+            let name = format!("data001.csv{extension}");
+            ("_format_delimited", Some(doc), name, encoder, notes)
+        }
+        other => {
+            return Err(Error::invalid(format!(
+                "records format type {other:?}: delimited and parquet are written"
+            )));
+        }
+    };
     let data_path = path(&data_name)?;
-    let mut encoder: Box<dyn Encoder> = Box::new(HintedEncoder::new(hints.clone(), schema)?);
-    if let Some(codec) = codec {
-        encoder = Box::new(Compressed::new(codec, encoder)?);
-    }
     let upload = Upload::with_encoder(bucket, data_path.clone(), encoder).await?;
     let rows = upload.write_all(batches, &label).await?;
 
@@ -261,21 +280,24 @@ pub(super) async fn write(
             .await
             .internal(format!("reading back {label}{data_name}"))?
             .size;
-        let format_doc = json!({"type": "delimited", "variant": variant, "hints": hints.to_json()});
         let manifest = json!({"entries": [{
             "url": format!("{}/{}/{data_name}", bucket.base_url, key.as_str()),
             "mandatory": true,
             "meta": {"content_length": size},
         }]});
-        for (name, doc) in [
-            ("_format_delimited", &format_doc),
-            ("_schema.json", &schema_doc),
-            ("manifest", &manifest),
+        let json = |doc: &Value| serde_json::to_vec(doc).expect("JSON");
+        for (name, bytes) in [
+            (
+                format_file,
+                format_doc.as_ref().map(json).unwrap_or_default(),
+            ),
+            ("_schema.json", json(&schema_doc)),
+            ("manifest", json(&manifest)),
         ] {
             let p = path(name)?;
             bucket
                 .store
-                .put(&p, serde_json::to_vec(doc).expect("JSON").into())
+                .put(&p, bytes.into())
                 .await
                 .internal(format!("writing {label}{name}"))?;
             written.push(p);
