@@ -7,53 +7,55 @@
 //! The splitter is fed chunks of UTF-8 text as they arrive and hands out whole records; a
 //! record may span any number of chunks. An unterminated quote or an escape at the very end is
 //! an error naming the line (from 1: record terminators and newlines inside fields count) and
-//! the field. Delimiter, terminator, quote and escape must be ASCII here.
+//! the field. Delimiter, terminator, quote and escape may be any character (`þ` is a common
+//! delimiter in legal exports).
 
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Terminator {
-    Byte(u8),
+    Char(char),
     CrLf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialect {
-    pub delimiter: u8,
+    pub delimiter: char,
     pub terminator: Terminator,
     /// None: quote characters are data.
-    pub quote: Option<u8>,
+    pub quote: Option<char>,
     /// Inside quotes, two quote characters stand for one.
     pub doublequote: bool,
-    pub escape: Option<u8>,
+    pub escape: Option<char>,
 }
 
 impl Dialect {
-    /// The dialect the hints describe; non-ASCII structure characters are refused by name.
+    /// The dialect the hints describe.
     pub fn from_hints(h: &super::hints::Hints) -> Result<Self> {
-        let ascii = |c: char, what: &str| -> Result<u8> {
-            u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
-                Error::unsupported(format!(
-                    "{what} {c:?} is not ASCII; only ASCII {what}s are read so far"
-                ))
-            })
-        };
         let terminator = match h.record_terminator.as_str() {
             "\r\n" => Terminator::CrLf,
-            t => Terminator::Byte(ascii(
-                t.chars().next().unwrap_or('\n'),
-                "record terminator",
-            )?),
+            t => Terminator::Char(t.chars().next().unwrap_or('\n')),
         };
+        let quote = h.quoting.map(|_| h.quotechar);
+        let structure = [Some(h.field_delimiter), quote, h.escape];
+        let clash = match terminator {
+            Terminator::Char(t) => structure.contains(&Some(t)),
+            Terminator::CrLf => false,
+        } || structure.iter().flatten().enumerate().any(|(i, c)| {
+            structure.iter().flatten().skip(i + 1).any(|d| d == c)
+        });
+        if clash {
+            return Err(Error::invalid(format!(
+                "the delimiter {:?}, terminator {:?}, quote {:?} and escape {:?} must differ",
+                h.field_delimiter, h.record_terminator, quote, h.escape
+            )));
+        }
         Ok(Self {
-            delimiter: ascii(h.field_delimiter, "field delimiter")?,
+            delimiter: h.field_delimiter,
             terminator,
-            quote: match h.quoting {
-                None => None,
-                Some(_) => Some(ascii(h.quotechar, "quote character")?),
-            },
+            quote,
             doublequote: h.doublequote,
-            escape: h.escape.map(|c| ascii(c, "escape character")).transpose()?,
+            escape: h.escape,
         })
     }
 }
@@ -131,10 +133,9 @@ impl Splitter {
     pub fn push(&mut self, text: &str, out: &mut Vec<Record>) -> Result<()> {
         let d = self.dialect;
         for c in text.chars() {
-            let b = u8::try_from(c).ok().filter(u8::is_ascii);
-            let is = |x: u8| b == Some(x);
+            let is = |x: char| c == x;
             let ends_record = |state_quoted: bool| match d.terminator {
-                Terminator::Byte(t) => is(t) && !state_quoted,
+                Terminator::Char(t) => is(t) && !state_quoted,
                 Terminator::CrLf => false,
             };
             match self.state {
@@ -149,7 +150,7 @@ impl Splitter {
                         self.state = State::FieldStart;
                     } else if ends_record(false) {
                         self.end_record(false, out);
-                    } else if d.terminator == Terminator::CrLf && is(b'\r') {
+                    } else if d.terminator == Terminator::CrLf && is('\r') {
                         self.state = State::Cr { quoted: false };
                     } else {
                         self.field.push(c);
@@ -178,7 +179,7 @@ impl Splitter {
                         self.state = State::FieldStart;
                     } else if ends_record(false) {
                         self.end_record(true, out);
-                    } else if d.terminator == Terminator::CrLf && is(b'\r') {
+                    } else if d.terminator == Terminator::CrLf && is('\r') {
                         self.state = State::Cr { quoted: true };
                     } else {
                         return Err(Error::invalid(format!(
@@ -346,7 +347,19 @@ mod tests {
         let e = split_in_pieces(b, "a,b\\", 1).unwrap_err();
         assert!(e.message.contains("escape"), "{e}");
         let mut h = Hints::of(Variant::Csv);
-        h.field_delimiter = '§';
-        assert!(Dialect::from_hints(&h).is_err());
+        h.field_delimiter = '"';
+        let e = Dialect::from_hints(&h).unwrap_err();
+        assert!(e.message.contains("must differ"), "{e}");
+    }
+
+    #[test]
+    fn any_character_delimits() {
+        let mut h = Hints::of(Variant::Csv);
+        h.field_delimiter = 'þ';
+        h.record_terminator = "¶".into();
+        let d = Dialect::from_hints(&h).unwrap();
+        let records = split_in_pieces(d, "aþ\"bþ¶\"¶1þ2¶", 1).unwrap();
+        assert_eq!(records[0], ["a", "bþ¶"]);
+        assert_eq!(records[1], ["1", "2"]);
     }
 }
