@@ -41,9 +41,11 @@ impl Dialect {
         let clash = match terminator {
             Terminator::Char(t) => structure.contains(&Some(t)),
             Terminator::CrLf => false,
-        } || structure.iter().flatten().enumerate().any(|(i, c)| {
-            structure.iter().flatten().skip(i + 1).any(|d| d == c)
-        });
+        } || structure
+            .iter()
+            .flatten()
+            .enumerate()
+            .any(|(i, c)| structure.iter().flatten().skip(i + 1).any(|d| d == c));
         if clash {
             return Err(Error::invalid(format!(
                 "the delimiter {:?}, terminator {:?}, quote {:?} and escape {:?} must differ",

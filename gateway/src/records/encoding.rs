@@ -91,11 +91,16 @@ impl TextDecoder {
 pub fn decode_sample(encoding: Encoding, bytes: &[u8], whole: bool) -> Result<String, Malformed> {
     let mut d = TextDecoder::new(encoding);
     let text = d.decode(bytes, false)?;
-    if whole {
-        let rest = d.decode(&[], true)?;
-        return Ok(text + &rest);
+    if !whole {
+        return Ok(text);
     }
-    Ok(text)
+    match d.decode(&[], true) {
+        Ok(rest) => Ok(text + &rest),
+        Err(bad) => Err(Malformed {
+            decoded: text + &bad.decoded,
+            offset: bad.offset,
+        }),
+    }
 }
 
 /// Text to the bytes of one encoding, a byte-order mark first where the encoding has one.

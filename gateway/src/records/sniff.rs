@@ -110,14 +110,18 @@ fn date_formats(text: &str, whole: bool, h: &mut Hints) {
     if let Some(f) = best(DateTimeFormat::ALL, &columns, |f, v| f.read(v).is_some()) {
         h.datetimeformat = f;
     }
-    // Zoned formats for the columns the naive format does not read.
+    // Zoned formats for the columns the naive format does not read; when every column reads
+    // as naive, a column typed as zoned elsewhere is UTC without an offset (bigquery's way).
     let naive = h.datetimeformat;
     let zoned: Vec<&[&str]> = columns
         .iter()
         .copied()
         .filter(|c| !c.iter().all(|v| naive.read(v).is_some()))
         .collect();
-    if let Some(f) = best(DateTimeTzFormat::ALL, &zoned, |f, v| f.read(v).is_some()) {
+    let reads = |f: DateTimeTzFormat, v: &str| f.read(v).is_some();
+    if let Some(f) = best(DateTimeTzFormat::ALL, &zoned, reads)
+        .or_else(|| best(DateTimeTzFormat::ALL, &columns, reads))
+    {
         h.datetimeformattz = f;
     }
 }
@@ -241,7 +245,8 @@ fn encoding(text: &[u8]) -> Encoding {
 }
 
 /// UTF-16 text without a byte-order mark has a zero byte in most of its units (every ASCII
-/// character): on the odd side when little-endian, the even side when big-endian.
+/// or LATIN1 character): on the odd side when little-endian, the even side when big-endian,
+/// and rarely on the other side.
 fn utf16_without_mark(text: &[u8]) -> Option<Encoding> {
     let units = text.len().min(4096) / 2;
     if units < 2 {
@@ -249,9 +254,9 @@ fn utf16_without_mark(text: &[u8]) -> Option<Encoding> {
     }
     let zeros = |side: usize| (0..units).filter(|u| text[2 * u + side] == 0).count();
     let (even, odd) = (zeros(0), zeros(1));
-    if odd * 10 >= units * 9 && even == 0 {
+    if odd * 2 >= units && even * 20 <= units {
         Some(Encoding::Utf16Le)
-    } else if even * 10 >= units * 9 && odd == 0 {
+    } else if even * 2 >= units && odd * 20 <= units {
         Some(Encoding::Utf16Be)
     } else {
         None

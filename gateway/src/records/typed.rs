@@ -133,11 +133,20 @@ impl State {
 pub fn batch(schema: &SchemaRef, hints: &Hints, records: &[Record]) -> Result<RecordBatch> {
     let width = schema.fields().len();
     if let Some(r) = records.iter().find(|r| r.fields.len() != width) {
-        return Err(Error::invalid(format!(
-            "line {}: {} fields, but the schema has {width} columns",
-            r.line,
-            r.fields.len()
-        )));
+        let n = r.fields.len();
+        return Err(Error::invalid(if n > width {
+            format!(
+                "line {}, field {}: {n} fields, but the schema has {width} columns",
+                r.line,
+                width + 1
+            )
+        } else {
+            format!(
+                "line {}, column {:?}: missing ({n} fields, but the schema has {width} columns)",
+                r.line,
+                schema.field(n).name()
+            )
+        }));
     }
     let columns = schema
         .fields()
@@ -422,7 +431,12 @@ mod tests {
         let ragged = read(b"1,a\n", Hints::of(Variant::Bluelabs), 64)
             .await
             .unwrap_err();
-        assert!(ragged.message.contains("line 1: 2 fields"), "{ragged}");
+        assert!(
+            ragged
+                .message
+                .contains("line 1, column \"amount\": missing"),
+            "{ragged}"
+        );
         let latin = read(b"1,caf\xe9,,,,\n", Hints::of(Variant::Bluelabs), 64)
             .await
             .unwrap_err();

@@ -1,0 +1,754 @@
+//! The records format's conformance suite, table-driven.
+//!
+//! - Every combination of the structural hints (delimiter, terminator, quoting, quote
+//!   character, doublequote, escape, header row) writes a table of awkward values and reads it
+//!   back value for value, in chunks that cut characters and records anywhere; a value the
+//!   hints cannot protect is refused by row and column instead, and only then.
+//! - Every date and time format writes and reads its values exactly, or refuses what it cannot
+//!   show; zoned formats read every offset form.
+//! - Every variant under every encoding and compression is written, sniffed, and read back
+//!   with the sniffed hints to the same values; plus TSV, DOS and old-Mac newlines, one column,
+//!   and zero bytes.
+//! - Bad input is an error naming the file, the line and the column, and a move of it leaves
+//!   the target as it was.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array,
+    RecordBatch, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use futures::{StreamExt, TryStreamExt};
+use mover_gateway::records::compression::{self, Codec, Compressed};
+use mover_gateway::records::datetime::{DateFormat, DateTimeFormat, DateTimeTzFormat, TimeFormat};
+use mover_gateway::records::hinted::HintedEncoder;
+use mover_gateway::records::hints::{Compression, Encoding, Hints, Quoting, Variant};
+use mover_gateway::records::{Encoder, sniff, typed};
+use mover_tests::{Gateway, fails, sqlite_rows, workdir};
+
+/// Text that tries every way of being mis-split.
+const TEXTS: &[Option<&str>] = &[
+    Some("plain"),
+    Some("comma, here"),
+    Some("tab\there"),
+    Some("pipe|here"),
+    Some("ctl \u{1} and \u{2} here"),
+    Some("thorn þ and pilcrow ¶"),
+    Some("double \" quote"),
+    Some("single ' quote"),
+    Some("\""),
+    Some("\"\""),
+    Some("'"),
+    Some("new\nline"),
+    Some("cr\rhere"),
+    Some("crlf\r\nhere"),
+    Some("\n"),
+    Some("back\\slash"),
+    Some("\\"),
+    Some("trailing\\"),
+    Some("\\,"),
+    Some(""),
+    None,
+    Some("  spaces  "),
+    Some("unicode 日本語 😀"),
+    Some("NULL"),
+    Some("\\N"),
+];
+
+const DELIMITERS: [char; 5] = [',', '\t', '|', '\u{1}', 'þ'];
+const TERMINATORS: [&str; 5] = ["\n", "\r\n", "\r", "\u{2}", "¶"];
+const QUOTINGS: [Option<Quoting>; 4] = [
+    None,
+    Some(Quoting::All),
+    Some(Quoting::Minimal),
+    Some(Quoting::Nonnumeric),
+];
+
+fn micros(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+fn datetime(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+}
+
+fn days(s: &str) -> i32 {
+    (NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap() - NaiveDate::default()).num_days() as i32
+}
+
+/// A table of `texts` with a typed column of every kind beside them (values that every
+/// variant's formats can show: minutes only, years 1970-2069, days past the 12th).
+fn table(texts: &[Option<&str>]) -> RecordBatch {
+    let n = texts.len();
+    let cycle = |i: usize, of: &[&str]| of[i % of.len()].to_string();
+    let ats = [
+        "2026-11-28 17:30:00",
+        "1999-12-31 23:59:00",
+        "1970-01-13 00:00:00",
+    ];
+    let dates = ["2026-11-28", "1999-12-31", "2069-12-31", "1970-01-13"];
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(
+                (0..n as i64).map(|i| if i % 3 == 2 { -i } else { i + 1 }),
+            )),
+        ),
+        ("text", Arc::new(StringArray::from(texts.to_vec()))),
+        (
+            "amount",
+            Arc::new(Float64Array::from_iter((0..n).map(|i| {
+                (i % 4 != 3).then_some(i as f64 * -0.125 + 1e10 * (i % 2) as f64)
+            }))),
+        ),
+        (
+            "price",
+            Arc::new(
+                Decimal128Array::from_iter((0..n).map(|i| Some(i as i128 * 1_000_001 - 5)))
+                    .with_precision_and_scale(12, 3)
+                    .unwrap(),
+            ),
+        ),
+        (
+            "ok",
+            Arc::new(BooleanArray::from_iter(
+                (0..n).map(|i| (i % 5 != 4).then_some(i % 2 == 0)),
+            )),
+        ),
+        (
+            "day",
+            Arc::new(Date32Array::from_iter_values(
+                (0..n).map(|i| days(&cycle(i, &dates))),
+            )),
+        ),
+        (
+            "at",
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                (0..n).map(|i| micros(datetime(&cycle(i, &ats)))),
+            )),
+        ),
+        (
+            "at_utc",
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(
+                    (0..n).map(|i| micros(datetime(&cycle(i + 1, &ats)))),
+                )
+                .with_timezone("UTC"),
+            ),
+        ),
+    ];
+    RecordBatch::try_from_iter(columns).unwrap()
+}
+
+fn codec(c: Option<Compression>) -> Option<Codec> {
+    c.map(|c| match c {
+        Compression::Gzip => Codec::Gzip,
+        Compression::Bzip => Codec::Bzip2,
+        Compression::Zstd => Codec::Zstd,
+    })
+}
+
+/// The bytes of `batch` written by `hints` (compressed as they say).
+fn write(hints: &Hints, batch: &RecordBatch) -> Result<Vec<u8>, String> {
+    let plain = HintedEncoder::new(hints.clone(), batch.schema()).map_err(|e| e.message)?;
+    let mut encoder: Box<dyn Encoder> = match codec(hints.compression) {
+        None => Box::new(plain),
+        Some(c) => Box::new(Compressed::new(c, Box::new(plain)).unwrap()),
+    };
+    let mut bytes = encoder.encode(batch).map_err(|e| e.message)?;
+    bytes.extend(encoder.finish().map_err(|e| e.message)?);
+    Ok(bytes)
+}
+
+/// `bytes` read by `hints` as `schema`, fed in chunks of `chunk` bytes.
+async fn read(
+    hints: &Hints,
+    schema: &SchemaRef,
+    bytes: &[u8],
+    chunk: usize,
+) -> Result<RecordBatch, String> {
+    let chunks: Vec<mover_gateway::Result<Bytes>> = bytes
+        .chunks(chunk.max(1))
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let text = compression::decompress(futures::stream::iter(chunks).boxed())
+        .await
+        .map_err(|e| e.message)?;
+    let batches: Vec<RecordBatch> =
+        typed::decode(text, schema.clone(), hints.clone(), 7, "t.csv".into())
+            .map_err(|e| e.message)?
+            .try_collect()
+            .await
+            .map_err(|e: mover_gateway::Error| e.message)?;
+    Ok(concat_batches(schema, &batches).unwrap())
+}
+
+/// Whether the hints can write `v` so that it reads back as itself: quotes (with the quote
+/// character doubled or escaped inside), or a backslash escape outside them. The empty string
+/// needs quotes, since unquoted it reads as NULL.
+fn protectable(h: &Hints, v: Option<&str>) -> bool {
+    let Some(v) = v else { return true };
+    let special = |c: char| {
+        c == h.field_delimiter
+            || h.record_terminator.contains(c)
+            || Some(c) == h.escape
+            || (h.quoting.is_some() && c == h.quotechar)
+    };
+    match h.quoting {
+        Some(_) => !(v.contains(h.quotechar) && !h.doublequote && h.escape.is_none()),
+        None => !v.is_empty() && (h.escape.is_some() || !v.chars().any(special)),
+    }
+}
+
+#[tokio::test]
+async fn every_structural_hint_combination_round_trips_or_refuses_by_row_and_column() {
+    let mut combinations = 0;
+    let mut refusals = 0;
+    for delimiter in DELIMITERS {
+        for terminator in TERMINATORS {
+            for quoting in QUOTINGS {
+                for quotechar in ['"', '\''] {
+                    for doublequote in [true, false] {
+                        for escape in [None, Some('\\')] {
+                            for header_row in [true, false] {
+                                let mut h = Hints::of(Variant::Dumb);
+                                h.compression = None;
+                                h.field_delimiter = delimiter;
+                                h.record_terminator = terminator.into();
+                                h.quoting = quoting;
+                                h.quotechar = quotechar;
+                                h.doublequote = doublequote;
+                                h.escape = escape;
+                                h.header_row = header_row;
+                                refusals += check_combination(&h).await;
+                                combinations += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(combinations, 1600);
+    // Hints without quotes or escapes cannot hold some values: they were refused, not mangled.
+    assert!(refusals > 1000, "{refusals}");
+}
+
+/// Write what `h` can protect and read it back; write each value it cannot, alone, and see it
+/// refused by row and column. Returns the number of refusals.
+async fn check_combination(h: &Hints) -> usize {
+    let (safe, unsafe_): (Vec<_>, Vec<_>) = TEXTS.iter().partition(|v| protectable(h, **v));
+    let want = table(&safe);
+    let bytes = write(h, &want).unwrap_or_else(|e| panic!("{h:?}: {e}"));
+    for chunk in [1, 3, 64 * 1024] {
+        let got = read(h, &want.schema(), &bytes, chunk)
+            .await
+            .unwrap_or_else(|e| panic!("{h:?} in chunks of {chunk}: {e}"));
+        assert_eq!(got, want, "{h:?} in chunks of {chunk}");
+    }
+    for v in &unsafe_ {
+        let e = write(h, &table(&[*v])).expect_err(&format!("{h:?} wrote {v:?}"));
+        assert!(e.contains("row 1, column \"text\""), "{h:?}: {e}");
+    }
+    unsafe_.len()
+}
+
+/// One column of `values` written and read back by `h`: Ok when the format can show every
+/// value exactly (then it read back equal), else the writer's refusal.
+async fn one_column(h: &Hints, values: ArrayRef) -> Result<(), String> {
+    let batch = RecordBatch::try_from_iter([("v", values)]).unwrap();
+    let bytes = write(h, &batch)?;
+    let got = read(h, &batch.schema(), &bytes, 5).await?;
+    assert_eq!(got, batch, "{h:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_date_format_writes_and_reads_exactly_or_refuses() {
+    let dates = [
+        "1970-01-01",
+        "2000-02-29",
+        "2026-11-28",
+        "2069-12-31",
+        "1969-12-31",
+        "0001-01-01",
+        "9999-12-31",
+    ];
+    for &f in DateFormat::ALL {
+        let mut h = Hints::of(Variant::Dumb);
+        h.compression = None;
+        h.dateformat = f;
+        for d in dates {
+            let year: i32 = d[..4].parse().unwrap();
+            let two_digits = f.name().ends_with("YY") && !f.name().ends_with("YYYY");
+            let showable = !two_digits || (1970..=2069).contains(&year);
+            let result = one_column(&h, Arc::new(Date32Array::from(vec![days(d)]))).await;
+            assert_eq!(result.is_ok(), showable, "{} {d}: {result:?}", f.name());
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_time_format_writes_and_reads_exactly_or_refuses() {
+    let times = [
+        "00:00:00",
+        "09:05:00",
+        "12:00:00",
+        "23:59:00",
+        "23:59:59",
+        "12:34:56.789012",
+    ];
+    for &f in TimeFormat::ALL {
+        let mut h = Hints::of(Variant::Dumb);
+        h.compression = None;
+        h.timeonlyformat = f;
+        for t in times {
+            let time = NaiveTime::parse_from_str(t, "%H:%M:%S%.f").unwrap();
+            let us = (time - NaiveTime::MIN).num_microseconds().unwrap();
+            let minutes_only = t.ends_with(":00");
+            let showable = minutes_only || f.name().contains("SS");
+            let result = one_column(&h, Arc::new(Time64MicrosecondArray::from(vec![us]))).await;
+            assert_eq!(result.is_ok(), showable, "{} {t}: {result:?}", f.name());
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_datetime_format_writes_and_reads_exactly_or_refuses() {
+    let values = [
+        "1970-01-01 00:00:00",
+        "2026-11-28 17:30:00",
+        "2000-02-29 23:59:59.5",
+        "1999-12-31 23:59:59.999999",
+        "2069-12-31 12:00:00",
+        "1900-01-01 00:00:00",
+    ];
+    // Each format by name, naive and zoned, for the same instants.
+    let naive = DateTimeFormat::ALL
+        .iter()
+        .map(|&f| (f.name(), Some(f), None));
+    let zoned = DateTimeTzFormat::ALL
+        .iter()
+        .map(|&f| (f.name(), None, Some(f)));
+    for (name, naive, zoned) in naive.chain(zoned) {
+        let mut h = Hints::of(Variant::Dumb);
+        h.compression = None;
+        if let Some(f) = naive {
+            h.datetimeformat = f;
+        }
+        if let Some(f) = zoned {
+            h.datetimeformattz = f;
+        }
+        for v in values {
+            let minutes_only = v.ends_with(":00") && !v.contains('.');
+            let year: i32 = v[..4].parse().unwrap();
+            let two_digits = name.starts_with("MM/DD/YY");
+            let showable = (minutes_only || name.contains("SS"))
+                && (!two_digits || (1970..=2069).contains(&year));
+            let array = TimestampMicrosecondArray::from(vec![micros(datetime(v))]);
+            let array: ArrayRef = match zoned {
+                Some(_) => Arc::new(array.with_timezone("UTC")),
+                None => Arc::new(array),
+            };
+            let result = one_column(&h, array).await;
+            assert_eq!(result.is_ok(), showable, "{name} {v}: {result:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn zoned_formats_read_every_offset_form() {
+    let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(
+        "at",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    )]));
+    let utc = |s: &str| micros(datetime(s));
+    for (format, text, want) in [
+        (
+            "YYYY-MM-DD HH:MI:SSOF",
+            "2026-11-28 10:00:00-05",
+            "2026-11-28 15:00:00",
+        ),
+        (
+            "YYYY-MM-DD HH:MI:SSOF",
+            "2026-11-28 10:00:00+0000",
+            "2026-11-28 10:00:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SSOF",
+            "2026-11-28 10:00:00+05:30",
+            "2026-11-28 04:30:00",
+        ),
+        (
+            "YYYY-MM-DD HH24:MI:SSOF",
+            "2026-11-28 10:00:00.25+01",
+            "2026-11-28 09:00:00.25",
+        ),
+        (
+            "YYYY-MM-DD HH:MI:SS",
+            "2026-11-28 10:00:00",
+            "2026-11-28 10:00:00",
+        ),
+        ("MM/DD/YY HH24:MI", "11/28/26 10:00", "2026-11-28 10:00:00"),
+    ] {
+        let mut h = Hints::of(Variant::Dumb);
+        h.compression = None;
+        h.datetimeformattz = DateTimeTzFormat::parse(format).unwrap();
+        let got = read(&h, &schema, format!("{text}\n").as_bytes(), 4)
+            .await
+            .unwrap_or_else(|e| panic!("{format} {text}: {e}"));
+        let got = got
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>();
+        assert_eq!(got.unwrap().value(0), utc(want), "{format} {text}");
+    }
+}
+
+/// Text values an encoding can hold, to write and sniff under it.
+fn texts_for(encoding: Encoding) -> Vec<Option<&'static str>> {
+    let mut texts = vec![
+        Some("plain"),
+        Some("café"),
+        Some("comma, here"),
+        Some("new\nline"),
+        Some("back\\slash"),
+        Some("quote \" here"),
+        None,
+    ];
+    texts.push(match encoding {
+        Encoding::Latin1 => Some("naïve ÿ"),
+        Encoding::Cp1252 => Some("“quoted” €5"),
+        _ => Some("日本語 😀"),
+    });
+    texts
+}
+
+/// What the sniffer can tell of an encoding from bytes alone: UTF16 and UTF16BOM are the same
+/// bytes.
+fn sniffable(e: Encoding) -> Encoding {
+    match e {
+        Encoding::Utf16Bom => Encoding::Utf16,
+        other => other,
+    }
+}
+
+/// Write `want` by `h`, sniff the bytes, check the sniffed hints, and read the bytes back by
+/// them to the same values.
+async fn sniff_and_read(case: &str, h: &Hints, want: &RecordBatch) {
+    let bytes = write(h, want).unwrap_or_else(|e| panic!("{case}: {e}"));
+    let (text, whole) = compression::decompress_sample(Bytes::from(bytes.clone()), true)
+        .await
+        .unwrap();
+    let s = sniff::sniff(&bytes, &text, whole).unwrap_or_else(|e| panic!("{case}: {e}"));
+    let told = |s: &Hints| {
+        (
+            s.field_delimiter,
+            s.record_terminator.clone(),
+            s.header_row,
+            s.compression,
+            sniffable(s.encoding),
+            s.escape,
+            s.quoting.is_some(),
+            s.dateformat,
+        )
+    };
+    assert_eq!(told(&s), told(h), "{case}: sniffed {s:?}");
+    let got = read(&s, &want.schema(), &bytes, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{case}: read by sniffed hints: {e}"));
+    assert_eq!(&got, want, "{case}");
+    let inferred = sniff::infer_schema(&String::from_utf8_lossy(&text), true, &s);
+    if h.encoding == Encoding::Utf8 {
+        let inferred = inferred.unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(inferred.fields().len(), want.num_columns(), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn every_variant_encoding_and_compression_is_sniffed_and_read_back() {
+    let variants = [
+        Variant::Bluelabs,
+        Variant::Csv,
+        Variant::Bigquery,
+        Variant::Vertica,
+        Variant::Dumb,
+    ];
+    let compressions = [
+        None,
+        Some(Compression::Gzip),
+        Some(Compression::Bzip),
+        Some(Compression::Zstd),
+    ];
+    let mut cases = 0;
+    for variant in variants {
+        for encoding in Encoding::ALL {
+            for compression in compressions {
+                let mut h = Hints::of(variant);
+                h.encoding = encoding;
+                h.compression = compression;
+                let texts: Vec<_> = texts_for(encoding)
+                    .into_iter()
+                    .filter(|v| protectable(&h, *v))
+                    .collect();
+                // Only a file whose data needs an escape shows one.
+                let escapes = texts
+                    .iter()
+                    .flatten()
+                    .any(|v| v.contains('\\') || v.contains(h.field_delimiter) || v.contains('\n'));
+                if h.escape.is_some() && !escapes {
+                    h.escape = None;
+                }
+                let case = format!("{} {} {compression:?}", variant.name(), encoding.name());
+                sniff_and_read(&case, &h, &table(&texts)).await;
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 160);
+    // What a single-byte encoding cannot hold is refused by row and column.
+    for encoding in [Encoding::Latin1, Encoding::Cp1252] {
+        let mut h = Hints::of(Variant::Csv);
+        h.encoding = encoding;
+        let e = write(&h, &table(&[Some("ok"), Some("日本")])).unwrap_err();
+        assert!(
+            e.contains("row 2, column \"text\"") && e.contains("cannot encode"),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sniffing_cases_tsv_newlines_one_column_and_zero_bytes() {
+    let texts = [
+        Some("plain"),
+        Some("comma, here"),
+        Some("quote \" here"),
+        None,
+    ];
+    let with = |variant, f: &dyn Fn(&mut Hints)| {
+        let mut h = Hints::of(variant);
+        h.compression = None;
+        f(&mut h);
+        h
+    };
+    let cases: Vec<(&str, Hints, RecordBatch)> = vec![
+        ("header", with(Variant::Csv, &|_| {}), table(&texts)),
+        (
+            "no header",
+            with(Variant::Csv, &|h| h.header_row = false),
+            table(&texts),
+        ),
+        (
+            "tsv",
+            with(Variant::Csv, &|h| h.field_delimiter = '\t'),
+            table(&texts),
+        ),
+        (
+            "dos",
+            with(Variant::Csv, &|h| h.record_terminator = "\r\n".into()),
+            table(&texts),
+        ),
+        (
+            "old mac",
+            with(Variant::Csv, &|h| h.record_terminator = "\r".into()),
+            table(&texts),
+        ),
+        (
+            "vertica controls",
+            with(Variant::Vertica, &|_| {}),
+            table(&[Some("comma, here"), Some("new\nline"), Some("x")]),
+        ),
+        (
+            "bluelabs escapes",
+            with(Variant::Bluelabs, &|_| {}),
+            table(&[Some("a\\, b"), Some("new\nline"), Some("comma, here")]),
+        ),
+        (
+            // Nothing quoted and no dates: what is sniffed is what the data shows.
+            "one column",
+            with(Variant::Dumb, &|h| h.header_row = true),
+            RecordBatch::try_from_iter([(
+                "id",
+                Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef,
+            )])
+            .unwrap(),
+        ),
+    ];
+    for (case, h, want) in &cases {
+        sniff_and_read(case, h, want).await;
+    }
+    let e = sniff::sniff(b"", b"", true).unwrap_err();
+    assert!(e.message.contains("zero bytes"), "{e}");
+}
+
+const ROWS: u32 = 100_000;
+
+/// Bad input: the file, hints, schema, bytes, and what the error must say.
+type BadInput = (&'static str, Hints, SchemaRef, Vec<u8>, [&'static str; 2]);
+
+fn bad_inputs() -> Vec<BadInput> {
+    let csv = Hints::of(Variant::Csv);
+    let mut csv_plain = csv.clone();
+    csv_plain.compression = None;
+    let text = |names: &[(&str, DataType)]| -> SchemaRef {
+        Arc::new(Schema::new(
+            names
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let id_name = text(&[("id", DataType::Int64), ("name", DataType::Utf8)]);
+    let id_day = text(&[("id", DataType::Int64), ("day", DataType::Date32)]);
+    let mut utf16 = csv_plain.clone();
+    utf16.encoding = Encoding::Utf16Le;
+    let utf16_bytes: Vec<u8> = "id,name\n1,x\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .chain([b'2'])
+        .collect();
+    // Good rows first, so the bad one arrives after the target has been written to.
+    // Past the 1 MiB sample a gateway infers column types from.
+    let good: String = (1..=ROWS).map(|i| format!("{i},row {i}\n")).collect();
+    let bad = |tail: &str| format!("id,name\n{good}{tail}").into_bytes();
+    vec![
+        (
+            "unterminated_quote",
+            csv_plain.clone(),
+            id_name.clone(),
+            bad("100001,\"open\n100002,x\n"),
+            ["line 100002, field 2", "never closed"],
+        ),
+        (
+            "ragged_short",
+            csv_plain.clone(),
+            id_name.clone(),
+            bad("100001\n"),
+            ["line 100002, column \"name\"", "missing"],
+        ),
+        (
+            "ragged_long",
+            csv_plain.clone(),
+            id_name.clone(),
+            bad("100001,a,b\n"),
+            ["line 100002, field 3", "3 fields"],
+        ),
+        (
+            "after_quote",
+            csv_plain.clone(),
+            id_name.clone(),
+            bad("100001,\"x\"y\n"),
+            ["line 100002, field 2", "after a closing quote"],
+        ),
+        (
+            "not_utf8",
+            csv_plain.clone(),
+            id_name.clone(),
+            [bad("100001,caf").as_slice(), b"\xe9\n"].concat(),
+            ["line 100002, field 2", "not UTF8"],
+        ),
+        (
+            "cut_utf16",
+            utf16,
+            id_name.clone(),
+            utf16_bytes,
+            ["line 3, field 1", "not UTF16LE"],
+        ),
+        (
+            "not_a_number",
+            csv_plain.clone(),
+            id_name.clone(),
+            bad("x100001,a\n"),
+            ["line 100002, column \"id\"", "x100001"],
+        ),
+        (
+            "wrong_date",
+            csv_plain.clone(),
+            id_day.clone(),
+            format!(
+                "id,day\n{}100001,2026-11-28\n",
+                (1..=ROWS)
+                    .map(|i| format!("{i},11/28/26\n"))
+                    .collect::<String>()
+            )
+            .into_bytes(),
+            ["line 100002, column \"day\"", "MM/DD/YY"],
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn bad_input_names_the_file_line_and_column() {
+    for (name, hints, schema, bytes, says) in bad_inputs() {
+        let e = read(&hints, &schema, &bytes, 4096).await.unwrap_err();
+        assert!(e.starts_with("t.csv: "), "{name}: {e}");
+        for s in says {
+            assert!(e.contains(s), "{name}: {e:?} does not say {s:?}");
+        }
+    }
+}
+
+#[test]
+fn a_move_of_bad_input_leaves_the_target_as_it_was() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    for (name, _, _, bytes, _) in bad_inputs() {
+        std::fs::write(data.join(format!("{name}.csv")), bytes).unwrap();
+    }
+    let gw = Gateway::start_default(dir.path());
+    for (name, hints, _, _, says) in bad_inputs() {
+        let hints_json = serde_json::to_string(&hints.to_json()).unwrap();
+        let file = format!("files/{name}.csv");
+        let table = format!("demo/main/{name}");
+        let err = fails(gw.mvrec(&[
+            "cp",
+            &file,
+            &table,
+            "--from-variant",
+            "dumb",
+            "--from-hints",
+            &hints_json,
+        ]));
+        assert!(err.contains(&format!("{name}.csv")), "{name}: {err}");
+        for s in says {
+            assert!(err.contains(s), "{name}: {err:?} does not say {s:?}");
+        }
+        let listed = gw.mvrec(&["ls", "demo/main"]);
+        let listed = String::from_utf8_lossy(&listed.stdout);
+        assert!(!listed.contains(name), "{name} was created: {listed}");
+        let out = format!("files/out_{name}.parquet");
+        fails(gw.mvrec(&[
+            "cp",
+            &file,
+            &out,
+            "--from-variant",
+            "dumb",
+            "--from-hints",
+            &hints_json,
+        ]));
+        assert!(!data.join(format!("out_{name}.parquet")).exists(), "{name}");
+    }
+    // A table that exists keeps its rows when an append of bad input fails.
+    std::fs::write(data.join("good.csv"), "id,name\n1,a\n2,b\n").unwrap();
+    mover_tests::ok(gw.mvrec(&["cp", "files/good.csv", "demo/main/kept"]));
+    let before = sqlite_rows(&data.join("mover.db"), "kept");
+    let hints = serde_json::to_string(&Hints::of(Variant::Csv).to_json()).unwrap();
+    fails(gw.mvrec(&[
+        "cp",
+        "files/ragged_short.csv",
+        "demo/main/kept",
+        "--existing-table",
+        "append",
+        "--from-variant",
+        "dumb",
+        "--from-hints",
+        &hints,
+    ]));
+    assert_eq!(sqlite_rows(&data.join("mover.db"), "kept"), before);
+}
