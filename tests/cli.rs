@@ -497,6 +497,30 @@ fn records_directories_are_written_whole_and_read_back() {
     ]));
     assert!(err.contains("colour"), "{err}");
     assert!(!data.join("odd").exists());
+    // Unless the user says to skip what is not understood: then the report names it.
+    let out = ok(gw.mvrec(&[
+        "cp",
+        "demo/main/source",
+        "files/odd/",
+        "--to-hints",
+        r#"{"colour": "blue"}"#,
+        "--skip-unknown-hints",
+    ]));
+    assert!(out.contains("note: hint \"colour\""), "{out}");
+    // A directory whose _format_delimited holds a hint we do not know: refused, or read
+    // without it when asked.
+    let format_file = data.join("odd/_format_delimited");
+    let mut format: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&format_file).unwrap()).unwrap();
+    format["hints"]["colour"] = "blue".into();
+    std::fs::write(&format_file, format.to_string()).unwrap();
+    let err = fails(gw.mvrec(&["cp", "files/odd/", "demo/main/odd"]));
+    assert!(
+        err.contains("_format_delimited") && err.contains("colour"),
+        "{err}"
+    );
+    ok(gw.mvrec(&["cp", "files/odd/", "demo/main/odd", "--skip-unknown-hints"]));
+    assert_eq!(sqlite_rows(&data.join("mover.db"), "odd"), want);
 }
 
 #[test]

@@ -147,12 +147,13 @@ fn target_file_options(args: &CpArgs) -> Option<mover_proto::FileOptions> {
         (None, true) => Some(Format::Records),
         (f, _) => f,
     };
-    super::with_records(
+    let options = super::with_records(
         file_options(format, args.to_delimiter.clone(), args.to_no_header),
         &args.to_variant,
         &args.to_hints,
         args.to_records_type,
-    )
+    );
+    args.from.leniency(options)
 }
 
 fn rate(rows: u64, seconds: f64) -> u64 {

@@ -121,6 +121,11 @@ pub struct SourceArgs {
     /// else over the hints sniffed from the file (what `mvrec sniff` prints): yours win.
     #[arg(long = "from-hints")]
     hints: Option<String>,
+    /// Skip records hints, variants and values that are not understood, with a warning,
+    /// instead of refusing them (Records Mover's fail_if_dont_understand = false). For cp it
+    /// applies to the target's hints too.
+    #[arg(long = "skip-unknown-hints")]
+    skip_unknown_hints: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -166,12 +171,23 @@ fn file_options(
 
 impl SourceArgs {
     fn options(&self) -> Option<FileOptions> {
-        with_records(
+        let options = with_records(
             file_options(self.format, self.delimiter.clone(), self.no_header),
             &self.variant,
             &self.hints,
             None,
-        )
+        );
+        self.leniency(options)
+    }
+
+    /// `options` with `fail_if_dont_understand = false` when --skip-unknown-hints was given.
+    fn leniency(&self, options: Option<FileOptions>) -> Option<FileOptions> {
+        if !self.skip_unknown_hints {
+            return options;
+        }
+        let mut options = options.unwrap_or_default();
+        options.fail_if_dont_understand = Some(false);
+        Some(options)
     }
 }
 

@@ -85,7 +85,9 @@ impl Format {
                 return Ok(Format::Parquet);
             }
             let variant = Some(records.variant.as_str()).filter(|v| !v.is_empty());
-            let (hints, _) = hints::Hints::from_json(variant, &given_hints(records)?, true)?;
+            let (hints, warnings) =
+                hints::Hints::from_json(variant, &given_hints(records)?, strict(options))?;
+            warn_skipped(key, &warnings);
             return Ok(Format::Delimited(Box::new(hints)));
         }
         match options.format() {
@@ -202,6 +204,20 @@ impl Format {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether records hints that are not understood are errors (Records Mover's
+/// `fail_if_dont_understand`, true unless the options say false).
+pub fn strict(options: &FileOptions) -> bool {
+    options.fail_if_dont_understand.unwrap_or(true)
+}
+
+/// Hints skipped because they were not understood (with `fail_if_dont_understand = false`)
+/// are logged where no report carries them.
+pub(crate) fn warn_skipped(what: &str, warnings: &[String]) {
+    for w in warnings {
+        tracing::warn!("{what}: skipped, not understood: {w}");
     }
 }
 

@@ -200,7 +200,8 @@ impl Connector for Bucket {
 
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
         let key = dataset_key(spec, &self.name)?;
-        if let Some(dir) = records_dir::open(self, &key).await? {
+        if let Some(dir) = records_dir::open(self, &key, crate::records::strict(&spec.file)).await?
+        {
             return Ok(DatasetInfo {
                 path: match &spec.target {
                     ReadTarget::Dataset(p) => p.clone(),
@@ -240,7 +241,9 @@ impl Connector for Bucket {
         // A records directory is read whole: its files need its format and schema.
         if max <= 1
             || !(key.is_prefix() || key.glob().is_some())
-            || records_dir::open(self, &key).await?.is_some()
+            || records_dir::open(self, &key, crate::records::strict(&spec.file))
+                .await?
+                .is_some()
         {
             return Ok(vec![None]);
         }
@@ -277,7 +280,8 @@ impl Connector for Bucket {
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         let key = dataset_key(spec, &self.name)?;
         if spec.part.is_none()
-            && let Some(dir) = records_dir::open(self, &key).await?
+            && let Some(dir) =
+                records_dir::open(self, &key, crate::records::strict(&spec.file)).await?
         {
             return dir.read(self, spec).await;
         }

@@ -78,7 +78,10 @@ pub(super) async fn read_format(
         return Format::resolve(meta.location.as_ref(), options).map_err(|e| e.within(label()));
     };
     let mut hints = sniff_file(bucket, meta).await?;
-    hints.overlay(&given, true).map_err(|e| e.within(label()))?;
+    let skipped = hints
+        .overlay(&given, crate::records::strict(options))
+        .map_err(|e| e.within(label()))?;
+    crate::records::warn_skipped(&label(), &skipped);
     Ok(Format::Delimited(Box::new(hints)))
 }
 

@@ -35,7 +35,9 @@ pub(super) struct RecordsDir {
 }
 
 /// The records directory `key` names, or None when it is a plain prefix (no `_format_*`).
-pub(super) async fn open(bucket: &Bucket, key: &Key) -> Result<Option<RecordsDir>> {
+/// With `strict`, hints in `_format_delimited` that are not understood are an error; else
+/// they are skipped and logged.
+pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Option<RecordsDir>> {
     if !key.is_prefix() {
         return Ok(None);
     }
@@ -88,8 +90,10 @@ pub(super) async fn open(bucket: &Bucket, key: &Key) -> Result<Option<RecordsDir
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            let (hints, _) = Hints::from_json(variant, &hints, true)
-                .map_err(|e| e.within(format!("{label}_format_delimited")))?;
+            let what = format!("{label}_format_delimited");
+            let (hints, skipped) =
+                Hints::from_json(variant, &hints, strict).map_err(|e| e.within(&what))?;
+            crate::records::warn_skipped(&what, &skipped);
             DirFormat::Delimited(hints)
         }
         "_format_parquet" => DirFormat::Parquet,
@@ -246,7 +250,8 @@ pub(super) async fn write(
                 "" => "bluelabs",
                 v => v,
             };
-            let (hints, notes) = Hints::from_json(Some(variant), &given, true)?;
+            let strict = crate::records::strict(&spec.file);
+            let (hints, notes) = Hints::from_json(Some(variant), &given, strict)?;
             let (codec, extension) = match hints.compression {
                 None => (None, ""),
                 Some(Compression::Gzip) => (Some(Codec::Gzip), ".gz"),
