@@ -208,20 +208,102 @@ fn free_queries_are_single_read_only_statements() {
     assert_eq!(db.sql("SELECT COUNT(*) FROM t"), "2");
 }
 
+/// Find a load on the server and kill its connection (a connection that ended between the
+/// two statements is looked for again); with several loads at once, the first.
+fn kill_a_load(db: &Mariadb) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ids = db.sql(
+            "SELECT ID FROM information_schema.PROCESSLIST \
+             WHERE INFO LIKE 'LOAD DATA%' AND COMMAND <> 'Killed'",
+        );
+        if let Some(id) = ids.lines().next()
+            && db.try_sql(&format!("KILL {id}")).is_ok()
+        {
+            return id.to_string();
+        }
+        assert!(Instant::now() < deadline, "no load seen on the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `rows` rows of (id, name, qty) as CSV in `dir/data/big.csv`.
+fn big_csv(dir: &std::path::Path, rows: u32) {
+    use std::io::Write as _;
+    let file = std::fs::File::create(dir.join("data/big.csv")).unwrap();
+    let mut f = std::io::BufWriter::new(file);
+    writeln!(f, "id,name,qty").unwrap();
+    for i in 0..rows {
+        writeln!(f, "{i},name {i},{}", i % 97).unwrap();
+    }
+}
+
+#[test]
+fn parallel_loads_keep_every_row_and_fail_whole() {
+    let db = Mariadb::start();
+    let dir = workdir();
+    big_csv(dir.path(), 400_000);
+    let gw = gateway_for(&db, dir.path(), "load_streams = 3\n");
+    ok(gw.mvrec(&["cp", "files/big.csv", "maria/test/par"]));
+    // Every row exactly once, whichever statement carried it.
+    assert_eq!(
+        db.sql("SELECT COUNT(*), COUNT(DISTINCT id), SUM(id), SUM(qty), MAX(name) FROM par"),
+        format!(
+            "400000\t400000\t{}\t{}\tname 99999",
+            (0..400_000u64).sum::<u64>(),
+            (0..400_000u64).map(|i| i % 97).sum::<u64>()
+        )
+    );
+    // A value the server would change fails the whole load, whichever stream met it.
+    std::fs::write(
+        dir.path().join("data/bad.csv"),
+        "id,name,qty\n1,a,1\n2,b,99999999999999999999\n",
+    )
+    .unwrap();
+    db.sql("CREATE TABLE small (id BIGINT, name TEXT, qty INT); INSERT INTO small VALUES (7, 'kept', 7);");
+    fails(gw.mvrec(&[
+        "cp",
+        "files/bad.csv",
+        "maria/test/small",
+        "--existing-table",
+        "truncate-and-overwrite",
+    ]));
+    assert_eq!(db.sql("SELECT * FROM small"), "7\tkept\t7");
+    // One of the statements killed: the move fails, the table is as it was, no staging left.
+    db.sql("CREATE TABLE big (id BIGINT, name TEXT, qty BIGINT); INSERT INTO big VALUES (1, 'kept', 1);");
+    big_csv(dir.path(), 3_000_000);
+    let child = std::process::Command::new(mover_tests::bin("mvrec"))
+        .args([
+            "--gateway",
+            &gw.url,
+            "cp",
+            "files/big.csv",
+            "maria/test/big",
+        ])
+        .args(["--existing-table", "truncate-and-overwrite", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    kill_a_load(&db);
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the load survived a killed stream");
+    assert_eq!(db.sql("SELECT id, name, qty FROM big"), "1\tkept\t1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME LIKE 'mover%'")
+        != "0"
+    {
+        assert!(Instant::now() < deadline, "a staging table was left behind");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_connection_killed_mid_load_leaves_the_table_as_it_was() {
-    use std::io::Write as _;
     let db = Mariadb::start();
     db.sql("CREATE TABLE big (id BIGINT, name TEXT, qty BIGINT); INSERT INTO big VALUES (1, 'kept', 1);");
     let dir = workdir();
-    {
-        let file = std::fs::File::create(dir.path().join("data/big.csv")).unwrap();
-        let mut f = std::io::BufWriter::new(file);
-        writeln!(f, "id,name,qty").unwrap();
-        for i in 0..3_000_000u32 {
-            writeln!(f, "{i},name {i},{}", i % 97).unwrap();
-        }
-    }
+    big_csv(dir.path(), 3_000_000);
     let gw = gateway_for(&db, dir.path(), "");
     for mode in ["append", "truncate-and-overwrite"] {
         let child = std::process::Command::new(mover_tests::bin("mvrec"))
@@ -237,20 +319,7 @@ fn a_connection_killed_mid_load_leaves_the_table_as_it_was() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // Find the load on the server and kill its connection (a connection that ended
-        // between the two statements is looked for again).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let id = loop {
-            let id = db.sql(
-                "SELECT ID FROM information_schema.PROCESSLIST \
-                 WHERE INFO LIKE 'LOAD DATA%' AND COMMAND <> 'Killed'",
-            );
-            if !id.is_empty() && db.try_sql(&format!("KILL {id}")).is_ok() {
-                break id;
-            }
-            assert!(Instant::now() < deadline, "no load seen on the server");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let id = kill_a_load(&db);
         let out = child.wait_with_output().unwrap();
         assert!(
             !out.status.success(),

@@ -70,18 +70,22 @@ impl Catalog {
                     password,
                     ca,
                     zero_dates_null,
-                } => Arc::new(Mysql::new(
-                    name,
-                    &url,
-                    password.as_ref().map(|p| p.expose()),
-                    ca.as_deref(),
-                    config.server.batch_rows,
-                    if zero_dates_null {
-                        ZeroDates::Null
-                    } else {
-                        ZeroDates::Error
-                    },
-                )?),
+                    load_streams,
+                } => Arc::new(
+                    Mysql::new(
+                        name,
+                        &url,
+                        password.as_ref().map(|p| p.expose()),
+                        ca.as_deref(),
+                        config.server.batch_rows,
+                        if zero_dates_null {
+                            ZeroDates::Null
+                        } else {
+                            ZeroDates::Error
+                        },
+                    )?
+                    .with_load_streams(load_streams),
+                ),
             };
             sources.insert(
                 name.clone(),

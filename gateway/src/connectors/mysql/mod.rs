@@ -98,9 +98,19 @@ pub struct Mysql {
     database: String,
     batch_rows: usize,
     zero_dates: ZeroDates,
+    /// LOAD DATA statements run at once into a staging table.
+    load_streams: usize,
 }
 
 impl Mysql {
+    /// Load a staging table (create and overwrite modes) through `n` LOAD DATA statements on
+    /// `n` connections at once, so the server parses on more than one core. Append stays one
+    /// stream in one transaction.
+    pub fn with_load_streams(mut self, n: usize) -> Self {
+        self.load_streams = n.max(1);
+        self
+    }
+
     /// `url` carries no password: it comes by reference. With `ca`, the connection is TLS and
     /// the server's certificate must chain to it and name the host.
     pub fn new(
@@ -133,6 +143,7 @@ impl Mysql {
             database,
             batch_rows,
             zero_dates,
+            load_streams: 1,
         })
     }
 
@@ -524,6 +535,15 @@ impl GlobalHandler for SharedHandler {
     }
 }
 
+/// A connection whose LOCAL INFILE requests are served by its own handler.
+async fn infile_connection(mysql: &Mysql) -> Result<(Conn, Arc<StreamHandler>)> {
+    let handler = StreamHandler::new(random_name("mover-stream-"));
+    let opts: Opts = OptsBuilder::from_opts(mysql.opts.clone())
+        .local_infile_handler(Some(SharedHandler(handler.clone())))
+        .into();
+    Ok((mysql.connect_with(opts).await?, handler))
+}
+
 /// One load into one table.
 struct Load<'a> {
     mysql: &'a Mysql,
@@ -577,11 +597,7 @@ impl<'a> Load<'a> {
         schema: SchemaRef,
         batches: BatchStream,
     ) -> Result<Self> {
-        let handler = StreamHandler::new(random_name("mover-stream-"));
-        let opts: Opts = OptsBuilder::from_opts(mysql.opts.clone())
-            .local_infile_handler(Some(SharedHandler(handler.clone())))
-            .into();
-        let mut conn = mysql.connect_with(opts).await?;
+        let (mut conn, handler) = infile_connection(mysql).await?;
         let local_infile: Option<i64> = conn
             .query_first("SELECT @@local_infile")
             .await
@@ -626,7 +642,7 @@ impl<'a> Load<'a> {
             (Append, Some(columns)) => {
                 self.check_columns(&columns)?;
                 self.exec("START TRANSACTION").await?;
-                let report = self.load_into(&self.table.clone()).await;
+                let report = self.load_into(&self.table.clone(), 1).await;
                 match report {
                     Ok(report) => {
                         self.exec("COMMIT").await?;
@@ -703,7 +719,8 @@ impl<'a> Load<'a> {
             table: stage.clone(),
             kept: false,
         };
-        let report = match self.load_into(&stage).await {
+        let streams = self.mysql.load_streams;
+        let report = match self.load_into(&stage, streams).await {
             Ok(report) => report,
             Err(e) => {
                 // On this connection if it still works, else the guard's new one.
@@ -740,12 +757,12 @@ impl<'a> Load<'a> {
 
     /// Load every batch into `into`: LOAD DATA LOCAL INFILE, or INSERTs where the server has
     /// local_infile off. Fails on any warning: a value the server changed is not the value sent.
-    async fn load_into(&mut self, into: &Table) -> Result<WriteReport> {
+    async fn load_into(&mut self, into: &Table, streams: usize) -> Result<WriteReport> {
         let batches = self.batches.take().expect("one load per Load");
         let sent = Arc::new(AtomicU64::new(0));
         let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
         let result = if self.local_infile {
-            self.load_data(into, batches, sent.clone(), failure.clone())
+            self.load_data(into, batches, sent.clone(), failure.clone(), streams)
                 .await
                 .map(|()| vec![])
         } else {
@@ -760,58 +777,82 @@ impl<'a> Load<'a> {
             return Err(e);
         }
         let notes = result?;
-        let warnings = self.conn.get_warnings();
-        if warnings > 0 {
-            let shown: Vec<(String, u32, String)> = self
-                .conn
-                .query("SHOW WARNINGS LIMIT 3")
-                .await
-                .unwrap_or_default();
-            let text: Vec<String> = shown.into_iter().map(|(_, _, m)| m).collect();
-            return Err(Error::invalid(format!(
-                "MySQL changed {warnings} value(s) while loading, so nothing was kept: {}",
-                text.join("; ")
-            )));
-        }
+        no_warnings(&mut self.conn).await?;
         Ok(WriteReport {
             rows_committed: sent.load(Ordering::SeqCst),
             notes,
         })
     }
 
+    /// LOAD DATA of every batch into `into`, through `streams` statements at once (each on its
+    /// own connection, taking the next batch when it is ready for one).
     async fn load_data(
         &mut self,
         into: &Table,
         batches: BatchStream,
         sent: Arc<AtomicU64>,
         failure: Arc<Mutex<Option<Error>>>,
+        streams: usize,
     ) -> Result<()> {
-        let data = batches
+        let shared = Arc::new(tokio::sync::Mutex::new(batches));
+        // Each statement's stream: the next batch, numbered, then encoded outside the lock.
+        let feed = || {
+            let (sent, failure) = (sent.clone(), failure.clone());
+            futures::stream::unfold(shared.clone(), |shared| async move {
+                let next = shared.lock().await.next().await;
+                next.map(|item| (item, shared))
+            })
             .map(move |item| {
-                let batch = item.and_then(|batch| {
+                let encoded = item.and_then(|batch| {
                     let first = sent.fetch_add(batch.num_rows() as u64, Ordering::SeqCst) + 1;
                     let mut out = Vec::with_capacity(batch.get_array_memory_size());
                     encode::load_data(&batch, first, &mut out)?;
                     Ok(Bytes::from(out))
                 });
-                batch.map_err(|e| {
+                encoded.map_err(|e| {
                     let io = std::io::Error::other(e.message.clone());
                     failure.lock().expect("failure slot").get_or_insert(e);
                     io
                 })
             })
-            .boxed();
-        self.handler.offer(data);
+            .boxed()
+        };
+        let mut others = Vec::with_capacity(streams.saturating_sub(1));
+        for _ in 1..streams {
+            others.push(infile_connection(self.mysql).await?);
+        }
         let (columns, set) = load_columns(&self.schema, &self.bits);
-        let sql = format!(
-            "LOAD DATA LOCAL INFILE '{}' INTO TABLE {} CHARACTER SET utf8mb4 \
-             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({}){}",
-            self.handler.name,
-            into.quoted(),
-            columns.join(", "),
-            set
-        );
-        self.exec(&sql).await
+        let sql = |handler: &StreamHandler| {
+            format!(
+                "LOAD DATA LOCAL INFILE '{}' INTO TABLE {} CHARACTER SET utf8mb4 \
+                 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({}){}",
+                handler.name,
+                into.quoted(),
+                columns.join(", "),
+                set
+            )
+        };
+        self.handler.offer(feed());
+        let first = sql(&self.handler);
+        let own = async {
+            self.conn
+                .query_drop(&first)
+                .await
+                .map_err(|e| db_error(e, &first))
+        };
+        let rest = others.iter_mut().map(|(conn, handler)| {
+            handler.offer(feed());
+            let statement = sql(handler);
+            async move {
+                conn.query_drop(&statement)
+                    .await
+                    .map_err(|e| db_error(e, &statement))?;
+                no_warnings(conn).await
+            }
+        });
+        futures::future::try_join(own, futures::future::try_join_all(rest))
+            .await
+            .map(|_| ())
     }
 
     async fn insert(
@@ -873,6 +914,24 @@ impl<'a> Load<'a> {
         }
         Ok(())
     }
+}
+
+/// An error if the last statement on `conn` left warnings: a value the server changed is not
+/// the value sent.
+async fn no_warnings(conn: &mut Conn) -> Result<()> {
+    let warnings = conn.get_warnings();
+    if warnings == 0 {
+        return Ok(());
+    }
+    let shown: Vec<(String, u32, String)> = conn
+        .query("SHOW WARNINGS LIMIT 3")
+        .await
+        .unwrap_or_default();
+    let text: Vec<String> = shown.into_iter().map(|(_, _, m)| m).collect();
+    Err(Error::invalid(format!(
+        "MySQL changed {warnings} value(s) while loading, so nothing was kept: {}",
+        text.join("; ")
+    )))
 }
 
 /// The column list of a load, and its SET clause: binary columns arrive as hex, and BIT
