@@ -61,6 +61,15 @@ impl Error {
     }
     /// The same error with `context` in front of its message: "files/a.csv: line 3: ...".
     pub fn within(self, context: impl Display) -> Self {
+        let context = context.to_string();
+        // Layers that each name the file must not name it twice.
+        if self
+            .message
+            .strip_prefix(context.as_str())
+            .is_some_and(|rest| rest.starts_with(": "))
+        {
+            return self;
+        }
         Self::new(self.kind, format!("{context}: {}", self.message))
     }
 }

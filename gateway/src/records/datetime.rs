@@ -91,6 +91,11 @@ impl DateFormat {
     }
 
     pub fn read(self, text: &str) -> Option<NaiveDate> {
+        if self == DateFormat::YyyyMmDd
+            && let Some(d) = iso_date(text.as_bytes())
+        {
+            return Some(d);
+        }
         NaiveDate::parse_from_str(text.trim(), self.pattern()).ok()
     }
 
@@ -104,6 +109,20 @@ impl DateFormat {
         }
         Some(date.format(self.pattern()).to_string())
     }
+}
+
+/// `YYYY-MM-DD` exactly, without the cost of interpreting a pattern for every value (the
+/// general path handles everything else, such as surrounding blanks).
+fn iso_date(b: &[u8]) -> Option<NaiveDate> {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
 }
 
 /// `HH:MM:SS` with `.ffffff` only when the value has a fraction.

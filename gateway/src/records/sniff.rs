@@ -94,7 +94,7 @@ fn date_formats(text: &str, whole: bool, h: &mut Hints) {
         let _ = splitter.finish(&mut records);
     }
     let rows = &records[usize::from(h.header_row).min(records.len())..];
-    let width = rows.iter().map(|r| r.fields.len()).max().unwrap_or(0);
+    let width = rows.iter().map(Record::len).max().unwrap_or(0);
     let columns: Vec<Vec<&str>> = (0..width).map(|i| values(rows, i)).collect();
     let columns: Vec<&[&str]> = columns
         .iter()
@@ -129,8 +129,8 @@ fn date_formats(text: &str, whole: bool, h: &mut Hints) {
 /// The non-empty values of column `i`.
 fn values(rows: &[Record], i: usize) -> Vec<&str> {
     rows.iter()
-        .filter_map(|r| r.fields.get(i))
-        .map(String::as_str)
+        .filter(|r| i < r.len())
+        .map(|r| r.field(i))
         .filter(|v| !v.is_empty())
         .collect()
 }
@@ -168,11 +168,9 @@ pub fn infer_schema(text: &str, whole: bool, hints: &Hints) -> Result<arrow::dat
     }
     let mut records = records.into_iter();
     let names: Vec<String> = match (hints.header_row, records.next()) {
-        (true, Some(header)) => header.fields,
+        (true, Some(header)) => header.fields().map(str::to_string).collect(),
         (false, Some(first)) => {
-            let names = (1..=first.fields.len())
-                .map(|i| format!("column_{i}"))
-                .collect();
+            let names = (1..=first.len()).map(|i| format!("column_{i}")).collect();
             records = std::iter::once(first)
                 .chain(records)
                 .collect::<Vec<_>>()
@@ -192,8 +190,8 @@ pub fn infer_schema(text: &str, whole: bool, hints: &Hints) -> Result<arrow::dat
         .map(|(i, name)| {
             let values = || {
                 rows.iter()
-                    .filter_map(move |r| r.fields.get(i))
-                    .map(String::as_str)
+                    .filter(move |r| i < r.len())
+                    .map(move |r| r.field(i))
                     .filter(|v| !v.is_empty())
             };
             let all = |ok: &dyn Fn(&str) -> bool| values().next().is_some() && values().all(ok);

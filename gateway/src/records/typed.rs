@@ -132,8 +132,8 @@ impl State {
 /// One batch from whole records, column by column.
 pub fn batch(schema: &SchemaRef, hints: &Hints, records: &[Record]) -> Result<RecordBatch> {
     let width = schema.fields().len();
-    if let Some(r) = records.iter().find(|r| r.fields.len() != width) {
-        let n = r.fields.len();
+    if let Some(r) = records.iter().find(|r| r.len() != width) {
+        let n = r.len();
         return Err(Error::invalid(if n > width {
             format!(
                 "line {}, field {}: {n} fields, but the schema has {width} columns",
@@ -170,8 +170,8 @@ type Failure = (usize, String);
 /// The cells of column `i`: None for NULL (an unquoted empty field).
 fn cells(records: &[Record], i: usize) -> impl Iterator<Item = Option<&str>> {
     records.iter().map(move |r| {
-        let text = r.fields[i].as_str();
-        (!text.is_empty() || r.quoted[i]).then_some(text)
+        let text = r.field(i);
+        (!text.is_empty() || r.quoted(i)).then_some(text)
     })
 }
 
@@ -221,7 +221,8 @@ fn column(
                 match v {
                     None => b.append_null(),
                     Some(v) => b.append_value(
-                        parse_decimal::<Decimal128Type>(v.trim(), *p, *s)
+                        parse_decimal::<Decimal128Type>(v, *p, *s)
+                            .or_else(|_| parse_decimal::<Decimal128Type>(v.trim(), *p, *s))
                             .map_err(|e| (row, format!("{v:?}: {e}")))?,
                     ),
                 }
@@ -326,9 +327,11 @@ where
     for (row, v) in values.enumerate() {
         match v {
             None => b.append_null(),
+            // Surrounding blanks are allowed; trimming only when parsing fails keeps the
+            // common case one pass.
             Some(v) => b.append_value(
-                v.trim()
-                    .parse::<T::Native>()
+                v.parse::<T::Native>()
+                    .or_else(|_| v.trim().parse::<T::Native>())
                     .map_err(|_| (row, format!("{v:?} is not {}", T::DATA_TYPE)))?,
             ),
         }
