@@ -23,7 +23,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use futures::{StreamExt, TryStreamExt};
-use mover_gateway::records::compression::{self, Codec, Compressed};
+use mover_gateway::records::compression::{self, Compressed};
 use mover_gateway::records::datetime::{DateFormat, DateTimeFormat, DateTimeTzFormat, TimeFormat};
 use mover_gateway::records::hinted::HintedEncoder;
 use mover_gateway::records::hints::{Compression, Encoding, Hints, Quoting, Variant};
@@ -144,18 +144,10 @@ fn table(texts: &[Option<&str>]) -> RecordBatch {
     RecordBatch::try_from_iter(columns).unwrap()
 }
 
-fn codec(c: Option<Compression>) -> Option<Codec> {
-    c.map(|c| match c {
-        Compression::Gzip => Codec::Gzip,
-        Compression::Bzip => Codec::Bzip2,
-        Compression::Zstd => Codec::Zstd,
-    })
-}
-
 /// The bytes of `batch` written by `hints` (compressed as they say).
 fn write(hints: &Hints, batch: &RecordBatch) -> Result<Vec<u8>, String> {
     let plain = HintedEncoder::new(hints.clone(), batch.schema()).map_err(|e| e.message)?;
-    let mut encoder: Box<dyn Encoder> = match codec(hints.compression) {
+    let mut encoder: Box<dyn Encoder> = match hints.compression.map(Compression::codec) {
         None => Box::new(plain),
         Some(c) => Box::new(Compressed::new(c, Box::new(plain)).unwrap()),
     };

@@ -41,14 +41,20 @@ impl Codec {
         })
     }
 
+    /// The extension files compressed by this codec are named with.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Codec::Gzip => ".gz",
+            Codec::Bzip2 => ".bz2",
+            Codec::Zstd => ".zst",
+        }
+    }
+
     /// The codec a file name asks for, and the name without its compression extension.
     pub fn by_extension(name: &str) -> (Option<Self>, &str) {
         let lower = name.to_ascii_lowercase();
-        for (ext, codec) in [
-            (".gz", Codec::Gzip),
-            (".bz2", Codec::Bzip2),
-            (".zst", Codec::Zstd),
-        ] {
+        for codec in [Codec::Gzip, Codec::Bzip2, Codec::Zstd] {
+            let ext = codec.extension();
             if lower.ends_with(ext) {
                 return (Some(codec), &name[..name.len() - ext.len()]);
             }

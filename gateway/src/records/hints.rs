@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::compression::Codec;
 use super::datetime::{DateFormat, DateTimeFormat, DateTimeTzFormat, TimeFormat};
 use crate::error::{Error, Result};
 
@@ -111,6 +112,27 @@ fn complain(strict: bool, warnings: &mut Vec<String>, message: String) -> Result
     }
     warnings.push(message);
     Ok(())
+}
+
+impl Compression {
+    /// The codec that reads and writes it.
+    pub fn codec(self) -> Codec {
+        match self {
+            Compression::Gzip => Codec::Gzip,
+            Compression::Bzip => Codec::Bzip2,
+            Compression::Zstd => Codec::Zstd,
+        }
+    }
+}
+
+impl From<Codec> for Compression {
+    fn from(codec: Codec) -> Self {
+        match codec {
+            Codec::Gzip => Compression::Gzip,
+            Codec::Bzip2 => Compression::Bzip,
+            Codec::Zstd => Compression::Zstd,
+        }
+    }
 }
 
 /// All 13 hints of a delimited format.

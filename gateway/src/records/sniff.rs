@@ -29,12 +29,7 @@ pub fn sniff(raw: &[u8], text: &[u8], whole: bool) -> Result<Hints> {
         ));
     }
     let mut h = Hints::of(Variant::Dumb);
-    h.compression = match Codec::sniff(raw)? {
-        None => None,
-        Some(Codec::Gzip) => Some(Compression::Gzip),
-        Some(Codec::Bzip2) => Some(Compression::Bzip),
-        Some(Codec::Zstd) => Some(Compression::Zstd),
-    };
+    h.compression = Codec::sniff(raw)?.map(Compression::from);
     if text.is_empty() {
         return Err(Error::invalid(
             "the file holds no text once decompressed: there is nothing to tell its format from",

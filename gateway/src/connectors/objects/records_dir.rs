@@ -252,12 +252,8 @@ pub(super) async fn write(
             };
             let strict = crate::records::strict(&spec.file);
             let (hints, notes) = Hints::from_json(Some(variant), &given, strict)?;
-            let (codec, extension) = match hints.compression {
-                None => (None, ""),
-                Some(Compression::Gzip) => (Some(Codec::Gzip), ".gz"),
-                Some(Compression::Bzip) => (Some(Codec::Bzip2), ".bz2"),
-                Some(Compression::Zstd) => (Some(Codec::Zstd), ".zst"),
-            };
+            let codec = hints.compression.map(Compression::codec);
+            let extension = codec.map_or("", Codec::extension);
             let mut encoder: Box<dyn Encoder> =
                 Box::new(HintedEncoder::new(hints.clone(), schema)?);
             if let Some(codec) = codec {
