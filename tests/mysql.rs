@@ -272,6 +272,12 @@ fn parallel_loads_keep_every_row_and_fail_whole() {
     // One of the statements killed: the move fails, the table is as it was, no staging left.
     db.sql("CREATE TABLE big (id BIGINT, name TEXT, qty BIGINT); INSERT INTO big VALUES (1, 'kept', 1);");
     big_csv(dir.path(), 3_000_000);
+    a_killed_load_leaves_big_as_it_was(&db, &gw, "truncate-and-overwrite");
+}
+
+/// Move big.csv into table `big` (holding one row) in `mode`, kill a load's connection on the
+/// server, and see the move fail with `big` unchanged and no staging table left.
+fn a_killed_load_leaves_big_as_it_was(db: &Mariadb, gw: &Gateway, mode: &str) {
     let child = std::process::Command::new(mover_tests::bin("mvrec"))
         .args([
             "--gateway",
@@ -280,20 +286,32 @@ fn parallel_loads_keep_every_row_and_fail_whole() {
             "files/big.csv",
             "maria/test/big",
         ])
-        .args(["--existing-table", "truncate-and-overwrite", "-q"])
+        .args(["--existing-table", mode, "-q"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    kill_a_load(&db);
+    let id = kill_a_load(db);
     let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success(), "the load survived a killed stream");
-    assert_eq!(db.sql("SELECT id, name, qty FROM big"), "1\tkept\t1");
+    assert!(
+        !out.status.success(),
+        "{mode}: the load survived its killed connection {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        db.sql("SELECT id, name, qty FROM big"),
+        "1\tkept\t1",
+        "{mode}: the table changed"
+    );
+    // The staging table is dropped (on a new connection) once the load has failed.
     let deadline = Instant::now() + Duration::from_secs(20);
     while db.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME LIKE 'mover%'")
         != "0"
     {
-        assert!(Instant::now() < deadline, "a staging table was left behind");
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: a staging table was left behind"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -306,43 +324,7 @@ fn a_connection_killed_mid_load_leaves_the_table_as_it_was() {
     big_csv(dir.path(), 3_000_000);
     let gw = gateway_for(&db, dir.path(), "");
     for mode in ["append", "truncate-and-overwrite"] {
-        let child = std::process::Command::new(mover_tests::bin("mvrec"))
-            .args([
-                "--gateway",
-                &gw.url,
-                "cp",
-                "files/big.csv",
-                "maria/test/big",
-            ])
-            .args(["--existing-table", mode, "-q"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let id = kill_a_load(&db);
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            !out.status.success(),
-            "{mode}: the load survived its killed connection {id}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            db.sql("SELECT id, name, qty FROM big"),
-            "1\tkept\t1",
-            "{mode}: the table changed"
-        );
-        // The staging table is dropped (on a new connection) once the load has failed.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while db
-            .sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME LIKE 'mover%'")
-            != "0"
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{mode}: a staging table was left behind"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        a_killed_load_leaves_big_as_it_was(&db, &gw, mode);
     }
 }
 
