@@ -7,7 +7,8 @@
 //! - [`catalog`]: dataset paths (`["demo", "main", "orders"]`) to the source that holds them.
 //! - [`connectors`]: the one seam (a schema and a stream of batches in, or out) and each system
 //!   behind it: [`connectors::sqlite`], [`connectors::objects`] (buckets).
-//! - [`records`]: file formats read and written as streams: CSV, Parquet, JSON lines.
+//! - [`records`]: file formats read and written as streams: CSV, Parquet, JSON lines, and
+//!   delimited text by Records Mover's hints.
 //! - [`transfer`]: the pipe between a source and a sink: bounded buffering, metering, limits.
 //! - [`flight`]: the Arrow Flight service; it knows streams and names, nothing of SQLite or CSV.
 //! - [`server`]: binds a listener and serves; used by the `gateway` binary, by `mvrec --config`

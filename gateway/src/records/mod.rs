@@ -4,8 +4,10 @@
 //! batches, never holding the file. Writing: an [`Encoder`] turns each batch into bytes that
 //! the caller uploads at once; only the encoder's own small buffers (a Parquet row group) stay.
 //!
-//! Delimited files here take a header flag and a delimiter; the full records hints (quoting,
-//! escapes, encodings, compression, date formats) arrive with the records-format work.
+//! Plain CSV (a header flag and a delimiter) goes through arrow-csv ([`csv`]). Delimited text
+//! described by Records Mover's hints ([`hints`]) is split by [`delimited`], decoded by
+//! [`encoding`], typed by [`typed`] and written by [`hinted`]; [`sniff`] tells the hints of a
+//! file from its first bytes.
 
 pub mod compression;
 pub mod csv;
