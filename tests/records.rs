@@ -68,6 +68,13 @@ const QUOTINGS: [Option<Quoting>; 4] = [
     Some(Quoting::Nonnumeric),
 ];
 
+/// The dumb variant uncompressed: the base each case changes one thing of.
+fn plain() -> Hints {
+    let mut h = Hints::of(Variant::Dumb);
+    h.compression = None;
+    h
+}
+
 fn micros(t: NaiveDateTime) -> i64 {
     t.and_utc().timestamp_micros()
 }
@@ -207,8 +214,7 @@ async fn every_structural_hint_combination_round_trips_or_refuses_by_row_and_col
                     for doublequote in [true, false] {
                         for escape in [None, Some('\\')] {
                             for header_row in [true, false] {
-                                let mut h = Hints::of(Variant::Dumb);
-                                h.compression = None;
+                                let mut h = plain();
                                 h.field_delimiter = delimiter;
                                 h.record_terminator = terminator.into();
                                 h.quoting = quoting;
@@ -271,8 +277,7 @@ async fn every_date_format_writes_and_reads_exactly_or_refuses() {
         "9999-12-31",
     ];
     for &f in DateFormat::ALL {
-        let mut h = Hints::of(Variant::Dumb);
-        h.compression = None;
+        let mut h = plain();
         h.dateformat = f;
         for d in dates {
             let year: i32 = d[..4].parse().unwrap();
@@ -295,8 +300,7 @@ async fn every_time_format_writes_and_reads_exactly_or_refuses() {
         "12:34:56.789012",
     ];
     for &f in TimeFormat::ALL {
-        let mut h = Hints::of(Variant::Dumb);
-        h.compression = None;
+        let mut h = plain();
         h.timeonlyformat = f;
         for t in times {
             let time = NaiveTime::parse_from_str(t, "%H:%M:%S%.f").unwrap();
@@ -327,8 +331,7 @@ async fn every_datetime_format_writes_and_reads_exactly_or_refuses() {
         .iter()
         .map(|&f| (f.name(), None, Some(f)));
     for (name, naive, zoned) in naive.chain(zoned) {
-        let mut h = Hints::of(Variant::Dumb);
-        h.compression = None;
+        let mut h = plain();
         if let Some(f) = naive {
             h.datetimeformat = f;
         }
@@ -388,8 +391,7 @@ async fn zoned_formats_read_every_offset_form() {
         ),
         ("MM/DD/YY HH24:MI", "11/28/26 10:00", "2026-11-28 10:00:00"),
     ] {
-        let mut h = Hints::of(Variant::Dumb);
-        h.compression = None;
+        let mut h = plain();
         h.datetimeformattz = DateTimeTzFormat::parse(format).unwrap();
         let got = read(&h, &schema, format!("{text}\n").as_bytes(), 4)
             .await
