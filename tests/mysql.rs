@@ -354,9 +354,12 @@ fn tls_to_the_database_is_verified() {
         bad.path(),
         &format!("ca_file = \"{}\"\n", pki.pem("other-ca").display()),
     );
-    let err = fails(gw.mvrec(&["cat", "maria/test/t"]));
-    assert!(err.contains("cannot connect"), "{err}");
-    assert!(!err.contains(Mariadb::PASSWORD) && !gw.log().contains(Mariadb::PASSWORD));
+    // Rows come through our own reader, the schema through mysql_async: both refuse.
+    for command in ["cat", "schema"] {
+        let err = fails(gw.mvrec(&[command, "maria/test/t"]));
+        assert!(err.contains("cannot connect"), "{command}: {err}");
+        assert!(!err.contains(Mariadb::PASSWORD) && !gw.log().contains(Mariadb::PASSWORD));
+    }
 }
 
 #[test]
@@ -439,4 +442,38 @@ fn a_dropped_read_stops_the_query_on_the_server() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(gw.log().contains("cancelled a MySQL read"), "{}", gw.log());
+}
+
+/// The reader of our own (`connectors/mysql/wire.rs`) against the real server: values longer
+/// than one protocol packet (16 MiB) arrive whole, and an error the server sends after rows
+/// fails the move with the server's message and leaves no file.
+#[test]
+fn the_reader_joins_long_packets_and_fails_on_a_late_error() {
+    let db = Mariadb::start_with(&["--max-allowed-packet=256M"]);
+    db.sql(
+        "CREATE TABLE big (id INT PRIMARY KEY, t LONGTEXT, b LONGBLOB) CHARSET utf8mb4; \
+         INSERT INTO big VALUES (1, 'a', x'00'), \
+           (2, REPEAT('x', 17000000), NULL), \
+           (3, CONCAT(REPEAT('é', 8388607), 'end'), REPEAT(x'5c00ff', 6000000)), \
+           (4, '', '');",
+    );
+    let dir = workdir();
+    let gw = gateway_for(&db, dir.path(), "");
+    ok(gw.mvrec(&["cp", "maria/test/big", "files/big.parquet"]));
+    ok(gw.mvrec(&["cp", "files/big.parquet", "maria/test/big2"]));
+    let sums = |t: &str| {
+        db.sql(&format!(
+            "SELECT id, LENGTH(t), MD5(t), LENGTH(b), MD5(b) FROM {t} ORDER BY id"
+        ))
+    };
+    assert!(sums("big").contains("17000000"), "{}", sums("big"));
+    assert_eq!(sums("big"), sums("big2"));
+
+    // "Subquery returns more than 1 row" comes once the first 2000 rows have been sent.
+    db.sql("CREATE TABLE n (i INT); INSERT INTO n SELECT seq FROM seq_1_to_3000;");
+    let late = "SELECT a.i, (SELECT b.i FROM n b WHERE b.i IN (a.i, a.i - 2000)) AS j \
+                FROM n a ORDER BY a.i";
+    let err = fails(gw.mvrec(&["cp", "maria", "--sql", late, "files/late.parquet"]));
+    assert!(err.contains("Subquery returns more than 1 row"), "{err}");
+    assert!(!dir.path().join("data/late.parquet").exists());
 }

@@ -10,13 +10,13 @@ use arrow::array::{
 };
 use arrow::compute::kernels::cast_utils::parse_decimal;
 use arrow::datatypes::{
-    ArrowPrimitiveType, Decimal128Type, Decimal256Type, Int8Type, Int16Type, Int32Type, Int64Type,
-    SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    ArrowPrimitiveType, DataType, Decimal128Type, Decimal256Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use chrono::NaiveDate;
-use mysql_async::{Row, Value};
 
 use super::types::Kind;
+use super::wire;
 use crate::error::{Error, Result};
 
 /// What a zero date (`0000-00-00`) reads as.
@@ -26,274 +26,489 @@ pub enum ZeroDates {
     Null,
 }
 
-/// Where a batch's rows come from, for error messages.
-pub struct Origin<'a> {
-    pub label: &'a str,
-    /// The 1-based number of the batch's first row in the result.
-    pub first_row: u64,
-    pub zero_dates: ZeroDates,
+/// Rows of one result, parsed as they arrive into a batch's column builders.
+pub struct Batcher {
+    schema: SchemaRef,
+    kinds: Vec<Kind>,
+    columns: Vec<Box<dyn ColumnBuilder>>,
+    label: String,
+    zero_dates: ZeroDates,
+    /// The 1-based number in the result of the batch's first row.
+    first_row: u64,
+    rows: usize,
 }
 
-/// One batch of `rows`, column by column.
-pub fn batch(
-    schema: &SchemaRef,
-    kinds: &[Kind],
-    rows: &[Row],
-    origin: &Origin,
-) -> Result<RecordBatch> {
-    let columns = kinds
-        .iter()
-        .enumerate()
-        .map(|(i, kind)| {
-            let values = rows.iter().map(move |r| match r.as_ref(i) {
-                Some(Value::Bytes(b)) => Some(b.as_slice()),
-                _ => None,
-            });
-            column(*kind, schema.field(i).data_type(), values)
-                .map_err(|(row, why)| {
-                    Error::invalid(format!(
-                        "{}: row {}, column {:?}: {why}",
-                        origin.label,
-                        origin.first_row + row as u64,
-                        schema.field(i).name()
-                    ))
-                })
-                .and_then(|array| zero_dates(array, *kind, origin, schema.field(i).name()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
+impl Batcher {
+    pub fn new(schema: SchemaRef, kinds: Vec<Kind>, label: String, zero_dates: ZeroDates) -> Self {
+        let columns = builders(&schema, &kinds);
+        Self {
+            schema,
+            kinds,
+            columns,
+            label,
+            zero_dates,
+            first_row: 1,
+            rows: 0,
+        }
+    }
 
-/// A parse failure: the row's index in the batch and why.
-type Failure = (usize, String);
+    /// Rows in the batch being built.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    fn at(&self, column: usize, why: impl std::fmt::Display) -> Error {
+        Error::invalid(format!(
+            "{}: row {}, column {:?}: {why}",
+            self.label,
+            self.first_row + self.rows as u64,
+            self.schema.field(column).name()
+        ))
+    }
+
+    /// One row as the text protocol sends it: a length-encoded text or NULL per column.
+    pub fn push(&mut self, row: &[u8]) -> Result<()> {
+        let mut at = 0;
+        for i in 0..self.columns.len() {
+            let value = match wire::lenenc(row, &mut at) {
+                Some(None) => None,
+                Some(Some(len)) => {
+                    let Some(value) = row.get(at..at + len) else {
+                        return Err(self.at(i, "a malformed row packet"));
+                    };
+                    at += len;
+                    Some(value)
+                }
+                None => return Err(self.at(i, "a malformed row packet")),
+            };
+            if let Err(why) = self.columns[i].push(value) {
+                return Err(self.at(i, why));
+            }
+        }
+        if at != row.len() {
+            return Err(Error::internal(format!(
+                "{}: row {}: the row packet holds more than {} columns",
+                self.label,
+                self.first_row + self.rows as u64,
+                self.columns.len()
+            )));
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The rows pushed so far as a batch; the builders start afresh.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let mut arrays = Vec::with_capacity(self.columns.len());
+        for i in 0..self.columns.len() {
+            let array = match self.columns[i].finish() {
+                Ok(array) => array,
+                Err((row, why)) => {
+                    self.rows = row;
+                    return Err(self.at(i, why));
+                }
+            };
+            arrays.push(self.zero_dates(array, i)?);
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        self.first_row += self.rows as u64;
+        self.rows = 0;
+        Ok(batch)
+    }
+
+    fn zero_dates(&mut self, array: ArrayRef, i: usize) -> Result<ArrayRef> {
+        use arrow::array::{Date32Array, TimestampMicrosecondArray};
+        let zeros: Vec<usize> = match self.kinds[i] {
+            Kind::Date => {
+                let a = array.as_any().downcast_ref::<Date32Array>().expect("dates");
+                (0..a.len())
+                    .filter(|&i| a.is_valid(i) && a.value(i) == ZERO_DAY)
+                    .collect()
+            }
+            Kind::DateTime | Kind::Timestamp => {
+                let a = array
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .expect("timestamps");
+                (0..a.len())
+                    .filter(|&i| a.is_valid(i) && a.value(i) == ZERO_MICROS)
+                    .collect()
+            }
+            _ => return Ok(array),
+        };
+        let Some(&first) = zeros.first() else {
+            return Ok(array);
+        };
+        if self.zero_dates == ZeroDates::Error {
+            self.rows = first;
+            return Err(self.at(
+                i,
+                "a zero date (0000-00-00) has no calendar value; configure the database \
+                 with zero_dates = \"null\" to read such dates as NULL",
+            ));
+        }
+        let mut keep = arrow::array::BooleanBufferBuilder::new(array.len());
+        let mut zeros = zeros.iter().peekable();
+        for row in 0..array.len() {
+            let zero = zeros.next_if(|&&z| z == row).is_some();
+            keep.append(array.is_valid(row) && !zero);
+        }
+        let nulls = arrow::buffer::NullBuffer::new(keep.finish());
+        let data = array.to_data().into_builder().nulls(Some(nulls)).build()?;
+        Ok(arrow::array::make_array(data))
+    }
+}
 
 /// The zero-date marker: dates and datetimes that read as zero are built as this value, then
 /// either turned into NULL or reported.
 const ZERO_DAY: i32 = i32::MIN;
 const ZERO_MICROS: i64 = i64::MIN;
 
-fn zero_dates(array: ArrayRef, kind: Kind, origin: &Origin, name: &str) -> Result<ArrayRef> {
-    use arrow::array::{Date32Array, TimestampMicrosecondArray};
-    let zeros: Vec<usize> = match kind {
-        Kind::Date => {
-            let a = array.as_any().downcast_ref::<Date32Array>().expect("dates");
-            (0..a.len())
-                .filter(|&i| a.is_valid(i) && a.value(i) == ZERO_DAY)
-                .collect()
-        }
-        Kind::DateTime | Kind::Timestamp => {
-            let a = array
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .expect("timestamps");
-            (0..a.len())
-                .filter(|&i| a.is_valid(i) && a.value(i) == ZERO_MICROS)
-                .collect()
-        }
-        _ => return Ok(array),
-    };
-    let Some(&first) = zeros.first() else {
-        return Ok(array);
-    };
-    if origin.zero_dates == ZeroDates::Error {
-        return Err(Error::invalid(format!(
-            "{}: row {}, column {name:?}: a zero date (0000-00-00) has no calendar value; \
-             configure the database with zero_dates = \"null\" to read such dates as NULL",
-            origin.label,
-            origin.first_row + first as u64
-        )));
-    }
-    let mut keep = arrow::array::BooleanBufferBuilder::new(array.len());
-    for i in 0..array.len() {
-        keep.append(array.is_valid(i) && !zeros.contains(&i));
-    }
-    let nulls = arrow::buffer::NullBuffer::new(keep.finish());
-    let data = array.to_data().into_builder().nulls(Some(nulls)).build()?;
-    Ok(arrow::array::make_array(data))
+/// One column of a batch being built from the values' text.
+trait ColumnBuilder: Send {
+    /// Append a value (None is NULL), or say why it cannot be one of this column's.
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String>;
+    /// The column so far; a failure found only now names the row (index in the batch).
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)>;
 }
 
-fn column<'a>(
-    kind: Kind,
-    data_type: &arrow::datatypes::DataType,
-    values: impl Iterator<Item = Option<&'a [u8]>>,
-) -> std::result::Result<ArrayRef, Failure> {
-    let text = |i: usize, b: &'a [u8]| -> std::result::Result<&'a str, Failure> {
-        std::str::from_utf8(b).map_err(|_| (i, "not valid UTF-8".to_string()))
-    };
-    let bad = |i: usize, what: &str, value: &str| (i, format!("{value:?} is not {what}"));
-    Ok(match kind {
+fn builders(schema: &SchemaRef, kinds: &[Kind]) -> Vec<Box<dyn ColumnBuilder>> {
+    kinds
+        .iter()
+        .zip(schema.fields())
+        .map(|(kind, field)| builder(*kind, field.data_type()))
+        .collect()
+}
+
+fn builder(kind: Kind, data_type: &DataType) -> Box<dyn ColumnBuilder> {
+    match kind {
         Kind::Int { bits, unsigned } => match (bits, unsigned) {
-            (8, false) => integers::<Int8Type>(values)?,
-            (16, false) => integers::<Int16Type>(values)?,
-            (32, false) => integers::<Int32Type>(values)?,
-            (_, false) => integers::<Int64Type>(values)?,
-            (8, true) => integers::<UInt8Type>(values)?,
-            (16, true) => integers::<UInt16Type>(values)?,
-            (32, true) => integers::<UInt32Type>(values)?,
-            (_, true) => integers::<UInt64Type>(values)?,
+            (8, false) => Box::new(Ints::<Int8Type>(PrimitiveBuilder::new())),
+            (16, false) => Box::new(Ints::<Int16Type>(PrimitiveBuilder::new())),
+            (32, false) => Box::new(Ints::<Int32Type>(PrimitiveBuilder::new())),
+            (_, false) => Box::new(Ints::<Int64Type>(PrimitiveBuilder::new())),
+            (8, true) => Box::new(Ints::<UInt8Type>(PrimitiveBuilder::new())),
+            (16, true) => Box::new(Ints::<UInt16Type>(PrimitiveBuilder::new())),
+            (32, true) => Box::new(Ints::<UInt32Type>(PrimitiveBuilder::new())),
+            (_, true) => Box::new(Ints::<UInt64Type>(PrimitiveBuilder::new())),
         },
-        Kind::Year => integers::<Int16Type>(values)?,
-        Kind::TinyBool => {
-            let mut b = BooleanBuilder::new();
-            for (i, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(b"0") => b.append_value(false),
-                    Some(b"1") => b.append_value(true),
-                    Some(other) => {
-                        return Err(bad(
-                            i,
-                            "a boolean (TINYINT(1) holds 0 or 1)",
-                            text(i, other)?,
-                        ));
-                    }
-                }
-            }
-            Arc::new(b.finish())
-        }
-        Kind::BitBool => {
-            let mut b = BooleanBuilder::new();
-            for v in values {
-                b.append_option(v.map(|bytes| bytes.iter().any(|&x| x != 0)));
-            }
-            Arc::new(b.finish())
-        }
-        Kind::Bits => {
-            let mut b = PrimitiveBuilder::<UInt64Type>::new();
-            for v in values {
-                b.append_option(
-                    v.map(|bytes| bytes.iter().fold(0u64, |n, &x| n << 8 | u64::from(x))),
-                );
-            }
-            Arc::new(b.finish())
-        }
-        Kind::Decimal { precision, scale } if precision <= 38 => {
-            let mut b = PrimitiveBuilder::<Decimal128Type>::new();
-            for (i, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(bytes) => {
-                        let s = text(i, bytes)?;
-                        let n = match decimal(s, precision, scale) {
-                            Some(n) => n,
-                            // Anything unusual (an exponent) takes arrow's general parser.
-                            None => parse_decimal::<Decimal128Type>(s, precision, scale)
-                                .map_err(|e| (i, format!("{s:?}: {e}")))?,
-                        };
-                        b.append_value(n);
-                    }
-                }
-            }
-            Arc::new(b.finish().with_data_type(data_type.clone()))
-        }
-        Kind::Decimal { precision, scale } => {
-            let mut b = PrimitiveBuilder::<Decimal256Type>::new();
-            for (i, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(bytes) => {
-                        let s = text(i, bytes)?;
-                        let n = parse_decimal::<Decimal256Type>(s, precision, scale)
-                            .map_err(|e| (i, format!("{s:?}: {e}")))?;
-                        b.append_value(n);
-                    }
-                }
-            }
-            Arc::new(b.finish().with_data_type(data_type.clone()))
-        }
-        Kind::Float => parsed::<arrow::datatypes::Float32Type>(values, &text)?,
-        Kind::Double => parsed::<arrow::datatypes::Float64Type>(values, &text)?,
-        Kind::Text => {
-            // One UTF-8 check over the whole column; the row is looked for only on failure.
-            let mut b = BinaryBuilder::new();
-            for v in values {
-                b.append_option(v);
-            }
-            let binary = b.finish();
-            match StringArray::try_from_binary(binary.clone()) {
-                Ok(strings) => Arc::new(strings),
-                Err(_) => {
-                    let row = (0..binary.len())
-                        .find(|&i| {
-                            binary.is_valid(i) && std::str::from_utf8(binary.value(i)).is_err()
-                        })
-                        .unwrap_or(0);
-                    return Err((row, "not valid UTF-8".to_string()));
-                }
+        Kind::Year => Box::new(Ints::<Int16Type>(PrimitiveBuilder::new())),
+        Kind::TinyBool => Box::new(Booleans::default()),
+        Kind::BitBool => Box::new(BitBooleans::default()),
+        Kind::Bits => Box::new(Bits::default()),
+        Kind::Decimal { precision, scale } if precision <= 38 => Box::new(Decimals128 {
+            b: PrimitiveBuilder::new(),
+            precision,
+            scale,
+            data_type: data_type.clone(),
+        }),
+        Kind::Decimal { precision, scale } => Box::new(Decimals256 {
+            b: PrimitiveBuilder::new(),
+            precision,
+            scale,
+            data_type: data_type.clone(),
+        }),
+        Kind::Float => Box::new(Floats::<arrow::datatypes::Float32Type>(
+            PrimitiveBuilder::new(),
+        )),
+        Kind::Double => Box::new(Floats::<arrow::datatypes::Float64Type>(
+            PrimitiveBuilder::new(),
+        )),
+        Kind::Text => Box::new(Texts::default()),
+        Kind::Binary => Box::new(Binaries::default()),
+        Kind::Date => Box::new(Dates::default()),
+        Kind::DateTime | Kind::Timestamp => Box::new(DateTimes {
+            b: TimestampMicrosecondBuilder::new(),
+            data_type: data_type.clone(),
+        }),
+        Kind::Time => Box::new(Times::default()),
+    }
+}
+
+fn text(b: &[u8]) -> std::result::Result<&str, String> {
+    std::str::from_utf8(b).map_err(|_| "not valid UTF-8".to_string())
+}
+
+fn bad(what: &str, value: &[u8]) -> String {
+    match std::str::from_utf8(value) {
+        Ok(s) => format!("{s:?} is not {what}"),
+        Err(_) => "not valid UTF-8".to_string(),
+    }
+}
+
+/// Integers read from their bytes, each checked to fit the Arrow type.
+struct Ints<T: ArrowPrimitiveType>(PrimitiveBuilder<T>);
+
+impl<T> ColumnBuilder for Ints<T>
+where
+    T: ArrowPrimitiveType,
+    T::Native: TryFrom<i128>,
+{
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        match value {
+            None => self.0.append_null(),
+            Some(bytes) => {
+                let n = integer(bytes)
+                    .and_then(|n| T::Native::try_from(n).ok())
+                    .ok_or_else(|| {
+                        let shown = String::from_utf8_lossy(bytes);
+                        format!("{shown:?} does not fit {}", T::DATA_TYPE)
+                    })?;
+                self.0.append_value(n);
             }
         }
-        Kind::Binary => {
-            let mut b = BinaryBuilder::new();
-            for v in values {
-                b.append_option(v);
-            }
-            Arc::new(b.finish())
-        }
-        Kind::Date => {
-            let mut b = Date32Builder::new();
-            for (i, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(bytes) => match parse_date(bytes) {
-                        Some(day) => b.append_value(day),
-                        None => return Err(bad(i, "a date", text(i, bytes)?)),
-                    },
-                }
-            }
-            Arc::new(b.finish())
-        }
-        Kind::DateTime | Kind::Timestamp => {
-            let mut b = TimestampMicrosecondBuilder::new();
-            for (i, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(bytes) => match parse_datetime(bytes) {
-                        Some(t) => b.append_value(t),
-                        None => return Err(bad(i, "a datetime", text(i, bytes)?)),
-                    },
-                }
-            }
-            Arc::new(b.finish().with_data_type(data_type.clone()))
-        }
-        Kind::Time => {
-            let mut b = DurationMicrosecondBuilder::new();
-            for (i, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(bytes) => {
-                        let s = text(i, bytes)?;
-                        b.append_value(parse_time(s).ok_or_else(|| bad(i, "a time", s))?);
-                    }
-                }
-            }
-            Arc::new(b.finish())
-        }
-    })
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(self.0.finish()))
+    }
 }
 
 /// Numbers parsed by Rust's own `FromStr` for the Arrow type (for floats, the nearest value).
-fn parsed<'a, T>(
-    values: impl Iterator<Item = Option<&'a [u8]>>,
-    text: &impl Fn(usize, &'a [u8]) -> std::result::Result<&'a str, Failure>,
-) -> std::result::Result<ArrayRef, Failure>
+struct Floats<T: ArrowPrimitiveType>(PrimitiveBuilder<T>);
+
+impl<T> ColumnBuilder for Floats<T>
 where
     T: ArrowPrimitiveType,
     T::Native: std::str::FromStr,
 {
-    let mut b = PrimitiveBuilder::<T>::new();
-    for (i, v) in values.enumerate() {
-        match v {
-            None => b.append_null(),
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        match value {
+            None => self.0.append_null(),
             Some(bytes) => {
-                let s = text(i, bytes)?;
+                let s = text(bytes)?;
                 let n = s
                     .parse::<T::Native>()
-                    .map_err(|_| (i, format!("{s:?} does not fit {}", T::DATA_TYPE)))?;
-                b.append_value(n);
+                    .map_err(|_| format!("{s:?} does not fit {}", T::DATA_TYPE))?;
+                self.0.append_value(n);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(self.0.finish()))
+    }
+}
+
+/// TINYINT(1): 0 or 1, anything else an error.
+#[derive(Default)]
+struct Booleans(BooleanBuilder);
+
+impl ColumnBuilder for Booleans {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        match value {
+            None => self.0.append_null(),
+            Some(b"0") => self.0.append_value(false),
+            Some(b"1") => self.0.append_value(true),
+            Some(other) => return Err(bad("a boolean (TINYINT(1) holds 0 or 1)", other)),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(self.0.finish()))
+    }
+}
+
+/// BIT(1): the server sends the bit as a byte.
+#[derive(Default)]
+struct BitBooleans(BooleanBuilder);
+
+impl ColumnBuilder for BitBooleans {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        self.0
+            .append_option(value.map(|bytes| bytes.iter().any(|&x| x != 0)));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(self.0.finish()))
+    }
+}
+
+/// BIT(n): big-endian bytes.
+#[derive(Default)]
+struct Bits(PrimitiveBuilder<UInt64Type>);
+
+impl ColumnBuilder for Bits {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        self.0.append_option(
+            value.map(|bytes| bytes.iter().fold(0u64, |n, &x| n << 8 | u64::from(x))),
+        );
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(self.0.finish()))
+    }
+}
+
+struct Decimals128 {
+    b: PrimitiveBuilder<Decimal128Type>,
+    precision: u8,
+    scale: i8,
+    data_type: DataType,
+}
+
+impl ColumnBuilder for Decimals128 {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        match value {
+            None => self.b.append_null(),
+            Some(bytes) => {
+                let s = text(bytes)?;
+                let n = match decimal(s, self.precision, self.scale) {
+                    Some(n) => n,
+                    // Anything unusual (an exponent) takes arrow's general parser.
+                    None => parse_decimal::<Decimal128Type>(s, self.precision, self.scale)
+                        .map_err(|e| format!("{s:?}: {e}"))?,
+                };
+                self.b.append_value(n);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(
+            self.b.finish().with_data_type(self.data_type.clone()),
+        ))
+    }
+}
+
+struct Decimals256 {
+    b: PrimitiveBuilder<Decimal256Type>,
+    precision: u8,
+    scale: i8,
+    data_type: DataType,
+}
+
+impl ColumnBuilder for Decimals256 {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        match value {
+            None => self.b.append_null(),
+            Some(bytes) => {
+                let s = text(bytes)?;
+                let n = parse_decimal::<Decimal256Type>(s, self.precision, self.scale)
+                    .map_err(|e| format!("{s:?}: {e}"))?;
+                self.b.append_value(n);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(
+            self.b.finish().with_data_type(self.data_type.clone()),
+        ))
+    }
+}
+
+/// Text: one UTF-8 check over the whole column; the row is looked for only on failure.
+#[derive(Default)]
+struct Texts(BinaryBuilder);
+
+impl ColumnBuilder for Texts {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        self.0.append_option(value);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        let binary = self.0.finish();
+        match StringArray::try_from_binary(binary.clone()) {
+            Ok(strings) => Ok(Arc::new(strings)),
+            Err(_) => {
+                let row = (0..binary.len())
+                    .find(|&i| binary.is_valid(i) && std::str::from_utf8(binary.value(i)).is_err())
+                    .unwrap_or(0);
+                Err((row, "not valid UTF-8".to_string()))
             }
         }
     }
-    Ok(Arc::new(b.finish()))
+}
+
+#[derive(Default)]
+struct Binaries(BinaryBuilder);
+
+impl ColumnBuilder for Binaries {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        self.0.append_option(value);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(self.0.finish()))
+    }
+}
+
+#[derive(Default)]
+struct Dates(Date32Builder);
+
+impl ColumnBuilder for Dates {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        match value {
+            None => self.0.append_null(),
+            Some(bytes) => self
+                .0
+                .append_value(parse_date(bytes).ok_or_else(|| bad("a date", bytes))?),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(self.0.finish()))
+    }
+}
+
+struct DateTimes {
+    b: TimestampMicrosecondBuilder,
+    data_type: DataType,
+}
+
+impl ColumnBuilder for DateTimes {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        match value {
+            None => self.b.append_null(),
+            Some(bytes) => self
+                .b
+                .append_value(parse_datetime(bytes).ok_or_else(|| bad("a datetime", bytes))?),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(
+            self.b.finish().with_data_type(self.data_type.clone()),
+        ))
+    }
+}
+
+/// TIME as a duration: its range (±838 hours) exceeds a day.
+#[derive(Default)]
+struct Times(DurationMicrosecondBuilder);
+
+impl ColumnBuilder for Times {
+    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
+        match value {
+            None => self.0.append_null(),
+            Some(bytes) => {
+                let s = text(bytes)?;
+                self.0
+                    .append_value(parse_time(s).ok_or_else(|| bad("a time", bytes))?);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
+        Ok(Arc::new(self.0.finish()))
+    }
 }
 
 /// An optional minus and digits, as a number (wide enough for every MySQL integer).
@@ -313,32 +528,6 @@ fn integer(b: &[u8]) -> Option<i128> {
         n = n * 10 + i128::from(c - b'0');
     }
     Some(if negative { -n } else { n })
-}
-
-/// Integers read from their bytes, each checked to fit the Arrow type.
-fn integers<'a, T>(
-    values: impl Iterator<Item = Option<&'a [u8]>>,
-) -> std::result::Result<ArrayRef, Failure>
-where
-    T: ArrowPrimitiveType,
-    T::Native: TryFrom<i128>,
-{
-    let mut b = PrimitiveBuilder::<T>::new();
-    for (i, v) in values.enumerate() {
-        match v {
-            None => b.append_null(),
-            Some(bytes) => {
-                let n = integer(bytes)
-                    .and_then(|n| T::Native::try_from(n).ok())
-                    .ok_or_else(|| {
-                        let shown = String::from_utf8_lossy(bytes);
-                        (i, format!("{shown:?} does not fit {}", T::DATA_TYPE))
-                    })?;
-                b.append_value(n);
-            }
-        }
-    }
-    Ok(Arc::new(b.finish()))
 }
 
 /// `n` ASCII digits as a number.

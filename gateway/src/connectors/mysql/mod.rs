@@ -16,6 +16,7 @@
 pub mod decode;
 pub mod encode;
 pub mod types;
+pub mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use mover_proto::ExistingTable;
 use mysql_async::prelude::{GlobalHandler, Queryable};
-use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, SslOpts, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -91,10 +92,17 @@ fn db_error(e: mysql_async::Error, context: &str) -> Error {
     }
 }
 
+/// Every value is read and written in UTC and utf8mb4, and the server refuses (rather than
+/// adjusts) a value that does not fit.
+const SESSION: &str = "SET time_zone = '+00:00', NAMES utf8mb4, \
+     sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_ZERO_IN_DATE'";
+
 #[derive(Clone)]
 pub struct Mysql {
     name: String,
     opts: Opts,
+    /// The same server for the streaming reader ([`wire`]).
+    wire: wire::Target,
     database: String,
     batch_rows: usize,
     zero_dates: ZeroDates,
@@ -125,14 +133,21 @@ impl Mysql {
         let parsed = Opts::from_url(&url)
             .map_err(|e| Error::invalid(format!("database {name}: bad URL: {e}")))?;
         let database = parsed.db_name().unwrap_or_default().to_string();
+        let wire = wire::Target {
+            host: parsed.ip_or_hostname().to_string(),
+            port: parsed.tcp_port(),
+            socket: parsed.socket().map(std::path::PathBuf::from),
+            user: parsed.user().map(String::from),
+            password: password.map(String::from),
+            database: parsed.db_name().map(String::from),
+            tls: (ca.is_some() || parsed.ssl_opts().is_some()).then(|| wire::Tls {
+                ca: ca.map(std::path::Path::to_path_buf),
+            }),
+            init: vec![SESSION.to_string()],
+        };
         let mut builder = OptsBuilder::from_opts(parsed)
             .pass(password)
-            // Every value is read and written in UTC and utf8mb4, and the server refuses
-            // (rather than adjusts) a value that does not fit.
-            .init(vec![
-                "SET time_zone = '+00:00', NAMES utf8mb4, \
-                 sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_ZERO_IN_DATE'",
-            ]);
+            .init(vec![SESSION]);
         if let Some(ca) = ca {
             builder =
                 builder.ssl_opts(SslOpts::default().with_root_certs(vec![ca.to_path_buf().into()]));
@@ -140,6 +155,7 @@ impl Mysql {
         Ok(Self {
             name: name.into(),
             opts: builder.into(),
+            wire,
             database,
             batch_rows,
             zero_dates,
@@ -221,8 +237,8 @@ impl Mysql {
     }
 
     /// The SELECT for a read, and the catalog's word on a table's columns. A query is checked
-    /// to be one statement that returns rows (it is prepared first) and runs in a READ ONLY
-    /// transaction.
+    /// to be one statement that returns rows (it is prepared first); the reader runs it in a
+    /// READ ONLY transaction.
     async fn prepare_read(
         &self,
         conn: &mut Conn,
@@ -264,9 +280,6 @@ impl Mysql {
                         "the query returns no rows; only queries are accepted",
                     ));
                 }
-                conn.query_drop("START TRANSACTION READ ONLY")
-                    .await
-                    .map_err(|e| db_error(e, "starting a read-only transaction"))?;
                 Ok((sql.clone(), None))
             }
         }
@@ -362,11 +375,10 @@ impl Connector for Mysql {
         })
     }
 
-    /// Two tasks: one reads rows off the connection, the other turns each run of rows into
-    /// a batch, so that parsing the protocol and building arrays overlap.
+    /// One task reads the rows off a [`wire`] connection and parses each straight into the
+    /// batch being built; the catalog is read first on a mysql_async connection.
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
-        let (schema_tx, schema_rx) = oneshot::channel::<Result<(SchemaRef, Vec<Kind>)>>();
-        let (rows_tx, mut rows_rx) = mpsc::channel::<Result<Vec<Row>>>(2);
+        let (schema_tx, schema_rx) = oneshot::channel::<Result<SchemaRef>>();
         let (tx, rx) = mpsc::channel::<Result<arrow::array::RecordBatch>>(2);
         let this = self.clone();
         let spec = spec.clone();
@@ -374,46 +386,51 @@ impl Connector for Mysql {
             ReadTarget::Dataset(p) => self.label(&p.join("/")),
             ReadTarget::Query(_) => format!("{} query", self.name),
         };
-        let reader_label = label.clone();
         tokio::spawn(async move {
             let mut schema_tx = Some(schema_tx);
             let mut conn_id = None;
             let result: Result<bool> = async {
-                let mut conn = this.connect().await?;
-                conn_id = Some(conn.id());
-                let (select, declared) = this.prepare_read(&mut conn, &spec).await?;
-                let mut result = conn
-                    .query_iter(select)
+                let mut wire = wire::Wire::connect(&this.wire)
                     .await
-                    .map_err(|e| db_error(e, "starting the read"))?;
-                let described = schema_of(result.columns_ref(), declared.as_ref())?;
+                    .map_err(|e| e.within(format!("database {}", this.name)))?;
+                conn_id = Some(wire.id());
+                let (select, declared) = {
+                    let mut conn = this.connect().await?;
+                    this.prepare_read(&mut conn, &spec).await?
+                };
+                if matches!(spec.target, ReadTarget::Query(_)) {
+                    wire.execute("START TRANSACTION READ ONLY").await?;
+                }
+                let columns = wire.query(&select).await?;
+                let (schema, kinds) = schema_of(&columns, declared.as_ref())?;
                 if let Some(s) = schema_tx.take() {
-                    let _ = s.send(Ok(described));
+                    let _ = s.send(Ok(schema.clone()));
                 }
                 // A reader that goes away while the query is slow to produce is noticed by a
                 // watcher, which stops the query (and so this loop): waiting on both for every
                 // row would cost more than the row.
                 let watcher = {
-                    let (this, rows_tx) = (this.clone(), rows_tx.clone());
-                    let id = conn_id.expect("connected");
+                    let (this, tx) = (this.clone(), tx.clone());
+                    let id = wire.id();
                     tokio::spawn(async move {
-                        rows_tx.closed().await;
+                        tx.closed().await;
                         this.cancel(id);
                     })
                 };
                 let _stop_watching = AbortOnDrop(watcher);
-                let mut rows: Vec<Row> = Vec::with_capacity(this.batch_rows);
+                let mut batcher = decode::Batcher::new(schema, kinds, label, this.zero_dates);
                 loop {
-                    if rows_tx.is_closed() {
+                    if tx.is_closed() {
                         return Ok(false);
                     }
-                    let row = result.next().await.map_err(|e| db_error(e, "reading"))?;
+                    let row = wire.row().await?;
                     let end = row.is_none();
-                    rows.extend(row);
-                    if rows.len() == this.batch_rows || (end && !rows.is_empty()) {
-                        let full =
-                            std::mem::replace(&mut rows, Vec::with_capacity(this.batch_rows));
-                        if rows_tx.send(Ok(full)).await.is_err() {
+                    if let Some(row) = row {
+                        batcher.push(row)?;
+                    }
+                    if batcher.len() == this.batch_rows || (end && !batcher.is_empty()) {
+                        let batch = batcher.finish()?;
+                        if tx.send(Ok(batch)).await.is_err() {
                             return Ok(false);
                         }
                     }
@@ -431,38 +448,16 @@ impl Connector for Mysql {
                         let _ = s.send(Err(e));
                     }
                     None => {
-                        if rows_tx.send(Err(e.within(&reader_label))).await.is_err() {
+                        if tx.send(Err(e)).await.is_err() {
                             conn_id.into_iter().for_each(|id| this.cancel(id));
                         }
                     }
                 },
             }
         });
-        let (schema, kinds) = schema_rx
+        let schema = schema_rx
             .await
             .map_err(|_| Error::internal("the MySQL reader ended before its schema"))??;
-        let zero_dates = self.zero_dates;
-        let batch_schema = schema.clone();
-        tokio::spawn(async move {
-            let mut first_row = 1u64;
-            while let Some(rows) = rows_rx.recv().await {
-                let batch = rows.and_then(|rows| {
-                    let origin = decode::Origin {
-                        label: &label,
-                        first_row,
-                        zero_dates,
-                    };
-                    first_row += rows.len() as u64;
-                    decode::batch(&batch_schema, &kinds, &rows, &origin)
-                });
-                let failed = batch.is_err();
-                // A closed channel or an error ends this task, which closes the rows channel
-                // and so stops the reader.
-                if tx.send(batch).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
         Ok((schema, ReceiverStream::new(rx).boxed()))
     }
 
