@@ -1,12 +1,16 @@
-//! MySQL and MariaDB through `mysql_async` (sqlx cannot run `LOAD DATA LOCAL INFILE`).
+//! MySQL and MariaDB: `mysql_async` (sqlx cannot run `LOAD DATA LOCAL INFILE`) for the catalog
+//! and loads, and a reader of our own for rows.
 //!
-//! Reads stream a text-protocol result row by row ([`decode`]); the schema comes from the
-//! result's column metadata, completed for tables by the catalog (JSON columns, VARCHAR
-//! lengths, declared types). Loads are `LOAD DATA LOCAL INFILE` fed from the Arrow stream
-//! ([`encode`]). The connection serves a local file only to its own load: its handler answers
-//! the one generated name this load asked for and refuses, and logs, any other name the server
-//! asks for. Reads have no handler at all. Where the server has `local_infile` off, loads fall
-//! back to multi-row INSERTs with bound values, and the report says so.
+//! Reads stream a text-protocol result on a connection of our own ([`wire`]), each row parsed
+//! in place into the batch being built ([`decode`]); the schema comes from the result's column
+//! metadata, completed for tables by the catalog (JSON columns, VARCHAR lengths, declared
+//! types), which is read through mysql_async. The reader does not announce LOCAL INFILE.
+//!
+//! Loads are `LOAD DATA LOCAL INFILE` fed from the Arrow stream ([`encode`]). The connection
+//! serves a local file only to its own load: its handler answers the one generated name this
+//! load asked for and refuses, and logs, any other name the server asks for. Where the server
+//! has `local_infile` off, loads fall back to multi-row INSERTs with bound values, and the
+//! report says so.
 //!
 //! MySQL commits DDL implicitly, so every load that creates or replaces a table loads a
 //! staging table and swaps it in with one `RENAME TABLE`; an append runs in one InnoDB

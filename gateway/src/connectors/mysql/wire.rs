@@ -551,7 +551,9 @@ fn scramble(
     nonce: &[u8],
 ) -> Result<Option<Vec<u8>>> {
     match plugin {
-        AuthPlugin::MysqlNativePassword | AuthPlugin::CachingSha2Password => {
+        AuthPlugin::MysqlNativePassword
+        | AuthPlugin::CachingSha2Password
+        | AuthPlugin::Ed25519 => {
             Ok(plugin.gen_data(password, nonce).map(|data| {
                 let mut bytes = Vec::new();
                 data.serialize(&mut bytes);
@@ -560,7 +562,7 @@ fn scramble(
         }
         other => Err(Error::invalid(format!(
             "cannot connect: the server asks for the {:?} authentication plugin; \
-             mysql_native_password and caching_sha2_password are supported",
+             mysql_native_password, caching_sha2_password and client_ed25519 are supported",
             String::from_utf8_lossy(other.as_bytes())
         ))),
     }
