@@ -361,12 +361,14 @@ impl ColumnBuilder for Decimals128 {
         match value {
             None => self.b.append_null(),
             Some(bytes) => {
-                let s = text(bytes)?;
-                let n = match decimal(s, self.precision, self.scale) {
+                let n = match decimal(bytes, self.precision, self.scale) {
                     Some(n) => n,
                     // Anything unusual (an exponent) takes arrow's general parser.
-                    None => parse_decimal::<Decimal128Type>(s, self.precision, self.scale)
-                        .map_err(|e| format!("{s:?}: {e}"))?,
+                    None => {
+                        let s = text(bytes)?;
+                        parse_decimal::<Decimal128Type>(s, self.precision, self.scale)
+                            .map_err(|e| format!("{s:?}: {e}"))?
+                    }
                 };
                 self.b.append_value(n);
             }
@@ -520,8 +522,17 @@ fn integer(b: &[u8]) -> Option<i128> {
     if digits.is_empty() || digits.len() > 20 {
         return None;
     }
-    let mut n: i128 = 0;
-    for &c in digits {
+    // Nineteen digits always fit a u64, whose arithmetic is cheaper than i128's.
+    let (head, tail) = digits.split_at(digits.len().min(19));
+    let mut n: u64 = 0;
+    for &c in head {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(c - b'0');
+    }
+    let mut n = i128::from(n);
+    for &c in tail {
         if !c.is_ascii_digit() {
             return None;
         }
@@ -583,24 +594,33 @@ fn parse_datetime(b: &[u8]) -> Option<i64> {
 
 /// `[-]digits[.digits]` as an integer of `scale` decimal places, or None when it has more
 /// places or more than `precision` digits.
-fn decimal(s: &str, precision: u8, scale: i8) -> Option<i128> {
-    let (negative, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
+fn decimal(b: &[u8], precision: u8, scale: i8) -> Option<i128> {
+    let (negative, body) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
     };
-    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
     let scale = usize::try_from(scale).ok()?;
-    if frac.len() > scale {
+    // At most 38 digits (and a point): the sum cannot overflow, so it needs no checks.
+    let digits = body.len() - usize::from(body.contains(&b'.'));
+    if digits == 0 || digits > 38 {
         return None;
     }
-    let mut n: i128 = 0;
-    for c in whole.bytes().chain(frac.bytes()) {
-        if !c.is_ascii_digit() {
-            return None;
+    let (mut n, mut places) = (0i128, None::<usize>);
+    for &c in body {
+        match c {
+            b'0'..=b'9' => {
+                n = n * 10 + i128::from(c - b'0');
+                places = places.map(|p| p + 1);
+            }
+            b'.' if places.is_none() => places = Some(0),
+            _ => return None,
         }
-        n = n.checked_mul(10)?.checked_add(i128::from(c - b'0'))?;
     }
-    n = n.checked_mul(10i128.checked_pow((scale - frac.len()) as u32)?)?;
+    let places = places.unwrap_or(0);
+    if places > scale {
+        return None;
+    }
+    n = n.checked_mul(10i128.checked_pow((scale - places) as u32)?)?;
     let limit = 10i128.checked_pow(u32::from(precision))?;
     (n < limit).then_some(if negative { -n } else { n })
 }
@@ -657,11 +677,27 @@ mod tests {
 
     #[test]
     fn decimals_by_hand_match_their_scale() {
-        assert_eq!(decimal("-12.5", 10, 2), Some(-1250));
-        assert_eq!(decimal("0.0000000001", 38, 10), Some(1));
-        assert_eq!(decimal("99999", 5, 0), Some(99999));
-        assert_eq!(decimal("100000", 5, 0), None);
-        assert_eq!(decimal("1.234", 10, 2), None);
-        assert_eq!(decimal("1e5", 10, 2), None);
+        assert_eq!(decimal(b"-12.5", 10, 2), Some(-1250));
+        assert_eq!(decimal(b"0.0000000001", 38, 10), Some(1));
+        assert_eq!(decimal(b"99999", 5, 0), Some(99999));
+        assert_eq!(decimal(b"100000", 5, 0), None);
+        assert_eq!(decimal(b"1.234", 10, 2), None);
+        assert_eq!(decimal(b"1e5", 10, 2), None);
+        assert_eq!(decimal(b"1.2.3", 10, 2), None);
+        assert_eq!(decimal(b"-", 10, 2), None);
+        let max = "9".repeat(38);
+        assert_eq!(decimal(max.as_bytes(), 38, 0), Some(10i128.pow(38) - 1));
+        assert_eq!(decimal(format!("{max}9").as_bytes(), 38, 0), None);
+    }
+
+    #[test]
+    fn integers_of_every_width() {
+        assert_eq!(integer(b"18446744073709551615"), Some(i128::from(u64::MAX)));
+        assert_eq!(integer(b"-9223372036854775808"), Some(i128::from(i64::MIN)));
+        assert_eq!(integer(b"0"), Some(0));
+        assert_eq!(integer(b""), None);
+        assert_eq!(integer(b"-"), None);
+        assert_eq!(integer(b"12a"), None);
+        assert_eq!(integer(b"123456789012345678901"), None);
     }
 }

@@ -551,9 +551,7 @@ fn scramble(
     nonce: &[u8],
 ) -> Result<Option<Vec<u8>>> {
     match plugin {
-        AuthPlugin::MysqlNativePassword
-        | AuthPlugin::CachingSha2Password
-        | AuthPlugin::Ed25519 => {
+        AuthPlugin::MysqlNativePassword | AuthPlugin::CachingSha2Password | AuthPlugin::Ed25519 => {
             Ok(plugin.gen_data(password, nonce).map(|data| {
                 let mut bytes = Vec::new();
                 data.serialize(&mut bytes);
