@@ -871,20 +871,29 @@ impl<'a> Load<'a> {
         let per_statement = (60_000 / width).clamp(1, 1000);
         while let Some(batch) = batches.next().await {
             let batch = batch?;
+            let columns = batch
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    encode::Cells::new(c.as_ref()).map_err(|why| {
+                        Error::invalid(format!("column {:?}: {why}", self.schema.field(i).name()))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
             for start in (0..batch.num_rows()).step_by(per_statement) {
                 let n = per_statement.min(batch.num_rows() - start);
                 let mut params = Vec::with_capacity(n * width);
                 for row in start..start + n {
-                    for (i, column) in batch.columns().iter().enumerate() {
+                    for (i, cells) in columns.iter().enumerate() {
                         let mut value = Vec::new();
-                        let present =
-                            encode::cell(column.as_ref(), row, &mut value).map_err(|why| {
-                                Error::invalid(format!(
-                                    "row {}, column {:?}: {why}",
-                                    sent.load(Ordering::SeqCst) + (row - start) as u64 + 1,
-                                    self.schema.field(i).name()
-                                ))
-                            })?;
+                        let present = cells.write(row, &mut value).map_err(|why| {
+                            Error::invalid(format!(
+                                "row {}, column {:?}: {why}",
+                                sent.load(Ordering::SeqCst) + (row - start) as u64 + 1,
+                                self.schema.field(i).name()
+                            ))
+                        })?;
                         params.push(if present {
                             Value::Bytes(value)
                         } else {
