@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, DurationMicrosecondBuilder,
-    PrimitiveBuilder, RecordBatch, StringArray, TimestampMicrosecondBuilder,
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, PrimitiveBuilder, RecordBatch, StringArray,
 };
 use arrow::compute::kernels::cast_utils::parse_decimal;
 use arrow::datatypes::{
@@ -185,47 +184,55 @@ fn builders(schema: &SchemaRef, kinds: &[Kind]) -> Vec<Box<dyn ColumnBuilder>> {
 }
 
 fn builder(kind: Kind, data_type: &DataType) -> Box<dyn ColumnBuilder> {
+    use arrow::datatypes::{
+        Date32Type, DurationMicrosecondType, Float32Type, Float64Type, TimestampMicrosecondType,
+    };
+    let t = data_type.clone();
     match kind {
         Kind::Int { bits, unsigned } => match (bits, unsigned) {
-            (8, false) => Box::new(Ints::<Int8Type>(PrimitiveBuilder::new())),
-            (16, false) => Box::new(Ints::<Int16Type>(PrimitiveBuilder::new())),
-            (32, false) => Box::new(Ints::<Int32Type>(PrimitiveBuilder::new())),
-            (_, false) => Box::new(Ints::<Int64Type>(PrimitiveBuilder::new())),
-            (8, true) => Box::new(Ints::<UInt8Type>(PrimitiveBuilder::new())),
-            (16, true) => Box::new(Ints::<UInt16Type>(PrimitiveBuilder::new())),
-            (32, true) => Box::new(Ints::<UInt32Type>(PrimitiveBuilder::new())),
-            (_, true) => Box::new(Ints::<UInt64Type>(PrimitiveBuilder::new())),
+            (8, false) => primitive::<Int8Type>(t, int::<Int8Type>),
+            (16, false) => primitive::<Int16Type>(t, int::<Int16Type>),
+            (32, false) => primitive::<Int32Type>(t, int::<Int32Type>),
+            (_, false) => primitive::<Int64Type>(t, int::<Int64Type>),
+            (8, true) => primitive::<UInt8Type>(t, int::<UInt8Type>),
+            (16, true) => primitive::<UInt16Type>(t, int::<UInt16Type>),
+            (32, true) => primitive::<UInt32Type>(t, int::<UInt32Type>),
+            (_, true) => primitive::<UInt64Type>(t, int::<UInt64Type>),
         },
-        Kind::Year => Box::new(Ints::<Int16Type>(PrimitiveBuilder::new())),
-        Kind::TinyBool => Box::new(Booleans::default()),
-        Kind::BitBool => Box::new(BitBooleans::default()),
-        Kind::Bits => Box::new(Bits::default()),
-        Kind::Decimal { precision, scale } if precision <= 38 => Box::new(Decimals128 {
-            b: PrimitiveBuilder::new(),
-            precision,
-            scale,
-            data_type: data_type.clone(),
+        Kind::Year => primitive::<Int16Type>(t, int::<Int16Type>),
+        Kind::Float => primitive::<Float32Type>(t, float::<Float32Type>),
+        Kind::Double => primitive::<Float64Type>(t, float::<Float64Type>),
+        // BIT(n): big-endian bytes.
+        Kind::Bits => primitive::<UInt64Type>(t, |b| {
+            Ok(b.iter().fold(0u64, |n, &x| n << 8 | u64::from(x)))
         }),
-        Kind::Decimal { precision, scale } => Box::new(Decimals256 {
-            b: PrimitiveBuilder::new(),
-            precision,
-            scale,
-            data_type: data_type.clone(),
+        Kind::Decimal { precision, scale } if precision <= 38 => {
+            primitive::<Decimal128Type>(t, move |b| match decimal(b, precision, scale) {
+                Some(n) => Ok(n),
+                // Anything unusual (an exponent) takes arrow's general parser.
+                None => {
+                    let s = text(b)?;
+                    parse_decimal::<Decimal128Type>(s, precision, scale)
+                        .map_err(|e| format!("{s:?}: {e}"))
+                }
+            })
+        }
+        Kind::Decimal { precision, scale } => primitive::<Decimal256Type>(t, move |b| {
+            let s = text(b)?;
+            parse_decimal::<Decimal256Type>(s, precision, scale).map_err(|e| format!("{s:?}: {e}"))
         }),
-        Kind::Float => Box::new(Floats::<arrow::datatypes::Float32Type>(
-            PrimitiveBuilder::new(),
-        )),
-        Kind::Double => Box::new(Floats::<arrow::datatypes::Float64Type>(
-            PrimitiveBuilder::new(),
-        )),
-        Kind::Text => Box::new(Texts::default()),
-        Kind::Binary => Box::new(Binaries::default()),
-        Kind::Date => Box::new(Dates::default()),
-        Kind::DateTime | Kind::Timestamp => Box::new(DateTimes {
-            b: TimestampMicrosecondBuilder::new(),
-            data_type: data_type.clone(),
+        Kind::Date => primitive::<Date32Type>(t, |b| parse_date(b).ok_or_else(|| bad("a date", b))),
+        Kind::DateTime | Kind::Timestamp => primitive::<TimestampMicrosecondType>(t, |b| {
+            parse_datetime(b).ok_or_else(|| bad("a datetime", b))
         }),
-        Kind::Time => Box::new(Times::default()),
+        // TIME as a duration: its range (±838 hours) exceeds a day.
+        Kind::Time => primitive::<DurationMicrosecondType>(t, |b| {
+            parse_time(text(b)?).ok_or_else(|| bad("a time", b))
+        }),
+        Kind::TinyBool => Box::new(Booleans(BooleanBuilder::new())),
+        Kind::BitBool => Box::new(BitBooleans(BooleanBuilder::new())),
+        Kind::Text => Box::new(Texts(BinaryBuilder::new())),
+        Kind::Binary => Box::new(Binaries(BinaryBuilder::new())),
     }
 }
 
@@ -240,64 +247,74 @@ fn bad(what: &str, value: &[u8]) -> String {
     }
 }
 
-/// Integers read from their bytes, each checked to fit the Arrow type.
-struct Ints<T: ArrowPrimitiveType>(PrimitiveBuilder<T>);
-
-impl<T> ColumnBuilder for Ints<T>
+/// An integer, checked to fit the Arrow type.
+fn int<T: ArrowPrimitiveType>(b: &[u8]) -> std::result::Result<T::Native, String>
 where
-    T: ArrowPrimitiveType,
     T::Native: TryFrom<i128>,
 {
-    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
-        match value {
-            None => self.0.append_null(),
-            Some(bytes) => {
-                let n = integer(bytes)
-                    .and_then(|n| T::Native::try_from(n).ok())
-                    .ok_or_else(|| {
-                        let shown = String::from_utf8_lossy(bytes);
-                        format!("{shown:?} does not fit {}", T::DATA_TYPE)
-                    })?;
-                self.0.append_value(n);
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
-        Ok(Arc::new(self.0.finish()))
-    }
+    integer(b)
+        .and_then(|n| T::Native::try_from(n).ok())
+        .ok_or_else(|| {
+            format!(
+                "{:?} does not fit {}",
+                String::from_utf8_lossy(b),
+                T::DATA_TYPE
+            )
+        })
 }
 
-/// Numbers parsed by Rust's own `FromStr` for the Arrow type (for floats, the nearest value).
-struct Floats<T: ArrowPrimitiveType>(PrimitiveBuilder<T>);
+/// The nearest float, by Rust's own `FromStr`.
+fn float<T: ArrowPrimitiveType>(b: &[u8]) -> std::result::Result<T::Native, String>
+where
+    T::Native: std::str::FromStr,
+{
+    let s = text(b)?;
+    s.parse()
+        .map_err(|_| format!("{s:?} does not fit {}", T::DATA_TYPE))
+}
 
-impl<T> ColumnBuilder for Floats<T>
+/// A column of fixed-width values, each parsed from its text by `parse`.
+struct Primitive<T: ArrowPrimitiveType, F> {
+    b: PrimitiveBuilder<T>,
+    data_type: DataType,
+    parse: F,
+}
+
+fn primitive<T>(
+    data_type: DataType,
+    parse: impl Fn(&[u8]) -> std::result::Result<T::Native, String> + Send + 'static,
+) -> Box<dyn ColumnBuilder>
 where
     T: ArrowPrimitiveType,
-    T::Native: std::str::FromStr,
+{
+    Box::new(Primitive {
+        b: PrimitiveBuilder::<T>::new(),
+        data_type,
+        parse,
+    })
+}
+
+impl<T, F> ColumnBuilder for Primitive<T, F>
+where
+    T: ArrowPrimitiveType,
+    F: Fn(&[u8]) -> std::result::Result<T::Native, String> + Send,
 {
     fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
         match value {
-            None => self.0.append_null(),
-            Some(bytes) => {
-                let s = text(bytes)?;
-                let n = s
-                    .parse::<T::Native>()
-                    .map_err(|_| format!("{s:?} does not fit {}", T::DATA_TYPE))?;
-                self.0.append_value(n);
-            }
+            None => self.b.append_null(),
+            Some(bytes) => self.b.append_value((self.parse)(bytes)?),
         }
         Ok(())
     }
 
     fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
-        Ok(Arc::new(self.0.finish()))
+        Ok(Arc::new(
+            self.b.finish().with_data_type(self.data_type.clone()),
+        ))
     }
 }
 
 /// TINYINT(1): 0 or 1, anything else an error.
-#[derive(Default)]
 struct Booleans(BooleanBuilder);
 
 impl ColumnBuilder for Booleans {
@@ -317,7 +334,6 @@ impl ColumnBuilder for Booleans {
 }
 
 /// BIT(1): the server sends the bit as a byte.
-#[derive(Default)]
 struct BitBooleans(BooleanBuilder);
 
 impl ColumnBuilder for BitBooleans {
@@ -332,87 +348,7 @@ impl ColumnBuilder for BitBooleans {
     }
 }
 
-/// BIT(n): big-endian bytes.
-#[derive(Default)]
-struct Bits(PrimitiveBuilder<UInt64Type>);
-
-impl ColumnBuilder for Bits {
-    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
-        self.0.append_option(
-            value.map(|bytes| bytes.iter().fold(0u64, |n, &x| n << 8 | u64::from(x))),
-        );
-        Ok(())
-    }
-
-    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
-        Ok(Arc::new(self.0.finish()))
-    }
-}
-
-struct Decimals128 {
-    b: PrimitiveBuilder<Decimal128Type>,
-    precision: u8,
-    scale: i8,
-    data_type: DataType,
-}
-
-impl ColumnBuilder for Decimals128 {
-    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
-        match value {
-            None => self.b.append_null(),
-            Some(bytes) => {
-                let n = match decimal(bytes, self.precision, self.scale) {
-                    Some(n) => n,
-                    // Anything unusual (an exponent) takes arrow's general parser.
-                    None => {
-                        let s = text(bytes)?;
-                        parse_decimal::<Decimal128Type>(s, self.precision, self.scale)
-                            .map_err(|e| format!("{s:?}: {e}"))?
-                    }
-                };
-                self.b.append_value(n);
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
-        Ok(Arc::new(
-            self.b.finish().with_data_type(self.data_type.clone()),
-        ))
-    }
-}
-
-struct Decimals256 {
-    b: PrimitiveBuilder<Decimal256Type>,
-    precision: u8,
-    scale: i8,
-    data_type: DataType,
-}
-
-impl ColumnBuilder for Decimals256 {
-    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
-        match value {
-            None => self.b.append_null(),
-            Some(bytes) => {
-                let s = text(bytes)?;
-                let n = parse_decimal::<Decimal256Type>(s, self.precision, self.scale)
-                    .map_err(|e| format!("{s:?}: {e}"))?;
-                self.b.append_value(n);
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
-        Ok(Arc::new(
-            self.b.finish().with_data_type(self.data_type.clone()),
-        ))
-    }
-}
-
 /// Text: one UTF-8 check over the whole column; the row is looked for only on failure.
-#[derive(Default)]
 struct Texts(BinaryBuilder);
 
 impl ColumnBuilder for Texts {
@@ -435,76 +371,11 @@ impl ColumnBuilder for Texts {
     }
 }
 
-#[derive(Default)]
 struct Binaries(BinaryBuilder);
 
 impl ColumnBuilder for Binaries {
     fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
         self.0.append_option(value);
-        Ok(())
-    }
-
-    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
-        Ok(Arc::new(self.0.finish()))
-    }
-}
-
-#[derive(Default)]
-struct Dates(Date32Builder);
-
-impl ColumnBuilder for Dates {
-    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
-        match value {
-            None => self.0.append_null(),
-            Some(bytes) => self
-                .0
-                .append_value(parse_date(bytes).ok_or_else(|| bad("a date", bytes))?),
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
-        Ok(Arc::new(self.0.finish()))
-    }
-}
-
-struct DateTimes {
-    b: TimestampMicrosecondBuilder,
-    data_type: DataType,
-}
-
-impl ColumnBuilder for DateTimes {
-    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
-        match value {
-            None => self.b.append_null(),
-            Some(bytes) => self
-                .b
-                .append_value(parse_datetime(bytes).ok_or_else(|| bad("a datetime", bytes))?),
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> std::result::Result<ArrayRef, (usize, String)> {
-        Ok(Arc::new(
-            self.b.finish().with_data_type(self.data_type.clone()),
-        ))
-    }
-}
-
-/// TIME as a duration: its range (±838 hours) exceeds a day.
-#[derive(Default)]
-struct Times(DurationMicrosecondBuilder);
-
-impl ColumnBuilder for Times {
-    fn push(&mut self, value: Option<&[u8]>) -> std::result::Result<(), String> {
-        match value {
-            None => self.0.append_null(),
-            Some(bytes) => {
-                let s = text(bytes)?;
-                self.0
-                    .append_value(parse_time(s).ok_or_else(|| bad("a time", bytes))?);
-            }
-        }
         Ok(())
     }
 

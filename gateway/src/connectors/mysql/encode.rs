@@ -520,10 +520,7 @@ mod tests {
         let a = TimestampMicrosecondArray::from(micros.clone());
         for (row, &us) in micros.iter().enumerate() {
             let t = DateTime::from_timestamp_micros(us).unwrap().naive_utc();
-            assert_eq!(
-                text(&a, row),
-                t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-            );
+            assert_eq!(text(&a, row), t.format("%Y-%m-%d %H:%M:%S%.6f").to_string());
         }
     }
 }
