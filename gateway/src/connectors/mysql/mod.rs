@@ -380,7 +380,7 @@ impl Connector for Mysql {
     }
 
     /// One task reads the rows off a [`wire`] connection and parses each straight into the
-    /// batch being built; the catalog is read first on a mysql_async connection.
+    /// batch being built; the catalog is read on a mysql_async connection.
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         let (schema_tx, schema_rx) = oneshot::channel::<Result<SchemaRef>>();
         let (tx, rx) = mpsc::channel::<Result<arrow::array::RecordBatch>>(2);
