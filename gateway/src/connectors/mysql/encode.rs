@@ -10,7 +10,7 @@
 use std::io::Write as _;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::DataType;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike};
 
 use crate::error::{Error, Result};
@@ -157,13 +157,12 @@ impl<'a> Cells<'a> {
                     }),
                 )
             }
-            Timestamp(unit, _) => {
-                let unit = *unit;
+            Timestamp(..) => {
+                let micros = micros(array);
                 (
                     Shape::Plain,
                     Box::new(move |row, out| {
-                        let micros = to_micros(unit, timestamp_value(array, unit, row));
-                        let t = DateTime::from_timestamp_micros(micros)
+                        let t = DateTime::from_timestamp_micros(micros(row))
                             .ok_or("a timestamp out of range")?;
                         // Zoned values are stored as their UTC instant.
                         let t = t.naive_utc();
@@ -174,70 +173,21 @@ impl<'a> Cells<'a> {
                         let [m0, m1] = two(s / 60 % 60);
                         let [s0, s1] = two(s % 60);
                         out.extend_from_slice(&[b' ', h0, h1, b':', m0, m1, b':', s0, s1, b'.']);
-                        let fraction = itoa::Buffer::new().format(us).as_bytes().to_owned();
-                        out.extend(std::iter::repeat_n(b'0', 6 - fraction.len()));
-                        out.extend_from_slice(&fraction);
+                        out.extend(
+                            (0..6)
+                                .rev()
+                                .map(|place| b'0' + (us / 10u32.pow(place) % 10) as u8),
+                        );
                         Ok(())
                     }),
                 )
             }
-            Time64(unit) => {
-                let unit = *unit;
+            Time32(_) | Time64(_) | Duration(_) => {
+                let micros = micros(array);
                 (
                     Shape::Plain,
                     Box::new(move |row, out| {
-                        let v = match unit {
-                            TimeUnit::Microsecond => {
-                                array.as_primitive::<t::Time64MicrosecondType>().value(row)
-                            }
-                            _ => array.as_primitive::<t::Time64NanosecondType>().value(row) / 1000,
-                        };
-                        clock(v, out);
-                        Ok(())
-                    }),
-                )
-            }
-            Time32(unit) => {
-                let unit = *unit;
-                (
-                    Shape::Plain,
-                    Box::new(move |row, out| {
-                        let v = match unit {
-                            TimeUnit::Second => {
-                                i64::from(array.as_primitive::<t::Time32SecondType>().value(row))
-                                    * 1_000_000
-                            }
-                            _ => {
-                                i64::from(
-                                    array.as_primitive::<t::Time32MillisecondType>().value(row),
-                                ) * 1000
-                            }
-                        };
-                        clock(v, out);
-                        Ok(())
-                    }),
-                )
-            }
-            Duration(unit) => {
-                let unit = *unit;
-                (
-                    Shape::Plain,
-                    Box::new(move |row, out| {
-                        let v = match unit {
-                            TimeUnit::Second => {
-                                array.as_primitive::<t::DurationSecondType>().value(row)
-                            }
-                            TimeUnit::Millisecond => array
-                                .as_primitive::<t::DurationMillisecondType>()
-                                .value(row),
-                            TimeUnit::Microsecond => array
-                                .as_primitive::<t::DurationMicrosecondType>()
-                                .value(row),
-                            TimeUnit::Nanosecond => {
-                                array.as_primitive::<t::DurationNanosecondType>().value(row)
-                            }
-                        };
-                        clock(to_micros(unit, v), out);
+                        clock(micros(row), out);
                         Ok(())
                     }),
                 )
@@ -328,23 +278,42 @@ fn finite<T: std::fmt::Display + Into<f64> + Copy>(
     Ok(())
 }
 
-fn timestamp_value(array: &dyn Array, unit: TimeUnit, row: usize) -> i64 {
-    use arrow::datatypes::*;
-    match unit {
-        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
-        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
-        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
-        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
-    }
-}
+type Micros<'a> = Box<dyn Fn(usize) -> i64 + Send + Sync + 'a>;
 
-/// Whole microseconds (nanoseconds are cut: MySQL keeps six digits).
-fn to_micros(unit: TimeUnit, v: i64) -> i64 {
-    match unit {
-        TimeUnit::Second => v * 1_000_000,
-        TimeUnit::Millisecond => v * 1000,
-        TimeUnit::Microsecond => v,
-        TimeUnit::Nanosecond => v.div_euclid(1000),
+/// A time, duration or timestamp column's values as whole microseconds, its unit resolved
+/// once (nanoseconds are cut: MySQL keeps six digits).
+fn micros(array: &dyn Array) -> Micros<'_> {
+    use arrow::datatypes::*;
+    fn of<'a, T: ArrowPrimitiveType>(
+        array: &'a dyn Array,
+        to_micros: impl Fn(T::Native) -> i64 + Send + Sync + 'a,
+    ) -> Micros<'a> {
+        let a = array.as_primitive::<T>();
+        Box::new(move |row| to_micros(a.value(row)))
+    }
+    let seconds = |v: i64| v * 1_000_000;
+    let millis = |v: i64| v * 1000;
+    let nanos = |v: i64| v.div_euclid(1000);
+    match array.data_type() {
+        DataType::Time32(TimeUnit::Second) => {
+            of::<Time32SecondType>(array, move |v| seconds(v.into()))
+        }
+        DataType::Time32(_) => of::<Time32MillisecondType>(array, move |v| millis(v.into())),
+        DataType::Time64(TimeUnit::Microsecond) => of::<Time64MicrosecondType>(array, |v| v),
+        DataType::Time64(_) => of::<Time64NanosecondType>(array, |v| v / 1000),
+        DataType::Duration(TimeUnit::Second) => of::<DurationSecondType>(array, seconds),
+        DataType::Duration(TimeUnit::Millisecond) => of::<DurationMillisecondType>(array, millis),
+        DataType::Duration(TimeUnit::Microsecond) => of::<DurationMicrosecondType>(array, |v| v),
+        DataType::Duration(TimeUnit::Nanosecond) => of::<DurationNanosecondType>(array, nanos),
+        DataType::Timestamp(TimeUnit::Second, _) => of::<TimestampSecondType>(array, seconds),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            of::<TimestampMillisecondType>(array, millis)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            of::<TimestampMicrosecondType>(array, |v| v)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => of::<TimestampNanosecondType>(array, nanos),
+        other => unreachable!("micros() is called for temporal columns only, not {other}"),
     }
 }
 
@@ -433,7 +402,7 @@ fn escape(value: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use arrow::array::{BinaryArray, DurationMicrosecondArray, Float64Array, StringArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
     use std::sync::Arc;
 
     #[test]
