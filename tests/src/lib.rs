@@ -248,38 +248,47 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// An S3-compatible server on a free loopback port: moto, from the test virtualenv
-/// (`.venv/bin/moto_server`, which scripts/test installs). Killed when dropped.
+/// An S3-compatible server on a loopback port of its own choosing: moto, from the test
+/// virtualenv (which scripts/test makes). Killed when dropped.
 pub struct S3Server {
     child: Child,
     pub endpoint: String,
     port: u16,
 }
 
+/// moto binds port 0 and prints the port it got. A port picked here and handed over could be
+/// taken by another test's server first, and this one's requests would go there.
+const MOTO: &str = "from moto.server import ThreadedMotoServer
+import signal
+server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+signal.pause()
+";
+
 impl S3Server {
     pub fn start() -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let moto = root.join(".venv/bin/moto_server");
+        let python = root.join(".venv/bin/python");
         assert!(
-            moto.exists(),
-            "{} is missing: run scripts/test (it installs moto[server] into .venv), or pip install 'moto[server]' there",
-            moto.display()
+            root.join(".venv/bin/moto_server").exists(),
+            "{} has no moto: run scripts/test (it installs moto[server] into .venv), or pip install 'moto[server]' there",
+            root.join(".venv").display()
         );
-        let port = free_port();
-        let child = Command::new(&moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
+        let mut child = Command::new(&python)
+            .args(["-c", MOTO])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start moto_server");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+            .expect("start moto");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("moto's stdout"))
+            .read_line(&mut line)
+            .expect("read moto's port");
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("moto did not start (it printed {line:?})"));
         S3Server {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -613,26 +622,45 @@ impl Postgres {
             }
             args.extend(["-c".into(), "ssl=on".into()]);
         }
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
-        let child = as_owner(Command::new(bin.join("postgres")), owner)
-            .args(&args)
-            .args(["-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start postgres");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // A free port can be taken by another test's server before this one binds it; then
+        // postgres exits and is started again on another. It is ready when its pid file says
+        // so, as pg_ctl -w reads it.
+        let mut attempts = 0;
+        let (child, port) = loop {
+            attempts += 1;
+            let port = free_port();
+            let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
+            let mut child = as_owner(Command::new(bin.join("postgres")), owner)
+                .args(&args)
+                .args(["-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start postgres");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let ready = loop {
+                if child.try_wait().ok().flatten().is_some() {
+                    break false;
+                }
+                let pid_file =
+                    std::fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
+                if pid_file.lines().nth(7).map(str::trim) == Some("ready") {
+                    break true;
+                }
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            if ready {
+                break (child, port);
+            }
+            let _ = child.wait();
             let log = std::fs::read_to_string(dir.path().join("postgres.log")).unwrap_or_default();
-            assert!(
-                std::time::Instant::now() < deadline,
-                "postgres did not start:\n{log}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        // Accepting TCP comes slightly before accepting logins.
-        std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(attempts < 5, "postgres did not start:\n{log}");
+        };
         Postgres {
             child,
             port,
