@@ -210,6 +210,54 @@ fn unreachable_gateway_and_bad_names_are_clear() {
     assert!(err.contains("not allowed"), "{err}");
 }
 
+/// A database server that takes the TCP connection and never says a word: every kind of call
+/// to it fails by its connect timeout, naming the database, instead of hanging.
+#[test]
+fn a_database_that_never_answers_fails_in_time() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    let dir = workdir();
+    std::fs::write(dir.path().join("data/orders.csv"), ORDERS).unwrap();
+    let config = format!(
+        "[databases.pg]\nurl = \"postgres://mover@127.0.0.1:{port}/postgres\"\nconnect_timeout_seconds = 2\n\
+         [databases.maria]\nurl = \"mysql://mover@127.0.0.1:{port}/test\"\nconnect_timeout_seconds = 2\n\
+         [buckets.files]\nurl = \"file://data\"\n"
+    );
+    let gw = Gateway::start_with_config(dir.path(), &config);
+    for args in [
+        &["cat", "pg/public/t"][..],
+        &["schema", "pg/public/t"],
+        &["cp", "files/orders.csv", "pg/public/orders"],
+        &["cat", "maria/test/t"],
+        &["schema", "maria/test/t"],
+        &["cp", "files/orders.csv", "maria/test/orders"],
+    ] {
+        let started = std::time::Instant::now();
+        let err = fails(gw.mvrec(args));
+        let database = args
+            .iter()
+            .find(|a| a.contains('/') && !a.starts_with("files"));
+        let database = database.unwrap().split('/').next().unwrap();
+        assert!(
+            err.contains(&format!(
+                "database {database}: cannot connect: no answer within 2 s"
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
 #[test]
 fn killing_mvrec_mid_move_cancels_the_move() {
     use std::io::Write as _;

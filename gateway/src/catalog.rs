@@ -56,21 +56,26 @@ impl Catalog {
                     ca,
                     max_value_bytes,
                     split_reads,
-                } => Arc::new(Postgres::new(
-                    name,
-                    &url,
-                    password.as_ref().map(|p| p.expose()),
-                    ca.as_deref(),
-                    config.server.batch_rows,
-                    max_value_bytes,
-                    split_reads,
-                )?),
+                    connect_timeout,
+                } => Arc::new(
+                    Postgres::new(
+                        name,
+                        &url,
+                        password.as_ref().map(|p| p.expose()),
+                        ca.as_deref(),
+                        config.server.batch_rows,
+                        max_value_bytes,
+                        split_reads,
+                    )?
+                    .with_connect_timeout(connect_timeout),
+                ),
                 DatabaseTarget::Mysql {
                     url,
                     password,
                     ca,
                     zero_dates_null,
                     load_streams,
+                    connect_timeout,
                 } => Arc::new(
                     Mysql::new(
                         name,
@@ -84,7 +89,8 @@ impl Catalog {
                             ZeroDates::Error
                         },
                     )?
-                    .with_load_streams(load_streams),
+                    .with_load_streams(load_streams)
+                    .with_connect_timeout(connect_timeout),
                 ),
             };
             sources.insert(

@@ -213,10 +213,17 @@ pub struct DatabaseConfig {
     /// table of a create or overwrite, so the server parses on more cores (1 to 16; default 1).
     /// Rows then land in no particular order. Appends are one statement in one transaction.
     pub load_streams: Option<usize>,
+    /// Postgres and MySQL: how long opening a connection (TCP, TLS and login) may take.
+    #[serde(default = "default_connect_timeout_seconds")]
+    pub connect_timeout_seconds: u64,
 }
 
 fn default_max_value_mb() -> usize {
     256
+}
+
+fn default_connect_timeout_seconds() -> u64 {
+    crate::connectors::DEFAULT_CONNECT_TIMEOUT.as_secs()
 }
 
 /// A secret read from where the config points; never shown by `Debug`.
@@ -275,6 +282,7 @@ pub enum DatabaseTarget {
         ca: Option<PathBuf>,
         max_value_bytes: usize,
         split_reads: bool,
+        connect_timeout: std::time::Duration,
     },
     Mysql {
         /// Without a password.
@@ -283,6 +291,7 @@ pub enum DatabaseTarget {
         ca: Option<PathBuf>,
         zero_dates_null: bool,
         load_streams: usize,
+        connect_timeout: std::time::Duration,
     },
 }
 
@@ -555,6 +564,10 @@ impl Config {
 
     pub fn database_target(&self, db: &DatabaseConfig) -> Result<DatabaseTarget> {
         let (scheme, rest) = split_url(&db.url)?;
+        if db.connect_timeout_seconds == 0 {
+            return Err(Error::invalid("connect_timeout_seconds must be at least 1"));
+        }
+        let connect_timeout = std::time::Duration::from_secs(db.connect_timeout_seconds);
         match scheme {
             "sqlite" => Ok(DatabaseTarget::Sqlite(self.resolve(rest)?)),
             "postgres" | "postgresql" => {
@@ -565,6 +578,7 @@ impl Config {
                     ca: db.ca_file.as_ref().map(|p| self.path(p)),
                     max_value_bytes: db.max_value_mb.saturating_mul(1024 * 1024),
                     split_reads: db.split_reads,
+                    connect_timeout,
                 })
             }
             "mysql" | "mariadb" => {
@@ -590,6 +604,7 @@ impl Config {
                     ca: db.ca_file.as_ref().map(|p| self.path(p)),
                     zero_dates_null,
                     load_streams,
+                    connect_timeout,
                 })
             }
             other => Err(Error::invalid(format!(
@@ -765,6 +780,20 @@ mod tests {
         assert!(e.message.starts_with("buckets.b.url"), "{e}");
         let e = parse("[databases.d]\nurl = \"nourl\"\n").unwrap_err();
         assert!(e.message.starts_with("databases.d.url"), "{e}");
+    }
+
+    #[test]
+    fn connect_timeouts_default_to_thirty_seconds_and_zero_is_refused() {
+        let c = parse("[databases.d]\nurl = \"postgres://u@h/db\"\n").unwrap();
+        match c.database_target(&c.databases["d"]).unwrap() {
+            DatabaseTarget::Postgres {
+                connect_timeout, ..
+            } => assert_eq!(connect_timeout, std::time::Duration::from_secs(30)),
+            other => panic!("{other:?}"),
+        }
+        let e = parse("[databases.d]\nurl = \"mysql://u@h/db\"\nconnect_timeout_seconds = 0\n")
+            .unwrap_err();
+        assert!(e.message.contains("connect_timeout_seconds"), "{e}");
     }
 
     #[test]

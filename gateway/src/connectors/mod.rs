@@ -141,6 +141,29 @@ impl std::fmt::Display for TableName {
 }
 
 /// An SQL identifier in double quotes with embedded quotes doubled (SQLite and Postgres alike).
+/// What `connect_timeout_seconds` is when the config does not say.
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A connection attempt to database `name`, bounded by `limit`: a server that takes the TCP
+/// connection and never answers would otherwise hold the request until the client gives up.
+pub async fn connect_within<T>(
+    limit: std::time::Duration,
+    name: &str,
+    connecting: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, connecting)
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::error::Error::new(
+                crate::error::ErrorKind::Unavailable,
+                format!(
+                    "database {name}: cannot connect: no answer within {} s (connect_timeout_seconds)",
+                    limit.as_secs()
+                ),
+            ))
+        })
+}
+
 pub fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }

@@ -112,6 +112,7 @@ pub struct Mysql {
     zero_dates: ZeroDates,
     /// LOAD DATA statements run at once into a staging table.
     load_streams: usize,
+    connect_timeout: std::time::Duration,
 }
 
 impl Mysql {
@@ -164,6 +165,7 @@ impl Mysql {
             batch_rows,
             zero_dates,
             load_streams: 1,
+            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
         })
     }
 
@@ -171,13 +173,22 @@ impl Mysql {
         self.connect_with(self.opts.clone()).await
     }
 
+    /// How long opening a connection may take (the reader's and mysql_async's alike).
+    pub fn with_connect_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.connect_timeout = limit;
+        self
+    }
+
     async fn connect_with(&self, opts: Opts) -> Result<Conn> {
-        Conn::new(opts).await.map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("database {}: cannot connect: {e}", self.name),
-            )
+        super::connect_within(self.connect_timeout, &self.name, async {
+            Conn::new(opts).await.map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("database {}: cannot connect: {e}", self.name),
+                )
+            })
         })
+        .await
     }
 
     fn label(&self, what: &impl std::fmt::Display) -> String {
@@ -394,9 +405,13 @@ impl Connector for Mysql {
             let mut schema_tx = Some(schema_tx);
             let mut conn_id = None;
             let result: Result<bool> = async {
-                let mut wire = wire::Wire::connect(&this.wire)
-                    .await
-                    .map_err(|e| e.within(format!("database {}", this.name)))?;
+                let connecting = async {
+                    wire::Wire::connect(&this.wire)
+                        .await
+                        .map_err(|e| e.within(format!("database {}", this.name)))
+                };
+                let mut wire =
+                    super::connect_within(this.connect_timeout, &this.name, connecting).await?;
                 conn_id = Some(wire.id());
                 let (select, declared) = {
                     let mut conn = this.connect().await?;

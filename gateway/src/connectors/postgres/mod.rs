@@ -37,6 +37,7 @@ pub struct Postgres {
     batch_rows: usize,
     max_value_bytes: usize,
     split_reads: bool,
+    connect_timeout: std::time::Duration,
 }
 
 /// A column as the catalog describes it.
@@ -157,18 +158,28 @@ impl Postgres {
             batch_rows,
             max_value_bytes,
             split_reads,
+            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
         })
     }
 
+    /// How long opening a connection may take.
+    pub fn with_connect_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.connect_timeout = limit;
+        self
+    }
+
     async fn connect(&self) -> Result<PgConnection> {
-        PgConnection::connect_with(&self.options)
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Internal,
-                    format!("database {}: cannot connect: {e}", self.name),
-                )
-            })
+        super::connect_within(self.connect_timeout, &self.name, async {
+            PgConnection::connect_with(&self.options)
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Internal,
+                        format!("database {}: cannot connect: {e}", self.name),
+                    )
+                })
+        })
+        .await
     }
 
     fn label(&self, what: &impl std::fmt::Display) -> String {
@@ -222,9 +233,10 @@ impl Postgres {
 
     /// Ask the server to stop the query of backend `pid` (its reader went away).
     fn cancel(&self, pid: i32) {
-        let options = self.options.clone();
+        let (options, limit) = (self.options.clone(), self.connect_timeout);
         tokio::spawn(async move {
-            if let Ok(mut conn) = PgConnection::connect_with(&options).await {
+            let connecting = tokio::time::timeout(limit, PgConnection::connect_with(&options));
+            if let Ok(Ok(mut conn)) = connecting.await {
                 let _ = sqlx::query("SELECT pg_cancel_backend($1)")
                     .bind(pid)
                     .execute(&mut conn)
