@@ -140,7 +140,6 @@ impl std::fmt::Display for TableName {
     }
 }
 
-/// An SQL identifier in double quotes with embedded quotes doubled (SQLite and Postgres alike).
 /// What `connect_timeout_seconds` is when the config does not say.
 pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -164,6 +163,7 @@ pub async fn connect_within<T>(
         })
 }
 
+/// An SQL identifier in double quotes with embedded quotes doubled (SQLite and Postgres alike).
 pub fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
