@@ -331,6 +331,19 @@ fn clock(micros: i64, out: &mut Vec<u8>) {
     );
 }
 
+/// A printer for each column of `batch`; a type MySQL cannot take is refused by column name.
+pub fn batch_cells(batch: &RecordBatch) -> Result<Vec<Cells<'_>>> {
+    batch
+        .columns()
+        .iter()
+        .zip(batch.schema_ref().fields())
+        .map(|(c, f)| {
+            Cells::new(c.as_ref())
+                .map_err(|why| Error::invalid(format!("column {:?}: {why}", f.name())))
+        })
+        .collect()
+}
+
 /// Rows of `batch` as `LOAD DATA` text, appended to `out`. `first_row` (1-based) numbers rows
 /// in errors.
 pub fn load_data(batch: &RecordBatch, first_row: u64, out: &mut Vec<u8>) -> Result<()> {
@@ -341,12 +354,7 @@ pub fn load_data(batch: &RecordBatch, first_row: u64, out: &mut Vec<u8>) -> Resu
             batch.schema().field(i).name()
         ))
     };
-    let columns = batch
-        .columns()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Cells::new(c.as_ref()).map_err(|why| at(0, i, &why)))
-        .collect::<Result<Vec<_>>>()?;
+    let columns = batch_cells(batch)?;
     let mut value = Vec::new();
     for row in 0..batch.num_rows() {
         for (i, cells) in columns.iter().enumerate() {

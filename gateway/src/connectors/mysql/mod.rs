@@ -886,16 +886,7 @@ impl<'a> Load<'a> {
         let per_statement = (60_000 / width).clamp(1, 1000);
         while let Some(batch) = batches.next().await {
             let batch = batch?;
-            let columns = batch
-                .columns()
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    encode::Cells::new(c.as_ref()).map_err(|why| {
-                        Error::invalid(format!("column {:?}: {why}", self.schema.field(i).name()))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let columns = encode::batch_cells(&batch)?;
             for start in (0..batch.num_rows()).step_by(per_statement) {
                 let n = per_statement.min(batch.num_rows() - start);
                 let mut params = Vec::with_capacity(n * width);
