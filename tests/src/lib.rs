@@ -675,6 +675,12 @@ impl Postgres {
 
     /// Run SQL with psql; returns its unaligned output.
     pub fn psql(&self, sql: &str) -> String {
+        self.try_psql(sql)
+            .unwrap_or_else(|e| panic!("psql failed: {e}"))
+    }
+
+    /// The same, with psql's error instead of a panic.
+    pub fn try_psql(&self, sql: &str) -> Result<String, String> {
         let out = Command::new("psql")
             .args([
                 "-h",
@@ -691,12 +697,10 @@ impl Postgres {
             .env("PGSSLMODE", "prefer")
             .output()
             .expect("run psql (Debian: postgresql-client)");
-        assert!(
-            out.status.success(),
-            "psql failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
     }
 }
 
@@ -946,4 +950,18 @@ fn which(program: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!("{program} not found: install mariadb-server and mariadb-client (Debian)")
         })
+}
+
+pub mod contract;
+
+/// The rows a read returns, or the error it ends with.
+pub async fn count_rows(
+    client: &mut mover_client::Client,
+    read: &mover_proto::Read,
+) -> Result<usize, String> {
+    use futures::TryStreamExt;
+    let batches = client.read(read).await.map_err(|e| e.to_string())?;
+    let all: Vec<arrow::array::RecordBatch> =
+        batches.try_collect().await.map_err(|e| e.to_string())?;
+    Ok(all.iter().map(|b| b.num_rows()).sum())
 }

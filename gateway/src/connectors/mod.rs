@@ -7,6 +7,7 @@ pub mod mysql;
 pub mod objects;
 pub mod postgres;
 pub mod sqlite;
+pub mod undo;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;

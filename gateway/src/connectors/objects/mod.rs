@@ -7,6 +7,7 @@
 mod keys;
 mod read;
 mod records_dir;
+mod staged;
 mod stores;
 mod write;
 

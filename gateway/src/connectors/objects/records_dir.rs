@@ -13,7 +13,8 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use serde_json::{Value, json};
 
-use super::write::Upload;
+use super::staged::Staged;
+use super::write::{IfAbandoned, Upload};
 use super::{Bucket, Key, keys, read};
 use crate::connectors::{BatchStream, ReadSpec, WriteReport, WriteSpec};
 use crate::error::{Context, Error, ErrorKind, Result};
@@ -211,7 +212,8 @@ impl RecordsDir {
 /// or `data001.csv` by the hints, compressed as they say), `_format_parquet` (empty, as
 /// Records Mover requires) or `_format_delimited` with all 13 hints, a strict `_schema.json`,
 /// and the manifest last, written as `manifest` and renamed `_manifest`, so a reader never
-/// sees a manifest before its files. On any failure what was written is removed.
+/// sees a manifest before its files. On any failure, or if the write is dropped, what was
+/// written is removed (a [`Staged`] guard).
 pub(super) async fn write(
     bucket: &Bucket,
     key: &Key,
@@ -271,9 +273,12 @@ pub(super) async fn write(
     };
     let data_path = path(&data_name)?;
     let upload = Upload::with_encoder(bucket, data_path.clone(), encoder).await?;
-    let rows = upload.write_all(batches, &label).await?;
+    let rows = upload
+        .write_all(batches, &label, IfAbandoned::Delete)
+        .await?;
 
-    let mut written = vec![data_path.clone()];
+    let mut staged = Staged::new(&bucket.store);
+    staged.add(data_path.clone());
     let result: Result<()> = async {
         let size = bucket
             .store
@@ -301,25 +306,24 @@ pub(super) async fn write(
                 .put(&p, bytes.into())
                 .await
                 .internal(format!("writing {label}{name}"))?;
-            written.push(p);
+            staged.add(p);
         }
+        // Staged before the rename: a drop during it finds `_manifest` or `manifest` to remove.
+        staged.add(path("_manifest")?);
         let (from, to) = (path("manifest")?, path("_manifest")?);
         bucket
             .store
             .rename(&from, &to)
             .await
             .internal(format!("renaming {label}manifest"))?;
-        written.pop();
-        written.push(to);
         Ok(())
     }
     .await;
     if let Err(e) = result {
-        for p in written {
-            let _ = bucket.store.delete(&p).await;
-        }
+        staged.undo().await;
         return Err(e);
     }
+    staged.commit();
     Ok(WriteReport {
         rows_committed: rows,
         notes,

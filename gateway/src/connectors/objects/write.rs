@@ -1,8 +1,10 @@
 //! Writing to a bucket. A file is one multipart upload fed batch by batch: the object appears
-//! only when the upload completes, and any error (or a dropped write) aborts it, so no partial
-//! object is ever visible. A prefix is written as parts of about `part_size_mb` each; if the
-//! write fails, the parts already published are deleted again, and an overwrite removes the
-//! old parts only after every new one is complete.
+//! only when the upload completes, and any error, or a dropped write, aborts it (the upload's
+//! own guard), so no partial object is ever visible and no upload is left open. A prefix is
+//! written as parts of about `part_size_mb` each, held in a [`Staged`] guard: if the write
+//! fails or is dropped, the parts already published are deleted again. An overwrite removes
+//! the old parts only after every new one is complete, in a task that a dropped write does not
+//! stop half-way.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,10 +13,13 @@ use arrow::datatypes::SchemaRef;
 use futures::StreamExt;
 use mover_proto::{ExistingTable, FileFormat};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
+use std::sync::Arc;
+
+use super::staged::{self, Staged};
 use super::{Bucket, Key, read};
-use crate::connectors::{BatchStream, WriteReport, WriteSpec};
+use crate::connectors::{BatchStream, WriteReport, WriteSpec, undo};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::{self, Encoder, Format};
 
@@ -22,12 +27,23 @@ use crate::records::{self, Encoder, Format};
 const PART_BYTES: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 2;
 
-/// One object being uploaded.
+/// One object being uploaded. Dropped before [`Upload::finish`], it aborts the upload.
 pub(super) struct Upload {
     path: Path,
-    upload: WriteMultipart,
+    store: Arc<dyn ObjectStore>,
+    upload: OpenUpload,
     encoder: Box<dyn Encoder>,
     bytes: u64,
+}
+
+/// What becomes of an object whose upload completed after its write was dropped (the step
+/// cannot be stopped half-way once the store was asked to complete it).
+#[derive(Clone, Copy)]
+pub(super) enum IfAbandoned {
+    /// The object is the write's result: completing it was the commit.
+    Keep,
+    /// The object is one piece of a larger result (a part, a records directory's file).
+    Delete,
 }
 
 impl Upload {
@@ -46,14 +62,28 @@ impl Upload {
         path: Path,
         encoder: Box<dyn Encoder>,
     ) -> Result<Self> {
-        let upload = bucket
-            .store
-            .put_multipart(&path)
-            .await
-            .internal(format!("cannot start writing {}", bucket.label(&path)))?;
+        // Started in a task of its own: a write dropped while the store creates the upload
+        // would otherwise never learn of it, nor abort it.
+        let (store, at) = (Arc::clone(&bucket.store), path.clone());
+        let upload = undo::outliving(
+            "starting an upload",
+            async move { store.put_multipart(&at).await },
+            |made| async move {
+                if let Ok(mut upload) = made
+                    && let Err(e) = upload.abort().await
+                {
+                    tracing::warn!(error = %e, "aborting an upload failed");
+                }
+            },
+        )
+        .await?
+        .internal(format!("cannot start writing {}", bucket.label(&path)))?;
         Ok(Self {
             path,
-            upload: WriteMultipart::new_with_chunk_size(upload, PART_BYTES),
+            store: Arc::clone(&bucket.store),
+            upload: OpenUpload(Some(WriteMultipart::new_with_chunk_size(
+                upload, PART_BYTES,
+            ))),
             encoder,
             bytes: 0,
         })
@@ -61,18 +91,24 @@ impl Upload {
 
     pub(super) async fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let bytes = self.encoder.encode(batch)?;
-        self.upload
+        let upload = self.upload.open();
+        upload
             .wait_for_capacity(PARTS_IN_FLIGHT)
             .await
             .internal("the upload failed")?;
+        upload.write(&bytes);
         self.bytes += bytes.len() as u64;
-        self.upload.write(&bytes);
         Ok(())
     }
 
     /// Every batch of `batches`, then publish the object; the rows written. On any error the
     /// upload is aborted and nothing is published.
-    pub(super) async fn write_all(mut self, mut batches: BatchStream, label: &str) -> Result<u64> {
+    pub(super) async fn write_all(
+        mut self,
+        mut batches: BatchStream,
+        label: &str,
+        if_abandoned: IfAbandoned,
+    ) -> Result<u64> {
         let mut rows = 0u64;
         while let Some(item) = batches.next().await {
             let pushed = match item {
@@ -87,28 +123,72 @@ impl Upload {
                 }
             }
         }
-        self.finish(label).await?;
+        self.finish(label, if_abandoned).await?;
         Ok(rows)
     }
 
     /// Publish the object. On failure the upload is aborted.
-    pub(super) async fn finish(mut self, label: &str) -> Result<Path> {
+    pub(super) async fn finish(mut self, label: &str, if_abandoned: IfAbandoned) -> Result<Path> {
         match self.encoder.finish() {
-            Ok(tail) => self.upload.write(&tail),
+            Ok(tail) => self.upload.open().write(&tail),
             Err(e) => {
-                abort(self.upload).await;
+                self.upload.abort().await;
                 return Err(e);
             }
         }
-        self.upload
-            .finish()
-            .await
-            .internal(format!("cannot complete {label}"))?;
+        // Completed in a task of its own: once asked, the store may publish the object
+        // whether or not the write is still there to hear it.
+        let upload = self.upload.take();
+        let (store, path) = (self.store, self.path.clone());
+        undo::outliving(
+            "completing an upload",
+            // A failed completion aborts the upload itself (WriteMultipart::finish).
+            upload.finish(),
+            move |done| async move {
+                if done.is_ok() && matches!(if_abandoned, IfAbandoned::Delete) {
+                    staged::delete_all(&*store, vec![path]).await;
+                }
+            },
+        )
+        .await?
+        .internal(format!("cannot complete {label}"))?;
         Ok(self.path)
     }
 
-    pub(super) async fn abort(self) {
-        abort(self.upload).await;
+    pub(super) async fn abort(mut self) {
+        self.upload.abort().await;
+    }
+}
+
+/// A multipart upload that is aborted unless it was finished: dropped while open (the write's
+/// future dropped mid-stream), it aborts in a task of its own, so no upload stays open.
+struct OpenUpload(Option<WriteMultipart>);
+
+impl OpenUpload {
+    fn open(&mut self) -> &mut WriteMultipart {
+        self.0
+            .as_mut()
+            .expect("an upload is open until finished or aborted")
+    }
+
+    fn take(&mut self) -> WriteMultipart {
+        self.0
+            .take()
+            .expect("an upload is open until finished or aborted")
+    }
+
+    async fn abort(&mut self) {
+        if let Some(upload) = self.0.take() {
+            abort(upload).await;
+        }
+    }
+}
+
+impl Drop for OpenUpload {
+    fn drop(&mut self) {
+        if let Some(upload) = self.0.take() {
+            undo::spawn("an upload of a dropped write", abort(upload));
+        }
     }
 }
 
@@ -153,7 +233,9 @@ pub(super) async fn write_file(
         }
     }
     let upload = Upload::start(bucket, key.path().clone(), &format, schema).await?;
-    let rows = upload.write_all(batches, &bucket.label(key)).await?;
+    let rows = upload
+        .write_all(batches, &bucket.label(key), IfAbandoned::Keep)
+        .await?;
     Ok(WriteReport {
         rows_committed: rows,
         ..Default::default()
@@ -206,7 +288,7 @@ pub(super) async fn write_parts(
         ))
         .map_err(|e| Error::internal(format!("bad part name: {e}")))
     };
-    let mut done: Vec<Path> = Vec::new();
+    let mut staged = Staged::new(&bucket.store);
     let mut current: Option<Upload> = None;
     let mut rows = 0u64;
     let result: Result<()> = async {
@@ -214,7 +296,8 @@ pub(super) async fn write_parts(
             let batch = item?;
             if current.is_none() {
                 current = Some(
-                    Upload::start(bucket, part_path(done.len())?, &format, schema.clone()).await?,
+                    Upload::start(bucket, part_path(staged.len())?, &format, schema.clone())
+                        .await?,
                 );
             }
             let upload = current.as_mut().expect("set above");
@@ -223,16 +306,16 @@ pub(super) async fn write_parts(
             if upload.bytes >= bucket.part_bytes {
                 let full = current.take().expect("set above");
                 let label = bucket.label(&full.path);
-                done.push(full.finish(&label).await?);
+                staged.add(full.finish(&label, IfAbandoned::Delete).await?);
             }
         }
         // No rows at all still leaves one (empty) part, so the dataset and its schema exist.
-        if done.is_empty() && current.is_none() {
+        if staged.len() == 0 && current.is_none() {
             current = Some(Upload::start(bucket, part_path(0)?, &format, schema.clone()).await?);
         }
         if let Some(last) = current.take() {
             let label = bucket.label(&last.path);
-            done.push(last.finish(&label).await?);
+            staged.add(last.finish(&label, IfAbandoned::Delete).await?);
         }
         Ok(())
     }
@@ -241,25 +324,31 @@ pub(super) async fn write_parts(
         if let Some(upload) = current.take() {
             upload.abort().await;
         }
-        for path in &done {
-            if let Err(d) = bucket.store.delete(path).await {
-                tracing::warn!(error = %d, part = %path, "could not remove a part of a failed write");
-            }
-        }
+        staged.undo().await;
         return Err(e);
     }
+    // Every new part is complete: the write has committed. The old parts of an overwrite go
+    // in a task of their own, so that a write dropped now does not leave half of them.
+    staged.commit();
     if matches!(
         spec.existing,
         ExistingTable::TruncateAndOverwrite
             | ExistingTable::DeleteAndOverwrite
             | ExistingTable::DropAndRecreate
     ) {
-        for meta in &old {
-            bucket.store.delete(&meta.location).await.internal(format!(
-                "cannot remove the old part {}",
-                bucket.label(&meta.location)
-            ))?;
-        }
+        let store = bucket.store.clone();
+        let labels: Vec<String> = old.iter().map(|m| bucket.label(&m.location)).collect();
+        let removing = async move {
+            for (meta, label) in old.iter().zip(labels) {
+                store
+                    .delete(&meta.location)
+                    .await
+                    .internal(format!("cannot remove the old part {label}"))?;
+            }
+            Ok::<_, Error>(())
+        };
+        // A write dropped now lets the removal finish: the new parts are the dataset.
+        undo::outliving("removing the old parts", removing, |_| async {}).await??;
     }
     Ok(WriteReport {
         rows_committed: rows,
