@@ -9,11 +9,8 @@ use arrow::datatypes::SchemaRef;
 use futures::StreamExt;
 use mover_proto::{Read, Write, read::What};
 
-use crate::config::{Config, DatabaseTarget};
-use crate::connectors::mysql::{Mysql, ZeroDates};
+use crate::config::Config;
 use crate::connectors::objects::Bucket;
-use crate::connectors::postgres::Postgres;
-use crate::connectors::sqlite::Sqlite;
 use crate::connectors::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteSpec};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -45,79 +42,26 @@ pub struct Listed {
 impl Catalog {
     pub fn from_config(config: &Config) -> Result<Self> {
         let mut sources = BTreeMap::new();
+        let setup = config.setup();
         for (name, db) in &config.databases {
-            let connector: Arc<dyn Connector> = match config.database_target(db)? {
-                DatabaseTarget::Sqlite(path) => {
-                    Arc::new(Sqlite::open(name, path, config.server.batch_rows)?)
-                }
-                DatabaseTarget::Postgres {
-                    url,
-                    password,
-                    ca,
-                    max_value_bytes,
-                    split_reads,
-                    connect_timeout,
-                } => Arc::new(
-                    Postgres::new(
-                        name,
-                        &url,
-                        password.as_ref().map(|p| p.expose()),
-                        ca.as_deref(),
-                        config.server.batch_rows,
-                        max_value_bytes,
-                        split_reads,
-                    )?
-                    .with_connect_timeout(connect_timeout),
-                ),
-                DatabaseTarget::Mysql {
-                    url,
-                    password,
-                    ca,
-                    zero_dates_null,
-                    load_streams,
-                    connect_timeout,
-                } => Arc::new(
-                    Mysql::new(
-                        name,
-                        &url,
-                        password.as_ref().map(|p| p.expose()),
-                        ca.as_deref(),
-                        config.server.batch_rows,
-                        if zero_dates_null {
-                            ZeroDates::Null
-                        } else {
-                            ZeroDates::Error
-                        },
-                    )?
-                    .with_load_streams(load_streams)
-                    .with_connect_timeout(connect_timeout),
-                ),
+            let connector = db
+                .options
+                .open(name, &db.url, &setup)
+                .map_err(|e| e.within(format!("databases.{name}")))?;
+            let source = Source {
+                kind: SourceKind::Database,
+                allow_sql: db.allow_sql,
+                connector,
             };
-            sources.insert(
-                name.clone(),
-                Source {
-                    kind: SourceKind::Database,
-                    allow_sql: db.allow_sql,
-                    connector,
-                },
-            );
+            sources.insert(name.clone(), source);
         }
         for (name, bucket) in &config.buckets {
-            let target = config.bucket_target(bucket)?;
-            let connector: Arc<dyn Connector> = Arc::new(Bucket::from_config(
-                name,
-                &target,
-                bucket,
-                config.server.batch_rows,
-            )?);
-            sources.insert(
-                name.clone(),
-                Source {
-                    kind: SourceKind::Bucket,
-                    allow_sql: false,
-                    connector,
-                },
-            );
+            let source = Source {
+                kind: SourceKind::Bucket,
+                allow_sql: false,
+                connector: Arc::new(Bucket::open(name, bucket, &setup)?),
+            };
+            sources.insert(name.clone(), source);
         }
         Ok(Self {
             sources: Arc::new(sources),

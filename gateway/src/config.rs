@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+pub use crate::connectors::objects::options::{BucketTarget, Options as BucketConfig};
+use crate::connectors::{self, DatabaseOptions, Setup};
 use crate::error::{Error, Result};
+pub use crate::secret::Secret;
+use crate::secret;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 /// tonic's default of 4 MiB is too small for wide batches; 64 MiB is bounded but roomy.
@@ -22,8 +28,11 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
-    #[serde(default)]
+    /// Built from `raw_databases` once the file is read.
+    #[serde(skip)]
     pub databases: BTreeMap<String, DatabaseConfig>,
+    #[serde(default, rename = "databases")]
+    raw_databases: BTreeMap<String, RawDatabase>,
     #[serde(default)]
     pub buckets: BTreeMap<String, BucketConfig>,
     /// People and BI tools who log in with Handshake (Basic credentials).
@@ -183,117 +192,30 @@ fn default_parallel() -> usize {
     4
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A database: its URL, whether it takes free SQL, and the keys its backend reads (parsed by
+/// the backend the URL's scheme names, [`connectors::database_options`]).
+#[derive(Debug, Clone)]
 pub struct DatabaseConfig {
-    /// `sqlite://relative/or/absolute.db`
+    /// `sqlite://path.db`, `postgres://user@host/db`, `mysql://user@host:3306/db`.
     pub url: String,
-    /// Name of an environment variable holding the password.
-    pub password_env: Option<String>,
-    /// Path of a file holding the password.
-    pub password_file: Option<PathBuf>,
     /// Accept free SQL queries against this database.
-    #[serde(default)]
     pub allow_sql: bool,
-    /// Postgres: the CA the server's certificate must chain to; the connection is then
-    /// verify-full (TLS required, certificate and host name verified).
-    pub ca_file: Option<PathBuf>,
-    /// Largest single value (a bytea, a text) a read accepts; a larger one is refused by row
-    /// and column before it is held in memory.
-    #[serde(default = "default_max_value_mb")]
-    pub max_value_mb: usize,
-    /// Postgres: a read asking for partitions may be split into block ranges of the table, read
-    /// at once, each in its own transaction. Faster for big tables, but the parts are not one
-    /// snapshot: for tables that are not written while they are moved.
+    pub options: Arc<dyn DatabaseOptions>,
+}
+
+/// `[databases.NAME]` as TOML gives it: the keys every database has, and the rest for its
+/// backend.
+#[derive(Debug, Clone, Deserialize)]
+struct RawDatabase {
+    url: String,
     #[serde(default)]
-    pub split_reads: bool,
-    /// MySQL: what a zero date (`0000-00-00`) reads as: "error" (the default) or "null".
-    pub zero_dates: Option<String>,
-    /// MySQL: LOAD DATA statements run at once (each on its own connection) into the staging
-    /// table of a create or overwrite, so the server parses on more cores (1 to 16; default 1).
-    /// Rows then land in no particular order. Appends are one statement in one transaction.
-    pub load_streams: Option<usize>,
-    /// Postgres and MySQL: how long opening a connection (TCP, TLS and login) may take.
-    #[serde(default = "default_connect_timeout_seconds")]
-    pub connect_timeout_seconds: u64,
+    allow_sql: bool,
+    #[serde(flatten)]
+    keys: toml::Table,
 }
 
-fn default_max_value_mb() -> usize {
-    256
-}
 
-fn default_connect_timeout_seconds() -> u64 {
-    crate::connectors::DEFAULT_CONNECT_TIMEOUT.as_secs()
-}
 
-/// A secret read from where the config points; never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BucketConfig {
-    /// `file://dir`, `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`, or
-    /// `https://host/path` (read-only).
-    pub url: String,
-    /// S3: the region (default: the standard chain's, else us-east-1).
-    pub region: Option<String>,
-    /// S3-compatible servers: their URL; requests are then path-style, and `http://` allowed.
-    pub endpoint: Option<String>,
-    /// S3: environment variables holding the keys. Without them the provider's standard
-    /// credential chain applies (AWS_* variables, profiles, instance metadata).
-    pub access_key_id_env: Option<String>,
-    pub secret_access_key_env: Option<String>,
-    pub session_token_env: Option<String>,
-    /// GCS: a service account key file (else the standard chain).
-    pub service_account_file: Option<PathBuf>,
-    /// Azure: the storage account, and an environment variable holding its access key.
-    pub account: Option<String>,
-    pub access_key_env: Option<String>,
-    /// Writing to a prefix splits the output into parts of about this many megabytes.
-    #[serde(default = "default_part_size_mb")]
-    pub part_size_mb: u64,
-}
-
-fn default_part_size_mb() -> u64 {
-    256
-}
-
-/// What a database URL names, once checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseTarget {
-    Sqlite(PathBuf),
-    Postgres {
-        /// Without a password.
-        url: String,
-        password: Option<Secret>,
-        ca: Option<PathBuf>,
-        max_value_bytes: usize,
-        split_reads: bool,
-        connect_timeout: std::time::Duration,
-    },
-    Mysql {
-        /// Without a password.
-        url: String,
-        password: Option<Secret>,
-        ca: Option<PathBuf>,
-        zero_dates_null: bool,
-        load_streams: usize,
-        connect_timeout: std::time::Duration,
-    },
-}
 
 /// A peer gateway, once checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,27 +229,6 @@ pub struct PeerTarget {
     pub parallel: usize,
 }
 
-/// What a bucket URL names, once checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BucketTarget {
-    Local(PathBuf),
-    S3 {
-        bucket: String,
-        prefix: String,
-    },
-    Gcs {
-        bucket: String,
-        prefix: String,
-    },
-    Azure {
-        container: String,
-        prefix: String,
-    },
-    /// Read-only: a web server's files.
-    Http {
-        url: String,
-    },
-}
 
 impl Config {
     /// Read and check a config file.
@@ -346,6 +247,16 @@ impl Config {
         let mut config: Config =
             toml::from_str(text).map_err(|e| Error::invalid(e.to_string().trim().to_string()))?;
         config.base_dir = base_dir;
+        for (name, raw) in std::mem::take(&mut config.raw_databases) {
+            let options = connectors::database_options(&raw.url, raw.keys)
+                .map_err(|e| e.within(format!("databases.{name}")))?;
+            let db = DatabaseConfig {
+                url: raw.url,
+                allow_sql: raw.allow_sql,
+                options,
+            };
+            config.databases.insert(name, db);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -379,17 +290,15 @@ impl Config {
         for name in names.keys() {
             check_source_name(name)?;
         }
+        let setup = self.setup();
         for (name, db) in &self.databases {
-            self.database_target(db)
-                .map_err(|e| e.within(format!("databases.{name}.url")))?;
-            if db.password_env.is_some() && db.password_file.is_some() {
-                return Err(Error::invalid(format!(
-                    "databases.{name}: give password_env or password_file, not both"
-                )));
-            }
+            db.options
+                .check(&db.url, &setup)
+                .map_err(|e| e.within(format!("databases.{name}")))?;
         }
         for (name, bucket) in &self.buckets {
-            self.bucket_target(bucket)
+            bucket
+                .target(&setup)
                 .map_err(|e| e.within(format!("buckets.{name}.url")))?;
         }
         for name in self.peers.keys() {
@@ -460,7 +369,7 @@ impl Config {
     pub fn ticket_key(&self) -> Result<Option<Secret>> {
         let s = &self.server;
         if let Some(var) = &s.ticket_key_env {
-            return std::env::var(var).map(|v| Some(Secret(v))).map_err(|_| {
+            return std::env::var(var).map(|v| Some(Secret::new(v))).map_err(|_| {
                 Error::invalid(format!(
                     "server.ticket_key_env: the variable {var} is not set"
                 ))
@@ -470,7 +379,7 @@ impl Config {
             Some(file) => {
                 let path = self.path(file);
                 std::fs::read_to_string(&path)
-                    .map(|v| Some(Secret(v)))
+                    .map(|v| Some(Secret::new(v)))
                     .map_err(|e| {
                         Error::invalid(format!("server.ticket_key_file: {}: {e}", path.display()))
                     })
@@ -534,193 +443,26 @@ impl Config {
         })
     }
 
-    /// A database password from the variable or file the config names.
-    fn database_password(&self, db: &DatabaseConfig) -> Result<Option<Secret>> {
-        match (&db.password_env, &db.password_file) {
-            (Some(var), None) => std::env::var(var).map(|v| Some(Secret(v))).map_err(|_| {
-                Error::invalid(format!("password_env: the variable {var} is not set"))
-            }),
-            (None, Some(file)) => {
-                let path = self.path(file);
-                std::fs::read_to_string(&path)
-                    .map(|v| Some(Secret(v.trim_end_matches(['\r', '\n']).to_string())))
-                    .map_err(|e| Error::invalid(format!("password_file: {}: {e}", path.display())))
-            }
-            (None, None) => Ok(None),
-            (Some(_), Some(_)) => Err(Error::invalid(
-                "give password_env or password_file, not both",
-            )),
-        }
-    }
 
     /// A path from the config, resolved against its directory.
     pub fn path(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
+        secret::resolve(&self.base_dir, p)
+    }
+
+    /// What every connector is built with besides its own options.
+    pub fn setup(&self) -> Setup {
+        Setup {
+            base_dir: self.base_dir.clone(),
+            batch_rows: self.server.batch_rows,
         }
     }
 
-    pub fn database_target(&self, db: &DatabaseConfig) -> Result<DatabaseTarget> {
-        let (scheme, rest) = split_url(&db.url)?;
-        if db.connect_timeout_seconds == 0 {
-            return Err(Error::invalid("connect_timeout_seconds must be at least 1"));
-        }
-        let connect_timeout = std::time::Duration::from_secs(db.connect_timeout_seconds);
-        match scheme {
-            "sqlite" => Ok(DatabaseTarget::Sqlite(self.resolve(rest)?)),
-            "postgres" | "postgresql" => {
-                refuse_inline_password(&db.url)?;
-                Ok(DatabaseTarget::Postgres {
-                    url: db.url.clone(),
-                    password: self.database_password(db)?,
-                    ca: db.ca_file.as_ref().map(|p| self.path(p)),
-                    max_value_bytes: db.max_value_mb.saturating_mul(1024 * 1024),
-                    split_reads: db.split_reads,
-                    connect_timeout,
-                })
-            }
-            "mysql" | "mariadb" => {
-                refuse_inline_password(&db.url)?;
-                let zero_dates_null = match db.zero_dates.as_deref() {
-                    None | Some("error") => false,
-                    Some("null") => true,
-                    Some(other) => {
-                        return Err(Error::invalid(format!(
-                            "zero_dates = {other:?}: write \"error\" or \"null\""
-                        )));
-                    }
-                };
-                let load_streams = db.load_streams.unwrap_or(1);
-                if !(1..=16).contains(&load_streams) {
-                    return Err(Error::invalid(format!(
-                        "load_streams = {load_streams}: give 1 to 16"
-                    )));
-                }
-                Ok(DatabaseTarget::Mysql {
-                    url: db.url.clone(),
-                    password: self.database_password(db)?,
-                    ca: db.ca_file.as_ref().map(|p| self.path(p)),
-                    zero_dates_null,
-                    load_streams,
-                    connect_timeout,
-                })
-            }
-            other => Err(Error::invalid(format!(
-                "unknown database scheme {other:?}; expected sqlite://, postgres:// or mysql://"
-            ))),
-        }
-    }
 
-    pub fn bucket_target(&self, bucket: &BucketConfig) -> Result<BucketTarget> {
-        let (scheme, rest) = split_url(&bucket.url)?;
-        let cloud = |rest: &str| -> Result<(String, String)> {
-            let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if name.is_empty() {
-                return Err(Error::invalid("the URL names no bucket"));
-            }
-            Ok((name.to_string(), prefix.trim_matches('/').to_string()))
-        };
-        let target = match scheme {
-            "file" => BucketTarget::Local(self.resolve(rest)?),
-            "s3" => {
-                let (bucket, prefix) = cloud(rest)?;
-                BucketTarget::S3 { bucket, prefix }
-            }
-            "gs" => {
-                let (bucket, prefix) = cloud(rest)?;
-                BucketTarget::Gcs { bucket, prefix }
-            }
-            "az" => {
-                let (container, prefix) = cloud(rest)?;
-                BucketTarget::Azure { container, prefix }
-            }
-            "https" | "http" => {
-                refuse_inline_password(&bucket.url)?;
-                BucketTarget::Http {
-                    url: bucket.url.clone(),
-                }
-            }
-            other => {
-                return Err(Error::invalid(format!(
-                    "unknown bucket scheme {other:?}; expected file://, s3://, gs://, az:// or https://"
-                )));
-            }
-        };
-        self.check_bucket_keys(&target, bucket)?;
-        Ok(target)
-    }
 
-    /// Keys that belong to another kind of bucket are mistakes, not silent no-ops.
-    fn check_bucket_keys(&self, target: &BucketTarget, b: &BucketConfig) -> Result<()> {
-        let s3 = b.region.is_some()
-            || b.endpoint.is_some()
-            || b.access_key_id_env.is_some()
-            || b.secret_access_key_env.is_some()
-            || b.session_token_env.is_some();
-        let (kind, stray) = match target {
-            BucketTarget::S3 { .. } => (
-                "s3",
-                b.service_account_file.is_some()
-                    || b.account.is_some()
-                    || b.access_key_env.is_some(),
-            ),
-            BucketTarget::Gcs { .. } => (
-                "gs",
-                s3 || b.account.is_some() || b.access_key_env.is_some(),
-            ),
-            BucketTarget::Azure { .. } => ("az", s3 || b.service_account_file.is_some()),
-            BucketTarget::Local(_) | BucketTarget::Http { .. } => (
-                "this",
-                s3 || b.service_account_file.is_some()
-                    || b.account.is_some()
-                    || b.access_key_env.is_some(),
-            ),
-        };
-        if stray {
-            return Err(Error::invalid(format!(
-                "a credential or endpoint key is set that {kind} buckets do not use"
-            )));
-        }
-        if b.access_key_id_env.is_some() != b.secret_access_key_env.is_some() {
-            return Err(Error::invalid(
-                "give both access_key_id_env and secret_access_key_env, or neither",
-            ));
-        }
-        if matches!(target, BucketTarget::Azure { .. }) && b.account.is_none() {
-            return Err(Error::invalid("az:// buckets need `account`"));
-        }
-        if b.part_size_mb == 0 {
-            return Err(Error::invalid("part_size_mb must be at least 1"));
-        }
-        Ok(())
-    }
 
-    /// A path from a URL (it must name one), resolved like every config path.
-    fn resolve(&self, path: &str) -> Result<PathBuf> {
-        if path.is_empty() {
-            return Err(Error::invalid("the URL names no path"));
-        }
-        Ok(self.path(Path::new(path)))
-    }
 }
 
-fn split_url(url: &str) -> Result<(&str, &str)> {
-    url.split_once("://")
-        .ok_or_else(|| Error::invalid(format!("{url:?} is not a URL (scheme://...)")))
-}
 
-fn refuse_inline_password(url: &str) -> Result<()> {
-    if let Ok(parsed) = url::Url::parse(url)
-        && parsed.password().is_some()
-    {
-        return Err(Error::invalid(
-            "the URL carries a password; give it by reference with password_env or password_file",
-        ));
-    }
-    Ok(())
-}
 
 /// Source names are the first element of every path: keep them plain.
 fn check_source_name(name: &str) -> Result<()> {
@@ -749,12 +491,10 @@ mod tests {
     fn embedded_default_names_demo_and_files_on_loopback() {
         let c = Config::embedded_default(PathBuf::from("/srv"));
         assert!(c.server.listen.ip().is_loopback());
+        assert_eq!(c.databases["demo"].url, "sqlite://data/mover.db");
+        assert!(c.databases["demo"].allow_sql);
         assert_eq!(
-            c.database_target(&c.databases["demo"]).unwrap(),
-            DatabaseTarget::Sqlite(PathBuf::from("/srv/data/mover.db"))
-        );
-        assert_eq!(
-            c.bucket_target(&c.buckets["files"]).unwrap(),
+            c.buckets["files"].target(&c.setup()).unwrap(),
             BucketTarget::Local(PathBuf::from("/srv/data"))
         );
     }
@@ -765,6 +505,25 @@ mod tests {
         assert!(e.message.contains("lisen"), "{e}");
         let e = parse("[databases.d]\nurl = \"sqlite://x.db\"\npasword_env = \"X\"\n").unwrap_err();
         assert!(e.message.contains("pasword_env"), "{e}");
+    }
+
+    #[test]
+    fn a_key_of_another_backend_is_named_with_the_backend() {
+        let e = parse("[databases.pg]\nurl = \"postgres://u@h/db\"\nzero_dates = \"null\"\n")
+            .unwrap_err();
+        assert!(e.message.starts_with("databases.pg"), "{e}");
+        assert!(e.message.contains("zero_dates"), "{e}");
+        assert!(e.message.contains("postgres database"), "{e}");
+        let e = parse("[databases.m]\nurl = \"mysql://u@h/db\"\nsplit_reads = true\n").unwrap_err();
+        assert!(e.message.contains("split_reads") && e.message.contains("mysql"), "{e}");
+        let e = parse("[databases.s]\nurl = \"sqlite://a.db\"\nmax_value_mb = 1\n").unwrap_err();
+        assert!(e.message.contains("max_value_mb") && e.message.contains("sqlite"), "{e}");
+        let e = parse("[databases.m]\nurl = \"mysql://u@h/db\"\nzero_dates = \"maybe\"\n").unwrap_err();
+        assert!(e.message.contains("maybe") && e.message.contains("null"), "{e}");
+        let e = parse("[databases.m]\nurl = \"mysql://u@h/db\"\nload_streams = 17\n").unwrap_err();
+        assert!(e.message.contains("load_streams"), "{e}");
+        let e = parse("[databases.p]\nurl = \"postgres://u@h/db\"\npassword_env = \"MOVER_UNSET_VARIABLE\"\n").unwrap_err();
+        assert!(e.message.contains("MOVER_UNSET_VARIABLE"), "{e}");
     }
 
     #[test]
@@ -779,18 +538,16 @@ mod tests {
         let e = parse("[buckets.b]\nurl = \"ftp://x\"\n").unwrap_err();
         assert!(e.message.starts_with("buckets.b.url"), "{e}");
         let e = parse("[databases.d]\nurl = \"nourl\"\n").unwrap_err();
-        assert!(e.message.starts_with("databases.d.url"), "{e}");
+        assert!(e.message.starts_with("databases.d: url"), "{e}");
+        let e = parse("[databases.d]\nurl = \"oracle://h/db\"\n").unwrap_err();
+        assert!(e.message.starts_with("databases.d: url"), "{e}");
+        assert!(e.message.contains("postgres://"), "{e}");
     }
 
     #[test]
     fn connect_timeouts_default_to_thirty_seconds_and_zero_is_refused() {
         let c = parse("[databases.d]\nurl = \"postgres://u@h/db\"\n").unwrap();
-        match c.database_target(&c.databases["d"]).unwrap() {
-            DatabaseTarget::Postgres {
-                connect_timeout, ..
-            } => assert_eq!(connect_timeout, std::time::Duration::from_secs(30)),
-            other => panic!("{other:?}"),
-        }
+        assert!(format!("{:?}", c.databases["d"].options).contains("connect_timeout_seconds: 30"));
         let e = parse("[databases.d]\nurl = \"mysql://u@h/db\"\nconnect_timeout_seconds = 0\n")
             .unwrap_err();
         assert!(e.message.contains("connect_timeout_seconds"), "{e}");
@@ -800,7 +557,7 @@ mod tests {
     fn cloud_buckets_parse_with_their_prefix() {
         let c = parse("[buckets.lake]\nurl = \"s3://analytics-lake/exports/\"\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:9000\"\naccess_key_id_env = \"K\"\nsecret_access_key_env = \"S\"\n").unwrap();
         assert_eq!(
-            c.bucket_target(&c.buckets["lake"]).unwrap(),
+            c.buckets["lake"].target(&c.setup()).unwrap(),
             BucketTarget::S3 {
                 bucket: "analytics-lake".into(),
                 prefix: "exports".into()
@@ -808,21 +565,21 @@ mod tests {
         );
         let c = parse("[buckets.g]\nurl = \"gs://b\"\n[buckets.a]\nurl = \"az://c/p/q\"\naccount = \"acct\"\n[buckets.w]\nurl = \"https://example.org/data\"\n").unwrap();
         assert_eq!(
-            c.bucket_target(&c.buckets["g"]).unwrap(),
+            c.buckets["g"].target(&c.setup()).unwrap(),
             BucketTarget::Gcs {
                 bucket: "b".into(),
                 prefix: "".into()
             }
         );
         assert_eq!(
-            c.bucket_target(&c.buckets["a"]).unwrap(),
+            c.buckets["a"].target(&c.setup()).unwrap(),
             BucketTarget::Azure {
                 container: "c".into(),
                 prefix: "p/q".into()
             }
         );
         assert!(matches!(
-            c.bucket_target(&c.buckets["w"]).unwrap(),
+            c.buckets["w"].target(&c.setup()).unwrap(),
             BucketTarget::Http { .. }
         ));
     }

@@ -23,6 +23,7 @@ pub mod convert;
 pub mod error;
 pub mod flight;
 pub mod records;
+pub mod secret;
 pub mod server;
 pub mod transfer;
 

@@ -1,13 +1,18 @@
 //! The one seam every system meets at: a source gives a schema and a bounded stream of record
 //! batches; a sink consumes such a stream and commits only when it ended cleanly.
 //!
-//! A connector knows its system (SQLite, a bucket) and nothing of Flight.
+//! A connector knows its system (SQLite, a bucket) and nothing of Flight, nor of the config
+//! file: each folder owns its options (its keys in the config, unknown keys refused) and builds
+//! itself from them; [`database_options`] is the one place a URL's scheme picks the folder.
 
 pub mod mysql;
 pub mod objects;
 pub mod postgres;
 pub mod sqlite;
 pub mod undo;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
@@ -103,6 +108,61 @@ pub trait Connector: Send + Sync {
     ) -> Result<WriteReport>;
 }
 
+/// What every connector is built with besides its own options.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Where relative paths in the config resolve from (the config file's directory).
+    pub base_dir: PathBuf,
+    /// Rows per batch that readers produce.
+    pub batch_rows: usize,
+}
+
+impl Setup {
+    /// A path from the config, resolved against its directory.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        crate::secret::resolve(&self.base_dir, p)
+    }
+}
+
+/// A database's options as its backend reads them from the config: everything under
+/// `[databases.NAME]` but `url` and `allow_sql`.
+pub trait DatabaseOptions: std::fmt::Debug + Send + Sync {
+    /// What can be known without reaching the database (a secret that is not where the config
+    /// says, a value out of range), checked when the config loads.
+    fn check(&self, url: &str, setup: &Setup) -> Result<()> {
+        self.open("check", url, setup).map(drop)
+    }
+
+    /// The connector; it connects only when first used.
+    fn open(&self, name: &str, url: &str, setup: &Setup) -> Result<Arc<dyn Connector>>;
+}
+
+/// The options of a database at `url`, read by the backend its scheme names; a key that
+/// backend does not take is an error naming the key and the backend.
+pub fn database_options(url: &str, keys: toml::Table) -> Result<Arc<dyn DatabaseOptions>> {
+    let (scheme, _) = url.split_once("://").ok_or_else(|| {
+        crate::error::Error::invalid(format!("url: {url:?} is not a URL (scheme://...)"))
+    })?;
+    match scheme {
+        "sqlite" => parsed::<sqlite::options::Options>("sqlite", keys),
+        "postgres" | "postgresql" => parsed::<postgres::options::Options>("postgres", keys),
+        "mysql" | "mariadb" => parsed::<mysql::options::Options>("mysql", keys),
+        other => Err(crate::error::Error::invalid(format!(
+            "url: unknown database scheme {other:?}; expected sqlite://, postgres:// or mysql://"
+        ))),
+    }
+}
+
+fn parsed<T>(backend: &str, keys: toml::Table) -> Result<Arc<dyn DatabaseOptions>>
+where
+    T: DatabaseOptions + serde::de::DeserializeOwned + 'static,
+{
+    let options: T = toml::Value::Table(keys).try_into().map_err(|e| {
+        crate::error::Error::invalid(format!("{} (the keys of a {backend} database)", e.message()))
+    })?;
+    Ok(Arc::new(options))
+}
+
 /// A table named by schema and name, as the database connectors take it from a path below the
 /// source name: `[table]` (the default schema) or `[schema, table]`.
 #[derive(Debug, Clone)]
@@ -143,6 +203,20 @@ impl std::fmt::Display for TableName {
 
 /// What `connect_timeout_seconds` is when the config does not say.
 pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+pub(crate) fn default_connect_timeout_seconds() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT.as_secs()
+}
+
+/// `connect_timeout_seconds` as a duration; 0 is refused.
+pub(crate) fn connect_timeout(seconds: u64) -> Result<std::time::Duration> {
+    if seconds == 0 {
+        return Err(crate::error::Error::invalid(
+            "connect_timeout_seconds must be at least 1",
+        ));
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
 
 /// A connection attempt to database `name`, bounded by `limit`: a server that takes the TCP
 /// connection and never answers would otherwise hold the request until the client gives up.

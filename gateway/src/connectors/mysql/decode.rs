@@ -18,9 +18,11 @@ use super::types::Kind;
 use super::wire;
 use crate::error::{Error, Result};
 
-/// What a zero date (`0000-00-00`) reads as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a zero date (`0000-00-00`) reads as (`zero_dates = "error"` or `"null"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ZeroDates {
+    #[default]
     Error,
     Null,
 }

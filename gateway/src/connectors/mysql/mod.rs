@@ -19,6 +19,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod options;
 pub mod types;
 pub mod wire;
 
@@ -115,25 +116,24 @@ pub struct Mysql {
     connect_timeout: std::time::Duration,
 }
 
-impl Mysql {
-    /// Load a staging table (create and overwrite modes) through `n` LOAD DATA statements on
-    /// `n` connections at once, so the server parses on more than one core. Append stays one
-    /// stream in one transaction.
-    pub fn with_load_streams(mut self, n: usize) -> Self {
-        self.load_streams = n.max(1);
-        self
-    }
+/// What a [`Mysql`] is built with ([`options::Options`], resolved).
+pub struct Settings<'a> {
+    pub password: Option<&'a str>,
+    pub ca: Option<&'a std::path::Path>,
+    pub batch_rows: usize,
+    pub zero_dates: ZeroDates,
+    /// LOAD DATA statements on as many connections at once into the staging table of a create
+    /// or overwrite, so the server parses on more than one core. Append stays one stream in
+    /// one transaction.
+    pub load_streams: usize,
+    pub connect_timeout: std::time::Duration,
+}
 
+impl Mysql {
     /// `url` carries no password: it comes by reference. With `ca`, the connection is TLS and
     /// the server's certificate must chain to it and name the host.
-    pub fn new(
-        name: &str,
-        url: &str,
-        password: Option<&str>,
-        ca: Option<&std::path::Path>,
-        batch_rows: usize,
-        zero_dates: ZeroDates,
-    ) -> Result<Self> {
+    pub fn new(name: &str, url: &str, settings: Settings<'_>) -> Result<Self> {
+        let Settings { password, ca, .. } = settings;
         let url = url.replacen("mariadb://", "mysql://", 1);
         let parsed = Opts::from_url(&url)
             .map_err(|e| Error::invalid(format!("database {name}: bad URL: {e}")))?;
@@ -162,10 +162,10 @@ impl Mysql {
             opts: builder.into(),
             wire,
             database,
-            batch_rows,
-            zero_dates,
-            load_streams: 1,
-            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
+            batch_rows: settings.batch_rows,
+            zero_dates: settings.zero_dates,
+            load_streams: settings.load_streams.max(1),
+            connect_timeout: settings.connect_timeout,
         })
     }
 

@@ -5,6 +5,7 @@
 //! names to it, [`read`] and [`write`] stream the formats of [`crate::records`] over it.
 
 mod keys;
+pub mod options;
 mod read;
 mod records_dir;
 mod staged;
@@ -20,7 +21,8 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use mover_proto::Part;
 
 use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
-use crate::config::{BucketConfig, BucketTarget};
+use super::Setup;
+use options::{BucketTarget, Options};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::Format;
 
@@ -40,20 +42,18 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// The bucket a config describes: local folder, S3, GCS, Azure or HTTP.
-    pub fn from_config(
-        name: &str,
-        target: &BucketTarget,
-        config: &BucketConfig,
-        batch_rows: usize,
-    ) -> Result<Self> {
+    /// The bucket its options describe: local folder, S3, GCS, Azure or HTTP.
+    pub fn open(name: &str, config: &Options, setup: &Setup) -> Result<Self> {
+        let target = config
+            .target(setup)
+            .map_err(|e| e.within(format!("buckets.{name}.url")))?;
         let built =
-            stores::build(target, config).map_err(|e| e.within(format!("bucket {name}")))?;
+            stores::build(&target, config).map_err(|e| e.within(format!("bucket {name}")))?;
         let joined = |scheme: &str, bucket: &str, prefix: &str| match prefix {
             "" => format!("{scheme}://{bucket}"),
             p => format!("{scheme}://{bucket}/{p}"),
         };
-        let base_url = match target {
+        let base_url = match &target {
             BucketTarget::Local(dir) => {
                 let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
                 format!("file://{}", abs.display())
@@ -66,7 +66,7 @@ impl Bucket {
         Ok(Self {
             name: name.into(),
             store: built.store,
-            batch_rows,
+            batch_rows: setup.batch_rows,
             writable: built.writable,
             part_bytes: config.part_size_mb.saturating_mul(1024 * 1024),
             base_url,

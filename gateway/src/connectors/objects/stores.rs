@@ -14,7 +14,7 @@ use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, ObjectStore};
 
-use crate::config::{BucketConfig, BucketTarget};
+use super::options::{BucketTarget, Options as BucketConfig};
 use crate::error::{Context, Error, Result};
 
 /// A store for the bucket, and whether it may be written.
@@ -131,9 +131,12 @@ mod tests {
     use super::*;
 
     fn cfg(text: &str) -> (BucketTarget, BucketConfig) {
-        let c = crate::config::Config::parse(text, "/tmp".into()).unwrap();
-        let b = c.buckets.values().next().unwrap().clone();
-        (c.bucket_target(&b).unwrap(), b)
+        let b: BucketConfig = toml::from_str(text).unwrap();
+        let setup = crate::connectors::Setup {
+            base_dir: "/tmp".into(),
+            batch_rows: 8192,
+        };
+        (b.target(&setup).unwrap(), b)
     }
 
     #[test]
@@ -145,27 +148,27 @@ mod tests {
             std::env::set_var("MOVER_TEST_AZ_KEY", "c2VjcmV0LWtleQ==");
         }
         let (t, b) = cfg(
-            "[buckets.s]\nurl = \"s3://b/p\"\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key_id_env = \"MOVER_TEST_KEY_ID\"\nsecret_access_key_env = \"MOVER_TEST_SECRET\"\n",
+            "url = \"s3://b/p\"\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key_id_env = \"MOVER_TEST_KEY_ID\"\nsecret_access_key_env = \"MOVER_TEST_SECRET\"\n",
         );
         assert!(build(&t, &b).unwrap().writable);
         let (t, b) = cfg(
-            "[buckets.a]\nurl = \"az://c/p\"\naccount = \"acct\"\naccess_key_env = \"MOVER_TEST_AZ_KEY\"\n",
+            "url = \"az://c/p\"\naccount = \"acct\"\naccess_key_env = \"MOVER_TEST_AZ_KEY\"\n",
         );
         assert!(build(&t, &b).unwrap().writable);
-        let (t, b) = cfg("[buckets.g]\nurl = \"gs://b/p\"\n");
+        let (t, b) = cfg("url = \"gs://b/p\"\n");
         assert!(build(&t, &b).unwrap().writable);
-        let (t, b) = cfg("[buckets.w]\nurl = \"https://example.org/data\"\n");
+        let (t, b) = cfg("url = \"https://example.org/data\"\n");
         assert!(!build(&t, &b).unwrap().writable);
-        let (t, b) = cfg("[buckets.w]\nurl = \"http://127.0.0.1:8000/data\"\n");
+        let (t, b) = cfg("url = \"http://127.0.0.1:8000/data\"\n");
         assert!(!build(&t, &b).unwrap().writable);
-        let (t, b) = cfg("[buckets.w]\nurl = \"http://example.org/data\"\n");
+        let (t, b) = cfg("url = \"http://example.org/data\"\n");
         assert!(build(&t, &b).err().unwrap().message.contains("https"));
     }
 
     #[test]
     fn a_missing_secret_names_the_variable() {
         let (t, b) = cfg(
-            "[buckets.s]\nurl = \"s3://b\"\naccess_key_id_env = \"MOVER_TEST_UNSET_ID\"\nsecret_access_key_env = \"MOVER_TEST_UNSET_SECRET\"\n",
+            "url = \"s3://b\"\naccess_key_id_env = \"MOVER_TEST_UNSET_ID\"\nsecret_access_key_env = \"MOVER_TEST_UNSET_SECRET\"\n",
         );
         let e = build(&t, &b).err().unwrap();
         assert!(e.message.contains("MOVER_TEST_UNSET_ID"), "{e}");

@@ -7,6 +7,7 @@
 //! query on the server (`pg_cancel_backend`), rather than leaving a backend copying.
 
 pub mod codec;
+pub mod options;
 pub mod types;
 
 use std::sync::Arc;
@@ -131,41 +132,37 @@ fn select_list(cols: &[Column]) -> String {
         .join(", ")
 }
 
+/// What a [`Postgres`] is built with ([`options::Options`], resolved).
+pub struct Settings<'a> {
+    pub password: Option<&'a str>,
+    pub ca: Option<&'a std::path::Path>,
+    pub batch_rows: usize,
+    pub max_value_bytes: usize,
+    pub split_reads: bool,
+    pub connect_timeout: std::time::Duration,
+}
+
 impl Postgres {
     /// `url` carries no password: it comes by reference. With `ca`, the server's certificate
     /// must chain to it and name the host (verify-full).
-    pub fn new(
-        name: &str,
-        url: &str,
-        password: Option<&str>,
-        ca: Option<&std::path::Path>,
-        batch_rows: usize,
-        max_value_bytes: usize,
-        split_reads: bool,
-    ) -> Result<Self> {
+    pub fn new(name: &str, url: &str, settings: Settings<'_>) -> Result<Self> {
         let mut options: PgConnectOptions = url
             .parse()
             .map_err(|e| Error::invalid(format!("database {name}: bad URL: {e}")))?;
-        if let Some(p) = password {
+        if let Some(p) = settings.password {
             options = options.password(p);
         }
-        if let Some(ca) = ca {
+        if let Some(ca) = settings.ca {
             options = options.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(ca);
         }
         Ok(Self {
             name: name.into(),
             options,
-            batch_rows,
-            max_value_bytes,
-            split_reads,
-            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
+            batch_rows: settings.batch_rows,
+            max_value_bytes: settings.max_value_bytes,
+            split_reads: settings.split_reads,
+            connect_timeout: settings.connect_timeout,
         })
-    }
-
-    /// How long opening a connection may take.
-    pub fn with_connect_timeout(mut self, limit: std::time::Duration) -> Self {
-        self.connect_timeout = limit;
-        self
     }
 
     async fn connect(&self) -> Result<PgConnection> {

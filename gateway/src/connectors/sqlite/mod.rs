@@ -5,6 +5,7 @@
 //! streaming with exact types needs. Each read or write runs on its own blocking thread with its
 //! own connection; WAL mode lets reads go on while a load is in its transaction.
 
+pub mod options;
 mod read;
 pub mod types;
 mod write;

@@ -1,0 +1,68 @@
+//! A MySQL or MariaDB database's keys in the config, and the connector built from them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{Mysql, ZeroDates};
+use crate::connectors::{Connector, DatabaseOptions, Setup, connect_timeout};
+use crate::error::{Error, Result};
+use crate::secret;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Name of an environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Path of a file holding the password.
+    pub password_file: Option<PathBuf>,
+    /// TLS, the server's certificate verified against this CA (and its host name).
+    pub ca_file: Option<PathBuf>,
+    /// What a zero date (`0000-00-00`) reads as: "error" (the default) or "null".
+    #[serde(default)]
+    pub zero_dates: ZeroDates,
+    /// LOAD DATA statements run at once (each on its own connection) into the staging table of
+    /// a create or overwrite, so the server parses on more cores (1 to 16). Rows then land in
+    /// no particular order. Appends are one statement in one transaction.
+    #[serde(default = "default_load_streams")]
+    pub load_streams: usize,
+    /// How long opening a connection (TCP, TLS and login) may take.
+    #[serde(default = "crate::connectors::default_connect_timeout_seconds")]
+    pub connect_timeout_seconds: u64,
+}
+
+fn default_load_streams() -> usize {
+    1
+}
+
+impl DatabaseOptions for Options {
+    fn open(&self, name: &str, url: &str, setup: &Setup) -> Result<Arc<dyn Connector>> {
+        secret::refuse_inline_password(url)?;
+        let password = secret::password(
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+            &setup.base_dir,
+        )?;
+        if !(1..=16).contains(&self.load_streams) {
+            return Err(Error::invalid(format!(
+                "load_streams = {}: give 1 to 16",
+                self.load_streams
+            )));
+        }
+        let connect_timeout = connect_timeout(self.connect_timeout_seconds)?;
+        let ca = self.ca_file.as_ref().map(|p| setup.path(p));
+        Ok(Arc::new(Mysql::new(
+            name,
+            url,
+            super::Settings {
+                password: password.as_ref().map(|p| p.expose()),
+                ca: ca.as_deref(),
+                batch_rows: setup.batch_rows,
+                zero_dates: self.zero_dates,
+                load_streams: self.load_streams,
+                connect_timeout,
+            },
+        )?))
+    }
+}

@@ -1,0 +1,64 @@
+//! A Postgres database's keys in the config, and the connector built from them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::Postgres;
+use crate::connectors::{Connector, DatabaseOptions, Setup, connect_timeout};
+use crate::error::Result;
+use crate::secret;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Name of an environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Path of a file holding the password.
+    pub password_file: Option<PathBuf>,
+    /// The CA the server's certificate must chain to; the connection is then verify-full (TLS
+    /// required, certificate and host name verified).
+    pub ca_file: Option<PathBuf>,
+    /// Largest single value (a bytea, a text) a read accepts; a larger one is refused by row
+    /// and column before it is held in memory.
+    #[serde(default = "default_max_value_mb")]
+    pub max_value_mb: usize,
+    /// A read asking for partitions may be split into block ranges of the table, read at once,
+    /// each in its own transaction. Faster for big tables, but the parts are not one snapshot:
+    /// for tables that are not written while they are moved.
+    #[serde(default)]
+    pub split_reads: bool,
+    /// How long opening a connection (TCP, TLS and login) may take.
+    #[serde(default = "crate::connectors::default_connect_timeout_seconds")]
+    pub connect_timeout_seconds: u64,
+}
+
+fn default_max_value_mb() -> usize {
+    256
+}
+
+impl DatabaseOptions for Options {
+    fn open(&self, name: &str, url: &str, setup: &Setup) -> Result<Arc<dyn Connector>> {
+        secret::refuse_inline_password(url)?;
+        let password = secret::password(
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+            &setup.base_dir,
+        )?;
+        let connect_timeout = connect_timeout(self.connect_timeout_seconds)?;
+        let ca = self.ca_file.as_ref().map(|p| setup.path(p));
+        Ok(Arc::new(Postgres::new(
+            name,
+            url,
+            super::Settings {
+                password: password.as_ref().map(|p| p.expose()),
+                ca: ca.as_deref(),
+                batch_rows: setup.batch_rows,
+                max_value_bytes: self.max_value_mb.saturating_mul(1024 * 1024),
+                split_reads: self.split_reads,
+                connect_timeout,
+            },
+        )?))
+    }
+}
