@@ -1,6 +1,7 @@
 //! Serving: bind the configured address and run the Flight service until told to stop.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::net::TcpListener;
@@ -63,7 +64,7 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
         }
         tracing::warn!(%addr, "INSECURE: serving plaintext on a non-loopback address; anyone on the network can read and change the data in transit");
     }
-    let auth = Arc::new(Auth::from_config(config)?);
+    let auth = Arc::new(auth_from(config)?);
     let catalog = Catalog::from_config(config)?;
     let peers = Peers::from_config(config)?;
     let listener = TcpListener::bind(addr)
@@ -98,5 +99,33 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
         addr,
         shutdown: Some(tx),
         task,
+    })
+}
+
+/// The caller checks a config describes: certificates, users, tokens, tickets, rules.
+fn auth_from(config: &Config) -> Result<Auth> {
+    let users = config
+        .users
+        .iter()
+        .map(|u| {
+            Ok(crate::auth::User {
+                name: u.name.clone(),
+                password_hash: config.user_password_hash(u)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let s = &config.server;
+    Auth::new(crate::auth::Settings {
+        cert_principal: s
+            .tls
+            .as_ref()
+            .filter(|t| t.client_ca.is_some())
+            .map(|t| t.principal),
+        users,
+        token_ttl: Duration::from_secs(s.token_ttl_seconds),
+        ticket_key: config.ticket_key()?,
+        ticket_ttl: Duration::from_secs(s.ticket_ttl_seconds),
+        rules: &config.access,
+        max_streams: s.max_streams_per_principal,
     })
 }

@@ -28,9 +28,9 @@ use access::Rules;
 use mover_proto::Read;
 use tickets::Tickets;
 use tls::PrincipalFrom;
-use tokens::{Tokens, User};
+use tokens::Tokens;
+pub use tokens::User;
 
-use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Who is calling.
@@ -61,32 +61,34 @@ pub struct Auth {
     streams: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
+/// What [`Auth`] is built from (the config's `server.tls`, `[[users]]`, `[[access]]` and
+/// ticket keys, read by the server at start).
+pub struct Settings<'a> {
+    /// Set when client certificates are required: how they name their principal.
+    pub cert_principal: Option<PrincipalFrom>,
+    pub users: Vec<User>,
+    pub token_ttl: Duration,
+    pub ticket_key: Option<crate::secret::Secret>,
+    pub ticket_ttl: Duration,
+    pub rules: &'a [access::AccessRule],
+    pub max_streams: usize,
+}
+
 impl Auth {
-    pub fn from_config(config: &Config) -> Result<Self> {
-        let cert_principal = config
-            .server
-            .tls
-            .as_ref()
-            .filter(|t| t.client_ca.is_some())
-            .map(|t| t.principal);
-        let users = config
-            .users
-            .iter()
-            .map(|u| {
-                Ok(User {
-                    name: u.name.clone(),
-                    password_hash: config.user_password_hash(u)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let tokens = Tokens::new(users, Duration::from_secs(config.server.token_ttl_seconds))?;
+    pub fn new(settings: Settings<'_>) -> Result<Self> {
+        let Settings {
+            cert_principal,
+            users,
+            ..
+        } = settings;
+        let tokens = Tokens::new(users, settings.token_ttl)?;
         let required = cert_principal.is_some() || tokens.has_users();
-        if !required && !config.access.is_empty() {
+        if !required && !settings.rules.is_empty() {
             return Err(Error::invalid(
                 "[[access]] rules need authentication: configure server.tls.client_ca or [[users]]",
             ));
         }
-        let ticket_key = match config.ticket_key()? {
+        let ticket_key = match &settings.ticket_key {
             Some(key) => tickets::parse_key(key.expose().as_bytes()),
             None => {
                 if required {
@@ -97,18 +99,15 @@ impl Auth {
                 tickets::random_key()
             }
         };
-        let tickets = Tickets::new(
-            ticket_key,
-            Duration::from_secs(config.server.ticket_ttl_seconds),
-        )
+        let tickets = Tickets::new(ticket_key, settings.ticket_ttl)
         .map_err(|e| e.within("server.ticket_key"))?;
         Ok(Self {
             required,
             cert_principal,
             tokens,
             tickets,
-            rules: Rules::compile(&config.access)?,
-            max_streams: config.server.max_streams_per_principal,
+            rules: Rules::compile(settings.rules)?,
+            max_streams: settings.max_streams,
             streams: Mutex::new(HashMap::new()),
         })
     }
