@@ -258,6 +258,50 @@ fn a_database_that_never_answers_fails_in_time() {
     }
 }
 
+/// `mvrec ls` with two databases down lists everything else, then names each source that
+/// failed and why, and exits non-zero; the sources are asked at once, so the wait is one
+/// connect timeout, not one per database.
+#[test]
+fn ls_with_databases_down_lists_the_rest_and_names_them() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    let dir = workdir();
+    std::fs::write(dir.path().join("data/orders.csv"), ORDERS).unwrap();
+    let config = format!(
+        "[databases.pg]\nurl = \"postgres://mover@127.0.0.1:{port}/postgres\"\nconnect_timeout_seconds = 3\n\
+         [databases.maria]\nurl = \"mysql://mover@127.0.0.1:{port}/test\"\nconnect_timeout_seconds = 3\n\
+         [buckets.files]\nurl = \"file://data\"\n"
+    );
+    let gw = Gateway::start_with_config(dir.path(), &config);
+    let started = std::time::Instant::now();
+    let out = gw.mvrec(&["ls"]);
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("files/orders.csv"), "{stdout}");
+    for db in ["pg", "maria"] {
+        assert!(
+            stderr.contains(&format!(
+                "database {db}: cannot connect: no answer within 3 s"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "two sources down took {took:?}: they were not listed at once"
+    );
+    // A prefix that leaves the failed sources out lists cleanly.
+    assert!(ok(gw.mvrec(&["ls", "files/"])).contains("orders.csv"));
+}
+
 #[test]
 fn killing_mvrec_mid_move_cancels_the_move() {
     use std::io::Write as _;

@@ -236,15 +236,30 @@ impl Client {
             .map_err(ClientError::from)
     }
 
-    /// Every dataset whose name starts with `prefix` ("" for all).
+    /// Every dataset whose name starts with `prefix` ("" for all); an error if any source
+    /// could not be listed.
     pub async fn list(&mut self, prefix: &str) -> Result<Vec<FlightInfo>> {
-        let infos = self
-            .flight
-            .list_flights(prefix.as_bytes().to_vec())
-            .await?
-            .try_collect()
-            .await?;
-        Ok(infos)
+        match self.list_what_can_be(prefix).await? {
+            (infos, None) => Ok(infos),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// The same, keeping what was listed when some sources could not be: the gateway lists
+    /// them first, then ends the stream with an error naming the sources that failed.
+    pub async fn list_what_can_be(
+        &mut self,
+        prefix: &str,
+    ) -> Result<(Vec<FlightInfo>, Option<ClientError>)> {
+        let mut stream = self.flight.list_flights(prefix.as_bytes().to_vec()).await?;
+        let mut infos = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => infos.push(info),
+                Err(e) => return Ok((infos, Some(e.into()))),
+            }
+        }
+        Ok((infos, None))
     }
 
     pub async fn info(&mut self, read: &Read) -> Result<FlightInfo> {

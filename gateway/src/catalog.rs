@@ -39,6 +39,13 @@ pub struct Listed {
     pub info: DatasetInfo,
 }
 
+/// What a listing found, and each source that could not be listed with why.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub found: Vec<Listed>,
+    pub failed: Vec<(String, Error)>,
+}
+
 impl Catalog {
     pub fn from_config(config: &Config) -> Result<Self> {
         let mut sources = BTreeMap::new();
@@ -86,23 +93,39 @@ impl Catalog {
         Ok((self.source(first)?, rest))
     }
 
-    /// Every dataset under `prefix` (a full path whose last part may be partial).
-    pub async fn list(&self, prefix: &[String]) -> Result<Vec<Listed>> {
-        let mut out = Vec::new();
-        for (name, source) in self.sources.iter() {
+    /// Every dataset under `prefix` (a full path whose last part may be partial). The sources
+    /// are asked at once, and one that fails (a database that is down) is named in
+    /// [`Listing::failed`] while the others are listed.
+    pub async fn list(&self, prefix: &[String]) -> Listing {
+        let asked = self.sources.iter().filter_map(|(name, source)| {
             let below: &[String] = match prefix.split_first() {
                 None => &[],
                 Some((first, rest)) if name == first => rest,
                 Some((first, rest)) if rest.is_empty() && name.starts_with(first.as_str()) => &[],
-                Some(_) => continue,
+                Some(_) => return None,
             };
-            for info in source.connector.list(below).await? {
-                let mut path = vec![name.clone()];
-                path.extend(info.path.iter().cloned());
-                out.push(Listed { path, info });
+            Some(async move { (name, source, source.connector.list(below).await) })
+        });
+        let mut listing = Listing::default();
+        for (name, source, result) in futures::future::join_all(asked).await {
+            match result {
+                Ok(infos) => listing.found.extend(infos.into_iter().map(|info| {
+                    let mut path = vec![name.clone()];
+                    path.extend(info.path.iter().cloned());
+                    Listed { path, info }
+                })),
+                Err(e) => {
+                    let what = match source.kind {
+                        SourceKind::Database => "database",
+                        SourceKind::Bucket => "bucket",
+                    };
+                    listing
+                        .failed
+                        .push((name.clone(), e.within(format!("{what} {name}"))));
+                }
             }
         }
-        Ok(out)
+        listing
     }
 
     pub async fn describe(&self, read: &Read) -> Result<DatasetInfo> {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 pub use crate::connectors::objects::options::{BucketTarget, Options as BucketConfig};
 use crate::connectors::{self, DatabaseOptions, Setup};
 use crate::error::{Error, Result};
-pub use crate::secret::Secret;
 use crate::secret;
+pub use crate::secret::Secret;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 /// tonic's default of 4 MiB is too small for wide batches; 64 MiB is bounded but roomy.
@@ -214,9 +214,6 @@ struct RawDatabase {
     keys: toml::Table,
 }
 
-
-
-
 /// A peer gateway, once checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerTarget {
@@ -228,7 +225,6 @@ pub struct PeerTarget {
     pub key: PathBuf,
     pub parallel: usize,
 }
-
 
 impl Config {
     /// Read and check a config file.
@@ -369,11 +365,13 @@ impl Config {
     pub fn ticket_key(&self) -> Result<Option<Secret>> {
         let s = &self.server;
         if let Some(var) = &s.ticket_key_env {
-            return std::env::var(var).map(|v| Some(Secret::new(v))).map_err(|_| {
-                Error::invalid(format!(
-                    "server.ticket_key_env: the variable {var} is not set"
-                ))
-            });
+            return std::env::var(var)
+                .map(|v| Some(Secret::new(v)))
+                .map_err(|_| {
+                    Error::invalid(format!(
+                        "server.ticket_key_env: the variable {var} is not set"
+                    ))
+                });
         }
         match &s.ticket_key_file {
             Some(file) => {
@@ -443,7 +441,6 @@ impl Config {
         })
     }
 
-
     /// A path from the config, resolved against its directory.
     pub fn path(&self, p: &Path) -> PathBuf {
         secret::resolve(&self.base_dir, p)
@@ -456,13 +453,7 @@ impl Config {
             batch_rows: self.server.batch_rows,
         }
     }
-
-
-
-
 }
-
-
 
 /// Source names are the first element of every path: keep them plain.
 fn check_source_name(name: &str) -> Result<()> {
@@ -515,14 +506,27 @@ mod tests {
         assert!(e.message.contains("zero_dates"), "{e}");
         assert!(e.message.contains("postgres database"), "{e}");
         let e = parse("[databases.m]\nurl = \"mysql://u@h/db\"\nsplit_reads = true\n").unwrap_err();
-        assert!(e.message.contains("split_reads") && e.message.contains("mysql"), "{e}");
+        assert!(
+            e.message.contains("split_reads") && e.message.contains("mysql"),
+            "{e}"
+        );
         let e = parse("[databases.s]\nurl = \"sqlite://a.db\"\nmax_value_mb = 1\n").unwrap_err();
-        assert!(e.message.contains("max_value_mb") && e.message.contains("sqlite"), "{e}");
-        let e = parse("[databases.m]\nurl = \"mysql://u@h/db\"\nzero_dates = \"maybe\"\n").unwrap_err();
-        assert!(e.message.contains("maybe") && e.message.contains("null"), "{e}");
+        assert!(
+            e.message.contains("max_value_mb") && e.message.contains("sqlite"),
+            "{e}"
+        );
+        let e =
+            parse("[databases.m]\nurl = \"mysql://u@h/db\"\nzero_dates = \"maybe\"\n").unwrap_err();
+        assert!(
+            e.message.contains("maybe") && e.message.contains("null"),
+            "{e}"
+        );
         let e = parse("[databases.m]\nurl = \"mysql://u@h/db\"\nload_streams = 17\n").unwrap_err();
         assert!(e.message.contains("load_streams"), "{e}");
-        let e = parse("[databases.p]\nurl = \"postgres://u@h/db\"\npassword_env = \"MOVER_UNSET_VARIABLE\"\n").unwrap_err();
+        let e = parse(
+            "[databases.p]\nurl = \"postgres://u@h/db\"\npassword_env = \"MOVER_UNSET_VARIABLE\"\n",
+        )
+        .unwrap_err();
         assert!(e.message.contains("MOVER_UNSET_VARIABLE"), "{e}");
     }
 

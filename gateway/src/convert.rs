@@ -9,7 +9,7 @@ use arrow::compute::kernels::cast::{CastOptions, can_cast_types, cast_with_optio
 use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::error::{Error, Result};
+use crate::error::{CellError, Error, Result};
 
 /// Formats used when temporal values become text (SQLite storage, CSV): ISO 8601 with a space,
 /// fractional seconds only when present, numeric UTC offset when zoned.
@@ -56,10 +56,8 @@ pub fn strict_cast(
             let value = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
                 .map(|f| f.value(i).to_string())
                 .unwrap_or_default();
-            Err(Error::invalid(format!(
-                "row {}, column {column:?}: value {value:?} does not fit {to}",
-                first_row + i as u64
-            )))
+            let why = format!("value {value:?} does not fit {to}");
+            Err(CellError::new(first_row + i as u64, column, why).into())
         }
     }
 }

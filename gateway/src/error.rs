@@ -36,6 +36,10 @@ pub enum ErrorKind {
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    /// The foreign error this one was made from, where there was one (a database server's,
+    /// an object store's): kept for logs and for callers that look inside.
+    #[source]
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -45,7 +49,14 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// The same error, keeping `source` as its cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
@@ -70,7 +81,37 @@ impl Error {
         {
             return self;
         }
-        Self::new(self.kind, format!("{context}: {}", self.message))
+        Self {
+            message: format!("{context}: {}", self.message),
+            ..self
+        }
+    }
+}
+
+/// A value that cannot be read or written, placed by its row (1-based, in the stream or the
+/// result) and column: every connector's "row N, column "c": why" is this one type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row {row}, column {column:?}: {reason}")]
+pub struct CellError {
+    pub row: u64,
+    pub column: String,
+    pub reason: String,
+}
+
+impl CellError {
+    pub fn new(row: u64, column: impl Into<String>, reason: impl Display) -> Self {
+        Self {
+            row,
+            column: column.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Bad data: the caller's input is at fault.
+impl From<CellError> for Error {
+    fn from(e: CellError) -> Self {
+        Error::invalid(e.to_string())
     }
 }
 

@@ -42,11 +42,7 @@ pub fn from_file(key: &str, base: &Path, file: &Path) -> Result<Secret> {
 }
 
 /// A password given by `password_env` or `password_file` (or neither; never both).
-pub fn password(
-    env: Option<&str>,
-    file: Option<&Path>,
-    base: &Path,
-) -> Result<Option<Secret>> {
+pub fn password(env: Option<&str>, file: Option<&Path>, base: &Path) -> Result<Option<Secret>> {
     match (env, file) {
         (Some(var), None) => from_env("password_env", var).map(Some),
         (None, Some(file)) => from_file("password_file", base, file).map(Some),

@@ -23,7 +23,9 @@ struct Row {
 }
 
 pub async fn run(client: &mut Client, args: LsArgs) -> anyhow::Result<()> {
-    let infos = client.list(args.prefix.as_deref().unwrap_or("")).await?;
+    let (infos, failed) = client
+        .list_what_can_be(args.prefix.as_deref().unwrap_or(""))
+        .await?;
     let known = |n: i64| (n >= 0).then_some(n);
     let rows: Vec<Row> = infos
         .iter()
@@ -42,7 +44,17 @@ pub async fn run(client: &mut Client, args: LsArgs) -> anyhow::Result<()> {
                 .unwrap_or(0),
         })
         .collect();
-    if args.json {
+    print_rows(&rows, args.json)?;
+    // Like `ls` with a directory it cannot read: the rest is printed, the failure said, and
+    // the exit status is not 0.
+    match failed {
+        None => Ok(()),
+        Some(e) => Err(e.into()),
+    }
+}
+
+fn print_rows(rows: &[Row], json: bool) -> anyhow::Result<()> {
+    if json {
         for r in rows {
             let v = serde_json::json!({"name": r.name, "rows": r.rows, "bytes": r.bytes, "columns": r.columns});
             println!("{v}");

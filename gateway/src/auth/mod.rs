@@ -100,7 +100,7 @@ impl Auth {
             }
         };
         let tickets = Tickets::new(ticket_key, settings.ticket_ttl)
-        .map_err(|e| e.within("server.ticket_key"))?;
+            .map_err(|e| e.within("server.ticket_key"))?;
         Ok(Self {
             required,
             cert_principal,

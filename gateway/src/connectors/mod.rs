@@ -7,7 +7,9 @@
 
 pub mod mysql;
 pub mod objects;
+pub mod plan;
 pub mod postgres;
+pub mod sql_errors;
 pub mod sqlite;
 pub mod undo;
 
@@ -158,7 +160,10 @@ where
     T: DatabaseOptions + serde::de::DeserializeOwned + 'static,
 {
     let options: T = toml::Value::Table(keys).try_into().map_err(|e| {
-        crate::error::Error::invalid(format!("{} (the keys of a {backend} database)", e.message()))
+        crate::error::Error::invalid(format!(
+            "{} (the keys of a {backend} database)",
+            e.message()
+        ))
     })?;
     Ok(Arc::new(options))
 }
@@ -241,21 +246,6 @@ pub async fn connect_within<T>(
 /// An SQL identifier in double quotes with embedded quotes doubled (SQLite and Postgres alike).
 pub fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-/// An incoming column the target table does not have.
-pub fn schema_mismatch(
-    column: &str,
-    table: &impl std::fmt::Display,
-    has: &[&str],
-) -> crate::error::Error {
-    crate::error::Error::new(
-        crate::error::ErrorKind::FailedPrecondition,
-        format!(
-            "schema mismatch: column {column:?} is not in table {table} (it has: {})",
-            has.join(", ")
-        ),
-    )
 }
 
 /// True when `path` lies under `prefix`: all but the last prefix part match whole, the last

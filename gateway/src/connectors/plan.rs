@@ -159,7 +159,10 @@ mod tests {
 
     #[test]
     fn an_existing_target_follows_the_mode_or_names_the_modes() {
-        assert_eq!(plan(ExistingTable::Append, true, &"t").unwrap(), Plan::Append);
+        assert_eq!(
+            plan(ExistingTable::Append, true, &"t").unwrap(),
+            Plan::Append
+        );
         assert_eq!(
             plan(ExistingTable::TruncateAndOverwrite, true, &"t").unwrap(),
             Plan::Truncate

@@ -223,9 +223,11 @@ impl FlightService for MoverService {
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
         let caller = self.caller(&request)?;
         let prefix = prefix_from_criteria(&request.get_ref().expression).map_err(status)?;
-        let listed = self.catalog.list(&prefix).await.map_err(status)?;
-        // Only what the caller may read: a listing never shows what exists elsewhere.
-        let infos: Vec<Result<FlightInfo, Status>> = listed
+        let listing = self.catalog.list(&prefix).await;
+        // Only what the caller may read: a listing never shows what exists elsewhere, nor
+        // that a source it may not see has failed.
+        let mut infos: Vec<Result<FlightInfo, Status>> = listing
+            .found
             .into_iter()
             .filter(|l| self.auth.may_list(&caller, &l.path.join("/")))
             .map(|l| {
@@ -234,6 +236,19 @@ impl FlightService for MoverService {
                 flight_info(descriptor, vec![ticket], &l.info).map_err(status)
             })
             .collect();
+        let failed: Vec<Error> = listing
+            .failed
+            .into_iter()
+            .filter(|(name, _)| self.auth.may_list(&caller, &format!("{name}/")))
+            .map(|(_, e)| e)
+            .collect();
+        // What could be listed comes first; the stream then ends with an error naming every
+        // source that could not be (a client sees both, as `ls` prints what it can).
+        if let Some(first) = failed.first() {
+            let messages: Vec<&str> = failed.iter().map(|e| e.message.as_str()).collect();
+            let message = format!("could not list everything: {}", messages.join("; "));
+            infos.push(Err(status(Error::new(first.kind, message))));
+        }
         Ok(Response::new(futures::stream::iter(infos).boxed()))
     }
 

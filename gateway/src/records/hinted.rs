@@ -20,7 +20,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime};
 use super::Encoder;
 use super::encoding::TextEncoder;
 use super::hints::{Hints, Quoting};
-use crate::error::{Error, Result};
+use crate::error::{CellError, Error, Result};
 
 pub struct HintedEncoder {
     hints: Hints,
@@ -238,10 +238,10 @@ impl Encoder for HintedEncoder {
                     continue;
                 }
                 let located = |why: String| {
-                    Error::invalid(format!(
-                        "row {}, column {:?}: {why}",
+                    Error::from(CellError::new(
                         self.rows + row as u64 + 1,
-                        self.schema.field(i).name()
+                        self.schema.field(i).name(),
+                        why,
                     ))
                 };
                 let (value, numeric) = text(column.as_ref(), row, &h).map_err(located)?;

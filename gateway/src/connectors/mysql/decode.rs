@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 
 use super::types::Kind;
 use super::wire;
-use crate::error::{Error, Result};
+use crate::error::{CellError, Error, Result};
 
 /// What a zero date (`0000-00-00`) reads as (`zero_dates = "error"` or `"null"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -63,12 +63,12 @@ impl Batcher {
     }
 
     fn at(&self, column: usize, why: impl std::fmt::Display) -> Error {
-        Error::invalid(format!(
-            "{}: row {}, column {:?}: {why}",
-            self.label,
+        let cell = CellError::new(
             self.first_row + self.rows as u64,
-            self.schema.field(column).name()
-        ))
+            self.schema.field(column).name(),
+            why,
+        );
+        Error::from(cell).within(&self.label)
     }
 
     /// One row as the text protocol sends it: a length-encoded text or NULL per column.

@@ -13,7 +13,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike};
 
-use crate::error::{Error, Result};
+use crate::error::{CellError, Error, Result};
 
 /// Whether a column is written as hex (binary) or as text.
 pub fn is_binary(t: &DataType) -> bool {
@@ -348,10 +348,10 @@ pub fn batch_cells(batch: &RecordBatch) -> Result<Vec<Cells<'_>>> {
 /// in errors.
 pub fn load_data(batch: &RecordBatch, first_row: u64, out: &mut Vec<u8>) -> Result<()> {
     let at = |row: usize, i: usize, why: &dyn std::fmt::Display| {
-        Error::invalid(format!(
-            "row {}, column {:?}: {why}",
+        Error::from(CellError::new(
             first_row + row as u64,
-            batch.schema().field(i).name()
+            batch.schema().field(i).name(),
+            why,
         ))
     };
     let columns = batch_cells(batch)?;

@@ -36,8 +36,11 @@ use mysql_async::{Conn, Opts, OptsBuilder, SslOpts, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
-use crate::error::{Error, ErrorKind, Result};
+use super::plan::{self, Plan};
+use super::{
+    BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec, sql_errors,
+};
+use crate::error::{CellError, Error, ErrorKind, Result};
 pub use decode::ZeroDates;
 use types::{Declared, Kind};
 
@@ -89,12 +92,23 @@ pub fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }
 
+/// A mysql_async error as ours: a server error by its number and SQLSTATE ([`sql_errors`]),
+/// a connection that failed or went away as Unavailable, the rest Internal; the original kept
+/// as the source.
 fn db_error(e: mysql_async::Error, context: &str) -> Error {
-    match e {
-        // The server's own message says what is wrong with the request or the data.
-        mysql_async::Error::Server(s) => Error::invalid(format!("{context}: {}", s.message)),
-        other => Error::internal(format!("{context}: {other}")),
-    }
+    let kind = match &e {
+        mysql_async::Error::Server(s) => {
+            let kind = sql_errors::kind_of_mysql(s.code, &s.state);
+            let message = s.message.clone();
+            return sql_errors::server_error(kind, context, &message, e);
+        }
+        mysql_async::Error::Io(_)
+        | mysql_async::Error::Driver(
+            mysql_async::DriverError::ConnectionClosed | mysql_async::DriverError::PoolDisconnected,
+        ) => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    };
+    Error::new(kind, format!("{context}: {e}")).with_source(e)
 }
 
 /// Every value is read and written in UTC and utf8mb4, and the server refuses (rather than
@@ -182,10 +196,15 @@ impl Mysql {
     async fn connect_with(&self, opts: Opts) -> Result<Conn> {
         super::connect_within(self.connect_timeout, &self.name, async {
             Conn::new(opts).await.map_err(|e| {
-                Error::new(
-                    ErrorKind::Internal,
-                    format!("database {}: cannot connect: {e}", self.name),
-                )
+                let e = db_error(e, &format!("database {}: cannot connect", self.name));
+                // Refused, unreachable, cut during TLS or login: the server is not there to use.
+                match e.kind {
+                    ErrorKind::Internal => Error {
+                        kind: ErrorKind::Unavailable,
+                        ..e
+                    },
+                    _ => e,
+                }
             })
         })
         .await
@@ -647,13 +666,13 @@ impl<'a> Load<'a> {
                 _ => types::ddl_type(f).is_ok_and(|t| t.to_ascii_lowercase().starts_with("bit")),
             })
             .collect();
-        use ExistingTable::*;
-        match (existing, declared) {
-            (Fail | Unspecified, Some(_)) => Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("table {} already exists", self.table),
-            )),
-            (Append, Some(columns)) => {
+        let plan = plan::plan(
+            existing,
+            declared.is_some(),
+            &format!("table {}", self.table),
+        )?;
+        match (plan, declared) {
+            (Plan::Append, Some(columns)) => {
                 self.check_columns(&columns)?;
                 self.exec("START TRANSACTION").await?;
                 let report = self.load_into(&self.table.clone(), 1).await;
@@ -668,34 +687,22 @@ impl<'a> Load<'a> {
                     }
                 }
             }
-            (TruncateAndOverwrite | DeleteAndOverwrite, Some(columns)) => {
+            (Plan::Truncate | Plan::Delete, Some(columns)) => {
                 self.check_columns(&columns)?;
                 let like = format!("LIKE {}", self.table.quoted());
                 self.through_staging(&like, true).await
             }
-            (DropAndRecreate, Some(_)) => {
+            (plan, _) => {
                 let ddl = self.ddl()?;
-                self.through_staging(&ddl, true).await
-            }
-            (_, None) => {
-                let ddl = self.ddl()?;
-                self.through_staging(&ddl, false).await
+                self.through_staging(&ddl, plan == Plan::Recreate).await
             }
         }
     }
 
-    /// Every incoming column must be one of the table's.
+    /// Every incoming column must feed one of the table's ([`plan::match_columns`]).
     fn check_columns(&self, columns: &[(String, Declared)]) -> Result<()> {
         let have: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
-        match self
-            .schema
-            .fields()
-            .iter()
-            .find(|f| !have.contains(&f.name().as_str()))
-        {
-            Some(f) => Err(super::schema_mismatch(f.name(), &self.table, &have)),
-            None => Ok(()),
-        }
+        plan::match_columns(&self.schema, &have, &self.table).map(drop)
     }
 
     async fn exec(&mut self, sql: &str) -> Result<()> {
@@ -894,10 +901,10 @@ impl<'a> Load<'a> {
                     for (i, cells) in columns.iter().enumerate() {
                         let mut value = Vec::new();
                         let present = cells.write(row, &mut value).map_err(|why| {
-                            Error::invalid(format!(
-                                "row {}, column {:?}: {why}",
+                            Error::from(CellError::new(
                                 sent.load(Ordering::SeqCst) + (row - start) as u64 + 1,
-                                self.schema.field(i).name()
+                                self.schema.field(i).name(),
+                                why,
                             ))
                         })?;
                         params.push(if present {

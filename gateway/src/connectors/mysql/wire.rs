@@ -197,7 +197,14 @@ pub struct Wire {
 
 fn server_error(packet: &[u8], capabilities: CapabilityFlags, context: &str) -> Error {
     match ParseBuf(packet).parse::<ErrPacket>(capabilities) {
-        Ok(ErrPacket::Error(e)) => Error::invalid(format!("{context}: {}", e.message_str())),
+        Ok(ErrPacket::Error(e)) => {
+            let state = e.sql_state_ref().map(|s| s.as_str().into_owned());
+            let kind = crate::connectors::sql_errors::kind_of_mysql(
+                e.error_code(),
+                state.as_deref().unwrap_or("HY000"),
+            );
+            Error::new(kind, format!("{context}: {}", e.message_str()))
+        }
         _ => Error::internal(format!("{context}: a malformed error packet")),
     }
 }

@@ -20,11 +20,11 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use mover_proto::Part;
 
-use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
 use super::Setup;
-use options::{BucketTarget, Options};
+use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::Format;
+use options::{BucketTarget, Options};
 
 pub use keys::Key;
 

@@ -151,9 +151,8 @@ mod tests {
             "url = \"s3://b/p\"\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key_id_env = \"MOVER_TEST_KEY_ID\"\nsecret_access_key_env = \"MOVER_TEST_SECRET\"\n",
         );
         assert!(build(&t, &b).unwrap().writable);
-        let (t, b) = cfg(
-            "url = \"az://c/p\"\naccount = \"acct\"\naccess_key_env = \"MOVER_TEST_AZ_KEY\"\n",
-        );
+        let (t, b) =
+            cfg("url = \"az://c/p\"\naccount = \"acct\"\naccess_key_env = \"MOVER_TEST_AZ_KEY\"\n");
         assert!(build(&t, &b).unwrap().writable);
         let (t, b) = cfg("url = \"gs://b/p\"\n");
         assert!(build(&t, &b).unwrap().writable);

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::StreamExt;
-use mover_proto::{ExistingTable, FileFormat};
+use mover_proto::FileFormat;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use super::staged::{self, Staged};
 use super::{Bucket, Key, read};
+use crate::connectors::plan::{self, Plan};
 use crate::connectors::{BatchStream, WriteReport, WriteSpec, undo};
-use crate::error::{Context, Error, ErrorKind, Result};
+use crate::error::{Context, Error, Result};
 use crate::records::{self, Encoder, Format};
 
 /// Multipart chunk size, and how many chunks may be in flight: bounds upload memory.
@@ -211,26 +212,12 @@ pub(super) async fn write_file(
         Err(object_store::Error::NotFound { .. }) => false,
         Err(e) => return Err(Error::internal(format!("{}: {e}", bucket.label(key)))),
     };
-    if exists {
-        match spec.existing {
-            ExistingTable::Unspecified | ExistingTable::Fail => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "{} already exists; choose an existing-table mode such as truncate_and_overwrite to replace it",
-                        bucket.label(key)
-                    ),
-                ));
-            }
-            ExistingTable::Append => {
-                return Err(Error::unsupported(format!(
-                    "{} exists and files cannot be appended to; write a prefix (name/) to add parts, or replace the file",
-                    bucket.label(key)
-                )));
-            }
-            // Replacing is atomic: the new object takes the key only when complete.
-            _ => {}
-        }
+    let label = bucket.label(key);
+    // Replacing is atomic: the new object takes the key only when complete.
+    if plan::plan(spec.existing, exists, &label)? == Plan::Append {
+        return Err(Error::unsupported(format!(
+            "{label} exists and files cannot be appended to; write a prefix (name/) to add parts, or replace the file"
+        )));
     }
     let upload = Upload::start(bucket, key.path().clone(), &format, schema).await?;
     let rows = upload
@@ -259,21 +246,11 @@ pub(super) async fn write_parts(
 ) -> Result<WriteReport> {
     let format = parts_format(spec)?;
     let old = read::data_files(bucket, key).await?;
-    if !old.is_empty() {
-        match spec.existing {
-            ExistingTable::Unspecified | ExistingTable::Fail => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "{} already holds {} data files; choose append to add parts, or an overwrite mode to replace them",
-                        bucket.label(key),
-                        old.len()
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
+    let plan = plan::plan(
+        spec.existing,
+        !old.is_empty(),
+        &format!("{} ({} data files)", bucket.label(key), old.len()),
+    )?;
     // A run id keeps this write's parts apart from earlier ones (append) and from a
     // concurrent write to the same prefix.
     let run = SystemTime::now()
@@ -330,12 +307,7 @@ pub(super) async fn write_parts(
     // Every new part is complete: the write has committed. The old parts of an overwrite go
     // in a task of their own, so that a write dropped now does not leave half of them.
     staged.commit();
-    if matches!(
-        spec.existing,
-        ExistingTable::TruncateAndOverwrite
-            | ExistingTable::DeleteAndOverwrite
-            | ExistingTable::DropAndRecreate
-    ) {
+    if plan.replaces_rows() {
         let store = bucket.store.clone();
         let labels: Vec<String> = old.iter().map(|m| bucket.label(&m.location)).collect();
         let removing = async move {

@@ -24,7 +24,7 @@ use arrow::datatypes::{
 use bytes::{Buf, BytesMut};
 
 use super::types::PgType;
-use crate::error::{Error, Result};
+use crate::error::{CellError, Error, Result};
 
 pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 /// Days and microseconds from 1970-01-01 to Postgres's epoch, 2000-01-01.
@@ -97,11 +97,15 @@ impl Decoder {
                         .get(field)
                         .map(|f| f.name().as_str())
                         .unwrap_or("?");
-                    return Err(Error::invalid(format!(
-                        "row {}, column {name:?}: a value of {size} bytes is larger than the {} bytes one value may have here (max_value_mb)",
+                    return Err(CellError::new(
                         self.row_no + 1,
-                        self.max_value
-                    )));
+                        name,
+                        format!(
+                            "a value of {size} bytes is larger than the {} bytes one value may have here (max_value_mb)",
+                            self.max_value
+                        ),
+                    )
+                    .into());
                 }
             };
             let tuple = self.buf.split_to(len);
@@ -129,10 +133,10 @@ impl Decoder {
                 let value = &tuple[at..at + n as usize];
                 at += n as usize;
                 decode(t, b.as_mut(), value).map_err(|why| {
-                    Error::invalid(format!(
-                        "row {}, column {:?}: {why}",
+                    Error::from(CellError::new(
                         self.row_no,
-                        self.schema.field(i).name()
+                        self.schema.field(i).name(),
+                        why,
                     ))
                 })?;
             }

@@ -16,15 +16,18 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use futures::StreamExt;
-use mover_proto::{ExistingTable, Part};
+use mover_proto::Part;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
+use super::plan::{self, Plan};
+use super::{
+    BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec, sql_errors,
+};
 use crate::convert::strict_cast;
-use crate::error::{Context, Error, ErrorKind, Result};
+use crate::error::{CellError, Context, Error, ErrorKind, Result};
 use types::PgType;
 
 const DEFAULT_SCHEMA: &str = "public";
@@ -53,11 +56,34 @@ struct Column {
 use super::TableName as Table;
 pub use super::quote_ident as quote;
 
+/// A sqlx error as ours: a server error by its SQLSTATE ([`sql_errors`]), a connection that
+/// failed or went away as Unavailable, the rest Internal; the original kept as the source.
 fn db_error(e: sqlx::Error, context: &str) -> Error {
-    match e {
-        // The server's own message says what is wrong with the request or the data.
-        sqlx::Error::Database(d) => Error::invalid(format!("{context}: {}", d.message())),
-        other => Error::internal(format!("{context}: {other}")),
+    let kind = match &e {
+        sqlx::Error::Database(d) => {
+            let kind = sql_errors::kind_of_sqlstate(d.code().as_deref().unwrap_or(""));
+            let message = d.message().to_string();
+            return sql_errors::server_error(kind, context, &message, e);
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+            ErrorKind::Unavailable
+        }
+        _ => ErrorKind::Internal,
+    };
+    Error::new(kind, format!("{context}: {e}")).with_source(e)
+}
+
+/// A connection that could not be opened: the server's refusal by its SQLSTATE (a wrong
+/// password is PermissionDenied, too many connections ResourceExhausted), anything else
+/// (refused, unreachable, TLS) Unavailable.
+fn connect_error(e: sqlx::Error, database: &str) -> Error {
+    let context = format!("database {database}: cannot connect");
+    match db_error(e, &context) {
+        e if e.kind == ErrorKind::Internal => Error {
+            kind: ErrorKind::Unavailable,
+            ..e
+        },
+        e => e,
     }
 }
 
@@ -169,12 +195,7 @@ impl Postgres {
         super::connect_within(self.connect_timeout, &self.name, async {
             PgConnection::connect_with(&self.options)
                 .await
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Internal,
-                        format!("database {}: cannot connect: {e}", self.name),
-                    )
-                })
+                .map_err(|e| connect_error(e, &self.name))
         })
         .await
     }
@@ -423,26 +444,13 @@ impl Connector for Postgres {
                 defs.join(", ")
             ))
         };
-        let ddl: Vec<String> = match (&existing, spec.existing) {
-            (None, _) => vec![create(&schema)?],
-            (Some(_), ExistingTable::Unspecified | ExistingTable::Fail) => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "table {table} already exists; choose an existing-table mode (append, truncate_and_overwrite, delete_and_overwrite, drop_and_recreate)"
-                    ),
-                ));
-            }
-            (Some(_), ExistingTable::Append) => vec![],
-            (Some(_), ExistingTable::TruncateAndOverwrite) => {
-                vec![format!("TRUNCATE {}", table.quoted())]
-            }
-            (Some(_), ExistingTable::DeleteAndOverwrite) => {
-                vec![format!("DELETE FROM {}", table.quoted())]
-            }
-            (Some(_), ExistingTable::DropAndRecreate) => {
-                vec![format!("DROP TABLE {}", table.quoted()), create(&schema)?]
-            }
+        let table_label = format!("table {table}");
+        let ddl: Vec<String> = match plan::plan(spec.existing, existing.is_some(), &table_label)? {
+            Plan::Create => vec![create(&schema)?],
+            Plan::Append => vec![],
+            Plan::Truncate => vec![format!("TRUNCATE {}", table.quoted())],
+            Plan::Delete => vec![format!("DELETE FROM {}", table.quoted())],
+            Plan::Recreate => vec![format!("DROP TABLE {}", table.quoted()), create(&schema)?],
         };
         for statement in ddl {
             tx.execute(AssertSqlSafe(statement))
@@ -453,20 +461,11 @@ impl Connector for Postgres {
             .await?
             .ok_or_else(|| Error::internal("the table is not there after creating it"))?;
         // Incoming columns by name; table columns not given take their defaults.
-        let targets = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                cols.iter()
-                    .find(|c| c.name == *f.name())
-                    .or_else(|| cols.iter().find(|c| c.name.eq_ignore_ascii_case(f.name())))
-                    .cloned()
-                    .ok_or_else(|| {
-                        let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
-                        super::schema_mismatch(f.name(), &table, &names)
-                    })
-            })
-            .collect::<Result<Vec<Column>>>()?;
+        let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+        let targets: Vec<Column> = plan::match_columns(&schema, &names, &table)?
+            .into_iter()
+            .map(|i| cols[i].clone())
+            .collect();
         let arrow_types = targets
             .iter()
             .map(|c| {
@@ -496,11 +495,7 @@ impl Connector for Postgres {
                     .map(|((c, col), t)| strict_cast(col, t, &c.name, rows + 1))
                     .collect::<Result<Vec<ArrayRef>>>()?;
                 codec::encode(&pg_types, &cast, &mut buf).map_err(|(r, c, why)| {
-                    Error::invalid(format!(
-                        "row {}, column {:?}: {why}",
-                        rows + r as u64 + 1,
-                        targets[c].name
-                    ))
+                    Error::from(CellError::new(rows + r as u64 + 1, &targets[c].name, why))
                 })?;
                 copy.send(std::mem::take(&mut buf))
                     .await

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::types::{Storage, arrow_type, storage_for};
 use crate::convert::strict_cast;
-use crate::error::{Context, Error, ErrorKind, Result};
+use crate::error::{CellError, Context, Error, ErrorKind, Result};
 
 /// What to read and how to describe it.
 pub struct ReadJob {
@@ -130,15 +130,15 @@ fn run(
         for (i, col) in columns.iter_mut().enumerate() {
             let value = row.get_ref(i).internal("reading a value")?;
             col.builder.append(value).map_err(|held| {
-                Error::invalid(format!(
-                    "row {row_no}, column {:?}: holds {held} where {} is expected{}",
-                    col.name,
+                let why = format!(
+                    "holds {held} where {} is expected{}",
                     col.storage.name(),
                     match &col.declared {
                         Some(d) => format!(" (declared {d})"),
                         None => " (the column has no declared type, so its first value chose; CAST it in the query)".into(),
                     }
-                ))
+                );
+                Error::from(CellError::new(row_no, &col.name, why))
             })?;
         }
         if row_no - batch_first_row + 1 == job.batch_rows as u64 {

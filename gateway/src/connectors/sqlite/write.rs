@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::types::{Storage, arrow_type, declared_type, storage_for};
 use super::{Table, quote, table_columns};
+use crate::connectors::plan::{self, Plan};
 use crate::convert::strict_cast;
 use crate::error::{Context, Error, ErrorKind, Result};
 
@@ -45,48 +46,38 @@ pub fn run(job: WriteJob, mut rx: mpsc::Receiver<Msg>) -> Result<u64> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .internal("cannot begin a transaction")?;
     let existing_cols = table_columns(&tx, &table)?;
-    let table_cols = match (existing_cols, existing) {
-        (None, _) => create(&tx, &table, &incoming)?,
-        (Some(_), ExistingTable::Unspecified | ExistingTable::Fail) => {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "table {table} already exists; choose an existing-table mode (append, truncate_and_overwrite, delete_and_overwrite, drop_and_recreate)"
-                ),
-            ));
-        }
-        (Some(cols), ExistingTable::Append) => cols,
-        (Some(cols), ExistingTable::TruncateAndOverwrite | ExistingTable::DeleteAndOverwrite) => {
-            // SQLite has no TRUNCATE; an unqualified DELETE uses its truncate optimisation.
-            tx.execute(&format!("DELETE FROM {}", table.quoted()), [])
-                .internal("cannot empty the table")?;
+    let plan = plan::plan(existing, existing_cols.is_some(), &format!("table {table}"))?;
+    let table_cols = match existing_cols {
+        Some(cols) if plan.keeps_definition() => {
+            if plan.replaces_rows() {
+                // SQLite has no TRUNCATE; an unqualified DELETE uses its truncate optimisation.
+                tx.execute(&format!("DELETE FROM {}", table.quoted()), [])
+                    .internal("cannot empty the table")?;
+            }
             cols
         }
-        (Some(_), ExistingTable::DropAndRecreate) => {
-            tx.execute(&format!("DROP TABLE {}", table.quoted()), [])
-                .internal("cannot drop the table")?;
+        _ => {
+            if plan == Plan::Recreate {
+                tx.execute(&format!("DROP TABLE {}", table.quoted()), [])
+                    .internal("cannot drop the table")?;
+            }
             create(&tx, &table, &incoming)?
         }
     };
-    let targets = incoming
-        .fields()
-        .iter()
-        .map(|f| {
-            let col = table_cols
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(f.name()))
-                .ok_or_else(|| {
-                    let names: Vec<&str> = table_cols.iter().map(|c| c.name.as_str()).collect();
-                    super::super::schema_mismatch(f.name(), &table, &names)
-                })?;
+    let names: Vec<&str> = table_cols.iter().map(|c| c.name.as_str()).collect();
+    let targets = plan::match_columns(&incoming, &names, &table)?
+        .into_iter()
+        .zip(incoming.fields())
+        .map(|(i, f)| {
+            let col = &table_cols[i];
             // A column whose declaration says nothing takes values as they come.
             let arrow = arrow_type(&col.declared).unwrap_or_else(|| f.data_type().clone());
-            Ok(Target {
+            Target {
                 name: col.name.clone(),
                 arrow,
-            })
+            }
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Vec<_>>();
 
     let columns: Vec<String> = targets.iter().map(|t| quote(&t.name)).collect();
     let marks = vec!["?"; targets.len()].join(", ");
