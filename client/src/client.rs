@@ -21,7 +21,10 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 /// Default gateway: the embedded default's loopback address.
 pub const DEFAULT_GATEWAY: &str = "grpc://127.0.0.1:50051";
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// The largest gRPC message sent or accepted, both ways, unless told otherwise: tonic's 4 MiB
+/// is too small for wide batches; 64 MiB is bounded but roomy. The gateway's
+/// `server.max_message_bytes` defaults to this too.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -118,6 +121,10 @@ pub struct Connect {
     pub token: Option<String>,
     /// Log in with Handshake as this user and password.
     pub login: Option<(String, String)>,
+    /// How long opening the connection (TCP and TLS) may take; unbounded when not given.
+    pub connect_timeout: Option<std::time::Duration>,
+    /// The largest gRPC message, both ways (default [`DEFAULT_MAX_MESSAGE_BYTES`]).
+    pub max_message_bytes: Option<usize>,
 }
 
 /// `grpc://`, `grpc+tcp://`, `http://` (plaintext) or `grpc+tls://`, `https://` (TLS), as tonic
@@ -164,6 +171,9 @@ impl Client {
                 "{url} is plaintext, but TLS options were given; write grpc+tls://"
             )));
         }
+        if let Some(limit) = how.connect_timeout {
+            endpoint = endpoint.connect_timeout(limit);
+        }
         if tls {
             let mut config = ClientTlsConfig::new();
             let ca = how.ca.as_ref().ok_or_else(|| {
@@ -203,8 +213,8 @@ impl Client {
             }
         })?;
         let inner = FlightServiceClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(how.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES))
+            .max_encoding_message_size(how.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES));
         let mut client = Self {
             flight: FlightClient::new_from_inner(inner),
         };
@@ -215,6 +225,14 @@ impl Client {
             client.use_token(token)?;
         }
         Ok(client)
+    }
+
+    /// Another handle on the same connection, with the same credentials: for reading several
+    /// endpoints at once.
+    pub fn handle(&self) -> Client {
+        let mut flight = FlightClient::new_from_inner(self.flight.inner().clone());
+        *flight.metadata_mut() = self.flight.metadata().clone();
+        Client { flight }
     }
 
     /// Handshake with Basic credentials; returns the bearer token.

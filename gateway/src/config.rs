@@ -20,8 +20,8 @@ use crate::secret;
 pub use crate::secret::Secret;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
-/// tonic's default of 4 MiB is too small for wide batches; 64 MiB is bounded but roomy.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// `server.max_message_bytes` by default: the client library's limit, defined there once.
+pub use mover_client::DEFAULT_MAX_MESSAGE_BYTES;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

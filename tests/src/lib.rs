@@ -19,7 +19,7 @@ pub fn bin_dir() -> &'static Path {
                 "-p",
                 "mover-gateway",
                 "-p",
-                "mover-client",
+                "mvrec",
                 "--bins",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -13,14 +13,12 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use arrow_flight::flight_service_client::FlightServiceClient;
-use arrow_flight::{FlightClient, FlightDescriptor, Ticket};
+use arrow_flight::Ticket;
 use futures::StreamExt;
-use mover_proto::{Command, Read, command::Kind};
-use prost::Message;
+use mover_client::{Client, ClientError, Connect};
+use mover_proto::Read;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::config::{Config, PeerTarget};
 use crate::connectors::BatchStream;
@@ -71,22 +69,15 @@ impl Peers {
         in_flight: usize,
     ) -> Result<(SchemaRef, BatchStream)> {
         let on_peer = |e: Error| e.within(peer.label());
-        let channel = dial(peer).await.map_err(on_peer)?;
-        let mut client = self.client(&channel);
+        let mut client = dial(peer, self.max_message_bytes).await.map_err(on_peer)?;
         let mut read = read.clone();
         if read.partitions == 0 {
             read.partitions = peer.parallel as u32;
         }
-        let descriptor = FlightDescriptor::new_cmd(
-            Command {
-                kind: Some(Kind::Read(read)),
-            }
-            .encode_to_vec(),
-        );
         let info = client
-            .get_flight_info(descriptor)
+            .info(&read)
             .await
-            .map_err(|e| on_peer(flight_error(e)))?;
+            .map_err(|e| on_peer(client_error(e)))?;
         let schema: SchemaRef = Arc::new(info.clone().try_decode_schema().map_err(|e| {
             on_peer(Error::invalid(format!(
                 "its FlightInfo has no usable schema: {e}"
@@ -109,23 +100,8 @@ impl Peers {
                 .ok_or_else(|| on_peer(Error::invalid("it sent an endpoint without a ticket")))?;
             tickets.push_back(ticket);
         }
-        let stream = pull_endpoints(
-            self.clone(),
-            channel,
-            peer,
-            tickets,
-            schema.clone(),
-            in_flight,
-        );
+        let stream = pull_endpoints(&client, peer, tickets, schema.clone(), in_flight);
         Ok((schema, stream))
-    }
-
-    fn client(&self, channel: &Channel) -> FlightClient {
-        FlightClient::new_from_inner(
-            FlightServiceClient::new(channel.clone())
-                .max_decoding_message_size(self.max_message_bytes)
-                .max_encoding_message_size(self.max_message_bytes),
-        )
     }
 }
 
@@ -146,35 +122,22 @@ fn authority_of(url: &str) -> Option<&str> {
         .map(|a| a.trim_end_matches('/'))
 }
 
-/// A TLS channel to `peer`, verified against its CA, presenting this gateway's certificate.
-async fn dial(peer: &PeerTarget) -> Result<Channel> {
-    let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path).map_err(|e| {
-            Error::internal(format!(
-                "cannot read peers.{}.{what} {}: {e}",
-                peer.name,
-                path.display()
-            ))
-        })
+/// A client of `peer` over TLS, verified against its CA, presenting this gateway's certificate.
+async fn dial(peer: &PeerTarget, max_message_bytes: usize) -> Result<Client> {
+    let how = Connect {
+        ca: Some(peer.ca.clone()),
+        cert: Some(peer.cert.clone()),
+        key: Some(peer.key.clone()),
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        max_message_bytes: Some(max_message_bytes),
+        ..Default::default()
     };
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(&peer.ca, "ca")?))
-        .identity(Identity::from_pem(
-            read(&peer.cert, "cert")?,
-            read(&peer.key, "key")?,
-        ));
-    Endpoint::from_shared(format!("https://{}", peer.authority))
-        .map_err(|e| Error::invalid(format!("bad peer address: {e}")))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tls_config(tls)
-        .map_err(|e| Error::internal(format!("TLS: {}", chain(&e))))?
-        .connect()
+    Client::connect_with(&format!("grpc+tls://{}", peer.authority), &how)
         .await
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Unavailable,
-                format!("cannot connect: {}", chain(&e)),
-            )
+        .map_err(|e| match e {
+            // The files are this gateway's own configuration.
+            ClientError::Invalid(why) => Error::internal(format!("peers.{}: {why}", peer.name)),
+            other => client_error(other),
         })
 }
 
@@ -182,8 +145,7 @@ async fn dial(peer: &PeerTarget) -> Result<Channel> {
 /// stream fails unless every endpoint ended cleanly: a task that stopped early (cancelled,
 /// panicked) is noticed by the count of finished endpoints.
 fn pull_endpoints(
-    peers: Peers,
-    channel: Channel,
+    client: &Client,
     peer: &PeerTarget,
     tickets: VecDeque<Ticket>,
     schema: SchemaRef,
@@ -197,7 +159,7 @@ fn pull_endpoints(
     let label = peer.label();
     for _ in 0..workers {
         let (queue, finished, tx) = (queue.clone(), finished.clone(), tx.clone());
-        let (mut client, schema, label) = (peers.client(&channel), schema.clone(), label.clone());
+        let (mut client, schema, label) = (client.handle(), schema.clone(), label.clone());
         tokio::spawn(async move {
             loop {
                 let Some(ticket) = queue.lock().expect("ticket queue").pop_front() else {
@@ -235,14 +197,14 @@ fn pull_endpoints(
 
 /// One endpoint's batches into `tx`, each checked against the announced schema.
 async fn read_endpoint(
-    client: &mut FlightClient,
+    client: &mut Client,
     ticket: Ticket,
     schema: &SchemaRef,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let mut stream = client.do_get(ticket).await.map_err(flight_error)?;
+    let mut stream = client.redeem(ticket).await.map_err(client_error)?;
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(flight_error)?;
+        let batch = batch.map_err(|e| client_error(e.into()))?;
         let batch =
             RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| {
                 Error::invalid(format!(
@@ -257,37 +219,39 @@ async fn read_endpoint(
 }
 
 /// A peer's answer as an error of this gateway, keeping what the code said.
-fn flight_error(e: arrow_flight::error::FlightError) -> Error {
-    use arrow_flight::error::FlightError;
-    match e {
-        FlightError::Tonic(status) => {
-            use tonic::Code;
-            // A status with a source is the transport's: a broken connection, a TLS refusal.
-            if let Some(source) = std::error::Error::source(&*status) {
-                return Error::new(
-                    ErrorKind::Unavailable,
-                    format!("the connection failed: {}", chain(source)),
-                );
-            }
-            let kind = match status.code() {
-                Code::NotFound => ErrorKind::NotFound,
-                Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidArgument,
-                Code::AlreadyExists => ErrorKind::AlreadyExists,
-                Code::FailedPrecondition => ErrorKind::FailedPrecondition,
-                Code::PermissionDenied => ErrorKind::PermissionDenied,
-                Code::Unauthenticated => ErrorKind::Unauthenticated,
-                Code::ResourceExhausted => ErrorKind::ResourceExhausted,
-                Code::Unimplemented => ErrorKind::Unsupported,
-                Code::Cancelled => ErrorKind::Cancelled,
-                Code::Unavailable | Code::DeadlineExceeded | Code::Aborted => {
-                    ErrorKind::Unavailable
-                }
-                _ => ErrorKind::Internal,
-            };
-            Error::new(kind, status.message())
+fn client_error(e: ClientError) -> Error {
+    let status = match e {
+        ClientError::Status(status) => status,
+        ClientError::Connect { reason, .. } => {
+            return Error::new(ErrorKind::Unavailable, format!("cannot connect: {reason}"));
         }
-        other => Error::invalid(format!("bad Flight data: {other}")),
+        ClientError::Source(inner) => return client_error(*inner),
+        other @ (ClientError::Invalid(_) | ClientError::Protocol(_)) => {
+            return Error::invalid(format!("bad Flight data: {other}"));
+        }
+    };
+    use tonic::Code;
+    // A status with a source is the transport's: a broken connection, a TLS refusal.
+    if let Some(source) = std::error::Error::source(&status) {
+        return Error::new(
+            ErrorKind::Unavailable,
+            format!("the connection failed: {}", chain(source)),
+        );
     }
+    let kind = match status.code() {
+        Code::NotFound => ErrorKind::NotFound,
+        Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidArgument,
+        Code::AlreadyExists => ErrorKind::AlreadyExists,
+        Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+        Code::PermissionDenied => ErrorKind::PermissionDenied,
+        Code::Unauthenticated => ErrorKind::Unauthenticated,
+        Code::ResourceExhausted => ErrorKind::ResourceExhausted,
+        Code::Unimplemented => ErrorKind::Unsupported,
+        Code::Cancelled => ErrorKind::Cancelled,
+        Code::Unavailable | Code::DeadlineExceeded | Code::Aborted => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    };
+    Error::new(kind, status.message())
 }
 
 /// An error and its sources, each said once (transport errors repeat their sources' text).

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mover_proto::{CsvOptions, FileFormat, FileOptions, Path, Query, Read, read::What};
 
-use crate::client::{Client, Connect, DEFAULT_GATEWAY};
 use crate::embedded::Embedded;
-use crate::names;
+use mover_client::client::{Client, Connect, DEFAULT_GATEWAY};
+use mover_client::names;
 
 const EXAMPLES: &str = "\
 Names:
@@ -321,5 +321,6 @@ fn connect_options(cli: &Cli) -> anyhow::Result<Connect> {
         key: cli.key.clone(),
         token: cli.token.clone(),
         login,
+        ..Default::default()
     })
 }

@@ -1,9 +1,18 @@
 //! `mvrec`: parse the command line, run the command, report errors plainly.
+//!
+//! - [`cli`]: one module per subcommand (`ls`, `schema`, `cat`, `cp`, `sniff`); this file only
+//!   parses and dispatches.
+//! - [`embedded`]: `mvrec --config FILE` runs the gateway inside this process. That is why this
+//!   binary, and not the `mover-client` library, depends on the gateway: a program that only
+//!   talks to gateways links the client alone.
+
+mod cli;
+mod embedded;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use mover_client::cli::{Cli, run};
+use cli::{Cli, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -1,7 +1,7 @@
 use clap::Args;
 
 use super::{SourceArgs, read_of};
-use crate::client::Client;
+use mover_client::client::Client;
 
 #[derive(Args, Debug)]
 pub struct SniffArgs {

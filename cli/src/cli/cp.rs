@@ -5,7 +5,7 @@ use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
 use mover_proto::{ExistingTable, Move, Path, Progress, Write};
 
 use super::{Format, Gateways, SourceArgs, file_options, read_of};
-use crate::names;
+use mover_client::names;
 
 #[derive(Args, Debug)]
 pub struct CpArgs {

@@ -2,7 +2,7 @@ use clap::Args;
 use futures::TryStreamExt;
 
 use super::{SourceArgs, read_of};
-use crate::client::{Client, ClientError};
+use mover_client::client::{Client, ClientError};
 
 #[derive(Args, Debug)]
 pub struct CatArgs {

@@ -3,7 +3,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use clap::Args;
 use std::sync::Arc;
 
-use crate::client::Client;
+use mover_client::client::Client;
 
 #[derive(Args, Debug)]
 pub struct LsArgs {

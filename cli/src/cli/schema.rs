@@ -5,7 +5,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use clap::Args;
 
 use super::{SourceArgs, read_of};
-use crate::client::Client;
+use mover_client::client::Client;
 
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
