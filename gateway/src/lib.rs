@@ -1,19 +1,34 @@
 //! The Records Mover gateway: databases and buckets served as Arrow Flight streams.
 //!
-//! A map of the crate:
+//! A map of the crate, lowest layer first (each imports only those above it in this list;
+//! `scripts/imports` checks that no two modules import each other, directly or round about):
 //!
-//! - [`auth`]: TLS principals, Handshake tokens, access rules, per-principal stream limits.
-//! - [`config`]: the TOML configuration and the embedded default (SQLite + a local folder).
-//! - [`catalog`]: dataset paths (`["demo", "main", "orders"]`) to the source that holds them.
-//! - [`connectors`]: the one seam (a schema and a stream of batches in, or out) and each system
-//!   behind it: [`connectors::sqlite`], [`connectors::objects`] (buckets).
+//! - [`error`]: one error type: a kind the Flight layer maps to a status code, a message that
+//!   names things, the cause kept; [`error::CellError`] places a bad value by row and column.
+//! - [`secret`]: secrets by reference (an environment variable, a file), never shown.
+//! - [`convert`]: casts that never lose data silently.
+//! - [`transfer`]: stream combinators: [`transfer::BatchStream`], bounded buffering,
+//!   metering, limits, keep-alive. A leaf: it knows nothing of sources or sinks.
 //! - [`records`]: file formats read and written as streams: CSV, Parquet, JSON lines, and
 //!   delimited text by Records Mover's hints.
-//! - [`transfer`]: the pipe between a source and a sink: bounded buffering, metering, limits.
-//! - [`flight`]: the Arrow Flight service; it knows streams and names, nothing of SQLite or CSV.
+//! - [`connectors`]: the one seam (a schema and a stream of batches in, or out) and each system
+//!   behind it, a folder each with its options, constructor, reads, writes and type table:
+//!   [`connectors::sqlite`], [`connectors::postgres`], [`connectors::mysql`] (MySQL and
+//!   MariaDB), [`connectors::objects`] (buckets: local folders, S3, GCS, Azure, HTTP). Beside
+//!   the seam: [`connectors::plan`] (the existing-table plan and column matching every sink
+//!   shares), [`connectors::sql_errors`] (SQLSTATE to error kinds), [`connectors::undo`]
+//!   (guards that undo what a dropped write staged).
+//! - [`auth`]: TLS principals, Handshake tokens, access rules, tickets, stream limits.
+//! - [`config`]: the TOML configuration, composed of the connectors' options; the embedded
+//!   default (SQLite + a local folder).
+//! - [`catalog`]: dataset paths (`["demo", "main", "orders"]`) routed to the source that holds
+//!   them; listing every source at once.
+//! - [`peers`]: pulling a source from another gateway (through `mover-client`).
+//! - [`moves`]: a move's orchestration: a local or peer source piped into a sink, with a report.
+//! - [`flight`]: the Arrow Flight service; it knows streams, names and status codes, nothing of
+//!   SQLite or CSV.
 //! - [`server`]: binds a listener and serves; used by the `gateway` binary, by `mvrec --config`
 //!   (in-process) and by tests.
-//! - [`convert`]: casts that never lose data silently.
 
 pub mod auth;
 pub mod catalog;
@@ -22,9 +37,11 @@ pub mod connectors;
 pub mod convert;
 pub mod error;
 pub mod flight;
+pub mod moves;
+pub mod peers;
 pub mod records;
 pub mod secret;
 pub mod server;
 pub mod transfer;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{CellError, Error, ErrorKind, Result};

@@ -15,7 +15,8 @@ use crate::auth::{Auth, tls};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{Context, Error, ErrorKind, Result};
-use crate::flight::{Limits, MoverService, Peers};
+use crate::flight::{Limits, MoverService};
+use crate::peers::Peers;
 
 /// A gateway serving in this process.
 pub struct Running {

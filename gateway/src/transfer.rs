@@ -5,23 +5,26 @@
 //! is slower, the channel fills and the source's task waits (backpressure); when the sink goes
 //! away (a failed write, a client that hung up), the receiver is dropped, the pump task ends,
 //! and dropping the source stream cancels the read (a SQLite reader thread stops at its next
-//! send). Nothing here knows what the source or sink is.
+//! send). Nothing here knows what the source or sink is: this module imports nothing of the
+//! crate but its error type.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use futures::StreamExt;
-use mover_proto::{Progress, Write};
+use futures::stream::BoxStream;
+use mover_proto::Progress;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::catalog::Catalog;
-use crate::connectors::{BatchStream, WriteReport};
 use crate::error::Result;
+
+/// Record batches as they flow from a source to a sink. Dropping the stream cancels the source.
+pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
 
 /// Rows and bytes that have passed a point of the pipe, readable while it runs.
 #[derive(Debug)]
@@ -133,37 +136,6 @@ pub fn keep_alive(stream: BatchStream, schema: SchemaRef, every: Duration) -> Ba
         }
     })
     .boxed()
-}
-
-/// Write `source` (a schema and its batches, from this gateway or a peer) to `target`.
-/// `meter` counts what was read. A failure says which side failed: the source's own error
-/// when the source failed, else the target's.
-pub async fn pipe(
-    catalog: &Catalog,
-    source: (SchemaRef, BatchStream),
-    target: &Write,
-    meter: Arc<Meter>,
-    in_flight: usize,
-) -> Result<WriteReport> {
-    let (schema, stream) = source;
-    let source_failed = Arc::new(Mutex::new(None));
-    let seen = source_failed.clone();
-    let stream = stream
-        .inspect(move |item| {
-            if let Err(e) = item {
-                seen.lock()
-                    .expect("source error")
-                    .get_or_insert_with(|| e.clone());
-            }
-        })
-        .boxed();
-    let stream = bounded(meter.metered(stream), in_flight);
-    catalog.write(target, schema, stream).await.map_err(|e| {
-        match source_failed.lock().expect("source error").take() {
-            Some(source) => source.within("source"),
-            None => e.within("target"),
-        }
-    })
 }
 
 #[cfg(test)]

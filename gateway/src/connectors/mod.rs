@@ -18,13 +18,11 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use futures::stream::BoxStream;
 use mover_proto::{ExistingTable, FileOptions, Part};
 
 use crate::error::Result;
 
-/// Record batches as they flow from a source to a sink. Dropping the stream cancels the source.
-pub type BatchStream = BoxStream<'static, Result<arrow::array::RecordBatch>>;
+pub use crate::transfer::BatchStream;
 
 /// What to read from one connector.
 #[derive(Debug, Clone)]

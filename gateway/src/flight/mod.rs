@@ -2,11 +2,9 @@
 //! is the catalog's business.
 
 mod names;
-mod peers;
 mod service;
 
 pub use names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
-pub use peers::Peers;
 pub use service::{Limits, MoverService};
 
 use crate::error::{Error, ErrorKind};

@@ -24,12 +24,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
-use super::peers::Peers;
 use super::status;
 use crate::auth::{Auth, Caller, Right};
 use crate::catalog::Catalog;
 use crate::connectors::{DatasetInfo, WriteReport};
 use crate::error::{Error, ErrorKind, Result};
+use crate::moves;
+use crate::peers::Peers;
 use crate::transfer::{self, Meter};
 
 /// Encoded FlightData messages stay near this size, well under any client's limit.
@@ -446,12 +447,11 @@ impl FlightService for MoverService {
         let (source, target) = (source.clone(), target.clone());
         let work = async move {
             let _slot = slot;
-            let opened = match &peer {
-                None => catalog.open_read(&source).await,
-                Some(peer) => peers.pull(peer, &source, in_flight).await,
-            }
-            .map_err(|e| e.within("source"))?;
-            transfer::pipe(&catalog, opened, &target, work_meter, in_flight).await
+            let peer = peer.as_ref();
+            moves::run(
+                &catalog, &peers, peer, &source, &target, work_meter, in_flight,
+            )
+            .await
         };
         let results = with_progress(meter, work).map_ok(|p| arrow_flight::Result {
             body: p.encode_to_vec().into(),

@@ -11,9 +11,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::{CsvDialect, Drain, Encoder, whole_lines};
-use crate::connectors::BatchStream;
 use crate::convert::{DATE, DATETIME, DATETIME_TZ, TIME};
 use crate::error::{Context, Error, Result};
+use crate::transfer::BatchStream;
 
 /// Records read to infer the schema.
 const INFER_RECORDS: usize = 10_000;

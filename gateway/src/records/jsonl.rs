@@ -12,8 +12,8 @@ use futures::stream::BoxStream;
 
 use super::csv::{PushDecoder, byte_decode};
 use super::{Drain, Encoder, whole_lines};
-use crate::connectors::BatchStream;
 use crate::error::{Context, Error, Result};
+use crate::transfer::BatchStream;
 
 const INFER_RECORDS: usize = 10_000;
 

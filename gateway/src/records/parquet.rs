@@ -20,8 +20,8 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 
 use super::{Drain, Encoder};
-use crate::connectors::BatchStream;
 use crate::error::{Context, Error, Result};
+use crate::transfer::BatchStream;
 
 /// Rows per row group written: bounds the writer's memory (a row group is buffered whole).
 const ROW_GROUP_ROWS: usize = 128 * 1024;

@@ -28,8 +28,8 @@ use futures::stream::BoxStream;
 use super::delimited::{Dialect, Record, Splitter};
 use super::encoding::TextDecoder;
 use super::hints::Hints;
-use crate::connectors::BatchStream;
 use crate::error::{Error, Result};
+use crate::transfer::BatchStream;
 
 /// Batches of `schema` from delimited `bytes` (already decompressed) shaped by `hints`.
 /// `label` names the file in errors.

@@ -7,11 +7,12 @@ use mover_proto::FileOptions;
 use object_store::{ObjectMeta, ObjectStoreExt};
 
 use super::{Bucket, Key, keys};
-use crate::connectors::{BatchStream, ReadSpec};
+use crate::connectors::ReadSpec;
 use crate::error::{Context, Error, Result};
 use crate::records::encoding::decode_sample;
 use crate::records::hints::Hints;
 use crate::records::{Format, compression, csv, jsonl, parquet};
+use crate::transfer::BatchStream;
 
 /// Bytes read from the head of a CSV or JSON file to infer its schema.
 const SAMPLE_BYTES: u64 = 1024 * 1024;

@@ -16,12 +16,13 @@ use serde_json::{Value, json};
 use super::staged::Staged;
 use super::write::{IfAbandoned, Upload};
 use super::{Bucket, Key, keys, read};
-use crate::connectors::{BatchStream, ReadSpec, WriteReport, WriteSpec};
+use crate::connectors::{ReadSpec, WriteReport, WriteSpec};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::compression::{Codec, Compressed};
 use crate::records::hinted::HintedEncoder;
 use crate::records::hints::{Compression, Hints};
 use crate::records::{Encoder, Format, schema, typed};
+use crate::transfer::BatchStream;
 
 pub(super) enum DirFormat {
     Delimited(Hints),

@@ -20,9 +20,10 @@ use std::sync::Arc;
 use super::staged::{self, Staged};
 use super::{Bucket, Key, read};
 use crate::connectors::plan::{self, Plan};
-use crate::connectors::{BatchStream, WriteReport, WriteSpec, undo};
+use crate::connectors::{WriteReport, WriteSpec, undo};
 use crate::error::{Context, Error, Result};
 use crate::records::{self, Encoder, Format};
+use crate::transfer::BatchStream;
 
 /// Multipart chunk size, and how many chunks may be in flight: bounds upload memory.
 const PART_BYTES: usize = 8 * 1024 * 1024;

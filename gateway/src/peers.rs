@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::config::{Config, PeerTarget};
-use crate::connectors::BatchStream;
 use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::BatchStream;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
