@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use mover_client::Client;
 use mover_client::client::Connect;
-use mover_proto::{ExistingTable, Move, Query, Read, SignedTicket, TicketBody, Write, read::What};
+use mover_proto::{ExistingTable, Move, Query, Read, SignedTicket, TicketBody, read::What};
+use mover_tests::names::{read, write};
 use mover_tests::{
     CountingProxy, Gateway, Pki, bin, fails, ok, sqlite_has_table, sqlite_rows, workdir,
 };
@@ -24,27 +25,6 @@ const PART_ROWS: usize = 1_000;
 /// A query on east that runs far longer than any test waits.
 const ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                        SELECT x, 'row ' || x AS label FROM c LIMIT 500000000";
-
-fn path(name: &str) -> mover_proto::Path {
-    mover_proto::Path {
-        parts: mover_client::names::parse(name).unwrap(),
-    }
-}
-
-fn read(name: &str) -> Read {
-    Read {
-        what: Some(What::Path(path(name))),
-        ..Default::default()
-    }
-}
-
-fn write(name: &str, existing: ExistingTable) -> Write {
-    Write {
-        path: Some(path(name)),
-        existing_table: existing as i32,
-        ..Default::default()
-    }
-}
 
 fn as_who(pki: &Pki, who: &str, ca: &str) -> Connect {
     Connect {

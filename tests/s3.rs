@@ -11,38 +11,10 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow_flight::error::FlightError;
 use futures::TryStreamExt;
 use mover_client::Client;
-use mover_proto::{ExistingTable, FileFormat, FileOptions, Move, Path, Read, Write, read::What};
+use mover_proto::{ExistingTable, FileFormat, FileOptions, Path, Write};
+use mover_tests::names::{mv, put, read, write};
 use mover_tests::{Gateway, S3Server, workdir};
 use tonic::Code;
-
-fn path(name: &str) -> Path {
-    Path {
-        parts: mover_client::names::parse(name).unwrap(),
-    }
-}
-
-fn read(name: &str) -> Read {
-    Read {
-        what: Some(What::Path(path(name))),
-        ..Default::default()
-    }
-}
-
-fn write(name: &str, existing: ExistingTable) -> Write {
-    Write {
-        path: Some(path(name)),
-        existing_table: existing as i32,
-        ..Default::default()
-    }
-}
-
-fn mv(from: &str, to: Write) -> Move {
-    Move {
-        source: Some(read(from)),
-        target: Some(to),
-        ..Default::default()
-    }
-}
 
 /// Rows with a 200-character text column: 40k rows are about 8 MB of CSV.
 fn wide(ids: std::ops::Range<i64>) -> RecordBatch {
@@ -101,16 +73,6 @@ async fn setup(extra: &str) -> Setup {
         gw,
         client,
     }
-}
-
-async fn put(
-    client: &mut Client,
-    to: Write,
-    batches: Vec<RecordBatch>,
-) -> mover_client::client::Result<u64> {
-    let schema = batches[0].schema();
-    let stream = futures::stream::iter(batches.into_iter().map(Ok::<_, FlightError>));
-    Ok(client.put(&to, schema, stream).await?.rows_committed)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,17 +8,9 @@ use futures::TryStreamExt;
 use mover_client::Client;
 use mover_client::client::{Connect, Result as ClientResult};
 use mover_proto::{Query, Read, read::What};
+use mover_tests::names::read;
 use mover_tests::{Gateway, Pki, fails, hash_password, ok, workdir};
 use tonic::Code;
-
-fn read(name: &str) -> Read {
-    Read {
-        what: Some(What::Path(mover_proto::Path {
-            parts: mover_client::names::parse(name).unwrap(),
-        })),
-        ..Default::default()
-    }
-}
 
 fn with_cert(pki: &Pki, who: &str) -> Connect {
     Connect {

@@ -266,3 +266,144 @@ fn project(schema: &SchemaRef, columns: &[String]) -> Result<(SchemaRef, Option<
     }
     Ok((Arc::new(schema.project(&indices)?), Some(indices)))
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! The catalog over in-memory buckets and a SQLite file: routing, listing every source at
+    //! once, projection and limits, without a server.
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use futures::TryStreamExt;
+    use mover_proto::{ExistingTable, Path, Query};
+
+    pub(crate) fn catalog(dir: &std::path::Path) -> Catalog {
+        let text = "[databases.db]\nurl = \"sqlite://db.sqlite\"\nallow_sql = true\n\
+                    [buckets.mem]\nurl = \"memory://\"\n[buckets.scratch]\nurl = \"memory://\"\n";
+        let config = Config::parse(text, dir.to_path_buf()).unwrap();
+        Catalog::from_config(&config).unwrap()
+    }
+
+    pub(crate) fn rows(n: i64) -> (SchemaRef, BatchStream) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from(names)),
+            ],
+        )
+        .unwrap();
+        (schema, futures::stream::iter([Ok(batch)]).boxed())
+    }
+
+    pub(crate) fn write(name: &str) -> Write {
+        Write {
+            path: Some(Path {
+                parts: name.split('/').map(String::from).collect(),
+            }),
+            existing_table: ExistingTable::Fail as i32,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn read(name: &str) -> Read {
+        Read {
+            what: Some(What::Path(Path {
+                parts: name.split('/').map(String::from).collect(),
+            })),
+            ..Default::default()
+        }
+    }
+
+    async fn count(catalog: &Catalog, read: &Read) -> usize {
+        let (_, stream) = catalog.open_read(read).await.unwrap();
+        let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    #[tokio::test]
+    async fn names_route_to_their_source_and_list_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog(dir.path());
+        for name in ["mem/a.parquet", "mem/sub/b.csv", "db/main/t"] {
+            let (schema, stream) = rows(10);
+            let report = catalog.write(&write(name), schema, stream).await.unwrap();
+            assert_eq!(report.rows_committed, 10, "{name}");
+        }
+        let listing = catalog.list(&[]).await;
+        assert!(listing.failed.is_empty());
+        let names: Vec<String> = listing.found.iter().map(|l| l.path.join("/")).collect();
+        assert_eq!(names, ["db/main/t", "mem/a.parquet", "mem/sub/"]);
+        let under: Vec<String> = catalog
+            .list(&["mem".into(), "sub".into(), "".into()])
+            .await
+            .found
+            .iter()
+            .map(|l| l.path.join("/"))
+            .collect();
+        assert_eq!(under, ["mem/sub/b.csv"]);
+        let e = catalog.open_read(&read("nowhere/x")).await.err().unwrap();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(e.message.contains("db, mem, scratch"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn reads_are_narrowed_to_columns_and_cut_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog(dir.path());
+        let (schema, stream) = rows(100);
+        catalog
+            .write(&write("mem/t.parquet"), schema, stream)
+            .await
+            .unwrap();
+        let mut narrowed = read("mem/t.parquet");
+        narrowed.columns = vec!["name".into()];
+        narrowed.limit = 7;
+        let (schema, stream) = catalog.open_read(&narrowed).await.unwrap();
+        assert_eq!(schema.fields().len(), 1);
+        assert_eq!(schema.field(0).name(), "name");
+        let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 7);
+        let query = Read {
+            what: Some(What::Query(Query {
+                database: "mem".into(),
+                sql: "SELECT 1".into(),
+            })),
+            ..Default::default()
+        };
+        let e = catalog.open_read(&query).await.err().unwrap();
+        assert!(e.message.contains("is a bucket"), "{e}");
+        assert_eq!(count(&catalog, &read("mem/t.parquet")).await, 100);
+    }
+
+    #[tokio::test]
+    async fn a_failing_source_is_named_and_the_rest_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        // Nothing listens on port 1: the connection is refused at once.
+        let text = "[databases.down]\nurl = \"postgres://u@127.0.0.1:1/db\"\n\
+                    [buckets.mem]\nurl = \"memory://\"\n";
+        let config = Config::parse(text, dir.path().to_path_buf()).unwrap();
+        let catalog = Catalog::from_config(&config).unwrap();
+        let (schema, stream) = rows(1);
+        catalog
+            .write(&write("mem/a.csv"), schema, stream)
+            .await
+            .unwrap();
+        let listing = catalog.list(&[]).await;
+        let names: Vec<String> = listing.found.iter().map(|l| l.path.join("/")).collect();
+        assert_eq!(names, ["mem/a.csv"]);
+        assert_eq!(listing.failed.len(), 1);
+        let (name, e) = &listing.failed[0];
+        assert_eq!(name, "down");
+        assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
+        assert!(
+            e.message.starts_with("database down: cannot connect"),
+            "{e}"
+        );
+    }
+}

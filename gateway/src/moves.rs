@@ -63,3 +63,117 @@ pub async fn pipe(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Moves between in-memory buckets and SQLite: the report, the side that failed, and a
+    //! dropped move that leaves nothing behind.
+    use super::*;
+    use crate::catalog::tests::{catalog, read, rows, write};
+    use crate::error::{Error, ErrorKind};
+
+    #[tokio::test]
+    async fn a_move_reports_what_it_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog(dir.path());
+        let (schema, stream) = rows(50);
+        catalog
+            .write(&write("mem/in.csv"), schema, stream)
+            .await
+            .unwrap();
+        let meter = Arc::new(Meter::default());
+        let report = run(
+            &catalog,
+            &Peers::default(),
+            None,
+            &read("mem/in.csv"),
+            &write("db/main/out"),
+            meter.clone(),
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.rows_committed, 50);
+        assert_eq!(meter.progress().rows_read, 50);
+    }
+
+    #[tokio::test]
+    async fn a_failure_says_which_side_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog(dir.path());
+        let e = run(
+            &catalog,
+            &Peers::default(),
+            None,
+            &read("mem/missing.csv"),
+            &write("db/main/out"),
+            Arc::new(Meter::default()),
+            2,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.message.starts_with("source: "), "{e}");
+        // A source that fails mid-stream is blamed, not the target that saw the stream end.
+        let (schema, good) = rows(5);
+        let bad = good
+            .chain(futures::stream::once(async {
+                Err(Error::invalid("line 7: a ragged row"))
+            }))
+            .boxed();
+        let e = pipe(
+            &catalog,
+            (schema, bad),
+            &write("mem/out.parquet"),
+            Arc::new(Meter::default()),
+            2,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert_eq!(e.message, "source: line 7: a ragged row");
+        let e = run(
+            &catalog,
+            &Peers::default(),
+            None,
+            &read("mem/out.parquet"),
+            &write("db/main/t"),
+            Arc::new(Meter::default()),
+            2,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound, "nothing was written: {e}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_move_into_a_prefix_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[buckets.mem]\nurl = \"memory://\"\npart_size_mb = 1\n";
+        let config = crate::config::Config::parse(text, dir.path().to_path_buf()).unwrap();
+        let catalog = Catalog::from_config(&config).unwrap();
+        // An endless source: batches of about 1 MB of text, forever.
+        let (schema, _) = rows(1);
+        let batch = {
+            let (_, mut s) = rows(40_000);
+            s.next().await.unwrap().unwrap()
+        };
+        let endless = futures::stream::repeat_with(move || Ok(batch.clone())).boxed();
+        let mut to = write("mem/out/");
+        to.file = Some(mover_proto::FileOptions {
+            format: mover_proto::FileFormat::Csv as i32,
+            ..Default::default()
+        });
+        let moving = pipe(
+            &catalog,
+            (schema, endless),
+            &to,
+            Arc::new(Meter::default()),
+            2,
+        );
+        // Long enough for several parts to be published; then the move is dropped.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), moving).await;
+        crate::connectors::undo::settled().await;
+        let listing = catalog.list(&["mem".into(), "".into()]).await;
+        assert!(listing.found.is_empty(), "{:?}", listing.found);
+    }
+}

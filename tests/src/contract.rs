@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 use mover_client::Client;
 use mover_proto::{ExistingTable, FileFormat, FileOptions, Move, Path, Query, Read, Write};
 
-use crate::{Gateway, Mariadb, Postgres, S3Server, workdir};
+use crate::{Azurite, FakeGcs, Gateway, Mariadb, Postgres, S3Server, workdir};
 
 /// How to look at the store behind source `t`.
 pub enum Store {
     Local(PathBuf),
     S3(S3Server),
+    Azure(Azurite),
+    Gcs(FakeGcs),
     Sqlite(PathBuf),
     Postgres(Postgres),
     Mariadb(Mariadb),
@@ -29,7 +31,8 @@ pub struct Backend {
     _dir: tempfile::TempDir,
 }
 
-const S3_BUCKET: &str = "contract";
+/// The bucket (or container) the cloud backends write into, below the prefix `under`.
+pub const BUCKET: &str = "contract";
 
 impl Backend {
     fn start(
@@ -69,12 +72,39 @@ impl Backend {
     /// S3 on moto, with parts of 1 MiB.
     pub fn s3() -> Self {
         let s3 = S3Server::start();
-        s3.create_bucket(S3_BUCKET);
+        s3.create_bucket(BUCKET);
         let config = format!(
             "{}part_size_mb = 1\n",
-            s3.bucket_config("t", &format!("s3://{S3_BUCKET}/under"))
+            s3.bucket_config("t", &format!("s3://{BUCKET}/under"))
         );
         Self::start("S3 (moto)", Store::S3(s3), &config, &S3Server::envs())
+    }
+
+    /// Azure Blob Storage on Azurite, with parts of 1 MiB.
+    pub fn azure() -> Self {
+        let azurite = Azurite::start();
+        azurite.create_container(BUCKET);
+        let config = format!(
+            "{}part_size_mb = 1\n",
+            azurite.bucket_config("t", BUCKET, "under")
+        );
+        Self::start(
+            "Azure (Azurite)",
+            Store::Azure(azurite),
+            &config,
+            &Azurite::envs(),
+        )
+    }
+
+    /// GCS on fake-gcs-server, with parts of 1 MiB.
+    pub fn gcs() -> Self {
+        let gcs = FakeGcs::start();
+        gcs.create_bucket(BUCKET);
+        let config = format!(
+            "{}part_size_mb = 1\n",
+            gcs.bucket_config("t", BUCKET, "under")
+        );
+        Self::start("GCS (fake-gcs-server)", Store::Gcs(gcs), &config, &[])
     }
 
     pub fn sqlite() -> Self {
@@ -110,7 +140,7 @@ impl Backend {
             format: None,
         };
         match &self.store {
-            Store::Local(_) | Store::S3(_) => vec![
+            Store::Local(_) | Store::S3(_) | Store::Azure(_) | Store::Gcs(_) => vec![
                 table("t/big.csv"),
                 // CSV parts: their bytes reach the store as they are encoded, so parts are
                 // published while the write runs (Parquet holds a row group first).
@@ -144,10 +174,10 @@ impl Backend {
             Store::S3(s3) => {
                 // An object listed and removed before its HEAD is gone: left out.
                 let mut lines: Vec<String> = s3
-                    .keys(S3_BUCKET)
+                    .keys(BUCKET)
                     .into_iter()
                     .filter_map(|k| {
-                        let head = s3.http("HEAD", &format!("/{S3_BUCKET}/{k}"));
+                        let head = s3.http("HEAD", &format!("/{BUCKET}/{k}"));
                         let etag = head.lines().find_map(|l| {
                             l.strip_prefix("ETag: ")
                                 .or_else(|| l.strip_prefix("etag: "))
@@ -156,12 +186,14 @@ impl Backend {
                     })
                     .collect();
                 lines.extend(
-                    s3.pending_uploads(S3_BUCKET)
+                    s3.pending_uploads(BUCKET)
                         .into_iter()
                         .map(|u| format!("open multipart upload {u}")),
                 );
                 lines
             }
+            Store::Azure(azurite) => azurite.blobs(BUCKET),
+            Store::Gcs(gcs) => gcs.objects(BUCKET),
             Store::Sqlite(db) => {
                 let conn = rusqlite::Connection::open(db).unwrap();
                 let mut stmt = conn

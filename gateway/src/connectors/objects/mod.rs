@@ -62,6 +62,7 @@ impl Bucket {
             BucketTarget::Gcs { bucket, prefix } => joined("gs", bucket, prefix),
             BucketTarget::Azure { container, prefix } => joined("az", container, prefix),
             BucketTarget::Http { url } => url.trim_end_matches('/').to_string(),
+            BucketTarget::Memory => format!("memory://{name}"),
         };
         Ok(Self {
             name: name.into(),

@@ -17,7 +17,9 @@ pub struct Options {
     pub url: String,
     /// S3: the region (default: the standard chain's, else us-east-1).
     pub region: Option<String>,
-    /// S3-compatible servers: their URL; requests are then path-style, and `http://` allowed.
+    /// Another server that speaks the provider's API: an S3-compatible server (requests are
+    /// then path-style), a GCS emulator (its base URL), Azurite (`http://host:port/account`).
+    /// `http://` is allowed here only.
     pub endpoint: Option<String>,
     /// S3: environment variables holding the keys. Without them the provider's standard
     /// credential chain applies (AWS_* variables, profiles, instance metadata).
@@ -58,6 +60,8 @@ pub enum BucketTarget {
     Http {
         url: String,
     },
+    /// Held in this process's memory (object_store's InMemory): for tests and scratch.
+    Memory,
 }
 
 impl Options {
@@ -89,6 +93,8 @@ impl Options {
                 let (container, prefix) = cloud(rest)?;
                 BucketTarget::Azure { container, prefix }
             }
+            // Nothing kept: for tests and scratch work, gone with the process.
+            "memory" => BucketTarget::Memory,
             "https" | "http" => {
                 secret::refuse_inline_password(&bucket.url)?;
                 BucketTarget::Http {
@@ -97,7 +103,7 @@ impl Options {
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "unknown bucket scheme {other:?}; expected file://, s3://, gs://, az:// or https://"
+                    "unknown bucket scheme {other:?}; expected file://, s3://, gs://, az://, https:// or memory://"
                 )));
             }
         };
@@ -108,8 +114,8 @@ impl Options {
     /// Keys that belong to another kind of bucket are mistakes, not silent no-ops.
     fn check_keys(&self, target: &BucketTarget) -> Result<()> {
         let b = self;
+        // `endpoint` (an S3-compatible server, a GCS or Azure emulator) is for every cloud.
         let s3 = b.region.is_some()
-            || b.endpoint.is_some()
             || b.access_key_id_env.is_some()
             || b.secret_access_key_env.is_some()
             || b.session_token_env.is_some();
@@ -125,9 +131,10 @@ impl Options {
                 s3 || b.account.is_some() || b.access_key_env.is_some(),
             ),
             BucketTarget::Azure { .. } => ("az", s3 || b.service_account_file.is_some()),
-            BucketTarget::Local(_) | BucketTarget::Http { .. } => (
+            BucketTarget::Local(_) | BucketTarget::Http { .. } | BucketTarget::Memory => (
                 "this",
-                s3 || b.service_account_file.is_some()
+                s3 || b.endpoint.is_some()
+                    || b.service_account_file.is_some()
                     || b.account.is_some()
                     || b.access_key_env.is_some(),
             ),

@@ -11,6 +11,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, ObjectStore};
 
@@ -37,6 +38,11 @@ pub fn build(target: &BucketTarget, config: &BucketConfig) -> Result<Built> {
             if let Some(file) = &config.service_account_file {
                 b = b.with_service_account_path(file.to_string_lossy());
             }
+            if let Some(endpoint) = &config.endpoint {
+                b = b
+                    .with_base_url(endpoint)
+                    .with_client_options(client_options(endpoint));
+            }
             let store = b.build().invalid("cannot configure the GCS bucket")?;
             (Arc::new(store), prefix, true)
         }
@@ -51,9 +57,15 @@ pub fn build(target: &BucketTarget, config: &BucketConfig) -> Result<Built> {
             if let Some(var) = &config.access_key_env {
                 b = b.with_access_key(secret_env(var)?);
             }
+            if let Some(endpoint) = &config.endpoint {
+                b = b
+                    .with_endpoint(endpoint.clone())
+                    .with_client_options(client_options(endpoint));
+            }
             let store = b.build().invalid("cannot configure the Azure container")?;
             (Arc::new(store), prefix, true)
         }
+        BucketTarget::Memory => (Arc::new(InMemory::new()), "", true),
         BucketTarget::Http { url } => {
             let store = HttpBuilder::new()
                 .with_url(url)
@@ -93,6 +105,11 @@ fn s3(bucket: &str, config: &BucketConfig) -> Result<object_store::aws::AmazonS3
         b = b.with_token(secret_env(token)?);
     }
     b.build().invalid("cannot configure the S3 bucket")
+}
+
+/// Options for a configured endpoint: plain `http://` is allowed when it says so.
+fn client_options(endpoint: &str) -> ClientOptions {
+    ClientOptions::new().with_allow_http(endpoint.starts_with("http://"))
 }
 
 /// Plain http:// only to this machine: anything else must be https://.
