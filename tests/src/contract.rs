@@ -7,8 +7,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
 use mover_client::Client;
 use mover_proto::{ExistingTable, FileFormat, FileOptions, Move, Path, Query, Read, Write};
+use tonic::Code;
+
+use crate::count_rows;
 
 use crate::{Azurite, FakeGcs, Gateway, Mariadb, Postgres, S3Server, workdir};
 
@@ -28,7 +35,9 @@ pub struct Backend {
     pub label: &'static str,
     pub gw: Gateway,
     pub store: Store,
-    _dir: tempfile::TempDir,
+    config: String,
+    envs: Vec<(String, String)>,
+    dir: tempfile::TempDir,
 }
 
 /// The bucket (or container) the cloud backends write into, below the prefix `under`.
@@ -46,6 +55,10 @@ impl Backend {
             "[databases.src]\nurl = \"sqlite://data/src.db\"\nallow_sql = true\n{target_config}"
         );
         let gw = Gateway::start_with_config_env(dir.path(), &config, envs);
+        let envs = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let store = match store {
             Store::Local(rel) => Store::Local(dir.path().join(rel)),
             Store::Sqlite(rel) => Store::Sqlite(dir.path().join(rel)),
@@ -55,8 +68,21 @@ impl Backend {
             label,
             gw,
             store,
-            _dir: dir,
+            config,
+            envs,
+            dir,
         }
+    }
+
+    /// Kill the gateway (no chance to clean up) and start it again on the same config.
+    pub fn restart(&mut self) {
+        self.gw.kill();
+        let envs: Vec<(&str, &str)> = self
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.gw = Gateway::start_with_config_env(self.dir.path(), &self.config, &envs);
     }
 
     /// A local folder (`file://`), with parts of 1 MiB.
@@ -132,30 +158,37 @@ impl Backend {
         Self::start("MariaDB", Store::Mariadb(db), &config, &envs)
     }
 
-    /// The datasets a write can make in this backend: a table, or a file, a prefix and a
-    /// records directory.
-    fn targets(&self) -> Vec<Target> {
+    fn is_bucket(&self) -> bool {
+        matches!(
+            self.store,
+            Store::Local(_) | Store::S3(_) | Store::Azure(_) | Store::Gcs(_)
+        )
+    }
+
+    /// The datasets a check named `stem` writes in this backend: a table, or a file, a prefix
+    /// and a records directory.
+    fn targets_named(&self, stem: &str) -> Vec<Target> {
         let table = |name: &str| Target {
             name: name.into(),
             format: None,
         };
         match &self.store {
             Store::Local(_) | Store::S3(_) | Store::Azure(_) | Store::Gcs(_) => vec![
-                table("t/big.csv"),
+                table(&format!("t/{stem}.csv")),
                 // CSV parts: their bytes reach the store as they are encoded, so parts are
                 // published while the write runs (Parquet holds a row group first).
                 Target {
-                    name: "t/big/".into(),
+                    name: format!("t/{stem}/"),
                     format: Some(FileFormat::Csv),
                 },
                 Target {
-                    name: "t/big_dir/".into(),
+                    name: format!("t/{stem}_dir/"),
                     format: Some(FileFormat::Records),
                 },
             ],
-            Store::Sqlite(_) => vec![table("t/main/big")],
-            Store::Postgres(_) => vec![table("t/public/big")],
-            Store::Mariadb(_) => vec![table("t/test/big")],
+            Store::Sqlite(_) => vec![table(&format!("t/main/{stem}"))],
+            Store::Postgres(_) => vec![table(&format!("t/public/{stem}"))],
+            Store::Mariadb(_) => vec![table(&format!("t/test/{stem}"))],
         }
     }
 
@@ -331,7 +364,7 @@ async fn move_into(
 /// object or table, no open multipart upload, no staging file or table, the old data whole.
 pub async fn a_dropped_write_leaves_the_target_as_it_was(b: &Backend) {
     let mut client = b.client().await;
-    for target in b.targets() {
+    for target in b.targets_named("dropped") {
         // An existing dataset to replace (a records directory is written only into an empty
         // prefix, so that one starts absent).
         if !target.is_records_dir() {
@@ -376,11 +409,266 @@ pub async fn a_dropped_write_leaves_the_target_as_it_was(b: &Backend) {
             what: Some(mover_proto::read::What::Path(path(&target.name))),
             ..Default::default()
         };
-        let got = crate::count_rows(&mut client, &read).await;
+        let got = count_rows(&mut client, &read).await;
         if target.is_records_dir() {
             assert!(got.is_err(), "{}: {}: {got:?}", b.label, target.name);
         } else {
             assert_eq!(got.unwrap(), 1000, "{}: {}", b.label, target.name);
+        }
+    }
+}
+
+/// Rows of (id, name[, extra]) as one batch.
+fn batch(ids: std::ops::Range<i64>, extra: bool) -> RecordBatch {
+    let mut fields = vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ];
+    let names: Vec<Option<String>> = ids.clone().map(|i| Some(format!("name {i}"))).collect();
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(ids.clone())),
+        Arc::new(StringArray::from(names)),
+    ];
+    if extra {
+        fields.push(Field::new("extra", DataType::Int64, true));
+        columns.push(Arc::new(Int64Array::from_iter_values(ids)));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("a batch")
+}
+
+async fn put_rows(
+    client: &mut Client,
+    target: &Target,
+    mode: ExistingTable,
+    rows: RecordBatch,
+) -> mover_client::client::Result<u64> {
+    crate::names::put(client, target.write(mode), vec![rows]).await
+}
+
+fn read_of(target: &Target) -> Read {
+    crate::names::read(&target.name)
+}
+
+/// The targets a mode applies to the way it does to a table: a records directory is written
+/// only into an empty prefix, so it has no modes to check.
+fn with_modes(b: &Backend) -> Vec<Target> {
+    b.targets_named("modes")
+        .into_iter()
+        .filter(|t| !t.is_records_dir())
+        .collect()
+}
+
+/// Every existing-table mode, the same in every backend: `fail` refuses a target that exists
+/// (ALREADY_EXISTS, naming the modes as the CLI spells them), `append` adds (a single file
+/// cannot: UNIMPLEMENTED), the two overwrites replace the rows, `drop-and-recreate` replaces
+/// the definition too.
+pub async fn every_existing_table_mode(b: &Backend) {
+    let mut client = b.client().await;
+    for target in with_modes(b) {
+        let at = |what: &str| format!("{}: {}: {what}", b.label, target.name);
+        let put = put_rows(
+            &mut client,
+            &target,
+            ExistingTable::Fail,
+            batch(0..3, false),
+        );
+        assert_eq!(put.await.unwrap(), 3, "{}", at("a new target"));
+        let err = put_rows(
+            &mut client,
+            &target,
+            ExistingTable::Fail,
+            batch(0..3, false),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), Some(Code::AlreadyExists), "{}", at("fail"));
+        assert!(
+            err.to_string().contains("truncate-and-overwrite"),
+            "{}: {err}",
+            at("fail")
+        );
+        let appended = put_rows(
+            &mut client,
+            &target,
+            ExistingTable::Append,
+            batch(3..6, false),
+        )
+        .await;
+        let single_file = !target.name.ends_with('/') && b.is_bucket();
+        if single_file {
+            let err = appended.unwrap_err();
+            assert_eq!(
+                err.code(),
+                Some(Code::Unimplemented),
+                "{}: {err}",
+                at("append")
+            );
+        } else {
+            assert_eq!(appended.unwrap(), 3, "{}", at("append"));
+            assert_eq!(count_rows(&mut client, &read_of(&target)).await, Ok(6));
+        }
+        for (mode, rows) in [
+            (ExistingTable::TruncateAndOverwrite, 0..2),
+            (ExistingTable::DeleteAndOverwrite, 0..4),
+        ] {
+            let n = rows.end as usize;
+            let put = put_rows(&mut client, &target, mode, batch(rows, false)).await;
+            assert_eq!(put.unwrap(), n as u64, "{}", at(&format!("{mode:?}")));
+            assert_eq!(
+                count_rows(&mut client, &read_of(&target)).await,
+                Ok(n),
+                "{}",
+                at(&format!("{mode:?}"))
+            );
+        }
+        let put = put_rows(
+            &mut client,
+            &target,
+            ExistingTable::DropAndRecreate,
+            batch(0..1, true),
+        );
+        assert_eq!(put.await.unwrap(), 1, "{}", at("drop-and-recreate"));
+        let schema = client.schema(&read_of(&target)).await.unwrap();
+        assert_eq!(schema.fields().len(), 3, "{}", at("drop-and-recreate"));
+        assert_eq!(count_rows(&mut client, &read_of(&target)).await, Ok(1));
+    }
+}
+
+/// A write of no rows makes a dataset that reads as no rows (with its columns), and 100,000
+/// rows in batches of 8,192 read back as 100,000.
+pub async fn zero_rows_and_many(b: &Backend) {
+    let mut client = b.client().await;
+    for target in b.targets_named("zero") {
+        let at = format!("{}: {}", b.label, target.name);
+        let put = put_rows(
+            &mut client,
+            &target,
+            ExistingTable::Fail,
+            batch(0..0, false),
+        );
+        assert_eq!(put.await.unwrap(), 0, "{at}: no rows");
+        assert_eq!(
+            count_rows(&mut client, &read_of(&target)).await,
+            Ok(0),
+            "{at}"
+        );
+        let schema = client.schema(&read_of(&target)).await.unwrap();
+        assert_eq!(schema.fields().len(), 2, "{at}: no rows keep their columns");
+        let mode = if target.is_records_dir() {
+            // A records directory is written only into an empty prefix: a new one.
+            ExistingTable::Fail
+        } else {
+            ExistingTable::DropAndRecreate
+        };
+        let many: Vec<RecordBatch> = (0..100_000i64)
+            .step_by(8192)
+            .map(|start| batch(start..(start + 8192).min(100_000), false))
+            .collect();
+        let target = if target.is_records_dir() {
+            Target {
+                name: target.name.replace("_dir/", "_many_dir/"),
+                format: target.format,
+            }
+        } else {
+            target
+        };
+        let put = crate::names::put(&mut client, target.write(mode), many).await;
+        assert_eq!(put.unwrap(), 100_000, "{at}: many rows");
+        assert_eq!(
+            count_rows(&mut client, &read_of(&target)).await,
+            Ok(100_000),
+            "{at}"
+        );
+    }
+}
+
+/// A read narrowed to some columns, in the order asked, and cut at a limit; a column that is
+/// not there is an error naming it.
+pub async fn projection_and_limits(b: &Backend) {
+    let mut client = b.client().await;
+    let target = &b.targets_named("proj")[0];
+    put_rows(&mut client, target, ExistingTable::Fail, batch(0..50, true))
+        .await
+        .unwrap();
+    let mut narrowed = read_of(target);
+    narrowed.columns = vec!["extra".into(), "id".into()];
+    narrowed.limit = 7;
+    let schema = client.schema(&narrowed).await.unwrap();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["extra", "id"], "{}", b.label);
+    assert_eq!(
+        count_rows(&mut client, &narrowed).await,
+        Ok(7),
+        "{}",
+        b.label
+    );
+    narrowed.columns = vec!["nope".into()];
+    let err = count_rows(&mut client, &narrowed).await.unwrap_err();
+    assert!(err.contains("nope"), "{}: {err}", b.label);
+}
+
+/// A listing by prefix shows what was written under it, and a prefix that names nothing
+/// lists nothing.
+pub async fn listing_by_prefix(b: &Backend) {
+    let mut client = b.client().await;
+    let targets = b.targets_named("listed");
+    for target in &targets {
+        put_rows(&mut client, target, ExistingTable::Fail, batch(0..2, false))
+            .await
+            .unwrap();
+    }
+    let prefix = match &b.store {
+        Store::Sqlite(_) => "t/main/",
+        Store::Postgres(_) => "t/public/",
+        Store::Mariadb(_) => "t/test/",
+        _ => "t/",
+    };
+    let names = |infos: Vec<arrow_flight::FlightInfo>| -> Vec<String> {
+        infos
+            .iter()
+            .filter_map(|i| i.flight_descriptor.as_ref().map(|d| d.path.join("/")))
+            .collect()
+    };
+    let listed = names(client.list(prefix).await.unwrap());
+    for target in &targets {
+        assert!(listed.contains(&target.name), "{}: {listed:?}", b.label);
+    }
+    let nothing = names(client.list(&format!("{prefix}no_such_")).await.unwrap());
+    assert!(nothing.is_empty(), "{}: {nothing:?}", b.label);
+}
+
+/// A gateway killed mid-write (no chance to clean up) leaves the dataset as readers saw it:
+/// the old rows, or no dataset. What a killed process staged may remain (an open S3 upload,
+/// a local staging file, a MySQL staging table) for the store's own clean-up; it is never
+/// visible as data.
+pub async fn a_killed_gateway_leaves_the_dataset_as_it_was(b: &mut Backend) {
+    for target in b.targets_named("killed") {
+        let mut client = b.client().await;
+        if !target.is_records_dir() {
+            let seeded = move_into(
+                &mut client,
+                generated(1000),
+                target.write(ExistingTable::Fail),
+            );
+            assert_eq!(seeded.await.unwrap(), 1000, "{}: {}", b.label, target.name);
+        }
+        let mode = if target.is_records_dir() {
+            ExistingTable::Fail
+        } else {
+            ExistingTable::DropAndRecreate
+        };
+        let endless = move_into(&mut client, generated(100_000_000), target.write(mode));
+        tokio::select! {
+            done = endless => panic!("{}: {}: the write ended before the kill: {done:?}", b.label, target.name),
+            () = tokio::time::sleep(Duration::from_millis(1500)) => {}
+        }
+        b.restart();
+        let mut client = b.client().await;
+        let got = count_rows(&mut client, &read_of(&target)).await;
+        if target.is_records_dir() {
+            assert!(got.is_err(), "{}: {}: {got:?}", b.label, target.name);
+        } else {
+            assert_eq!(got, Ok(1000), "{}: {}", b.label, target.name);
         }
     }
 }

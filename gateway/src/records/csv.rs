@@ -158,15 +158,38 @@ impl Encoder for CsvEncoder {
     }
 
     fn finish(mut self: Box<Self>) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
         if !self.wrote {
-            // A file of no rows still has its header.
+            // A file of no rows still has its header (the bytes the writer gave up for it
+            // are part of the file, and were once dropped here).
             let empty = RecordBatch::new_empty(self.schema.clone());
-            self.encode(&empty)?;
+            bytes = self.encode(&empty)?;
         }
         if let Some(writer) = self.writer.take() {
             // Dropping the writer flushes its buffer into `out`.
             drop(writer.into_inner());
         }
-        Ok(self.out.take())
+        bytes.extend(self.out.take());
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn a_file_of_no_rows_keeps_its_header() {
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let dialect = CsvDialect {
+            header: true,
+            delimiter: b',',
+        };
+        let encoder = Box::new(CsvEncoder::new(dialect, schema));
+        assert_eq!(encoder.finish().unwrap(), b"id,name\n");
     }
 }

@@ -1,10 +1,14 @@
 //! Writing to a bucket. A file is one multipart upload fed batch by batch: the object appears
 //! only when the upload completes, and any error, or a dropped write, aborts it (the upload's
-//! own guard), so no partial object is ever visible and no upload is left open. A prefix is
-//! written as parts of about `part_size_mb` each, held in a [`Staged`] guard: if the write
-//! fails or is dropped, the parts already published are deleted again. An overwrite removes
-//! the old parts only after every new one is complete, in a task that a dropped write does not
-//! stop half-way.
+//! own guard), so no partial object is ever visible and no upload is left open.
+//!
+//! A prefix is written as parts of about `part_size_mb` each, uploaded under a hidden folder
+//! of the write's own (`_staging-RUN/`, which readers skip) and held in a [`Staged`] guard: if
+//! the write fails or is dropped, they are deleted again; if the gateway is killed, readers
+//! still see the old parts only. When the stream has ended cleanly, the parts are renamed into
+//! place (the commit: a rename is a copy and a delete on S3, GCS and Azure), and an overwrite
+//! then removes the old parts; both steps run in tasks that a dropped write does not stop
+//! half-way.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -230,6 +234,26 @@ pub(super) async fn write_file(
     })
 }
 
+/// Rename every staged part to its place; if one fails, the parts already renamed and those
+/// still staged are removed, and the dataset is as it was.
+async fn publish(
+    store: Arc<dyn ObjectStore>,
+    moves: Vec<(Path, Path)>,
+    label: String,
+) -> Result<()> {
+    for (done, (from, to)) in moves.iter().enumerate() {
+        if let Err(e) = store.rename(from, to).await {
+            let published = moves[..done].iter().map(|(_, to)| to.clone());
+            let staged = moves[done..].iter().map(|(from, _)| from.clone());
+            staged::delete_all(&*store, published.chain(staged).collect()).await;
+            return Err(Error::internal(format!(
+                "cannot publish the parts of {label}: {e}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The format of a prefix write: as asked, or Parquet.
 fn parts_format(spec: &WriteSpec) -> Result<Format> {
     match spec.file.format() {
@@ -258,14 +282,15 @@ pub(super) async fn write_parts(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let part_path = |n: usize| {
-        Path::parse(format!(
-            "{}/part-{run:x}-{n:05}.{}",
-            key.as_str(),
-            format.extension()
-        ))
-        .map_err(|e| Error::internal(format!("bad part name: {e}")))
+    // Parts are uploaded under a hidden folder of this run (readers skip `_x`), so until the
+    // write commits, even a killed gateway leaves nothing a reader sees; committing renames
+    // them into place.
+    let name = |dir: String, n: usize| {
+        Path::parse(format!("{dir}/part-{run:x}-{n:05}.{}", format.extension()))
+            .map_err(|e| Error::internal(format!("bad part name: {e}")))
     };
+    let part_path = |n: usize| name(format!("{}/_staging-{run:x}", key.as_str()), n);
+    let final_path = |n: usize| name(key.as_str().to_string(), n);
     let mut staged = Staged::new(&bucket.store);
     let mut current: Option<Upload> = None;
     let mut rows = 0u64;
@@ -305,9 +330,23 @@ pub(super) async fn write_parts(
         staged.undo().await;
         return Err(e);
     }
-    // Every new part is complete: the write has committed. The old parts of an overwrite go
-    // in a task of their own, so that a write dropped now does not leave half of them.
-    staged.commit();
+    // Every new part is complete: the write commits by renaming them into place, in a task of
+    // its own, so that a write dropped now does not leave half of them.
+    let parts = staged.commit();
+    let moves = parts
+        .into_iter()
+        .enumerate()
+        .map(|(n, from)| Ok((from, final_path(n)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let store = bucket.store.clone();
+    let label = bucket.label(key);
+    undo::outliving(
+        "publishing the parts",
+        publish(store, moves, label),
+        |_| async {},
+    )
+    .await??;
+    // The old parts of an overwrite go the same way.
     if plan.replaces_rows() {
         let store = bucket.store.clone();
         let labels: Vec<String> = old.iter().map(|m| bucket.label(&m.location)).collect();
