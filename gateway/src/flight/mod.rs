@@ -1,7 +1,17 @@
 //! The Arrow Flight service. It knows names, streams and status codes; what is behind a name
 //! is the catalog's business.
+//!
+//! - [`service`]: `FlightService` itself: listings, FlightInfo, DoGet, DoPut.
+//! - `actions/`: the `mover.v1` actions, one file each (`sniff`, `move`).
+//! - `put`: DoPut's framing (the end-of-upload message, a cut upload as an error).
+//! - `progress`: progress reports of a running DoPut or move; the work is dropped when the
+//!   client stops listening.
+//! - `names`: descriptors and tickets to `mover.v1` reads and writes.
 
+mod actions;
 mod names;
+mod progress;
+mod put;
 mod service;
 
 pub use names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};

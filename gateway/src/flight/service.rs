@@ -2,12 +2,10 @@
 //! and GetSchema with "unimplemented", so it cannot be the whole server).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use arrow::datatypes::SchemaRef;
 use arrow::ipc::writer::IpcWriteOptions;
-use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
+use arrow_flight::decode::FlightDataDecoder;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
@@ -16,29 +14,28 @@ use arrow_flight::{
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
 use futures::stream::BoxStream;
-use futures::{Future, StreamExt, TryStreamExt};
-use mover_proto::{END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read, SNIFF_ACTION};
+use futures::{StreamExt, TryStreamExt};
+use mover_proto::Read;
 use prost::Message;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::actions;
 use super::names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
+use super::progress::with_progress;
+use super::put::{Upload, read_schema};
 use super::status;
 use crate::auth::{Auth, Caller, Right};
 use crate::catalog::Catalog;
-use crate::connectors::{DatasetInfo, WriteReport};
-use crate::error::{Error, ErrorKind, Result};
-use crate::moves;
+use crate::connectors::DatasetInfo;
+use crate::error::{Error, Result};
 use crate::peers::Peers;
 use crate::transfer::{self, Meter};
 
 /// Encoded FlightData messages stay near this size, well under any client's limit.
 const FLIGHT_DATA_BYTES: usize = 2 * 1024 * 1024;
-/// How often a running DoPut or move reports progress.
-const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-type Stream<T> = BoxStream<'static, Result<T, Status>>;
+pub(super) type Stream<T> = BoxStream<'static, Result<T, Status>>;
 
 /// How the service paces its streams.
 #[derive(Debug, Clone, Copy)]
@@ -62,10 +59,10 @@ impl Limits {
 }
 
 pub struct MoverService {
-    catalog: Catalog,
-    limits: Limits,
-    auth: Arc<Auth>,
-    peers: Peers,
+    pub(super) catalog: Catalog,
+    pub(super) limits: Limits,
+    pub(super) auth: Arc<Auth>,
+    pub(super) peers: Peers,
 }
 
 impl MoverService {
@@ -84,7 +81,7 @@ impl MoverService {
             .map_err(status)
     }
 
-    fn check_read(&self, caller: &Caller, read: &Read) -> Result<(), Status> {
+    pub(super) fn check_read(&self, caller: &Caller, read: &Read) -> Result<(), Status> {
         let (right, name) = read_right(read)?;
         self.auth.check(caller, right, &name).map_err(status)
     }
@@ -92,14 +89,23 @@ impl MoverService {
     /// A caller may have this gateway pull from a peer only what its rules give it there, as
     /// `@peer/name`: else anyone who may write here could read whatever the peer lets this
     /// gateway read (the confused deputy).
-    fn check_pull(&self, caller: &Caller, peer: &str, read: &Read) -> Result<(), Status> {
+    pub(super) fn check_pull(
+        &self,
+        caller: &Caller,
+        peer: &str,
+        read: &Read,
+    ) -> Result<(), Status> {
         let (right, name) = read_right(read)?;
         self.auth
             .check(caller, right, &format!("@{peer}/{name}"))
             .map_err(status)
     }
 
-    fn check_write(&self, caller: &Caller, write: &mover_proto::Write) -> Result<(), Status> {
+    pub(super) fn check_write(
+        &self,
+        caller: &Caller,
+        write: &mover_proto::Write,
+    ) -> Result<(), Status> {
         let name = write
             .path
             .as_ref()
@@ -108,7 +114,7 @@ impl MoverService {
         self.auth.check(caller, Right::Write, &name).map_err(status)
     }
 
-    fn slot(&self, caller: &Caller) -> Result<Option<OwnedSemaphorePermit>, Status> {
+    pub(super) fn slot(&self, caller: &Caller) -> Result<Option<OwnedSemaphorePermit>, Status> {
         self.auth.stream_slot(caller).map_err(status)
     }
 }
@@ -149,44 +155,6 @@ fn read_right(read: &Read) -> Result<(Right, String), Status> {
 
 fn flight_error(e: Error) -> FlightError {
     FlightError::Tonic(Box::new(status(e)))
-}
-
-/// Run `work` while reporting `meter`'s progress every second on the returned stream, then the
-/// final report (or the error). If the receiver goes away, `work` is dropped: cancelled.
-fn with_progress<W>(meter: Arc<Meter>, work: W) -> ReceiverStream<Result<Progress, Status>>
-where
-    W: Future<Output = Result<WriteReport>> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(async move {
-        tokio::pin!(work);
-        let mut ticker = tokio::time::interval(PROGRESS_EVERY);
-        ticker.tick().await; // the first tick is immediate
-        loop {
-            tokio::select! {
-                result = &mut work => {
-                    let last = result.map(|report| {
-                        let mut p = meter.progress();
-                        p.rows_committed = report.rows_committed;
-                        p.notes = report.notes;
-                        p.done = true;
-                        p
-                    });
-                    let _ = tx.send(last.map_err(status)).await;
-                    return;
-                }
-                _ = tx.closed() => {
-                    tracing::info!("the client went away; cancelling");
-                    return; // drops `work`: the sink rolls back
-                }
-                _ = ticker.tick() => {
-                    // A closed channel is noticed by the branch above on the next turn.
-                    let _ = tx.send(Ok(meter.progress())).await;
-                }
-            }
-        }
-    });
-    ReceiverStream::new(rx)
 }
 
 #[tonic::async_trait]
@@ -393,70 +361,8 @@ impl FlightService for MoverService {
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
         let caller = self.caller(&request)?;
-        let action = request.into_inner();
-        if action.r#type == SNIFF_ACTION {
-            let read = Read::decode(action.body).map_err(|e| {
-                Status::invalid_argument(format!("the sniff body is not a mover.v1.Read: {e}"))
-            })?;
-            self.check_read(&caller, &read)?;
-            let hints = self.catalog.sniff(&read).await.map_err(status)?;
-            let body = serde_json::to_vec(&hints).expect("JSON");
-            let result = arrow_flight::Result { body: body.into() };
-            return Ok(Response::new(futures::stream::iter([Ok(result)]).boxed()));
-        }
-        if action.r#type != MOVE_ACTION {
-            return Err(Status::invalid_argument(format!(
-                "unknown action {:?}; ListActions tells what this gateway does",
-                action.r#type
-            )));
-        }
-        let mv = Move::decode(action.body).map_err(|e| {
-            Status::invalid_argument(format!("the move body is not a mover.v1.Move: {e}"))
-        })?;
-        let source = mv
-            .source
-            .as_ref()
-            .ok_or_else(|| Status::invalid_argument("the move names no source"))?;
-        let target = mv
-            .target
-            .as_ref()
-            .ok_or_else(|| Status::invalid_argument("the move names no target"))?;
-        let peer = match mv.source_gateway.as_str() {
-            "" => None,
-            url => Some(self.peers.find(url).map_err(status)?.clone()),
-        };
-        match &peer {
-            None => self.check_read(&caller, source)?,
-            Some(peer) => self.check_pull(&caller, &peer.name, source)?,
-        }
-        self.check_write(&caller, target)?;
-        if source.part.is_some() {
-            return Err(Status::invalid_argument(
-                "a move's source may not name a part; parts come in GetFlightInfo's tickets",
-            ));
-        }
-        let slot = self.slot(&caller)?;
-        if let Some(peer) = &peer {
-            tracing::info!(principal = %caller.name(), peer = %peer.name, "pulling from a peer");
-        }
-
-        let meter = Arc::new(Meter::default());
-        let (catalog, peers) = (self.catalog.clone(), self.peers.clone());
-        let in_flight = self.limits.in_flight;
-        let work_meter = meter.clone();
-        let (source, target) = (source.clone(), target.clone());
-        let work = async move {
-            let _slot = slot;
-            let peer = peer.as_ref();
-            moves::run(
-                &catalog, &peers, peer, &source, &target, work_meter, in_flight,
-            )
-            .await
-        };
-        let results = with_progress(meter, work).map_ok(|p| arrow_flight::Result {
-            body: p.encode_to_vec().into(),
-        });
-        Ok(Response::new(results.boxed()))
+        let stream = actions::run(self, &caller, request.into_inner()).await?;
+        Ok(Response::new(stream))
     }
 
     async fn list_actions(
@@ -464,22 +370,8 @@ impl FlightService for MoverService {
         request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
         self.caller(&request)?;
-        let actions = vec![
-            Ok(ActionType {
-                r#type: SNIFF_ACTION.into(),
-                description: "Tell a file's records hints from its first bytes; the body is a \
-                              mover.v1.Read naming the file, the result the 13 hints as JSON"
-                    .into(),
-            }),
-            Ok(ActionType {
-                r#type: MOVE_ACTION.into(),
-                description: "Move a source (on this gateway, or on a peer it pulls from) to a \
-                          target on this gateway; the body is a mover.v1.Move, each result a \
-                          mover.v1.Progress (the last has done set)"
-                    .into(),
-            }),
-        ];
-        Ok(Response::new(futures::stream::iter(actions).boxed()))
+        let listed = actions::list().into_iter().map(Ok);
+        Ok(Response::new(futures::stream::iter(listed).boxed()))
     }
 }
 
@@ -503,94 +395,4 @@ impl Drop for ReadGuard {
             tracing::info!(principal = %self.principal, "a DoGet ended early: the reader went away, the read is cancelled");
         }
     }
-}
-
-/// What a DoPut's raw messages said besides data: whether the end-of-upload message came.
-#[derive(Clone, Default)]
-struct Upload {
-    ended: Arc<AtomicBool>,
-}
-
-impl Upload {
-    /// The IPC messages of the upload, for the decoder. Messages with no IPC header carry only
-    /// app_metadata (pyarrow's `write_metadata` sends such): the end-of-upload marker is noted,
-    /// others are skipped. A transport error means the client went away.
-    fn messages(
-        &self,
-        raw: impl futures::Stream<Item = Result<FlightData, Status>> + Send + 'static,
-    ) -> impl futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static {
-        let ended = self.ended.clone();
-        raw.filter_map(move |item| {
-            let out = match item {
-                Ok(_) if ended.load(Ordering::SeqCst) => Some(Err(FlightError::protocol(
-                    "DoPut sent data after its end-of-upload message",
-                ))),
-                Ok(d) if d.data_header.is_empty() => {
-                    if d.app_metadata.as_ref() == END_OF_UPLOAD {
-                        ended.store(true, Ordering::SeqCst);
-                    }
-                    None
-                }
-                Ok(d) => Some(Ok(d)),
-                Err(s) => Some(Err(FlightError::Tonic(Box::new(s)))),
-            };
-            futures::future::ready(out)
-        })
-    }
-
-    /// The record batches, ending in an error when the upload was cut: by a broken connection,
-    /// or (with `end_marker`) by an end without the end-of-upload message. The sink then rolls
-    /// back.
-    fn batches(
-        &self,
-        decoder: FlightDataDecoder,
-        end_marker: bool,
-    ) -> crate::connectors::BatchStream {
-        let cut = |why: String| Error::new(ErrorKind::Cancelled, why);
-        let ended = self.ended.clone();
-        let batches = decoder.filter_map(move |item| {
-            let out = match item {
-                Ok(d) => match d.payload {
-                    DecodedPayload::RecordBatch(b) => Some(Ok(b)),
-                    DecodedPayload::None => None,
-                    DecodedPayload::Schema(_) => {
-                        Some(Err(Error::invalid("DoPut sent a second schema")))
-                    }
-                },
-                Err(FlightError::Tonic(s)) => Some(Err(cut(format!(
-                    "the upload was cut before it ended ({}); nothing was written",
-                    s.message()
-                )))),
-                Err(e) => Some(Err(Error::invalid(format!("bad Flight data: {e}")))),
-            };
-            futures::future::ready(out)
-        });
-        let check_end = futures::stream::once(async move {
-            (end_marker && !ended.load(Ordering::SeqCst)).then(|| {
-                Err(cut(
-                    "the upload ended without its end-of-upload message; nothing was written"
-                        .into(),
-                ))
-            })
-        })
-        .filter_map(futures::future::ready);
-        batches.chain(check_end).boxed()
-    }
-}
-
-/// Read messages until the schema arrives (it must come before any batch).
-async fn read_schema(decoder: &mut FlightDataDecoder) -> Result<SchemaRef> {
-    while let Some(item) = decoder.next().await {
-        let item = item.map_err(|e| Error::invalid(format!("bad Flight data: {e}")))?;
-        match item.payload {
-            DecodedPayload::Schema(schema) => return Ok(schema),
-            DecodedPayload::None => continue,
-            DecodedPayload::RecordBatch(_) => {
-                return Err(Error::invalid(
-                    "DoPut sent a record batch before its schema",
-                ));
-            }
-        }
-    }
-    Err(Error::invalid("DoPut ended before sending a schema"))
 }

@@ -1,0 +1,425 @@
+//! Loads: `LOAD DATA LOCAL INFILE` fed from the Arrow stream (several statements at once into
+//! a staging table with `load_streams`), or multi-row INSERTs where the server has
+//! `local_infile` off. A create or overwrite loads a staging table and swaps it in with one
+//! `RENAME TABLE`; an append is one InnoDB transaction. The staging table is a guard: dropped
+//! with the load unless it was swapped in.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use bytes::Bytes;
+use futures::StreamExt;
+use mover_proto::ExistingTable;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+
+use super::infile::{self, StreamHandler};
+use super::types::{self, Declared};
+use super::{Mysql, Table, db_error, encode, quote};
+use crate::connectors::plan::{self, Plan};
+use crate::connectors::{WriteReport, undo};
+use crate::error::{CellError, Error, Result};
+use crate::transfer::BatchStream;
+
+/// One load into one table.
+pub(super) struct Load<'a> {
+    mysql: &'a Mysql,
+    conn: Conn,
+    handler: Arc<StreamHandler>,
+    local_infile: bool,
+    table: Table,
+    schema: SchemaRef,
+    batches: Option<BatchStream>,
+    /// Per incoming column: whether the target column is a BIT, which takes numbers, not text.
+    bits: Vec<bool>,
+}
+
+/// A staging table, dropped unless it was swapped in, even if the load is cancelled.
+struct Staging {
+    mysql: Mysql,
+    table: Table,
+    kept: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let (mysql, table) = (self.mysql.clone(), self.table.clone());
+        undo::spawn("the staging table of a dropped load", async move {
+            if let Ok(mut conn) = mysql.connect().await {
+                let _ = conn
+                    .query_drop(format!("DROP TABLE IF EXISTS {}", table.quoted()))
+                    .await;
+            }
+        });
+    }
+}
+
+pub(super) fn random_name(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    rustls::crypto::aws_lc_rs::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .expect("the system random source works");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+impl<'a> Load<'a> {
+    pub(super) async fn new(
+        mysql: &'a Mysql,
+        table: Table,
+        schema: SchemaRef,
+        batches: BatchStream,
+    ) -> Result<Self> {
+        let (mut conn, handler) = infile::connection(mysql).await?;
+        let local_infile: Option<i64> = conn
+            .query_first("SELECT @@local_infile")
+            .await
+            .map_err(|e| db_error(e, "reading local_infile"))?;
+        Ok(Self {
+            mysql,
+            conn,
+            handler,
+            local_infile: local_infile == Some(1),
+            table,
+            schema,
+            batches: Some(batches),
+            bits: vec![],
+        })
+    }
+
+    pub(super) async fn run(mut self, existing: ExistingTable) -> Result<WriteReport> {
+        let declared = self.mysql.declared(&mut self.conn, &self.table).await?;
+        let into_existing = matches!(
+            existing,
+            ExistingTable::Append
+                | ExistingTable::TruncateAndOverwrite
+                | ExistingTable::DeleteAndOverwrite
+        );
+        self.bits = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| match (&declared, into_existing) {
+                (Some(columns), true) => columns
+                    .iter()
+                    .any(|(n, d)| n == f.name() && d.data_type == "bit"),
+                _ => types::ddl_type(f).is_ok_and(|t| t.to_ascii_lowercase().starts_with("bit")),
+            })
+            .collect();
+        let plan = plan::plan(
+            existing,
+            declared.is_some(),
+            &format!("table {}", self.table),
+        )?;
+        match (plan, declared) {
+            (Plan::Append, Some(columns)) => {
+                self.check_columns(&columns)?;
+                self.exec("START TRANSACTION").await?;
+                let report = self.load_into(&self.table.clone(), 1).await;
+                match report {
+                    Ok(report) => {
+                        self.exec("COMMIT").await?;
+                        Ok(report)
+                    }
+                    Err(e) => {
+                        let _ = self.conn.query_drop("ROLLBACK").await;
+                        Err(e)
+                    }
+                }
+            }
+            (Plan::Truncate | Plan::Delete, Some(columns)) => {
+                self.check_columns(&columns)?;
+                let like = format!("LIKE {}", self.table.quoted());
+                self.through_staging(&like, true).await
+            }
+            (plan, _) => {
+                let ddl = self.ddl()?;
+                self.through_staging(&ddl, plan == Plan::Recreate).await
+            }
+        }
+    }
+
+    /// Every incoming column must feed one of the table's ([`plan::match_columns`]).
+    fn check_columns(&self, columns: &[(String, Declared)]) -> Result<()> {
+        let have: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+        plan::match_columns(&self.schema, &have, &self.table).map(drop)
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<()> {
+        self.conn
+            .query_drop(sql)
+            .await
+            .map_err(|e| db_error(e, sql))
+    }
+
+    /// `(columns...) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4` for a new table.
+    fn ddl(&self) -> Result<String> {
+        let columns = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let null = if f.is_nullable() { "" } else { " NOT NULL" };
+                Ok(format!("{} {}{null}", quote(f.name()), types::ddl_type(f)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(format!(
+            "({}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            columns.join(", ")
+        ))
+    }
+
+    /// Create a staging table (`definition`: column list or `LIKE target`), load it, and swap
+    /// it in with one RENAME TABLE (`replace`: the target exists and is dropped after).
+    async fn through_staging(mut self, definition: &str, replace: bool) -> Result<WriteReport> {
+        let stage = self.table.sibling(random_name("mover_stage_"));
+        self.exec(&format!("CREATE TABLE {} {definition}", stage.quoted()))
+            .await?;
+        let mut guard = Staging {
+            mysql: self.mysql.clone(),
+            table: stage.clone(),
+            kept: false,
+        };
+        let streams = self.mysql.load_streams;
+        let report = match self.load_into(&stage, streams).await {
+            Ok(report) => report,
+            Err(e) => {
+                // On this connection if it still works, else the guard's new one.
+                let dropped = self
+                    .conn
+                    .query_drop(format!("DROP TABLE IF EXISTS {}", stage.quoted()))
+                    .await;
+                guard.kept = dropped.is_ok();
+                return Err(e);
+            }
+        };
+        let swap = if replace {
+            let old = self.table.sibling(random_name("mover_old_"));
+            let sql = format!(
+                "RENAME TABLE {t} TO {old}, {s} TO {t}",
+                t = self.table.quoted(),
+                old = old.quoted(),
+                s = stage.quoted()
+            );
+            self.exec(&sql).await.map(|()| Some(old))
+        } else {
+            let sql = format!("RENAME TABLE {} TO {}", stage.quoted(), self.table.quoted());
+            self.exec(&sql).await.map(|()| None)
+        };
+        let old = swap?;
+        guard.kept = true;
+        if let Some(old) = old
+            && let Err(e) = self.exec(&format!("DROP TABLE {}", old.quoted())).await
+        {
+            tracing::warn!(table = %old, "the replaced table was not dropped: {e}");
+        }
+        Ok(report)
+    }
+
+    /// Load every batch into `into`: LOAD DATA LOCAL INFILE, or INSERTs where the server has
+    /// local_infile off. Fails on any warning: a value the server changed is not the value sent.
+    async fn load_into(&mut self, into: &Table, streams: usize) -> Result<WriteReport> {
+        let batches = self.batches.take().expect("one load per Load");
+        let sent = Arc::new(AtomicU64::new(0));
+        let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+        let result = if self.local_infile {
+            self.load_data(into, batches, sent.clone(), failure.clone(), streams)
+                .await
+                .map(|()| vec![])
+        } else {
+            self.insert(into, batches, sent.clone())
+                .await
+                .map(|()| vec![format!(
+                    "the server has local_infile off: loaded with multi-row INSERTs (slower than LOAD DATA)"
+                )])
+        };
+        // The source's own error is the one to report, not the load's reaction to it.
+        if let Some(e) = failure.lock().expect("failure slot").take() {
+            return Err(e);
+        }
+        let notes = result?;
+        no_warnings(&mut self.conn).await?;
+        Ok(WriteReport {
+            rows_committed: sent.load(Ordering::SeqCst),
+            notes,
+        })
+    }
+
+    /// LOAD DATA of every batch into `into`, through `streams` statements at once (each on its
+    /// own connection, taking the next batch when it is ready for one).
+    async fn load_data(
+        &mut self,
+        into: &Table,
+        batches: BatchStream,
+        sent: Arc<AtomicU64>,
+        failure: Arc<Mutex<Option<Error>>>,
+        streams: usize,
+    ) -> Result<()> {
+        let shared = Arc::new(tokio::sync::Mutex::new(batches));
+        // Each statement's stream: the next batch, numbered, then encoded outside the lock.
+        let feed = || {
+            let (sent, failure) = (sent.clone(), failure.clone());
+            futures::stream::unfold(shared.clone(), |shared| async move {
+                let next = shared.lock().await.next().await;
+                next.map(|item| (item, shared))
+            })
+            .map(move |item| {
+                let encoded = item.and_then(|batch| {
+                    let first = sent.fetch_add(batch.num_rows() as u64, Ordering::SeqCst) + 1;
+                    let mut out = Vec::with_capacity(batch.get_array_memory_size());
+                    encode::load_data(&batch, first, &mut out)?;
+                    Ok(Bytes::from(out))
+                });
+                encoded.map_err(|e| {
+                    let io = std::io::Error::other(e.message.clone());
+                    failure.lock().expect("failure slot").get_or_insert(e);
+                    io
+                })
+            })
+            .boxed()
+        };
+        let mut others = Vec::with_capacity(streams.saturating_sub(1));
+        for _ in 1..streams {
+            others.push(infile::connection(self.mysql).await?);
+        }
+        let (columns, set) = load_columns(&self.schema, &self.bits);
+        let sql = |handler: &StreamHandler| {
+            format!(
+                "LOAD DATA LOCAL INFILE '{}' INTO TABLE {} CHARACTER SET utf8mb4 \
+                 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({}){}",
+                handler.name,
+                into.quoted(),
+                columns.join(", "),
+                set
+            )
+        };
+        self.handler.offer(feed());
+        let first = sql(&self.handler);
+        let own = async {
+            self.conn
+                .query_drop(&first)
+                .await
+                .map_err(|e| db_error(e, &first))
+        };
+        let rest = others.iter_mut().map(|(conn, handler)| {
+            handler.offer(feed());
+            let statement = sql(handler);
+            async move {
+                conn.query_drop(&statement)
+                    .await
+                    .map_err(|e| db_error(e, &statement))?;
+                no_warnings(conn).await
+            }
+        });
+        futures::future::try_join(own, futures::future::try_join_all(rest))
+            .await
+            .map(|_| ())
+    }
+
+    async fn insert(
+        &mut self,
+        into: &Table,
+        mut batches: BatchStream,
+        sent: Arc<AtomicU64>,
+    ) -> Result<()> {
+        let names: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| quote(f.name()))
+            .collect();
+        let width = names.len().max(1);
+        // Within MySQL's 65,535 placeholders per statement.
+        let per_statement = (60_000 / width).clamp(1, 1000);
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            let columns = encode::batch_cells(&batch)?;
+            for start in (0..batch.num_rows()).step_by(per_statement) {
+                let n = per_statement.min(batch.num_rows() - start);
+                let mut params = Vec::with_capacity(n * width);
+                for row in start..start + n {
+                    for (i, cells) in columns.iter().enumerate() {
+                        let mut value = Vec::new();
+                        let present = cells.write(row, &mut value).map_err(|why| {
+                            Error::from(CellError::new(
+                                sent.load(Ordering::SeqCst) + (row - start) as u64 + 1,
+                                self.schema.field(i).name(),
+                                why,
+                            ))
+                        })?;
+                        params.push(if present {
+                            Value::Bytes(value)
+                        } else {
+                            Value::NULL
+                        });
+                    }
+                }
+                let placeholders: Vec<&str> = self
+                    .bits
+                    .iter()
+                    .map(|&bit| if bit { "CAST(? AS UNSIGNED)" } else { "?" })
+                    .collect();
+                let row = format!("({})", placeholders.join(", "));
+                let sql = format!(
+                    "INSERT INTO {} ({}) VALUES {}",
+                    into.quoted(),
+                    names.join(", "),
+                    vec![row; n].join(", ")
+                );
+                self.conn
+                    .exec_drop(sql, params)
+                    .await
+                    .map_err(|e| db_error(e, "inserting"))?;
+                sent.fetch_add(n as u64, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error if the last statement on `conn` left warnings: a value the server changed is not
+/// the value sent.
+async fn no_warnings(conn: &mut Conn) -> Result<()> {
+    let warnings = conn.get_warnings();
+    if warnings == 0 {
+        return Ok(());
+    }
+    let shown: Vec<(String, u32, String)> = conn
+        .query("SHOW WARNINGS LIMIT 3")
+        .await
+        .unwrap_or_default();
+    let text: Vec<String> = shown.into_iter().map(|(_, _, m)| m).collect();
+    Err(Error::invalid(format!(
+        "MySQL changed {warnings} value(s) while loading, so nothing was kept: {}",
+        text.join("; ")
+    )))
+}
+
+/// The column list of a load, and its SET clause: binary columns arrive as hex, and BIT
+/// columns as numbers.
+fn load_columns(schema: &Schema, bits: &[bool]) -> (Vec<String>, String) {
+    let mut columns = Vec::new();
+    let mut set = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if encode::is_binary(f.data_type()) {
+            columns.push(format!("@h{i}"));
+            set.push(format!("{} = UNHEX(@h{i})", quote(f.name())));
+        } else if bits.get(i).copied().unwrap_or(false) {
+            columns.push(format!("@b{i}"));
+            set.push(format!("{} = CAST(@b{i} AS UNSIGNED)", quote(f.name())));
+        } else {
+            columns.push(quote(f.name()));
+        }
+    }
+    let set = if set.is_empty() {
+        String::new()
+    } else {
+        format!(" SET {}", set.join(", "))
+    };
+    (columns, set)
+}

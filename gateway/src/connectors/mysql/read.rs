@@ -1,0 +1,223 @@
+//! Reads: a text-protocol result streamed off a connection of our own ([`super::wire`]), each
+//! row parsed in place into the batch being built ([`super::decode`]); the schema from the
+//! result's columns, completed for tables by the catalog. A reader that goes away has its
+//! query killed on the server.
+
+use arrow::datatypes::{Schema, SchemaRef};
+use futures::StreamExt;
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::types::{self, Declared, Kind};
+use super::{Mysql, db_error, decode, quote, wire};
+use crate::connectors::{DatasetInfo, ReadSpec, ReadTarget};
+use crate::error::{Error, Result};
+use crate::transfer::BatchStream;
+
+impl Mysql {
+    /// The SELECT for a read, and the catalog's word on a table's columns. A query is checked
+    /// to be one statement that returns rows (it is prepared first); the reader runs it in a
+    /// READ ONLY transaction.
+    async fn prepare_read(
+        &self,
+        conn: &mut Conn,
+        spec: &ReadSpec,
+    ) -> Result<(String, Option<Vec<(String, Declared)>>)> {
+        if spec.part.is_some() {
+            return Err(Error::invalid("MySQL reads are not split into parts"));
+        }
+        match &spec.target {
+            ReadTarget::Dataset(path) => {
+                let table = self.table(path)?;
+                let declared = self.declared(conn, &table).await?.ok_or_else(|| {
+                    Error::not_found(format!("table {table} not found in database {}", self.name))
+                })?;
+                // The text protocol prints FLOAT to 6 digits; as DOUBLE its value is exact.
+                let list: Vec<String> = declared
+                    .iter()
+                    .map(|(n, d)| match d.data_type.as_str() {
+                        "float" => format!("CAST({q} AS DOUBLE) AS {q}", q = quote(n)),
+                        _ => quote(n),
+                    })
+                    .collect();
+                let select = format!("SELECT {} FROM {}", list.join(", "), table.quoted());
+                Ok((select, Some(declared)))
+            }
+            ReadTarget::Query(sql) => {
+                // Preparing refuses more than one statement; a statement without result
+                // columns is not a query.
+                let stmt = conn
+                    .prep(sql.as_str())
+                    .await
+                    .map_err(|e| db_error(e, "the query"))?;
+                let returns_rows = !stmt.columns().is_empty();
+                conn.close(stmt)
+                    .await
+                    .map_err(|e| db_error(e, "the query"))?;
+                if !returns_rows {
+                    return Err(Error::invalid(
+                        "the query returns no rows; only queries are accepted",
+                    ));
+                }
+                Ok((sql.clone(), None))
+            }
+        }
+    }
+
+    /// Ask the server to stop connection `id`'s query (its reader went away).
+    fn cancel(&self, id: u32) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Ok(mut conn) = this.connect().await {
+                let _ = conn.query_drop(format!("KILL QUERY {id}")).await;
+                tracing::info!(id, "cancelled a MySQL read whose reader went away");
+            }
+        });
+    }
+
+    pub(super) async fn describe_read(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
+        let mut conn = self.connect().await?;
+        let (select, declared) = self.prepare_read(&mut conn, spec).await?;
+        // Preparing gives the result's columns without running it.
+        let stmt = conn
+            .prep(select.as_str())
+            .await
+            .map_err(|e| db_error(e, "describing"))?;
+        let (schema, _) = schema_of(&stmt.columns(), declared.as_ref())?;
+        Ok(DatasetInfo {
+            path: match &spec.target {
+                ReadTarget::Dataset(p) => p.clone(),
+                ReadTarget::Query(_) => vec![],
+            },
+            schema,
+            total_records: None,
+            total_bytes: None,
+        })
+    }
+
+    /// One task reads the rows off a [`wire`] connection and parses each straight into the
+    /// batch being built; the catalog is read on a mysql_async connection.
+    pub(super) async fn read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
+        let (schema_tx, schema_rx) = oneshot::channel::<Result<SchemaRef>>();
+        let (tx, rx) = mpsc::channel::<Result<arrow::array::RecordBatch>>(2);
+        let this = self.clone();
+        let spec = spec.clone();
+        let label = match &spec.target {
+            ReadTarget::Dataset(p) => self.label(&p.join("/")),
+            ReadTarget::Query(_) => format!("{} query", self.name),
+        };
+        tokio::spawn(async move {
+            let mut schema_tx = Some(schema_tx);
+            let mut conn_id = None;
+            let result: Result<bool> = async {
+                let connecting = async {
+                    wire::Wire::connect(&this.wire)
+                        .await
+                        .map_err(|e| e.within(format!("database {}", this.name)))
+                };
+                let mut wire =
+                    crate::connectors::connect_within(this.connect_timeout, &this.name, connecting)
+                        .await?;
+                conn_id = Some(wire.id());
+                let (select, declared) = {
+                    let mut conn = this.connect().await?;
+                    this.prepare_read(&mut conn, &spec).await?
+                };
+                if matches!(spec.target, ReadTarget::Query(_)) {
+                    wire.execute("START TRANSACTION READ ONLY").await?;
+                }
+                let columns = wire.query(&select).await?;
+                let (schema, kinds) = schema_of(&columns, declared.as_ref())?;
+                if let Some(s) = schema_tx.take() {
+                    let _ = s.send(Ok(schema.clone()));
+                }
+                // A reader that goes away while the query is slow to produce is noticed by a
+                // watcher, which stops the query (and so this loop): waiting on both for every
+                // row would cost more than the row.
+                let watcher = {
+                    let (this, tx) = (this.clone(), tx.clone());
+                    let id = wire.id();
+                    tokio::spawn(async move {
+                        tx.closed().await;
+                        this.cancel(id);
+                    })
+                };
+                let _stop_watching = AbortOnDrop(watcher);
+                let mut batcher = decode::Batcher::new(schema, kinds, label, this.zero_dates);
+                loop {
+                    if tx.is_closed() {
+                        return Ok(false);
+                    }
+                    let row = wire.row().await?;
+                    let end = row.is_none();
+                    if let Some(row) = row {
+                        batcher.push(row)?;
+                    }
+                    if batcher.len() == this.batch_rows || (end && !batcher.is_empty()) {
+                        let batch = batcher.finish()?;
+                        if tx.send(Ok(batch)).await.is_err() {
+                            return Ok(false);
+                        }
+                    }
+                    if end {
+                        return Ok(true);
+                    }
+                }
+            }
+            .await;
+            match result {
+                Ok(true) => {}
+                Ok(false) => conn_id.into_iter().for_each(|id| this.cancel(id)),
+                Err(e) => match schema_tx.take() {
+                    Some(s) => {
+                        let _ = s.send(Err(e));
+                    }
+                    None => {
+                        if tx.send(Err(e)).await.is_err() {
+                            conn_id.into_iter().for_each(|id| this.cancel(id));
+                        }
+                    }
+                },
+            }
+        });
+        let schema = schema_rx
+            .await
+            .map_err(|_| Error::internal("the MySQL reader ended before its schema"))??;
+        Ok((schema, ReceiverStream::new(rx).boxed()))
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The schema of a result: kinds from the wire, what the catalog adds for tables.
+fn schema_of(
+    columns: &[mysql_async::Column],
+    declared: Option<&Vec<(String, Declared)>>,
+) -> Result<(SchemaRef, Vec<Kind>)> {
+    use mysql_async::consts::ColumnFlags;
+    let mut fields = Vec::with_capacity(columns.len());
+    let mut kinds = Vec::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        let declared = declared.and_then(|d| d.get(i)).map(|(_, d)| d);
+        let kind = match declared {
+            Some(d) if d.data_type == "float" => Kind::Float, // read as DOUBLE, see above
+            _ => types::kind_of(c)?,
+        };
+        let nullable = match declared {
+            Some(d) => d.nullable,
+            None => !c.flags().contains(ColumnFlags::NOT_NULL_FLAG),
+        };
+        fields.push(types::field(&c.name_str(), kind, nullable, declared));
+        kinds.push(kind);
+    }
+    Ok((std::sync::Arc::new(Schema::new(fields)), kinds))
+}

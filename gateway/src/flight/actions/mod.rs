@@ -1,0 +1,37 @@
+//! The `mover.v1` actions, one file each (mini-redis's `cmd/` is the model): each decodes its
+//! body, checks the caller's rights, and runs.
+
+mod moving;
+mod sniff;
+
+use arrow_flight::{Action, ActionType};
+use tonic::Status;
+
+use super::service::{MoverService, Stream};
+use crate::auth::Caller;
+
+/// What ListActions says this gateway does.
+pub(super) fn list() -> Vec<ActionType> {
+    [sniff::TYPE, moving::TYPE]
+        .into_iter()
+        .map(|(name, description)| ActionType {
+            r#type: name.into(),
+            description: description.into(),
+        })
+        .collect()
+}
+
+/// Run `action` for `caller`.
+pub(super) async fn run(
+    service: &MoverService,
+    caller: &Caller,
+    action: Action,
+) -> Result<Stream<arrow_flight::Result>, Status> {
+    match action.r#type.as_str() {
+        t if t == sniff::TYPE.0 => sniff::run(service, caller, action.body).await,
+        t if t == moving::TYPE.0 => moving::run(service, caller, action.body).await,
+        other => Err(Status::invalid_argument(format!(
+            "unknown action {other:?}; ListActions tells what this gateway does"
+        ))),
+    }
+}

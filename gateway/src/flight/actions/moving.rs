@@ -1,0 +1,77 @@
+//! `move`: a source (on this gateway, or on a peer it pulls from) to a target on this
+//! gateway, reporting progress as it runs ([`crate::moves`] does the moving).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use mover_proto::{MOVE_ACTION, Move};
+use prost::Message;
+use tonic::Status;
+
+use crate::auth::Caller;
+use crate::flight::progress::with_progress;
+use crate::flight::service::{MoverService, Stream};
+use crate::flight::status;
+use crate::moves;
+use crate::transfer::Meter;
+
+pub(super) const TYPE: (&str, &str) = (
+    MOVE_ACTION,
+    "Move a source (on this gateway, or on a peer it pulls from) to a target on this gateway; \
+     the body is a mover.v1.Move, each result a mover.v1.Progress (the last has done set)",
+);
+
+pub(super) async fn run(
+    service: &MoverService,
+    caller: &Caller,
+    body: Bytes,
+) -> Result<Stream<arrow_flight::Result>, Status> {
+    let mv = Move::decode(body).map_err(|e| {
+        Status::invalid_argument(format!("the move body is not a mover.v1.Move: {e}"))
+    })?;
+    let source = mv
+        .source
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("the move names no source"))?;
+    let target = mv
+        .target
+        .as_ref()
+        .ok_or_else(|| Status::invalid_argument("the move names no target"))?;
+    let peer = match mv.source_gateway.as_str() {
+        "" => None,
+        url => Some(service.peers.find(url).map_err(status)?.clone()),
+    };
+    match &peer {
+        None => service.check_read(caller, source)?,
+        Some(peer) => service.check_pull(caller, &peer.name, source)?,
+    }
+    service.check_write(caller, target)?;
+    if source.part.is_some() {
+        return Err(Status::invalid_argument(
+            "a move's source may not name a part; parts come in GetFlightInfo's tickets",
+        ));
+    }
+    let slot = service.slot(caller)?;
+    if let Some(peer) = &peer {
+        tracing::info!(principal = %caller.name(), peer = %peer.name, "pulling from a peer");
+    }
+
+    let meter = Arc::new(Meter::default());
+    let (catalog, peers) = (service.catalog.clone(), service.peers.clone());
+    let in_flight = service.limits.in_flight;
+    let work_meter = meter.clone();
+    let (source, target) = (source.clone(), target.clone());
+    let work = async move {
+        let _slot = slot;
+        let peer = peer.as_ref();
+        moves::run(
+            &catalog, &peers, peer, &source, &target, work_meter, in_flight,
+        )
+        .await
+    };
+    let results = with_progress(meter, work).map_ok(|p| arrow_flight::Result {
+        body: p.encode_to_vec().into(),
+    });
+    Ok(results.boxed())
+}

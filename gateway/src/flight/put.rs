@@ -1,0 +1,103 @@
+//! DoPut's framing: the raw messages of an upload to record batches, noting the end-of-upload
+//! message (`mover.v1.END_OF_UPLOAD`) and ending in an error when the upload was cut, so the
+//! sink rolls back rather than commit a part of it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arrow::datatypes::SchemaRef;
+use arrow_flight::FlightData;
+use arrow_flight::decode::{DecodedPayload, FlightDataDecoder};
+use arrow_flight::error::FlightError;
+use futures::StreamExt;
+use mover_proto::END_OF_UPLOAD;
+use tonic::Status;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::BatchStream;
+
+/// What a DoPut's raw messages said besides data: whether the end-of-upload message came.
+#[derive(Clone, Default)]
+pub(super) struct Upload {
+    ended: Arc<AtomicBool>,
+}
+
+impl Upload {
+    /// The IPC messages of the upload, for the decoder. Messages with no IPC header carry only
+    /// app_metadata (pyarrow's `write_metadata` sends such): the end-of-upload marker is noted,
+    /// others are skipped. A transport error means the client went away.
+    pub(super) fn messages(
+        &self,
+        raw: impl futures::Stream<Item = Result<FlightData, Status>> + Send + 'static,
+    ) -> impl futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static {
+        let ended = self.ended.clone();
+        raw.filter_map(move |item| {
+            let out = match item {
+                Ok(_) if ended.load(Ordering::SeqCst) => Some(Err(FlightError::protocol(
+                    "DoPut sent data after its end-of-upload message",
+                ))),
+                Ok(d) if d.data_header.is_empty() => {
+                    if d.app_metadata.as_ref() == END_OF_UPLOAD {
+                        ended.store(true, Ordering::SeqCst);
+                    }
+                    None
+                }
+                Ok(d) => Some(Ok(d)),
+                Err(s) => Some(Err(FlightError::Tonic(Box::new(s)))),
+            };
+            futures::future::ready(out)
+        })
+    }
+
+    /// The record batches, ending in an error when the upload was cut: by a broken connection,
+    /// or (with `end_marker`) by an end without the end-of-upload message. The sink then rolls
+    /// back.
+    pub(super) fn batches(&self, decoder: FlightDataDecoder, end_marker: bool) -> BatchStream {
+        let cut = |why: String| Error::new(ErrorKind::Cancelled, why);
+        let ended = self.ended.clone();
+        let batches = decoder.filter_map(move |item| {
+            let out = match item {
+                Ok(d) => match d.payload {
+                    DecodedPayload::RecordBatch(b) => Some(Ok(b)),
+                    DecodedPayload::None => None,
+                    DecodedPayload::Schema(_) => {
+                        Some(Err(Error::invalid("DoPut sent a second schema")))
+                    }
+                },
+                Err(FlightError::Tonic(s)) => Some(Err(cut(format!(
+                    "the upload was cut before it ended ({}); nothing was written",
+                    s.message()
+                )))),
+                Err(e) => Some(Err(Error::invalid(format!("bad Flight data: {e}")))),
+            };
+            futures::future::ready(out)
+        });
+        let check_end = futures::stream::once(async move {
+            (end_marker && !ended.load(Ordering::SeqCst)).then(|| {
+                Err(cut(
+                    "the upload ended without its end-of-upload message; nothing was written"
+                        .into(),
+                ))
+            })
+        })
+        .filter_map(futures::future::ready);
+        batches.chain(check_end).boxed()
+    }
+}
+
+/// Read messages until the schema arrives (it must come before any batch).
+pub(super) async fn read_schema(decoder: &mut FlightDataDecoder) -> Result<SchemaRef> {
+    while let Some(item) = decoder.next().await {
+        let item = item.map_err(|e| Error::invalid(format!("bad Flight data: {e}")))?;
+        match item.payload {
+            DecodedPayload::Schema(schema) => return Ok(schema),
+            DecodedPayload::None => continue,
+            DecodedPayload::RecordBatch(_) => {
+                return Err(Error::invalid(
+                    "DoPut sent a record batch before its schema",
+                ));
+            }
+        }
+    }
+    Err(Error::invalid("DoPut ended before sending a schema"))
+}
