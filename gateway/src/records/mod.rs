@@ -5,22 +5,21 @@
 //! the caller uploads at once; only the encoder's own small buffers (a Parquet row group) stay.
 //!
 //! Plain CSV (a header flag and a delimiter) goes through arrow-csv ([`csv`]). Delimited text
-//! described by Records Mover's hints ([`hints`]) is split by [`delimited`], decoded by
-//! [`encoding`], typed by [`typed`] and written by [`hinted`]; [`sniff`] tells the hints of a
-//! file from its first bytes.
+//! described by Records Mover's hints ([`hints`]) has a folder of its own ([`delimited`]): it
+//! is split by [`delimited::split`], decoded by [`encoding`], typed by [`typed`] and written
+//! by [`hinted`]; [`sniff`] tells the hints of a file from its first bytes. Beside them:
+//! [`parquet`], [`jsonl`], [`compression`] (gzip, bzip2, zstd by their bytes) and [`schema`]
+//! (Records Mover's `_schema.json`).
 
 pub mod compression;
 pub mod csv;
-pub mod datetime;
 pub mod delimited;
-pub mod encoding;
-pub mod hinted;
-pub mod hints;
 pub mod jsonl;
 pub mod parquet;
 pub mod schema;
-pub mod sniff;
-pub mod typed;
+
+// The delimited format's modules, by their short names as the rest of the crate uses them.
+pub use delimited::{datetime, encoding, hinted, hints, sniff, typed};
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

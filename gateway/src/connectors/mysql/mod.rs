@@ -12,9 +12,9 @@
 //! has `local_infile` off, loads fall back to multi-row INSERTs with bound values, and the
 //! report says so.
 //!
-//! The folder: [`options`] (its config keys), [`read`] (the reader's task and the catalog's
-//! word on columns), [`wire`] (our own connection), [`decode`] (rows into Arrow), [`load`]
-//! (LOAD DATA or INSERTs, staging tables), [`infile`] (the handler that serves a load its own
+//! The folder: [`options`] (its config keys), `read` (the reader's task and the catalog's
+//! word on columns), [`wire`] (our own connection), [`decode`] (rows into Arrow), `load`
+//! (LOAD DATA or INSERTs, staging tables), `infile` (the handler that serves a load its own
 //! stream), [`encode`] (Arrow to LOAD DATA text), [`types`] (the type table).
 //!
 //! MySQL commits DDL implicitly, so every load that creates or replaces a table loads a

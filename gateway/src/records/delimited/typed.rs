@@ -1,4 +1,4 @@
-//! Delimited text to typed Arrow batches, by the hints: the splitter of [`super::delimited`]
+//! Delimited text to typed Arrow batches, by the hints: the splitter of [`super::split`]
 //! finds the fields, and each field is read as its column's type with the hints' date and
 //! time formats.
 //!
@@ -25,9 +25,9 @@ use chrono::{Datelike, Timelike};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use super::delimited::{Dialect, Record, Splitter};
 use super::encoding::TextDecoder;
 use super::hints::Hints;
+use super::split::{Dialect, Record, Splitter};
 use crate::error::{Error, Result};
 use crate::transfer::BatchStream;
 

@@ -11,12 +11,12 @@
 //! first line is a header when it has no number where the lines below have one. Date and time
 //! formats are the allow-listed ones that read every value of the most columns.
 
-use super::compression::Codec;
 use super::datetime::{DateFormat, DateTimeFormat, DateTimeTzFormat, TimeFormat};
-use super::delimited::{Dialect, Record, Splitter};
 use super::encoding::decode_sample;
 use super::hints::{Compression, Encoding, Hints, Quoting, Variant};
+use super::split::{Dialect, Record, Splitter};
 use crate::error::{Error, Result};
+use crate::records::compression::Codec;
 
 const DELIMITERS: [char; 5] = [',', '\t', '|', ';', '\u{1}'];
 

@@ -9,9 +9,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::compression::Codec;
 use super::datetime::{DateFormat, DateTimeFormat, DateTimeTzFormat, TimeFormat};
 use crate::error::{Error, Result};
+use crate::records::compression::Codec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {

@@ -17,10 +17,10 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveTime};
 
-use super::Encoder;
 use super::encoding::TextEncoder;
 use super::hints::{Hints, Quoting};
 use crate::error::{CellError, Error, Result};
+use crate::records::Encoder;
 
 pub struct HintedEncoder {
     hints: Hints,
