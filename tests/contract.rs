@@ -12,6 +12,7 @@ async fn every_check(b: &mut Backend) {
     contract::projection_and_limits(b).await;
     contract::listing_by_prefix(b).await;
     contract::a_dropped_write_leaves_the_target_as_it_was(b).await;
+    contract::a_dropped_read_stops_the_source(b).await;
     contract::a_killed_gateway_leaves_the_dataset_as_it_was(b).await;
 }
 

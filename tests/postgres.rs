@@ -178,37 +178,6 @@ fn tls_to_the_database_is_verified() {
     assert!(!err.contains(Postgres::PASSWORD));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_dropped_read_stops_the_query_on_the_server() {
-    let pg = Postgres::start();
-    let dir = workdir();
-    let gw = gateway_for(&pg, dir.path(), "");
-    let mut client = Client::connect(&gw.url).await.unwrap();
-    let read = Read {
-        what: Some(What::Query(mover_proto::Query {
-            database: "pg".into(),
-            sql: "SELECT g, length(pg_sleep(0.0005)::text) AS s FROM generate_series(1, 1000000) g"
-                .into(),
-        })),
-        ..Default::default()
-    };
-    let mut stream = client.read(&read).await.unwrap();
-    assert!(stream.try_next().await.unwrap().is_some());
-    let running = || {
-        pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%mover_query%' AND state = 'active'")
-    };
-    assert_eq!(running(), "1");
-    drop(stream);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while running() != "0" {
-        assert!(
-            Instant::now() < deadline,
-            "the query still runs on the server"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[test]
 fn a_connection_killed_mid_load_leaves_the_table_as_it_was() {
     use std::io::Write as _;

@@ -672,3 +672,43 @@ pub async fn a_killed_gateway_leaves_the_dataset_as_it_was(b: &mut Backend) {
         }
     }
 }
+
+/// A read whose reader goes away after its first batch stops its source: the gateway notes the
+/// early end, and a database's query stops on the server (its query is no longer active).
+pub async fn a_dropped_read_stops_the_source(b: &Backend) {
+    use futures::TryStreamExt;
+    let mut client = b.client().await;
+    let target = &b.targets_named("read")[0];
+    let seeded = move_into(
+        &mut client,
+        generated(300_000),
+        target.write(ExistingTable::Fail),
+    );
+    assert_eq!(seeded.await.unwrap(), 300_000, "{}", b.label);
+    let mut stream = client.read(&read_of(target)).await.unwrap();
+    assert!(stream.try_next().await.unwrap().is_some(), "{}", b.label);
+    drop(stream);
+    // Backpressure keeps a database's query running until its reader is gone.
+    let running = || {
+        match &b.store {
+        Store::Postgres(pg) => pg.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%' AND state = 'active'",
+        ) != "0",
+        Store::Mariadb(db) => !db
+            // The reader's query starts with its column list; this one, with COUNT.
+            .sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT `id`%'")
+            .starts_with('0'),
+        _ => false,
+    }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running() || !b.gw.log().contains("a DoGet ended early") {
+        assert!(
+            Instant::now() < deadline,
+            "{}: the read did not stop:\n{}",
+            b.label,
+            b.gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
