@@ -11,6 +11,7 @@ use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::staged::Staged;
@@ -36,6 +37,27 @@ pub(super) struct RecordsDir {
     files: Vec<ObjectMeta>,
 }
 
+/// `_format_delimited` as Records Mover writes it (other keys, such as `type`, are ignored).
+#[derive(Debug, Default, Deserialize)]
+struct FormatDelimited {
+    variant: Option<String>,
+    /// Read by [`Hints::from_json`], which knows which hints it understands.
+    #[serde(default)]
+    hints: serde_json::Map<String, Value>,
+}
+
+/// `_manifest`: the data files in their order.
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    entries: Option<Vec<ManifestEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestEntry {
+    #[serde(default)]
+    url: String,
+}
+
 /// The records directory `key` names, or None when it is a plain prefix (no `_format_*`).
 /// With `strict`, hints in `_format_delimited` that are not understood are an error; else
 /// they are skipped and logged.
@@ -49,11 +71,10 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
         .list_with_delimiter(Some(key.path()))
         .await
         .internal(format!("listing {label}"))?;
-    let name = |m: &ObjectMeta| m.location.filename().unwrap_or_default().to_string();
     let formats: Vec<&ObjectMeta> = level
         .objects
         .iter()
-        .filter(|m| name(m).starts_with("_format_"))
+        .filter(|m| file_name(m).starts_with("_format_"))
         .collect();
     let format_meta = match formats.as_slice() {
         [] => return Ok(None),
@@ -65,54 +86,17 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
             )));
         }
     };
-    let json = |meta: &ObjectMeta| {
-        let (bucket, location, label) = (bucket.clone(), meta.location.clone(), label.clone());
-        async move {
-            let bytes = bucket
-                .store
-                .get(&location)
-                .await
-                .internal(format!("reading {label}{location}"))?
-                .bytes()
-                .await
-                .internal(format!("reading {location}"))?;
-            if bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            serde_json::from_slice::<Value>(&bytes)
-                .map_err(|e| Error::invalid(format!("{}: not JSON: {e}", bucket.label(&location))))
-        }
-    };
-    let format = match name(format_meta).as_str() {
-        "_format_delimited" => {
-            let doc = json(format_meta).await?;
-            let variant = doc.get("variant").and_then(Value::as_str);
-            let hints = doc
-                .get("hints")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let what = format!("{label}_format_delimited");
-            let (hints, skipped) =
-                Hints::from_json(variant, &hints, strict).map_err(|e| e.within(&what))?;
-            crate::records::warn_skipped(&what, &skipped);
-            DirFormat::Delimited(hints)
-        }
-        "_format_parquet" => DirFormat::Parquet,
-        other => {
-            return Err(Error::unsupported(format!(
-                "{label}: records format {:?} is not read (delimited and parquet are)",
-                other.trim_start_matches("_format_")
-            )));
-        }
-    };
-    let find = |file: &str| level.objects.iter().find(|m| name(m) == file);
+    let format = dir_format(bucket, format_meta, &label, strict).await?;
+    let find = |file: &str| level.objects.iter().find(|m| file_name(m) == file);
     let schema = match find("_schema.json") {
-        Some(meta) => Some(
-            schema::to_arrow(&json(meta).await?, false)
-                .map_err(|e| e.within(&label))?
-                .0,
-        ),
+        Some(meta) => {
+            let doc: Value = read_json(bucket, meta).await?.unwrap_or(Value::Null);
+            Some(
+                schema::to_arrow(&doc, false)
+                    .map_err(|e| e.within(&label))?
+                    .0,
+            )
+        }
         None if matches!(format, DirFormat::Delimited(_)) => {
             return Err(Error::invalid(format!(
                 "{label}: a delimited records directory needs its _schema.json"
@@ -121,30 +105,12 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
         None => None,
     };
     let files = match find("_manifest").or_else(|| find("manifest")) {
-        Some(meta) => {
-            let doc = json(meta).await?;
-            let entries = doc
-                .get("entries")
-                .and_then(Value::as_array)
-                .ok_or_else(|| Error::invalid(format!("{label}: the manifest has no entries")))?;
-            let mut files = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let url = entry.get("url").and_then(Value::as_str).unwrap_or_default();
-                let file = url.rsplit('/').next().unwrap_or_default();
-                let meta = find(file).filter(|m| keys::is_data_file(&m.location)).ok_or_else(|| {
-                    Error::invalid(format!(
-                        "{label}: the manifest names {url:?}, which is not a data file of this directory"
-                    ))
-                })?;
-                files.push(meta.clone());
-            }
-            files
-        }
+        Some(meta) => manifest_files(bucket, meta, &level.objects, &label).await?,
         None => {
             let mut files: Vec<ObjectMeta> = level
                 .objects
                 .iter()
-                .filter(|m| keys::is_data_file(&m.location) && name(m) != "manifest")
+                .filter(|m| keys::is_data_file(&m.location) && file_name(m) != "manifest")
                 .cloned()
                 .collect();
             files.sort_by(|a, b| a.location.cmp(&b.location));
@@ -161,6 +127,86 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
         schema,
         files,
     }))
+}
+
+fn file_name(meta: &ObjectMeta) -> &str {
+    meta.location.filename().unwrap_or_default()
+}
+
+/// A JSON file of the directory as `T`; None when it is empty.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+) -> Result<Option<T>> {
+    let label = bucket.label(&meta.location);
+    let bytes = bucket
+        .store
+        .get(&meta.location)
+        .await
+        .internal(format!("reading {label}"))?
+        .bytes()
+        .await
+        .internal(format!("reading {label}"))?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::invalid(format!("{label}: {e}")))
+}
+
+/// The format its `_format_*` file gives the directory.
+async fn dir_format(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+    label: &str,
+    strict: bool,
+) -> Result<DirFormat> {
+    match file_name(meta) {
+        "_format_delimited" => {
+            let doc: FormatDelimited = read_json(bucket, meta).await?.unwrap_or_default();
+            let what = format!("{label}_format_delimited");
+            let (hints, skipped) = Hints::from_json(doc.variant.as_deref(), &doc.hints, strict)
+                .map_err(|e| e.within(&what))?;
+            crate::records::warn_skipped(&what, &skipped);
+            Ok(DirFormat::Delimited(hints))
+        }
+        "_format_parquet" => Ok(DirFormat::Parquet),
+        other => Err(Error::unsupported(format!(
+            "{label}: records format {:?} is not read (delimited and parquet are)",
+            other.trim_start_matches("_format_")
+        ))),
+    }
+}
+
+/// The data files a manifest names, in its order. Only the file name of each URL is used, and
+/// it must be a data file of this directory: a manifest cannot make the gateway read elsewhere.
+async fn manifest_files(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+    objects: &[ObjectMeta],
+    label: &str,
+) -> Result<Vec<ObjectMeta>> {
+    let manifest: Option<Manifest> = read_json(bucket, meta).await?;
+    let entries = manifest
+        .and_then(|m| m.entries)
+        .ok_or_else(|| Error::invalid(format!("{label}: the manifest has no entries")))?;
+    entries
+        .iter()
+        .map(|entry| {
+            let file = entry.url.rsplit('/').next().unwrap_or_default();
+            objects
+                .iter()
+                .find(|m| file_name(m) == file && keys::is_data_file(&m.location))
+                .cloned()
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "{label}: the manifest names {:?}, which is not a data file of this directory",
+                        entry.url
+                    ))
+                })
+        })
+        .collect()
 }
 
 impl RecordsDir {
