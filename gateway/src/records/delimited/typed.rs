@@ -11,14 +11,14 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, PrimitiveBuilder, RecordBatch, StringBuilder,
-    Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, PrimitiveArray, PrimitiveBuilder, RecordBatch, StringArray,
 };
 use arrow::compute::kernels::cast_utils::parse_decimal;
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Decimal128Type, Decimal256Type, Float16Type, Float32Type,
-    Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef, TimeUnit, UInt8Type,
-    UInt16Type, UInt32Type, UInt64Type,
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Decimal256Type, Float16Type,
+    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, SchemaRef,
+    Time64MicrosecondType, TimeUnit, TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
 };
 use bytes::Bytes;
 use chrono::{Datelike, Timelike};
@@ -175,6 +175,8 @@ fn cells(records: &[Record], i: usize) -> impl Iterator<Item = Option<&str>> {
     })
 }
 
+/// Column `i` of `records` as an array of type `t`, each value read by the hints' formats; the
+/// row (within `records`) and why of the first value that does not read.
 fn column(
     t: &DataType,
     hints: &Hints,
@@ -182,28 +184,10 @@ fn column(
     i: usize,
 ) -> std::result::Result<ArrayRef, Failure> {
     let values = cells(records, i);
-    let bad = |row: usize, what: &str, value: &str| (row, format!("{value:?} is not {what}"));
+    let not = |what: &str, value: &str| format!("{value:?} is not {what}");
     Ok(match t {
-        DataType::Utf8 => {
-            let mut b = StringBuilder::new();
-            for v in values {
-                b.append_option(v);
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Boolean => {
-            let mut b = BooleanBuilder::new();
-            for (row, v) in values.enumerate() {
-                let parsed = match v.map(str::to_ascii_lowercase).as_deref() {
-                    None => None,
-                    Some("true" | "t" | "1" | "yes" | "y") => Some(true),
-                    Some("false" | "f" | "0" | "no" | "n") => Some(false),
-                    Some(_) => return Err(bad(row, "a boolean", v.unwrap_or_default())),
-                };
-                b.append_option(parsed);
-            }
-            Arc::new(b.finish())
-        }
+        DataType::Utf8 => Arc::new(values.collect::<StringArray>()),
+        DataType::Boolean => booleans(values)?,
         DataType::Int8 => parsed::<Int8Type>(values)?,
         DataType::Int16 => parsed::<Int16Type>(values)?,
         DataType::Int32 => parsed::<Int32Type>(values)?,
@@ -216,96 +200,56 @@ fn column(
         DataType::Float32 => parsed::<Float32Type>(values)?,
         DataType::Float64 => parsed::<Float64Type>(values)?,
         DataType::Decimal128(p, s) => {
-            let mut b = PrimitiveBuilder::<Decimal128Type>::new();
-            for (row, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(v) => b.append_value(
-                        parse_decimal::<Decimal128Type>(v, *p, *s)
-                            .or_else(|_| parse_decimal::<Decimal128Type>(v.trim(), *p, *s))
-                            .map_err(|e| (row, format!("{v:?}: {e}")))?,
-                    ),
-                }
-            }
-            Arc::new(b.finish().with_data_type(t.clone()))
+            let read = |v: &str| {
+                parse_decimal::<Decimal128Type>(v, *p, *s)
+                    .or_else(|_| parse_decimal::<Decimal128Type>(v.trim(), *p, *s))
+                    .map_err(|e| format!("{v:?}: {e}"))
+            };
+            Arc::new(each::<Decimal128Type>(values, read)?.with_data_type(t.clone()))
         }
         DataType::Decimal256(p, s) => {
-            let mut b = PrimitiveBuilder::<Decimal256Type>::new();
-            for (row, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(v) => b.append_value(
-                        parse_decimal::<Decimal256Type>(v.trim(), *p, *s)
-                            .map_err(|e| (row, format!("{v:?}: {e}")))?,
-                    ),
-                }
-            }
-            Arc::new(b.finish().with_data_type(t.clone()))
+            let read = |v: &str| {
+                parse_decimal::<Decimal256Type>(v.trim(), *p, *s).map_err(|e| format!("{v:?}: {e}"))
+            };
+            Arc::new(each::<Decimal256Type>(values, read)?.with_data_type(t.clone()))
         }
         DataType::Date32 => {
             let f = hints.dateformat;
-            let mut b = Date32Builder::new();
-            for (row, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(v) => {
-                        let d = f
-                            .read(v)
-                            .ok_or_else(|| bad(row, &format!("a date in {}", f.name()), v))?;
-                        b.append_value(d.num_days_from_ce() - 719_163);
-                    }
-                }
-            }
-            Arc::new(b.finish())
+            let read = |v: &str| {
+                f.read(v)
+                    .map(|d| d.num_days_from_ce() - 719_163)
+                    .ok_or_else(|| not(&format!("a date in {}", f.name()), v))
+            };
+            Arc::new(each::<Date32Type>(values, read)?)
         }
         DataType::Time64(TimeUnit::Microsecond) => {
             let f = hints.timeonlyformat;
-            let mut b = Time64MicrosecondBuilder::new();
-            for (row, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(v) => {
-                        let t = f
-                            .read(v)
-                            .ok_or_else(|| bad(row, &format!("a time in {}", f.name()), v))?;
-                        let micros = i64::from(t.num_seconds_from_midnight()) * 1_000_000
-                            + i64::from(t.nanosecond() / 1000);
-                        b.append_value(micros);
-                    }
-                }
-            }
-            Arc::new(b.finish())
+            let read = |v: &str| {
+                let t = f
+                    .read(v)
+                    .ok_or_else(|| not(&format!("a time in {}", f.name()), v))?;
+                Ok(i64::from(t.num_seconds_from_midnight()) * 1_000_000
+                    + i64::from(t.nanosecond() / 1000))
+            };
+            Arc::new(each::<Time64MicrosecondType>(values, read)?)
         }
-        DataType::Timestamp(TimeUnit::Microsecond, zone) => {
-            let mut b = TimestampMicrosecondBuilder::new();
-            for (row, v) in values.enumerate() {
-                match v {
-                    None => b.append_null(),
-                    Some(v) => {
-                        let micros = match zone {
-                            None => {
-                                let f = hints.datetimeformat;
-                                f.read(v)
-                                    .ok_or_else(|| {
-                                        bad(row, &format!("a datetime in {}", f.name()), v)
-                                    })?
-                                    .and_utc()
-                                    .timestamp_micros()
-                            }
-                            Some(_) => {
-                                let f = hints.datetimeformattz;
-                                f.read(v)
-                                    .ok_or_else(|| {
-                                        bad(row, &format!("a datetime in {}", f.name()), v)
-                                    })?
-                                    .timestamp_micros()
-                            }
-                        };
-                        b.append_value(micros);
-                    }
-                }
-            }
-            Arc::new(b.finish().with_data_type(t.clone()))
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            let f = hints.datetimeformat;
+            let read = |v: &str| {
+                f.read(v)
+                    .map(|d| d.and_utc().timestamp_micros())
+                    .ok_or_else(|| not(&format!("a datetime in {}", f.name()), v))
+            };
+            Arc::new(each::<TimestampMicrosecondType>(values, read)?.with_data_type(t.clone()))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            let f = hints.datetimeformattz;
+            let read = |v: &str| {
+                f.read(v)
+                    .map(|d| d.timestamp_micros())
+                    .ok_or_else(|| not(&format!("a datetime in {}", f.name()), v))
+            };
+            Arc::new(each::<TimestampMicrosecondType>(values, read)?.with_data_type(t.clone()))
         }
         other => {
             return Err((
@@ -316,6 +260,43 @@ fn column(
     })
 }
 
+/// A column of `T` whose every value `read` reads; the row and why of the first it cannot.
+fn each<'a, T: ArrowPrimitiveType>(
+    values: impl Iterator<Item = Option<&'a str>>,
+    read: impl Fn(&str) -> std::result::Result<T::Native, String>,
+) -> std::result::Result<PrimitiveArray<T>, Failure> {
+    let mut b = PrimitiveBuilder::<T>::new();
+    for (row, v) in values.enumerate() {
+        match v {
+            None => b.append_null(),
+            Some(v) => b.append_value(read(v).map_err(|why| (row, why))?),
+        }
+    }
+    Ok(b.finish())
+}
+
+/// Booleans in the spellings Records Mover writes and reads, in any case.
+fn booleans<'a>(
+    values: impl Iterator<Item = Option<&'a str>>,
+) -> std::result::Result<ArrayRef, Failure> {
+    let mut b = BooleanBuilder::new();
+    for (row, v) in values.enumerate() {
+        let parsed = match v.map(str::to_ascii_lowercase).as_deref() {
+            None => None,
+            Some("true" | "t" | "1" | "yes" | "y") => Some(true),
+            Some("false" | "f" | "0" | "no" | "n") => Some(false),
+            Some(_) => {
+                let v = v.unwrap_or_default();
+                return Err((row, format!("{v:?} is not a boolean")));
+            }
+        };
+        b.append_option(parsed);
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// Numbers by their `FromStr`; surrounding blanks are allowed (trimmed only when parsing
+/// fails, which keeps the common case one pass).
 fn parsed<'a, T>(
     values: impl Iterator<Item = Option<&'a str>>,
 ) -> std::result::Result<ArrayRef, Failure>
@@ -323,20 +304,12 @@ where
     T: ArrowPrimitiveType,
     T::Native: std::str::FromStr,
 {
-    let mut b = PrimitiveBuilder::<T>::new();
-    for (row, v) in values.enumerate() {
-        match v {
-            None => b.append_null(),
-            // Surrounding blanks are allowed; trimming only when parsing fails keeps the
-            // common case one pass.
-            Some(v) => b.append_value(
-                v.parse::<T::Native>()
-                    .or_else(|_| v.trim().parse::<T::Native>())
-                    .map_err(|_| (row, format!("{v:?} is not {}", T::DATA_TYPE)))?,
-            ),
-        }
-    }
-    Ok(Arc::new(b.finish()))
+    let read = |v: &str| {
+        v.parse::<T::Native>()
+            .or_else(|_| v.trim().parse::<T::Native>())
+            .map_err(|_| format!("{v:?} is not {}", T::DATA_TYPE))
+    };
+    Ok(Arc::new(each::<T>(values, read)?))
 }
 
 #[cfg(test)]
