@@ -37,6 +37,44 @@ enum Shape {
     Binary,
 }
 
+/// An infallible cell writer as a [`WriteCell`].
+fn plain<'a>(write: impl Fn(usize, &mut Vec<u8>) + Send + Sync + 'a) -> WriteCell<'a> {
+    Box::new(move |row, out| {
+        write(row, out);
+        Ok(())
+    })
+}
+
+/// Days since 1970-01-01 as `YYYY-MM-DD`.
+fn date(days: i32, out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    let date = EPOCH
+        .checked_add_signed(chrono::Duration::days(days.into()))
+        .ok_or("a date out of range")?;
+    ymd(date, out);
+    Ok(())
+}
+
+/// Microseconds since the epoch as `YYYY-MM-DD HH:MM:SS.ffffff`; zoned values are stored as
+/// their UTC instant.
+fn datetime(micros: i64, out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    let t = DateTime::from_timestamp_micros(micros)
+        .ok_or("a timestamp out of range")?
+        .naive_utc();
+    ymd(t.date(), out);
+    let (s, us) = (t.num_seconds_from_midnight(), t.nanosecond() / 1000);
+    let two = |n: u32| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+    let [h0, h1] = two(s / 3600);
+    let [m0, m1] = two(s / 60 % 60);
+    let [s0, s1] = two(s % 60);
+    out.extend_from_slice(&[b' ', h0, h1, b':', m0, m1, b':', s0, s1, b'.']);
+    out.extend(
+        (0..6)
+            .rev()
+            .map(|place| b'0' + (us / 10u32.pow(place) % 10) as u8),
+    );
+    Ok(())
+}
+
 type WriteCell<'a> =
     Box<dyn Fn(usize, &mut Vec<u8>) -> std::result::Result<(), String> + Send + Sync + 'a>;
 
@@ -66,10 +104,7 @@ impl<'a> Cells<'a> {
         let (shape, write): (Shape, WriteCell<'a>) = match array.data_type() {
             Boolean => {
                 let a = array.as_boolean();
-                let write: WriteCell<'a> = Box::new(move |row, out| {
-                    out.push(if a.value(row) { b'1' } else { b'0' });
-                    Ok(())
-                });
+                let write = plain(move |row, out| out.push(b'0' + a.value(row) as u8));
                 (Shape::Plain, write)
             }
             Int8 => (Shape::Plain, int::<t::Int8Type>(array)),
@@ -98,23 +133,14 @@ impl<'a> Cells<'a> {
             }
             Decimal128(_, scale) => {
                 let (a, scale) = (array.as_primitive::<t::Decimal128Type>(), *scale);
-                (
-                    Shape::Plain,
-                    Box::new(move |row, out| {
-                        decimal(a.value(row), scale, out);
-                        Ok(())
-                    }),
-                )
+                let write = plain(move |row, out| decimal(a.value(row), scale, out));
+                (Shape::Plain, write)
             }
             Decimal256(..) => {
                 let a = array.as_primitive::<t::Decimal256Type>();
-                (
-                    Shape::Plain,
-                    Box::new(move |row, out| {
-                        out.extend_from_slice(a.value_as_string(row).as_bytes());
-                        Ok(())
-                    }),
-                )
+                let write =
+                    plain(move |row, out| out.extend_from_slice(a.value_as_string(row).as_bytes()));
+                (Shape::Plain, write)
             }
             Utf8 => {
                 let a = array.as_string::<i32>();
@@ -148,49 +174,19 @@ impl<'a> Cells<'a> {
                 let a = array.as_primitive::<t::Date32Type>();
                 (
                     Shape::Plain,
-                    Box::new(move |row, out| {
-                        let date = EPOCH
-                            .checked_add_signed(chrono::Duration::days(a.value(row).into()))
-                            .ok_or("a date out of range")?;
-                        ymd(date, out);
-                        Ok(())
-                    }),
+                    Box::new(move |row, out| date(a.value(row), out)),
                 )
             }
             Timestamp(..) => {
                 let micros = micros(array);
                 (
                     Shape::Plain,
-                    Box::new(move |row, out| {
-                        let t = DateTime::from_timestamp_micros(micros(row))
-                            .ok_or("a timestamp out of range")?;
-                        // Zoned values are stored as their UTC instant.
-                        let t = t.naive_utc();
-                        ymd(t.date(), out);
-                        let (s, us) = (t.num_seconds_from_midnight(), t.nanosecond() / 1000);
-                        let two = |n: u32| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
-                        let [h0, h1] = two(s / 3600);
-                        let [m0, m1] = two(s / 60 % 60);
-                        let [s0, s1] = two(s % 60);
-                        out.extend_from_slice(&[b' ', h0, h1, b':', m0, m1, b':', s0, s1, b'.']);
-                        out.extend(
-                            (0..6)
-                                .rev()
-                                .map(|place| b'0' + (us / 10u32.pow(place) % 10) as u8),
-                        );
-                        Ok(())
-                    }),
+                    Box::new(move |row, out| datetime(micros(row), out)),
                 )
             }
             Time32(_) | Time64(_) | Duration(_) => {
                 let micros = micros(array);
-                (
-                    Shape::Plain,
-                    Box::new(move |row, out| {
-                        clock(micros(row), out);
-                        Ok(())
-                    }),
-                )
+                (Shape::Plain, plain(move |row, out| clock(micros(row), out)))
             }
             other => return Err(format!("MySQL cannot take {other} values")),
         };
