@@ -398,11 +398,14 @@ pub async fn a_dropped_write_leaves_the_target_as_it_was(b: &Backend) {
             done = endless => panic!("{}: {}: the write ended before it was dropped: {done:?}", b.label, target.name),
             () = staged => {}
         }
-        let after = b.settles_to(&before, Duration::from_secs(20)).await;
+        let after = b.settles_to(&before, Duration::from_secs(30)).await;
         assert_eq!(
-            after, before,
-            "{}: {}: a dropped write changed the store",
-            b.label, target.name
+            after,
+            before,
+            "{}: {}: a dropped write changed the store; the gateway's log:\n{}",
+            b.label,
+            target.name,
+            b.gw.log()
         );
         // And the dataset still reads as before: 1000 rows, or nothing at all.
         let read = Read {

@@ -46,14 +46,53 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let label = what.to_string();
     spawn(what, async move {
-        if let Err(out) = tx.send(work.await) {
-            orphaned(out).await;
+        let delivery = Delivery {
+            value: Some(work.await),
+            orphaned: Some(Box::new(move |out| Box::pin(orphaned(out)))),
+            what: label,
+        };
+        if let Err(mut delivery) = tx.send(delivery) {
+            delivery.orphan().await;
         }
     });
     // The task ends without sending only when the runtime stops under it.
-    rx.await
-        .map_err(|_| crate::error::Error::internal(format!("{what}: the gateway is shutting down")))
+    let mut delivery = rx.await.map_err(|_| {
+        crate::error::Error::internal(format!("{what}: the gateway is shutting down"))
+    })?;
+    Ok(delivery.take())
+}
+
+type Orphaned<T> = Box<dyn FnOnce(T) -> futures::future::BoxFuture<'static, ()> + Send>;
+
+/// A step's output on its way to the caller. Sent, it may still be dropped unread (the caller
+/// was dropped after the send and before it looked), so it is a guard too: dropped untaken,
+/// it hands the output to its undo.
+struct Delivery<T: Send + 'static> {
+    value: Option<T>,
+    orphaned: Option<Orphaned<T>>,
+    what: String,
+}
+
+impl<T: Send + 'static> Delivery<T> {
+    fn take(&mut self) -> T {
+        self.value.take().expect("a delivery is taken once")
+    }
+
+    async fn orphan(&mut self) {
+        if let (Some(value), Some(orphaned)) = (self.value.take(), self.orphaned.take()) {
+            orphaned(value).await;
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Delivery<T> {
+    fn drop(&mut self) {
+        if let (Some(value), Some(orphaned)) = (self.value.take(), self.orphaned.take()) {
+            spawn(&self.what, orphaned(value));
+        }
+    }
 }
 
 /// Every undo [`spawn`]ed so far has finished.
@@ -90,6 +129,23 @@ mod tests {
             move |n| async move { flag.store(n == 7, Ordering::SeqCst) },
         );
         let _ = tokio::time::timeout(std::time::Duration::from_millis(1), step).await;
+        settled().await;
+        assert!(undone.load(Ordering::SeqCst));
+        // Delivered, then dropped unread (the caller left between the send and its look):
+        // undone all the same.
+        let undone = Arc::new(AtomicBool::new(false));
+        let flag = undone.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<Delivery<u8>>();
+        tx.send(Delivery {
+            value: Some(9),
+            orphaned: Some(Box::new(move |n| {
+                Box::pin(async move { flag.store(n == 9, Ordering::SeqCst) })
+            })),
+            what: "test".into(),
+        })
+        .ok()
+        .expect("the receiver is there");
+        drop(rx);
         settled().await;
         assert!(undone.load(Ordering::SeqCst));
         // A caller that waits gets the output, and nothing is undone.
