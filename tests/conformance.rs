@@ -1,6 +1,6 @@
 //! The connector conformance suite: one typed table with the values that break things (NULLs,
 //! unicode, empty strings, extreme numbers, old and new dates) moved through every connector
-//! (SQLite, Postgres, MariaDB; a local folder and S3 in every file format) by a real gateway and compared value by value; then the same with 0 rows and 100k rows.
+//! (SQLite, Postgres, MariaDB; a local folder, S3 and Azure in every file format) by a real gateway and compared value by value; then the same with 0 rows and 100k rows.
 //!
 //! SQLite and Parquet keep every type exactly (SQLite's documented conversions are covered by
 //! its type-table unit tests). CSV and JSON lines carry no types: read back, a column is
@@ -27,7 +27,7 @@ use arrow_flight::error::FlightError;
 use futures::TryStreamExt;
 use mover_client::Client;
 use mover_proto::{ExistingTable, Path, Read, Write, read::What};
-use mover_tests::{Gateway, Mariadb, Postgres, S3Server, workdir};
+use mover_tests::{Azurite, Gateway, Mariadb, Postgres, S3Server, workdir};
 
 const EDGE_ROWS: usize = 6;
 
@@ -565,20 +565,24 @@ async fn mysql_round_trip(client: &mut Client, n: usize, target: &str) {
 }
 
 /// Every connector: SQLite, Postgres, MariaDB, and Parquet, CSV and JSON lines on a local
-/// folder and on S3.
+/// folder, on S3 and on Azure.
 async fn suite(n: usize) {
     let s3 = S3Server::start();
     s3.create_bucket("conformance");
+    let azurite = Azurite::start();
+    azurite.create_container("conformance");
     let pg = Postgres::start();
     let maria = Mariadb::start();
     let dir = workdir();
     let config = format!(
-        "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[databases.pg]\nurl = \"{}\"\npassword_env = \"PG_PASSWORD\"\n[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n[buckets.files]\nurl = \"file://data\"\n{}",
+        "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[databases.pg]\nurl = \"{}\"\npassword_env = \"PG_PASSWORD\"\n[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n[buckets.files]\nurl = \"file://data\"\n{}{}",
         pg.url(),
         maria.url(),
-        s3.bucket_config("lake", "s3://conformance/suite")
+        s3.bucket_config("lake", "s3://conformance/suite"),
+        azurite.bucket_config("blob", "conformance", "suite"),
     );
     let mut envs = S3Server::envs().to_vec();
+    envs.extend(Azurite::envs());
     envs.push(("PG_PASSWORD", Postgres::PASSWORD));
     envs.push(("MARIA_PASSWORD", Mariadb::PASSWORD));
     let gw = Gateway::start_with_config_env(dir.path(), &config, &envs);
@@ -586,7 +590,7 @@ async fn suite(n: usize) {
     exact_round_trip(&mut client, n, "demo/main/conformance").await;
     widened_round_trip(&mut client, n, "pg/public/conformance").await;
     mysql_round_trip(&mut client, n, "maria/test/conformance").await;
-    for bucket in ["files", "lake"] {
+    for bucket in ["files", "lake", "blob"] {
         exact_round_trip(&mut client, n, &format!("{bucket}/conformance.parquet")).await;
         text_round_trip(&mut client, n, &format!("{bucket}/conformance.csv")).await;
         text_round_trip(&mut client, n, &format!("{bucket}/conformance.jsonl")).await;
