@@ -87,6 +87,8 @@ pub struct Cells<'a> {
 }
 
 impl<'a> Cells<'a> {
+    // Long by design: one arm per Arrow type MySQL takes, the encoder's half of the type table
+    // (`types.rs`), read top to bottom like it.
     pub fn new(array: &'a dyn Array) -> std::result::Result<Self, String> {
         use DataType::*;
         use arrow::datatypes as t;

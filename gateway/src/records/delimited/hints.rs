@@ -263,7 +263,8 @@ impl Hints {
         Ok(warnings)
     }
 
-    /// Set one hint from its JSON value.
+    /// Set one hint from its JSON value. Long by design: one arm per hint of the 13, each
+    /// with the values Records Mover allows for it.
     fn set(&mut self, name: &str, value: &Value) -> std::result::Result<(), String> {
         let text = || {
             value

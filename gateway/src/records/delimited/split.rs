@@ -220,7 +220,9 @@ impl Splitter {
         ))
     }
 
-    /// One character of input.
+    /// One character of input. Long by design: the splitter's whole state machine (in a
+    /// field, in quotes, after an escape, after a quote, at a terminator), kept in one match
+    /// so every transition is seen together.
     fn step(&mut self, c: char, out: &mut Vec<Record>) -> Result<()> {
         let d = self.dialect;
         let is = |x: char| c == x;

@@ -217,6 +217,7 @@ fn text(v: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(v).map_err(|_| "text that is not UTF-8".to_string())
 }
 
+// Long by design: one arm per Postgres type, the decoding half of the type table (`types.rs`).
 fn decode(t: &PgType, builder: &mut dyn ArrayBuilder, v: &[u8]) -> Result<(), String> {
     match t {
         PgType::Bool => b::<BooleanBuilder>(builder).append_value(be::<1>(v)?[0] != 0),

@@ -58,6 +58,7 @@ fn length_prefixed(
     Ok(())
 }
 
+// Long by design: one arm per Postgres type, the encoding half of the type table (`types.rs`).
 fn encode_value(t: &PgType, col: &dyn Array, r: usize, out: &mut Vec<u8>) -> Result<(), String> {
     match t {
         PgType::Bool => out.push(col.as_boolean().value(r) as u8),
