@@ -218,11 +218,21 @@ impl Backend {
                         Some(format!("{k} {}", etag.trim()))
                     })
                     .collect();
-                lines.extend(
-                    s3.pending_uploads(BUCKET)
-                        .into_iter()
-                        .map(|u| format!("open multipart upload {u}")),
-                );
+                // An upload that holds no part holds no data. object_store retries
+                // CreateMultipartUpload (it marks it idempotent) after a timeout or a reset
+                // connection, so on a loaded machine moto can be left an empty upload that no
+                // client knows the id of, and so none can abort (S3 lifecycle rules clear
+                // them). Those are said, not counted; an upload with parts is a leak.
+                for (key, id, parts) in s3.pending_uploads_with_parts(BUCKET) {
+                    if parts == 0 {
+                        eprintln!(
+                            "{}: an empty open upload of {key} ({id}), not counted",
+                            self.label
+                        );
+                    } else {
+                        lines.push(format!("open multipart upload of {key} with {parts} parts"));
+                    }
+                }
                 lines
             }
             Store::Azure(azurite) => azurite.blobs(BUCKET),
@@ -317,6 +327,11 @@ impl Target {
             existing_table: existing as i32,
             file: self.format.map(|format| FileOptions {
                 format: format as i32,
+                // Uncompressed, so that a write cut after a second has uploaded parts.
+                records: (format == FileFormat::Records).then(|| mover_proto::RecordsOptions {
+                    hints_json: r#"{"compression": null}"#.into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()

@@ -98,6 +98,21 @@ impl S3Server {
         xml_values(&r, "UploadId")
     }
 
+    /// The same, each with its key and how many parts it holds.
+    pub fn pending_uploads_with_parts(&self, bucket: &str) -> Vec<(String, String, usize)> {
+        let r = self.http("GET", &format!("/{bucket}?uploads"));
+        let keys = xml_values(&r, "Key");
+        let ids = xml_values(&r, "UploadId");
+        keys.into_iter()
+            .zip(ids)
+            .map(|(key, id)| {
+                let parts = self.http("GET", &format!("/{bucket}/{key}?uploadId={id}"));
+                let n = xml_values(&parts, "PartNumber").len();
+                (key, id, n)
+            })
+            .collect()
+    }
+
     /// The ETag S3 gives an object: `"<md5>-N"` when it was uploaded in N parts.
     pub fn etag(&self, bucket: &str, key: &str) -> String {
         let r = self.http("HEAD", &format!("/{bucket}/{key}"));

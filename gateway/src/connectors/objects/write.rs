@@ -199,8 +199,9 @@ impl Drop for OpenUpload {
 }
 
 async fn abort(upload: WriteMultipart) {
-    if let Err(e) = upload.abort().await {
-        tracing::warn!(error = %e, "aborting an upload failed");
+    match upload.abort().await {
+        Ok(()) => tracing::info!("aborted an upload"),
+        Err(e) => tracing::warn!(error = %e, "aborting an upload failed"),
     }
 }
 
@@ -267,7 +268,7 @@ pub(super) async fn write_parts(
     key: &Key,
     spec: &WriteSpec,
     schema: SchemaRef,
-    mut batches: BatchStream,
+    batches: BatchStream,
 ) -> Result<WriteReport> {
     let format = parts_format(spec)?;
     let old = read::data_files(bucket, key).await?;
@@ -276,76 +277,23 @@ pub(super) async fn write_parts(
         !old.is_empty(),
         &format!("{} ({} data files)", bucket.label(key), old.len()),
     )?;
-    // A run id keeps this write's parts apart from earlier ones (append) and from a
-    // concurrent write to the same prefix.
-    let run = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    // Parts are uploaded under a hidden folder of this run (readers skip `_x`), so until the
-    // write commits, even a killed gateway leaves nothing a reader sees; committing renames
-    // them into place.
-    let name = |dir: String, n: usize| {
-        Path::parse(format!("{dir}/part-{run:x}-{n:05}.{}", format.extension()))
-            .map_err(|e| Error::internal(format!("bad part name: {e}")))
-    };
-    let part_path = |n: usize| name(format!("{}/_staging-{run:x}", key.as_str()), n);
-    let final_path = |n: usize| name(key.as_str().to_string(), n);
+    let names = PartNames::new(key, &format);
     let mut staged = Staged::new(&bucket.store);
-    let mut current: Option<Upload> = None;
-    let mut rows = 0u64;
-    let result: Result<()> = async {
-        while let Some(item) = batches.next().await {
-            let batch = item?;
-            if current.is_none() {
-                current = Some(
-                    Upload::start(bucket, part_path(staged.len())?, &format, schema.clone())
-                        .await?,
-                );
-            }
-            let upload = current.as_mut().expect("set above");
-            upload.push(&batch).await?;
-            rows += batch.num_rows() as u64;
-            if upload.bytes >= bucket.part_bytes {
-                let full = current.take().expect("set above");
-                let label = bucket.label(&full.path);
-                staged.add(full.finish(&label, IfAbandoned::Delete).await?);
-            }
+    let rows = match upload_parts(bucket, &names, &format, schema, batches, &mut staged).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            staged.undo().await;
+            return Err(e);
         }
-        // No rows at all still leaves one (empty) part, so the dataset and its schema exist.
-        if staged.len() == 0 && current.is_none() {
-            current = Some(Upload::start(bucket, part_path(0)?, &format, schema.clone()).await?);
-        }
-        if let Some(last) = current.take() {
-            let label = bucket.label(&last.path);
-            staged.add(last.finish(&label, IfAbandoned::Delete).await?);
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        if let Some(upload) = current.take() {
-            upload.abort().await;
-        }
-        staged.undo().await;
-        return Err(e);
-    }
+    };
     // Every new part is complete: the write commits by renaming them into place, in a task of
     // its own, so that a write dropped now does not leave half of them.
-    let parts = staged.commit();
-    let moves = parts
-        .into_iter()
-        .enumerate()
-        .map(|(n, from)| Ok((from, final_path(n)?)))
+    let moves = (0..staged.len())
+        .map(|n| names.published(n))
         .collect::<Result<Vec<_>>>()?;
-    let store = bucket.store.clone();
-    let label = bucket.label(key);
-    undo::outliving(
-        "publishing the parts",
-        publish(store, moves, label),
-        |_| async {},
-    )
-    .await??;
+    let moves: Vec<(Path, Path)> = staged.commit().into_iter().zip(moves).collect();
+    let publishing = publish(bucket.store.clone(), moves, bucket.label(key));
+    undo::outliving("publishing the parts", publishing, |_| async {}).await??;
     // The old parts of an overwrite go the same way.
     if plan.replaces_rows() {
         let store = bucket.store.clone();
@@ -366,4 +314,91 @@ pub(super) async fn write_parts(
         rows_committed: rows,
         ..Default::default()
     })
+}
+
+/// The names of one prefix write's parts. A run id keeps them apart from earlier writes'
+/// (append) and from a concurrent write to the same prefix. They are uploaded under a hidden
+/// folder of the run (readers skip `_x`), so until the write commits even a killed gateway
+/// leaves nothing a reader sees; committing renames them into place.
+struct PartNames {
+    prefix: String,
+    run: u128,
+    extension: &'static str,
+}
+
+impl PartNames {
+    fn new(key: &Key, format: &Format) -> Self {
+        let run = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Self {
+            prefix: key.as_str().to_string(),
+            run,
+            extension: format.extension(),
+        }
+    }
+
+    fn name(&self, dir: &str, n: usize) -> Result<Path> {
+        let (run, ext) = (self.run, self.extension);
+        Path::parse(format!("{dir}/part-{run:x}-{n:05}.{ext}"))
+            .map_err(|e| Error::internal(format!("bad part name: {e}")))
+    }
+
+    fn staged(&self, n: usize) -> Result<Path> {
+        self.name(&format!("{}/_staging-{:x}", self.prefix, self.run), n)
+    }
+
+    fn published(&self, n: usize) -> Result<Path> {
+        self.name(&self.prefix, n)
+    }
+}
+
+/// Every batch into parts of about `part_size_mb`, each completed into `staged`; the rows.
+/// An error aborts the part being written (the caller removes the staged ones).
+async fn upload_parts(
+    bucket: &Bucket,
+    names: &PartNames,
+    format: &Format,
+    schema: SchemaRef,
+    mut batches: BatchStream,
+    staged: &mut Staged,
+) -> Result<u64> {
+    let mut current: Option<Upload> = None;
+    let mut rows = 0u64;
+    let result: Result<()> = async {
+        while let Some(item) = batches.next().await {
+            let batch = item?;
+            if current.is_none() {
+                let path = names.staged(staged.len())?;
+                current = Some(Upload::start(bucket, path, format, schema.clone()).await?);
+            }
+            let upload = current.as_mut().expect("set above");
+            upload.push(&batch).await?;
+            rows += batch.num_rows() as u64;
+            if upload.bytes >= bucket.part_bytes {
+                let full = current.take().expect("set above");
+                let label = bucket.label(&full.path);
+                staged.add(full.finish(&label, IfAbandoned::Delete).await?);
+            }
+        }
+        // No rows at all still leaves one (empty) part, so the dataset and its schema exist.
+        if staged.len() == 0 && current.is_none() {
+            let path = names.staged(0)?;
+            current = Some(Upload::start(bucket, path, format, schema.clone()).await?);
+        }
+        if let Some(last) = current.take() {
+            let label = bucket.label(&last.path);
+            staged.add(last.finish(&label, IfAbandoned::Delete).await?);
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        if let Some(upload) = current.take() {
+            upload.abort().await;
+        }
+        return Err(e);
+    }
+    Ok(rows)
 }
