@@ -210,10 +210,9 @@ fn unreachable_gateway_and_bad_names_are_clear() {
     assert!(err.contains("not allowed"), "{err}");
 }
 
-/// A database server that takes the TCP connection and never says a word: every kind of call
-/// to it fails by its connect timeout, naming the database, instead of hanging.
-#[test]
-fn a_database_that_never_answers_fails_in_time() {
+/// A gateway whose databases `pg` and `maria` take the TCP connection and never say a word
+/// (connect timeouts of `seconds`), beside `files` holding orders.csv.
+fn silent_databases(dir: &std::path::Path, seconds: u64) -> Gateway {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -222,14 +221,21 @@ fn a_database_that_never_answers_fails_in_time() {
             held.push(conn);
         }
     });
-    let dir = workdir();
-    std::fs::write(dir.path().join("data/orders.csv"), ORDERS).unwrap();
+    std::fs::write(dir.join("data/orders.csv"), ORDERS).unwrap();
     let config = format!(
-        "[databases.pg]\nurl = \"postgres://mover@127.0.0.1:{port}/postgres\"\nconnect_timeout_seconds = 2\n\
-         [databases.maria]\nurl = \"mysql://mover@127.0.0.1:{port}/test\"\nconnect_timeout_seconds = 2\n\
+        "[databases.pg]\nurl = \"postgres://mover@127.0.0.1:{port}/postgres\"\nconnect_timeout_seconds = {seconds}\n\
+         [databases.maria]\nurl = \"mysql://mover@127.0.0.1:{port}/test\"\nconnect_timeout_seconds = {seconds}\n\
          [buckets.files]\nurl = \"file://data\"\n"
     );
-    let gw = Gateway::start_with_config(dir.path(), &config);
+    Gateway::start_with_config(dir, &config)
+}
+
+/// A database server that takes the TCP connection and never says a word: every kind of call
+/// to it fails by its connect timeout, naming the database, instead of hanging.
+#[test]
+fn a_database_that_never_answers_fails_in_time() {
+    let dir = workdir();
+    let gw = silent_databases(dir.path(), 2);
     for args in [
         &["cat", "pg/public/t"][..],
         &["schema", "pg/public/t"],
@@ -263,22 +269,8 @@ fn a_database_that_never_answers_fails_in_time() {
 /// connect timeout, not one per database.
 #[test]
 fn ls_with_databases_down_lists_the_rest_and_names_them() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in silent.incoming() {
-            held.push(conn);
-        }
-    });
     let dir = workdir();
-    std::fs::write(dir.path().join("data/orders.csv"), ORDERS).unwrap();
-    let config = format!(
-        "[databases.pg]\nurl = \"postgres://mover@127.0.0.1:{port}/postgres\"\nconnect_timeout_seconds = 3\n\
-         [databases.maria]\nurl = \"mysql://mover@127.0.0.1:{port}/test\"\nconnect_timeout_seconds = 3\n\
-         [buckets.files]\nurl = \"file://data\"\n"
-    );
-    let gw = Gateway::start_with_config(dir.path(), &config);
+    let gw = silent_databases(dir.path(), 3);
     let started = std::time::Instant::now();
     let out = gw.mvrec(&["ls"]);
     let took = started.elapsed();
