@@ -275,79 +275,137 @@ pub(super) async fn write(
             format!("{label} is not empty; a records directory is written only into an empty one"),
         ));
     }
-    let options = spec.file.records.clone().unwrap_or_default();
     // Types the records schema cannot say are refused before a byte is written.
     let schema_doc = schema::from_arrow(&schema)?;
-    let path = |name: &str| {
-        Path::parse(format!("{}/{name}", key.as_str()))
-            .map_err(|e| Error::internal(format!("bad name {name}: {e}")))
-    };
-    let (format_file, format_doc, data_name, encoder, notes) = match options.format_type.as_str() {
-        "parquet" => {
-            if !options.variant.is_empty() || !options.hints_json.trim().is_empty() {
-                return Err(Error::invalid(
-                    "a parquet records directory takes no variant or hints; they describe delimited files",
-                ));
-            }
-            let encoder = crate::records::encoder(&Format::Parquet, schema)?;
-            let name = "data001.parquet".to_string();
-            ("_format_parquet", None, name, encoder, vec![])
-        }
-        "" | "delimited" => {
-            let given = crate::records::given_hints(&options)?;
-            let variant = match options.variant.as_str() {
-                "" => "bluelabs",
-                v => v,
-            };
-            let strict = crate::records::strict(&spec.file);
-            let (hints, notes) = Hints::from_json(Some(variant), &given, strict)?;
-            let codec = hints.compression.map(Compression::codec);
-            let extension = codec.map_or("", Codec::extension);
-            let mut encoder: Box<dyn Encoder> =
-                Box::new(HintedEncoder::new(hints.clone(), schema)?);
-            if let Some(codec) = codec {
-                encoder = Box::new(Compressed::new(codec, encoder)?);
-            }
-            let doc = json!({"type": "delimited", "variant": variant, "hints": hints.to_json()});
-            let name = format!("data001.csv{extension}");
-            ("_format_delimited", Some(doc), name, encoder, notes)
-        }
-        other => {
-            return Err(Error::invalid(format!(
-                "records format type {other:?}: delimited and parquet are written"
-            )));
-        }
-    };
-    let data_path = path(&data_name)?;
-    let upload = Upload::with_encoder(bucket, data_path.clone(), encoder).await?;
+    let layout = Layout::of(spec, schema)?;
+    let data_path = dir_path(key, &layout.data_name)?;
+    let upload = Upload::with_encoder(bucket, data_path.clone(), layout.encoder).await?;
     let rows = upload
         .write_all(batches, &label, IfAbandoned::Delete)
         .await?;
-
     let mut staged = Staged::new(&bucket.store);
     staged.add(data_path.clone());
-    let result: Result<()> = async {
+    let describe = Metadata {
+        format_file: layout.format_file,
+        format_doc: layout.format_doc,
+        schema_doc,
+        data_path,
+        data_name: layout.data_name,
+    };
+    if let Err(e) = describe.write(bucket, key, &mut staged).await {
+        staged.undo().await;
+        return Err(e);
+    }
+    staged.commit();
+    Ok(WriteReport {
+        rows_committed: rows,
+        notes: layout.notes,
+    })
+}
+
+/// `name` inside the directory `key`.
+fn dir_path(key: &Key, name: &str) -> Result<Path> {
+    Path::parse(format!("{}/{name}", key.as_str()))
+        .map_err(|e| Error::internal(format!("bad name {name}: {e}")))
+}
+
+/// What a records directory is written as, from the write's records options.
+struct Layout {
+    format_file: &'static str,
+    /// `_format_delimited`'s document; `_format_parquet` is empty, as Records Mover requires.
+    format_doc: Option<Value>,
+    data_name: String,
+    encoder: Box<dyn Encoder>,
+    /// Hints that were not understood and skipped.
+    notes: Vec<String>,
+}
+
+impl Layout {
+    fn of(spec: &WriteSpec, schema: SchemaRef) -> Result<Self> {
+        let options = spec.file.records.clone().unwrap_or_default();
+        match options.format_type.as_str() {
+            "parquet" => {
+                if !options.variant.is_empty() || !options.hints_json.trim().is_empty() {
+                    return Err(Error::invalid(
+                        "a parquet records directory takes no variant or hints; they describe delimited files",
+                    ));
+                }
+                Ok(Self {
+                    format_file: "_format_parquet",
+                    format_doc: None,
+                    data_name: "data001.parquet".into(),
+                    encoder: crate::records::encoder(&Format::Parquet, schema)?,
+                    notes: vec![],
+                })
+            }
+            "" | "delimited" => {
+                let given = crate::records::given_hints(&options)?;
+                let variant = match options.variant.as_str() {
+                    "" => "bluelabs",
+                    v => v,
+                };
+                let strict = crate::records::strict(&spec.file);
+                let (hints, notes) = Hints::from_json(Some(variant), &given, strict)?;
+                let codec = hints.compression.map(Compression::codec);
+                let extension = codec.map_or("", Codec::extension);
+                let mut encoder: Box<dyn Encoder> =
+                    Box::new(HintedEncoder::new(hints.clone(), schema)?);
+                if let Some(codec) = codec {
+                    encoder = Box::new(Compressed::new(codec, encoder)?);
+                }
+                let doc =
+                    json!({"type": "delimited", "variant": variant, "hints": hints.to_json()});
+                Ok(Self {
+                    format_file: "_format_delimited",
+                    format_doc: Some(doc),
+                    data_name: format!("data001.csv{extension}"),
+                    encoder,
+                    notes,
+                })
+            }
+            other => Err(Error::invalid(format!(
+                "records format type {other:?}: delimited and parquet are written"
+            ))),
+        }
+    }
+}
+
+/// The files that describe a written data file: `_format_*`, `_schema.json` and the manifest,
+/// written as `manifest` and renamed `_manifest` last, so a reader never sees a manifest
+/// before its files.
+struct Metadata {
+    format_file: &'static str,
+    format_doc: Option<Value>,
+    schema_doc: Value,
+    data_path: Path,
+    data_name: String,
+}
+
+impl Metadata {
+    /// Write them, each held in `staged` as soon as it exists.
+    async fn write(self, bucket: &Bucket, key: &Key, staged: &mut Staged) -> Result<()> {
+        let label = bucket.label(key);
         let size = bucket
             .store
-            .head(&data_path)
+            .head(&self.data_path)
             .await
-            .internal(format!("reading back {label}{data_name}"))?
+            .internal(format!("reading back {label}{}", self.data_name))?
             .size;
         let manifest = json!({"entries": [{
-            "url": format!("{}/{}/{data_name}", bucket.base_url, key.as_str()),
+            "url": format!("{}/{}/{}", bucket.base_url, key.as_str(), self.data_name),
             "mandatory": true,
             "meta": {"content_length": size},
         }]});
         let json = |doc: &Value| serde_json::to_vec(doc).expect("JSON");
         for (name, bytes) in [
             (
-                format_file,
-                format_doc.as_ref().map(json).unwrap_or_default(),
+                self.format_file,
+                self.format_doc.as_ref().map(json).unwrap_or_default(),
             ),
-            ("_schema.json", json(&schema_doc)),
+            ("_schema.json", json(&self.schema_doc)),
             ("manifest", json(&manifest)),
         ] {
-            let p = path(name)?;
+            let p = dir_path(key, name)?;
             bucket
                 .store
                 .put(&p, bytes.into())
@@ -356,23 +414,12 @@ pub(super) async fn write(
             staged.add(p);
         }
         // Staged before the rename: a drop during it finds `_manifest` or `manifest` to remove.
-        staged.add(path("_manifest")?);
-        let (from, to) = (path("manifest")?, path("_manifest")?);
+        let (from, to) = (dir_path(key, "manifest")?, dir_path(key, "_manifest")?);
+        staged.add(to.clone());
         bucket
             .store
             .rename(&from, &to)
             .await
-            .internal(format!("renaming {label}manifest"))?;
-        Ok(())
+            .internal(format!("renaming {label}manifest"))
     }
-    .await;
-    if let Err(e) = result {
-        staged.undo().await;
-        return Err(e);
-    }
-    staged.commit();
-    Ok(WriteReport {
-        rows_committed: rows,
-        notes,
-    })
 }
