@@ -122,6 +122,24 @@ pub fn match_columns(
         .collect()
 }
 
+/// The column definitions of a new table for `schema`: each name quoted by `quote`, its type
+/// as `ddl_type` gives it for the system, and `NOT NULL` where the field is not nullable.
+pub fn column_definitions(
+    schema: &Schema,
+    quote: impl Fn(&str) -> String,
+    ddl_type: impl Fn(&arrow::datatypes::Field) -> Result<String>,
+) -> Result<String> {
+    let defs = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let null = if f.is_nullable() { "" } else { " NOT NULL" };
+            Ok(format!("{} {}{null}", quote(f.name()), ddl_type(f)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(defs.join(", "))
+}
+
 fn schema_mismatch(what: String, has: &[&str]) -> Error {
     Error::new(
         ErrorKind::FailedPrecondition,

@@ -159,18 +159,9 @@ impl<'a> Load<'a> {
 
     /// `(columns...) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4` for a new table.
     fn ddl(&self) -> Result<String> {
-        let columns = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| {
-                let null = if f.is_nullable() { "" } else { " NOT NULL" };
-                Ok(format!("{} {}{null}", quote(f.name()), types::ddl_type(f)?))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let columns = plan::column_definitions(&self.schema, quote, types::ddl_type)?;
         Ok(format!(
-            "({}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-            columns.join(", ")
+            "({columns}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
         ))
     }
 

@@ -429,20 +429,9 @@ impl Connector for Postgres {
         let mut conn = self.connect().await?;
         let mut tx = conn.begin().await.map_err(|e| db_error(e, "BEGIN"))?;
         let existing = columns(&mut tx, &table.quoted()).await?;
-        let create = |tx_cols: &SchemaRef| -> Result<String> {
-            let defs = tx_cols
-                .fields()
-                .iter()
-                .map(|f| {
-                    let null = if f.is_nullable() { "" } else { " NOT NULL" };
-                    Ok(format!("{} {}{null}", quote(f.name()), types::ddl_type(f)?))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(format!(
-                "CREATE TABLE {} ({})",
-                table.quoted(),
-                defs.join(", ")
-            ))
+        let create = |schema: &SchemaRef| -> Result<String> {
+            let defs = plan::column_definitions(schema, quote, types::ddl_type)?;
+            Ok(format!("CREATE TABLE {} ({defs})", table.quoted()))
         };
         let table_label = format!("table {table}");
         let ddl: Vec<String> = match plan::plan(spec.existing, existing.is_some(), &table_label)? {

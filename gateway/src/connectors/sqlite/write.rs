@@ -134,15 +134,8 @@ fn create(
     if schema.fields().is_empty() {
         return Err(Error::invalid("cannot create a table with no columns"));
     }
-    let cols = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let null = if f.is_nullable() { "" } else { " NOT NULL" };
-            Ok(format!("{} {}{null}", quote(f.name()), declared_type(f)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let ddl = format!("CREATE TABLE {} ({})", table.quoted(), cols.join(", "));
+    let cols = plan::column_definitions(schema, quote, declared_type)?;
+    let ddl = format!("CREATE TABLE {} ({cols})", table.quoted());
     tx.execute(&ddl, []).invalid("cannot create the table")?;
     table_columns(tx, table)?.ok_or_else(|| Error::internal("the created table is not there"))
 }
