@@ -109,11 +109,6 @@ pub async fn settled() {
     }
 }
 
-/// How many undos are still running.
-pub fn pending() -> usize {
-    PENDING.load(Ordering::SeqCst)
-}
-
 #[cfg(test)]
 mod tests {
     #[tokio::test]
