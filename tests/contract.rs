@@ -14,6 +14,8 @@ async fn every_check(b: &mut Backend) {
     contract::a_dropped_write_leaves_the_target_as_it_was(b).await;
     contract::a_dropped_read_stops_the_source(b).await;
     contract::a_killed_gateway_leaves_the_dataset_as_it_was(b).await;
+    contract::a_killed_connection_leaves_the_table_as_it_was(b).await;
+    contract::typed_values_round_trip(b).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -85,4 +87,16 @@ async fn postgres() {
 async fn mariadb() {
     let mut b = Backend::mariadb();
     every_check(&mut b).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_over_tls() {
+    let b = Backend::postgres_over_tls();
+    contract::tls_to_the_database_is_verified(&b).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_over_tls() {
+    let b = Backend::mariadb_over_tls();
+    contract::tls_to_the_database_is_verified(&b).await;
 }

@@ -4,6 +4,7 @@
 //! test as the source `t`, beside a SQLite database `src` that the checks read from, and a way
 //! to look at what the store holds without going through the gateway.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,8 @@ use tonic::Code;
 
 use crate::count_rows;
 
-use crate::{Azurite, FakeGcs, Gateway, Mariadb, Postgres, S3Server, workdir};
+use crate::values;
+use crate::{Azurite, FakeGcs, Gateway, Mariadb, Pki, Postgres, S3Server, workdir};
 
 /// How to look at the store behind source `t`.
 pub enum Store {
@@ -50,7 +52,17 @@ impl Backend {
         target_config: &str,
         envs: &[(&str, &str)],
     ) -> Self {
-        let dir = workdir();
+        Self::start_in(workdir(), label, store, target_config, envs)
+    }
+
+    /// As [`Backend::start`], in `dir` (which may hold what the store needs: certificates).
+    fn start_in(
+        dir: tempfile::TempDir,
+        label: &'static str,
+        store: Store,
+        target_config: &str,
+        envs: &[(&str, &str)],
+    ) -> Self {
         let config = format!(
             "[databases.src]\nurl = \"sqlite://data/src.db\"\nallow_sql = true\n{target_config}"
         );
@@ -134,28 +146,67 @@ impl Backend {
     }
 
     pub fn sqlite() -> Self {
-        let config = "[databases.t]\nurl = \"sqlite://data/t.db\"\n";
+        let config = "[databases.t]\nurl = \"sqlite://data/t.db\"\nallow_sql = true\n";
         Self::start("SQLite", Store::Sqlite("data/t.db".into()), config, &[])
     }
 
     pub fn postgres() -> Self {
         let pg = Postgres::start();
-        let config = format!(
-            "[databases.t]\nurl = \"{}\"\npassword_env = \"PG_TEST_PASSWORD\"\n",
-            pg.url()
-        );
+        let config = Self::database_config("t", &pg.url(), "PG_TEST_PASSWORD", "");
         let envs = [("PG_TEST_PASSWORD", Postgres::PASSWORD)];
         Self::start("Postgres", Store::Postgres(pg), &config, &envs)
     }
 
     pub fn mariadb() -> Self {
         let db = Mariadb::start();
-        let config = format!(
-            "[databases.t]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n",
-            db.url()
-        );
+        let config = Self::database_config("t", &db.url(), "MARIA_PASSWORD", "");
         let envs = [("MARIA_PASSWORD", Mariadb::PASSWORD)];
         Self::start("MariaDB", Store::Mariadb(db), &config, &envs)
+    }
+
+    /// Postgres that speaks only TLS, with a certificate of the test's CA: `t` trusts that
+    /// CA, `wrong` (the same server) trusts another.
+    pub fn postgres_over_tls() -> Self {
+        let dir = workdir();
+        let pki = Pki::make(&dir.path().join("pki"));
+        let pg = Postgres::start_with_tls(Some((&pki.pem("gateway"), &pki.key("gateway"))));
+        let config = Self::tls_configs(&pki, &pg.url(), "PG_TEST_PASSWORD");
+        let envs = [("PG_TEST_PASSWORD", Postgres::PASSWORD)];
+        Self::start_in(
+            dir,
+            "Postgres over TLS",
+            Store::Postgres(pg),
+            &config,
+            &envs,
+        )
+    }
+
+    /// MariaDB that requires TLS, as [`Backend::postgres_over_tls`].
+    pub fn mariadb_over_tls() -> Self {
+        let dir = workdir();
+        let pki = Pki::make(&dir.path().join("pki"));
+        let (cert, key, ca) = (pki.pem("gateway"), pki.key("gateway"), pki.pem("ca"));
+        let db = Mariadb::start_with(&[
+            &format!("--ssl-cert={}", cert.display()),
+            &format!("--ssl-key={}", key.display()),
+            &format!("--ssl-ca={}", ca.display()),
+            "--require-secure-transport=ON",
+        ]);
+        let config = Self::tls_configs(&pki, &db.url(), "MARIA_PASSWORD");
+        let envs = [("MARIA_PASSWORD", Mariadb::PASSWORD)];
+        Self::start_in(dir, "MariaDB over TLS", Store::Mariadb(db), &config, &envs)
+    }
+
+    fn database_config(name: &str, url: &str, password_env: &str, extra: &str) -> String {
+        format!(
+            "[databases.{name}]\nurl = \"{url}\"\npassword_env = \"{password_env}\"\nallow_sql = true\n{extra}"
+        )
+    }
+
+    fn tls_configs(pki: &Pki, url: &str, password_env: &str) -> String {
+        let ca = |name: &str| format!("ca_file = \"{}\"\n", pki.pem(name).display());
+        Self::database_config("t", url, password_env, &ca("ca"))
+            + &Self::database_config("wrong", url, password_env, &ca("other-ca"))
     }
 
     fn is_bucket(&self) -> bool {
@@ -696,16 +747,35 @@ pub async fn a_killed_gateway_leaves_the_dataset_as_it_was(b: &mut Backend) {
 pub async fn a_dropped_read_stops_the_source(b: &Backend) {
     use futures::TryStreamExt;
     let mut client = b.client().await;
-    let target = &b.targets_named("read")[0];
+    let target = &b.targets_named("dropped_read")[0];
     let seeded = move_into(
         &mut client,
         generated(300_000),
         target.write(ExistingTable::Fail),
     );
     assert_eq!(seeded.await.unwrap(), 300_000, "{}", b.label);
-    let mut stream = client.read(&read_of(target)).await.unwrap();
-    assert!(stream.try_next().await.unwrap().is_some(), "{}", b.label);
-    drop(stream);
+    // The table, then (for a database) a query of 90 billion rows over it.
+    let mut reads = vec![read_of(target)];
+    if !b.is_bucket() {
+        reads.push(Read {
+            what: Some(mover_proto::read::What::Query(Query {
+                database: "t".into(),
+                sql: "SELECT a.id, b.id AS j FROM dropped_read a, dropped_read b".into(),
+            })),
+            ..Default::default()
+        });
+    }
+    for (ended, read) in reads.iter().enumerate() {
+        let mut stream = client.read(read).await.unwrap();
+        assert!(stream.try_next().await.unwrap().is_some(), "{}", b.label);
+        drop(stream);
+        stops(b, ended + 1).await;
+    }
+}
+
+/// Wait until no read is running on the backend's server and the gateway has noted `ended`
+/// early ends.
+async fn stops(b: &Backend, ended: usize) {
     // Backpressure keeps a database's query running until its reader is gone.
     let running = || {
         match &b.store {
@@ -713,14 +783,15 @@ pub async fn a_dropped_read_stops_the_source(b: &Backend) {
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%' AND state = 'active'",
         ) != "0",
         Store::Mariadb(db) => !db
-            // The reader's query starts with its column list; this one, with COUNT.
-            .sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT `id`%'")
+            // The reader's queries start with a column list; this one, with COUNT.
+            .sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                  WHERE INFO LIKE 'SELECT `id`%' OR INFO LIKE 'SELECT a.id%'")
             .starts_with('0'),
         _ => false,
     }
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while running() || !b.gw.log().contains("a DoGet ended early") {
+    while running() || b.gw.log().matches("a DoGet ended early").count() < ended {
         assert!(
             Instant::now() < deadline,
             "{}: the read did not stop:\n{}",
@@ -728,5 +799,150 @@ pub async fn a_dropped_read_stops_the_source(b: &Backend) {
             b.gw.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The typed table of edge values ([`values`]) written into the backend and read back value by
+/// value, at its edge rows, at 0 rows and at 100k rows; a bucket in Parquet, CSV and JSON
+/// lines. Each backend's documented conversions are the only differences allowed.
+pub async fn typed_values_round_trip(b: &Backend) {
+    let mut client = b.client().await;
+    for n in [values::EDGE_ROWS, 0, 100_000] {
+        let stem = format!("typed_{n}");
+        let table = &b.targets_named(&stem)[0].name;
+        match &b.store {
+            Store::Sqlite(_) => values::exact_round_trip(&mut client, n, table, true).await,
+            Store::Postgres(_) => values::widened_round_trip(&mut client, n, table).await,
+            Store::Mariadb(_) => values::mysql_round_trip(&mut client, n, table).await,
+            Store::Local(_) | Store::S3(_) | Store::Azure(_) | Store::Gcs(_) => {
+                let file = |ext: &str| format!("t/{stem}.{ext}");
+                values::exact_round_trip(&mut client, n, &file("parquet"), false).await;
+                values::text_round_trip(&mut client, n, &file("csv")).await;
+                values::text_round_trip(&mut client, n, &file("jsonl")).await;
+            }
+        }
+    }
+}
+
+/// A database connection killed on the server mid-load (an operator's KILL, a failover) fails
+/// the write with an error naming the target, and leaves the table as it was in every mode
+/// that changes a table, with no staging table left. Buckets and SQLite have no connection of
+/// their own to kill: for them the killed load is the killed gateway
+/// ([`a_killed_gateway_leaves_the_dataset_as_it_was`]).
+pub async fn a_killed_connection_leaves_the_table_as_it_was(b: &Backend) {
+    if !matches!(b.store, Store::Postgres(_) | Store::Mariadb(_)) {
+        return;
+    }
+    // The server's ids of the connections loading now.
+    let loading = || -> BTreeSet<String> {
+        let ids = match &b.store {
+            Store::Postgres(pg) => pg.psql(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY%FROM STDIN%' AND state = 'active'",
+            ),
+            Store::Mariadb(db) => db.sql(
+                "SELECT ID FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'LOAD DATA%' AND COMMAND <> 'Killed' AND STATE <> 'Rollback'",
+            ),
+            _ => unreachable!("only a database server has connections to kill"),
+        };
+        ids.lines().map(str::to_string).collect()
+    };
+    // Kill a connection that is loading and is not in `earlier`; whether one was. (A load an
+    // earlier check dropped may still be rolling back on the server: not this one.)
+    let kill = |earlier: &BTreeSet<String>| {
+        loading()
+            .difference(earlier)
+            .next()
+            .is_some_and(|id| match &b.store {
+                Store::Postgres(pg) => {
+                    pg.psql(&format!("SELECT pg_terminate_backend({id})")) == "t"
+                }
+                Store::Mariadb(db) => db.try_sql(&format!("KILL {id}")).is_ok(),
+                _ => false,
+            })
+    };
+    let mut client = b.client().await;
+    for mode in [
+        ExistingTable::Append,
+        ExistingTable::TruncateAndOverwrite,
+        ExistingTable::DeleteAndOverwrite,
+        ExistingTable::DropAndRecreate,
+    ] {
+        let stem = format!("killed_connection_{}", mode as i32);
+        let target = &b.targets_named(&stem)[0];
+        let seeded = move_into(
+            &mut client,
+            generated(1000),
+            target.write(ExistingTable::Fail),
+        );
+        assert_eq!(seeded.await.unwrap(), 1000, "{}: {}", b.label, target.name);
+        let before = b.state();
+        let earlier = loading();
+        let write = move_into(&mut client, generated(100_000_000), target.write(mode));
+        tokio::pin!(write);
+        let killed = async {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !kill(&earlier) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: no load seen on the server",
+                    b.label
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            done = &mut write => panic!("{}: {mode:?}: the write ended before the kill: {done:?}", b.label),
+            () = killed => {}
+        }
+        let err = write
+            .await
+            .expect_err("the write survived its killed connection");
+        assert!(
+            err.to_string().contains(&stem),
+            "{}: {mode:?}: the error does not name the target: {err}",
+            b.label
+        );
+        let after = b.settles_to(&before, Duration::from_secs(30)).await;
+        assert_eq!(
+            after, before,
+            "{}: {mode:?}: a killed load changed the database",
+            b.label
+        );
+    }
+}
+
+/// A database reached over TLS is verified against the CA its config names: through `t`
+/// (which trusts the server's CA) a table is written and read; through `wrong` (the same
+/// server, another CA) nothing connects, the error says so, and no password reaches the error
+/// or the gateway's log.
+pub async fn tls_to_the_database_is_verified(b: &Backend) {
+    let mut client = b.client().await;
+    let target = &b.targets_named("over_tls")[0];
+    let seeded = move_into(
+        &mut client,
+        generated(10),
+        target.write(ExistingTable::Fail),
+    );
+    assert_eq!(seeded.await.unwrap(), 10, "{}", b.label);
+    assert_eq!(count_rows(&mut client, &read_of(target)).await, Ok(10));
+    let wrong = target.name.replacen("t/", "wrong/", 1);
+    for command in ["cat", "schema"] {
+        let out = b.gw.mvrec(&[command, &wrong]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {command} {wrong}", b.label);
+        assert!(
+            err.contains("cannot connect") && err.to_lowercase().contains("certificate"),
+            "{}: {command}: {err}",
+            b.label
+        );
+        for (_, secret) in &b.envs {
+            assert!(!err.contains(secret.as_str()), "{}: {err}", b.label);
+            assert!(
+                !b.gw.log().contains(secret.as_str()),
+                "{}: the log",
+                b.label
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`pki`]: a CA and the certificates the security tests present.
 //! - [`net`]: free ports and a byte-counting relay.
 //! - [`contract`]: the behaviour every backend must show, run by `tests/contract.rs`.
+//! - [`values`]: the typed table of edge values the contract round-trips.
 
 pub mod azurite;
 pub mod contract;
@@ -22,6 +23,7 @@ pub mod names;
 pub mod net;
 pub mod pki;
 pub mod postgres;
+pub mod values;
 
 pub use azurite::Azurite;
 pub use files::{files_under, sqlite_has_table, sqlite_rows};

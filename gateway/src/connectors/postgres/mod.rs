@@ -423,88 +423,120 @@ impl Connector for Postgres {
         &self,
         spec: &WriteSpec,
         schema: SchemaRef,
-        mut batches: BatchStream,
+        batches: BatchStream,
     ) -> Result<WriteReport> {
         let table = Table::from_path(&spec.path, DEFAULT_SCHEMA)?;
         let mut conn = self.connect().await?;
+        // One transaction: a write that fails or is dropped rolls back with it.
         let mut tx = conn.begin().await.map_err(|e| db_error(e, "BEGIN"))?;
-        let existing = columns(&mut tx, &table.quoted()).await?;
-        let create = |schema: &SchemaRef| -> Result<String> {
-            let defs = plan::column_definitions(schema, quote, types::ddl_type)?;
-            Ok(format!("CREATE TABLE {} ({defs})", table.quoted()))
-        };
-        let table_label = format!("table {table}");
-        let ddl: Vec<String> = match plan::plan(spec.existing, existing.is_some(), &table_label)? {
-            Plan::Create => vec![create(&schema)?],
-            Plan::Append => vec![],
-            Plan::Truncate => vec![format!("TRUNCATE {}", table.quoted())],
-            Plan::Delete => vec![format!("DELETE FROM {}", table.quoted())],
-            Plan::Recreate => vec![format!("DROP TABLE {}", table.quoted()), create(&schema)?],
-        };
-        for statement in ddl {
-            tx.execute(AssertSqlSafe(statement))
-                .await
-                .map_err(|e| db_error(e, &format!("preparing table {table}")))?;
-        }
-        let cols = columns(&mut tx, &table.quoted())
-            .await?
-            .ok_or_else(|| Error::internal("the table is not there after creating it"))?;
-        // Incoming columns by name; table columns not given take their defaults.
-        let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
-        let targets: Vec<Column> = plan::match_columns(&schema, &names, &table)?
-            .into_iter()
-            .map(|i| cols[i].clone())
-            .collect();
-        let arrow_types = targets
-            .iter()
-            .map(|c| {
-                types::write_arrow_type(&c.pg).map_err(|e| e.within(format!("column {:?}", c.name)))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let pg_types: Vec<PgType> = targets.iter().map(|c| c.pg.clone()).collect();
-        let names: Vec<String> = targets.iter().map(|c| quote(&c.name)).collect();
-        let statement = format!(
-            "COPY {} ({}) FROM STDIN (FORMAT binary)",
-            table.quoted(),
-            names.join(", ")
-        );
-        let mut copy = tx
-            .copy_in_raw(&statement)
-            .await
-            .map_err(|e| db_error(e, "starting the load"))?;
-        let mut rows = 0u64;
-        let mut buf = codec::header();
-        let loaded: Result<()> = async {
-            while let Some(item) = batches.next().await {
-                let batch = item?;
-                let cast = targets
-                    .iter()
-                    .zip(batch.columns())
-                    .zip(&arrow_types)
-                    .map(|((c, col), t)| strict_cast(col, t, &c.name, rows + 1))
-                    .collect::<Result<Vec<ArrayRef>>>()?;
-                codec::encode(&pg_types, &cast, &mut buf).map_err(|(r, c, why)| {
-                    Error::from(CellError::new(rows + r as u64 + 1, &targets[c].name, why))
-                })?;
-                copy.send(std::mem::take(&mut buf))
-                    .await
-                    .map_err(|e| db_error(e, "loading"))?;
-                rows += batch.num_rows() as u64;
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = loaded {
-            let _ = copy.abort("the source failed").await;
-            return Err(e); // the transaction rolls back when dropped
-        }
-        buf.extend_from_slice(&codec::TRAILER);
-        copy.send(buf).await.map_err(|e| db_error(e, "loading"))?;
-        copy.finish().await.map_err(|e| db_error(e, "loading"))?;
+        prepare_table(&mut tx, &table, spec.existing, &schema).await?;
+        let targets = target_columns(&mut tx, &table, &schema).await?;
+        let rows = copy_in(&mut tx, &table, &targets, batches).await?;
         tx.commit().await.map_err(|e| db_error(e, "COMMIT"))?;
         Ok(WriteReport {
             rows_committed: rows,
             ..Default::default()
         })
     }
+}
+
+/// Create, empty or replace `table` as `existing` says, for rows of `schema`.
+async fn prepare_table(
+    conn: &mut PgConnection,
+    table: &Table,
+    existing: mover_proto::ExistingTable,
+    schema: &SchemaRef,
+) -> Result<()> {
+    let found = columns(conn, &table.quoted()).await?;
+    let create = || -> Result<String> {
+        let defs = plan::column_definitions(schema, quote, types::ddl_type)?;
+        Ok(format!("CREATE TABLE {} ({defs})", table.quoted()))
+    };
+    let ddl: Vec<String> = match plan::plan(existing, found.is_some(), &format!("table {table}"))? {
+        Plan::Create => vec![create()?],
+        Plan::Append => vec![],
+        Plan::Truncate => vec![format!("TRUNCATE {}", table.quoted())],
+        Plan::Delete => vec![format!("DELETE FROM {}", table.quoted())],
+        Plan::Recreate => vec![format!("DROP TABLE {}", table.quoted()), create()?],
+    };
+    for statement in ddl {
+        conn.execute(AssertSqlSafe(statement))
+            .await
+            .map_err(|e| db_error(e, &format!("preparing table {table}")))?;
+    }
+    Ok(())
+}
+
+/// The table's columns the incoming ones go to, in the incoming order; table columns not
+/// given take their defaults.
+async fn target_columns(
+    conn: &mut PgConnection,
+    table: &Table,
+    schema: &SchemaRef,
+) -> Result<Vec<Column>> {
+    let cols = columns(conn, &table.quoted())
+        .await?
+        .ok_or_else(|| Error::internal("the table is not there after creating it"))?;
+    let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+    Ok(plan::match_columns(schema, &names, table)?
+        .into_iter()
+        .map(|i| cols[i].clone())
+        .collect())
+}
+
+/// Stream `batches` into `targets` of `table` by binary COPY; the rows loaded. On an error the
+/// COPY is aborted (the caller's transaction then rolls back).
+async fn copy_in(
+    conn: &mut PgConnection,
+    table: &Table,
+    targets: &[Column],
+    mut batches: BatchStream,
+) -> Result<u64> {
+    let arrow_types = targets
+        .iter()
+        .map(|c| {
+            types::write_arrow_type(&c.pg).map_err(|e| e.within(format!("column {:?}", c.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let pg_types: Vec<PgType> = targets.iter().map(|c| c.pg.clone()).collect();
+    let names: Vec<String> = targets.iter().map(|c| quote(&c.name)).collect();
+    let statement = format!(
+        "COPY {} ({}) FROM STDIN (FORMAT binary)",
+        table.quoted(),
+        names.join(", ")
+    );
+    let mut copy = conn
+        .copy_in_raw(&statement)
+        .await
+        .map_err(|e| db_error(e, "starting the load"))?;
+    let mut rows = 0u64;
+    let mut buf = codec::header();
+    let loaded: Result<()> = async {
+        while let Some(item) = batches.next().await {
+            let batch = item?;
+            let cast = targets
+                .iter()
+                .zip(batch.columns())
+                .zip(&arrow_types)
+                .map(|((c, col), t)| strict_cast(col, t, &c.name, rows + 1))
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            codec::encode(&pg_types, &cast, &mut buf).map_err(|(r, c, why)| {
+                Error::from(CellError::new(rows + r as u64 + 1, &targets[c].name, why))
+            })?;
+            copy.send(std::mem::take(&mut buf))
+                .await
+                .map_err(|e| db_error(e, "loading"))?;
+            rows += batch.num_rows() as u64;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = loaded {
+        let _ = copy.abort("the source failed").await;
+        return Err(e);
+    }
+    buf.extend_from_slice(&codec::TRAILER);
+    copy.send(buf).await.map_err(|e| db_error(e, "loading"))?;
+    copy.finish().await.map_err(|e| db_error(e, "loading"))?;
+    Ok(rows)
 }

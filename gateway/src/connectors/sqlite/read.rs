@@ -66,6 +66,51 @@ struct Column {
     builder: Builder,
 }
 
+impl Column {
+    fn new(name: &str, declared: Option<&str>) -> Self {
+        let arrow = declared.and_then(arrow_type);
+        let storage = arrow.as_ref().map(storage_for).unwrap_or(Storage::Text);
+        Column {
+            name: name.to_string(),
+            declared: declared.map(str::to_string),
+            arrow,
+            storage,
+            builder: Builder::new(storage),
+        }
+    }
+
+    /// A column with no declared type takes the type of its first value (see types.rs).
+    fn type_from_first(&mut self, value: ValueRef) {
+        if self.arrow.is_some() {
+            return;
+        }
+        let storage = match value {
+            ValueRef::Integer(_) => Storage::Integer,
+            ValueRef::Real(_) => Storage::Real,
+            ValueRef::Blob(_) => Storage::Blob,
+            ValueRef::Text(_) | ValueRef::Null => Storage::Text,
+        };
+        self.storage = storage;
+        self.arrow = Some(storage.arrow());
+        self.builder = Builder::new(storage);
+    }
+
+    /// Row `row_no`'s value; a value of another storage class is an error naming the cell.
+    fn append(&mut self, value: ValueRef, row_no: u64) -> Result<()> {
+        self.builder.append(value).map_err(|held| {
+            let why = format!(
+                "holds {held} where {} is expected{}",
+                self.storage.name(),
+                match &self.declared {
+                    Some(d) => format!(" (declared {d})"),
+                    None => " (the column has no declared type, so its first value chose; CAST it in the query)".into(),
+                }
+            );
+            Error::from(CellError::new(row_no, &self.name, why))
+        })
+    }
+}
+
 fn run(
     job: ReadJob,
     schema_tx: &mut Option<oneshot::Sender<Result<SchemaRef>>>,
@@ -82,18 +127,7 @@ fn run(
     }
     let mut columns: Vec<Column> = stmt
         .columns()
-        .map(|c| {
-            let declared = c.decl_type().map(str::to_string);
-            let arrow = declared.as_deref().and_then(arrow_type);
-            let storage = arrow.as_ref().map(storage_for).unwrap_or(Storage::Text);
-            Column {
-                name: c.name().to_string(),
-                declared,
-                arrow,
-                storage,
-                builder: Builder::new(storage),
-            }
-        })
+        .map(|c| Column::new(c.name(), c.decl_type()))
         .collect();
     let mut rows = stmt.raw_query();
     let mut schema: Option<SchemaRef> = None;
@@ -110,36 +144,14 @@ fn run(
         row_no += 1;
         if schema.is_none() {
             for (i, col) in columns.iter_mut().enumerate() {
-                if col.arrow.is_none() {
-                    // No declared type: the first value decides (see types.rs).
-                    let storage = match row.get_ref(i).internal("reading a value")? {
-                        ValueRef::Integer(_) => Storage::Integer,
-                        ValueRef::Real(_) => Storage::Real,
-                        ValueRef::Blob(_) => Storage::Blob,
-                        ValueRef::Text(_) | ValueRef::Null => Storage::Text,
-                    };
-                    col.storage = storage;
-                    col.arrow = Some(storage.arrow());
-                    col.builder = Builder::new(storage);
-                }
+                col.type_from_first(row.get_ref(i).internal("reading a value")?);
             }
             let s = make_schema(&columns, &job.not_null);
             send_schema(schema_tx, &s);
             schema = Some(s);
         }
         for (i, col) in columns.iter_mut().enumerate() {
-            let value = row.get_ref(i).internal("reading a value")?;
-            col.builder.append(value).map_err(|held| {
-                let why = format!(
-                    "holds {held} where {} is expected{}",
-                    col.storage.name(),
-                    match &col.declared {
-                        Some(d) => format!(" (declared {d})"),
-                        None => " (the column has no declared type, so its first value chose; CAST it in the query)".into(),
-                    }
-                );
-                Error::from(CellError::new(row_no, &col.name, why))
-            })?;
+            col.append(row.get_ref(i).internal("reading a value")?, row_no)?;
         }
         if row_no - batch_first_row + 1 == job.batch_rows as u64 {
             let batch = finish(

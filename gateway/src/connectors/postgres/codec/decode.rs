@@ -1,13 +1,18 @@
 //! `COPY ... TO STDOUT (FORMAT binary)` to record batches, on any chunking of the byte stream.
 
+use std::sync::Arc;
+
+use arrow::array::builder::{NullBufferBuilder, OffsetBufferBuilder};
 use arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
     Decimal256Builder, FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder, ListBuilder, RecordBatch,
-    StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder, make_builder,
+    Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder, ListArray, RecordBatch, StringBuilder,
+    Time64MicrosecondBuilder, TimestampMicrosecondBuilder, make_builder,
 };
 use arrow::compute::kernels::cast_utils::parse_decimal;
-use arrow::datatypes::{Decimal128Type, Decimal256Type, IntervalMonthDayNano, SchemaRef};
+use arrow::datatypes::{
+    DataType, Decimal128Type, Decimal256Type, FieldRef, IntervalMonthDayNano, SchemaRef,
+};
 use bytes::{Buf, BytesMut};
 
 use super::super::types::PgType;
@@ -22,8 +27,7 @@ pub struct Decoder {
     /// before its bytes are buffered.
     max_value: usize,
     schema: SchemaRef,
-    types: Vec<PgType>,
-    builders: Vec<Box<dyn ArrayBuilder>>,
+    columns: Vec<Column>,
     buf: BytesMut,
     header_done: bool,
     ended: bool,
@@ -33,16 +37,15 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(schema: SchemaRef, types: Vec<PgType>, max_value: usize) -> Self {
-        let builders = schema
-            .fields()
+        let columns = types
             .iter()
-            .map(|f| make_builder(f.data_type(), 1024))
+            .zip(schema.fields())
+            .map(|(t, f)| Column::new(t, f.data_type()))
             .collect();
         Self {
             max_value,
             schema,
-            types,
-            builders,
+            columns,
             buf: BytesMut::new(),
             header_done: false,
             ended: false,
@@ -100,24 +103,24 @@ impl Decoder {
                 break;
             }
             self.row_no += 1;
-            if count as usize != self.types.len() {
+            if count as usize != self.columns.len() {
                 return Err(Error::internal(format!(
                     "row {}: the server sent {count} fields for {} columns",
                     self.row_no,
-                    self.types.len()
+                    self.columns.len()
                 )));
             }
             let mut at = 2;
-            for (i, (t, b)) in self.types.iter().zip(self.builders.iter_mut()).enumerate() {
+            for (i, column) in self.columns.iter_mut().enumerate() {
                 let n = i32::from_be_bytes(tuple[at..at + 4].try_into().expect("4 bytes"));
                 at += 4;
                 if n < 0 {
-                    append_null(t, b.as_mut());
+                    column.append_null();
                     continue;
                 }
                 let value = &tuple[at..at + n as usize];
                 at += n as usize;
-                decode(t, b.as_mut(), value).map_err(|why| {
+                column.append(value).map_err(|why| {
                     Error::from(CellError::new(
                         self.row_no,
                         self.schema.field(i).name(),
@@ -150,7 +153,7 @@ impl Decoder {
 
     fn flush(&mut self) -> Result<RecordBatch> {
         self.rows_in_batch = 0;
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(Column::finish).collect();
         Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
     }
 }
@@ -180,159 +183,277 @@ fn tuple_len(buf: &[u8], max_value: usize) -> Result<Option<usize>, (usize, usiz
     Ok((buf.len() >= at).then_some(at))
 }
 
-fn b<T: 'static>(builder: &mut dyn ArrayBuilder) -> &mut T {
-    builder
-        .as_any_mut()
-        .downcast_mut::<T>()
-        .expect("the builder matches its column's type")
+/// One column's builder, its kind chosen once from the column's type when the read starts: a
+/// cell is then one match on this enum, with no downcast and no look at the Postgres type.
+enum Column {
+    Bool(BooleanBuilder),
+    Int2(Int16Builder),
+    Int4(Int32Builder),
+    Int8(Int64Builder),
+    Float4(Float32Builder),
+    Float8(Float64Builder),
+    Decimal128(Decimal128Builder, u8, i8),
+    Decimal256(Decimal256Builder, u8, i8),
+    /// Unconstrained numeric, kept exact as text.
+    NumericText(StringBuilder),
+    Text(StringBuilder),
+    Jsonb(StringBuilder),
+    TimeTz(StringBuilder),
+    Bytea(BinaryBuilder),
+    Date(Date32Builder),
+    Time(Time64MicrosecondBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Interval(IntervalMonthDayNanoBuilder),
+    Uuid(FixedSizeBinaryBuilder),
+    /// A one-dimensional array: offsets and validity here, the elements in a column of their own.
+    List {
+        item: FieldRef,
+        offsets: OffsetBufferBuilder<i32>,
+        nulls: NullBufferBuilder,
+        values: Box<Column>,
+    },
 }
 
-fn append_null(t: &PgType, builder: &mut dyn ArrayBuilder) {
-    match t {
-        PgType::Bool => b::<BooleanBuilder>(builder).append_null(),
-        PgType::Int2 => b::<Int16Builder>(builder).append_null(),
-        PgType::Int4 => b::<Int32Builder>(builder).append_null(),
-        PgType::Int8 => b::<Int64Builder>(builder).append_null(),
-        PgType::Float4 => b::<Float32Builder>(builder).append_null(),
-        PgType::Float8 => b::<Float64Builder>(builder).append_null(),
-        PgType::Numeric(Some((p, _))) if *p <= 38 => b::<Decimal128Builder>(builder).append_null(),
-        PgType::Numeric(Some(_)) => b::<Decimal256Builder>(builder).append_null(),
-        PgType::Numeric(None) | PgType::Text | PgType::Jsonb | PgType::TimeTz | PgType::AsText => {
-            b::<StringBuilder>(builder).append_null()
+/// The builder `make_builder` makes for `data_type` (so zones, precision and scale are
+/// right), as its concrete type.
+fn builder<T: ArrayBuilder>(data_type: &DataType) -> T {
+    *make_builder(data_type, 1024)
+        .into_box_any()
+        .downcast::<T>()
+        .expect("make_builder builds the builder of the type asked for")
+}
+
+impl Column {
+    /// The column for values of `t`, building `data_type` (`t.arrow()`).
+    fn new(t: &PgType, data_type: &DataType) -> Self {
+        let dt = data_type;
+        match t {
+            PgType::Bool => Column::Bool(builder(dt)),
+            PgType::Int2 => Column::Int2(builder(dt)),
+            PgType::Int4 => Column::Int4(builder(dt)),
+            PgType::Int8 => Column::Int8(builder(dt)),
+            PgType::Float4 => Column::Float4(builder(dt)),
+            PgType::Float8 => Column::Float8(builder(dt)),
+            PgType::Numeric(Some((p, s))) if *p <= 38 => Column::Decimal128(builder(dt), *p, *s),
+            PgType::Numeric(Some((p, s))) => Column::Decimal256(builder(dt), *p, *s),
+            PgType::Numeric(None) => Column::NumericText(builder(dt)),
+            PgType::Text | PgType::AsText => Column::Text(builder(dt)),
+            PgType::Jsonb => Column::Jsonb(builder(dt)),
+            PgType::TimeTz => Column::TimeTz(builder(dt)),
+            PgType::Bytea => Column::Bytea(builder(dt)),
+            PgType::Date => Column::Date(builder(dt)),
+            PgType::Time => Column::Time(builder(dt)),
+            PgType::Timestamp | PgType::TimestampTz => Column::Timestamp(builder(dt)),
+            PgType::Interval => Column::Interval(builder(dt)),
+            PgType::Uuid => Column::Uuid(builder(dt)),
+            PgType::Array(inner, _) => {
+                let DataType::List(item) = dt else {
+                    unreachable!("an array's Arrow type is a list (PgType::arrow)")
+                };
+                Column::List {
+                    item: item.clone(),
+                    offsets: OffsetBufferBuilder::new(1024),
+                    nulls: NullBufferBuilder::new(1024),
+                    values: Box::new(Column::new(inner, item.data_type())),
+                }
+            }
         }
-        PgType::Bytea => b::<BinaryBuilder>(builder).append_null(),
-        PgType::Date => b::<Date32Builder>(builder).append_null(),
-        PgType::Time => b::<Time64MicrosecondBuilder>(builder).append_null(),
-        PgType::Timestamp | PgType::TimestampTz => {
-            b::<TimestampMicrosecondBuilder>(builder).append_null()
-        }
-        PgType::Interval => b::<IntervalMonthDayNanoBuilder>(builder).append_null(),
-        PgType::Uuid => b::<FixedSizeBinaryBuilder>(builder).append_null(),
-        PgType::Array(..) => b::<ListBuilder<Box<dyn ArrayBuilder>>>(builder).append_null(),
     }
+
+    fn append_null(&mut self) {
+        match self {
+            Column::Bool(b) => b.append_null(),
+            Column::Int2(b) => b.append_null(),
+            Column::Int4(b) => b.append_null(),
+            Column::Int8(b) => b.append_null(),
+            Column::Float4(b) => b.append_null(),
+            Column::Float8(b) => b.append_null(),
+            Column::Decimal128(b, ..) => b.append_null(),
+            Column::Decimal256(b, ..) => b.append_null(),
+            Column::NumericText(b) | Column::Text(b) | Column::Jsonb(b) | Column::TimeTz(b) => {
+                b.append_null()
+            }
+            Column::Bytea(b) => b.append_null(),
+            Column::Date(b) => b.append_null(),
+            Column::Time(b) => b.append_null(),
+            Column::Timestamp(b) => b.append_null(),
+            Column::Interval(b) => b.append_null(),
+            Column::Uuid(b) => b.append_null(),
+            Column::List { offsets, nulls, .. } => {
+                offsets.push_length(0);
+                nulls.append_null();
+            }
+        }
+    }
+
+    /// The array of the values appended since the last call.
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Column::Bool(b) => Arc::new(b.finish()),
+            Column::Int2(b) => Arc::new(b.finish()),
+            Column::Int4(b) => Arc::new(b.finish()),
+            Column::Int8(b) => Arc::new(b.finish()),
+            Column::Float4(b) => Arc::new(b.finish()),
+            Column::Float8(b) => Arc::new(b.finish()),
+            Column::Decimal128(b, ..) => Arc::new(b.finish()),
+            Column::Decimal256(b, ..) => Arc::new(b.finish()),
+            Column::NumericText(b) | Column::Text(b) | Column::Jsonb(b) | Column::TimeTz(b) => {
+                Arc::new(b.finish())
+            }
+            Column::Bytea(b) => Arc::new(b.finish()),
+            Column::Date(b) => Arc::new(b.finish()),
+            Column::Time(b) => Arc::new(b.finish()),
+            Column::Timestamp(b) => Arc::new(b.finish()),
+            Column::Interval(b) => Arc::new(b.finish()),
+            Column::Uuid(b) => Arc::new(b.finish()),
+            Column::List {
+                item,
+                offsets,
+                nulls,
+                values,
+            } => {
+                let offsets = std::mem::replace(offsets, OffsetBufferBuilder::new(1024)).finish();
+                Arc::new(ListArray::new(
+                    item.clone(),
+                    offsets,
+                    values.finish(),
+                    nulls.finish(),
+                ))
+            }
+        }
+    }
+
+    // Long by design: one arm per Postgres type, the decoding half of the type table (`types.rs`).
+    fn append(&mut self, v: &[u8]) -> Result<(), String> {
+        match self {
+            Column::Bool(b) => b.append_value(be::<1>(v)?[0] != 0),
+            Column::Int2(b) => b.append_value(i16::from_be_bytes(be(v)?)),
+            Column::Int4(b) => b.append_value(i32::from_be_bytes(be(v)?)),
+            Column::Int8(b) => b.append_value(i64::from_be_bytes(be(v)?)),
+            Column::Float4(b) => b.append_value(f32::from_be_bytes(be(v)?)),
+            Column::Float8(b) => b.append_value(f64::from_be_bytes(be(v)?)),
+            Column::Decimal128(b, p, s) => {
+                let x = match numeric_to_i128(v, *s) {
+                    Some(x) => x,
+                    None => parse_decimal::<Decimal128Type>(&exact_digits(v, *p, *s)?, *p, *s)
+                        .map_err(|e| e.to_string())?,
+                };
+                if x.unsigned_abs() >= 10u128.pow(*p as u32) {
+                    return Err(format!(
+                        "{} does not fit numeric({p},{s})",
+                        numeric_to_string(v)?
+                    ));
+                }
+                b.append_value(x);
+            }
+            Column::Decimal256(b, p, s) => {
+                let x = parse_decimal::<Decimal256Type>(&exact_digits(v, *p, *s)?, *p, *s)
+                    .map_err(|e| e.to_string())?;
+                b.append_value(x);
+            }
+            Column::NumericText(b) => b.append_value(numeric_to_string(v)?),
+            Column::Text(b) => b.append_value(text(v)?),
+            Column::Jsonb(b) => {
+                let body = v.strip_prefix(&[1]).ok_or("an unknown jsonb version")?;
+                b.append_value(text(body)?)
+            }
+            Column::Bytea(b) => b.append_value(v),
+            Column::Date(b) => {
+                let days = i32::from_be_bytes(be(v)?);
+                if days == i32::MAX || days == i32::MIN {
+                    return Err("infinity is not a date Arrow can hold".into());
+                }
+                b.append_value(days + EPOCH_DAYS)
+            }
+            Column::Time(b) => b.append_value(i64::from_be_bytes(be(v)?)),
+            Column::TimeTz(b) => {
+                let micros = i64::from_be_bytes(be(&v[..8.min(v.len())])?);
+                let west = i32::from_be_bytes(be(&v[8.min(v.len())..])?);
+                b.append_value(format_timetz(micros, -west))
+            }
+            Column::Timestamp(b) => {
+                let micros = i64::from_be_bytes(be(v)?);
+                if micros == i64::MAX || micros == i64::MIN {
+                    return Err("infinity is not a timestamp Arrow can hold".into());
+                }
+                b.append_value(micros + EPOCH_MICROS)
+            }
+            Column::Interval(b) => {
+                let micros = i64::from_be_bytes(be(&v[..8.min(v.len())])?);
+                let days = i32::from_be_bytes(be(v.get(8..12).unwrap_or(&[]))?);
+                let months = i32::from_be_bytes(be(v.get(12..).unwrap_or(&[]))?);
+                let nanos = micros
+                    .checked_mul(1000)
+                    .ok_or("an interval too long for nanoseconds")?;
+                b.append_value(IntervalMonthDayNano::new(months, days, nanos))
+            }
+            Column::Uuid(b) => b.append_value(v).map_err(|e| e.to_string())?,
+            Column::List {
+                offsets,
+                nulls,
+                values,
+                ..
+            } => {
+                let count = append_elements(values, v)?;
+                offsets.push_length(count);
+                nulls.append_non_null();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// numeric's exact digits for a decimal column; NaN and ±Infinity do not fit one.
+fn exact_digits(v: &[u8], p: u8, s: i8) -> Result<String, String> {
+    let digits = numeric_to_string(v)?;
+    if !digits.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Err(format!(
+            "{digits} does not fit numeric({p},{s}) as an Arrow decimal"
+        ));
+    }
+    Ok(digits)
+}
+
+/// A one-dimensional array's elements (its binary form `v`) appended to `values`; how many.
+fn append_elements(values: &mut Column, v: &[u8]) -> Result<usize, String> {
+    let mut r = v;
+    let int = |r: &mut &[u8]| -> Result<i32, String> {
+        let x = i32::from_be_bytes(be(r.get(..4).ok_or("a short array")?)?);
+        *r = &r[4..];
+        Ok(x)
+    };
+    let ndim = int(&mut r)?;
+    let _has_null = int(&mut r)?;
+    let _elem = int(&mut r)?;
+    if ndim > 1 {
+        return Err("multi-dimensional arrays are not supported".into());
+    }
+    let count = if ndim == 1 {
+        let n = int(&mut r)?;
+        let _lower = int(&mut r)?;
+        n.max(0) as usize
+    } else {
+        0
+    };
+    for _ in 0..count {
+        let n = int(&mut r)?;
+        if n < 0 {
+            values.append_null();
+        } else {
+            if n as usize > r.len() {
+                return Err("an array element longer than its array".into());
+            }
+            let (value, rest) = r.split_at(n as usize);
+            values.append(value)?;
+            r = rest;
+        }
+    }
+    Ok(count)
 }
 
 /// A value's bytes as text, borrowed: appended without an allocation per cell.
 fn text(v: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(v).map_err(|_| "text that is not UTF-8".to_string())
-}
-
-// Long by design: one arm per Postgres type, the decoding half of the type table (`types.rs`).
-fn decode(t: &PgType, builder: &mut dyn ArrayBuilder, v: &[u8]) -> Result<(), String> {
-    match t {
-        PgType::Bool => b::<BooleanBuilder>(builder).append_value(be::<1>(v)?[0] != 0),
-        PgType::Int2 => b::<Int16Builder>(builder).append_value(i16::from_be_bytes(be(v)?)),
-        PgType::Int4 => b::<Int32Builder>(builder).append_value(i32::from_be_bytes(be(v)?)),
-        PgType::Int8 => b::<Int64Builder>(builder).append_value(i64::from_be_bytes(be(v)?)),
-        PgType::Float4 => b::<Float32Builder>(builder).append_value(f32::from_be_bytes(be(v)?)),
-        PgType::Float8 => b::<Float64Builder>(builder).append_value(f64::from_be_bytes(be(v)?)),
-        PgType::Numeric(Some((p, s))) if *p <= 38 && numeric_to_i128(v, *s).is_some() => {
-            let x = numeric_to_i128(v, *s).expect("checked");
-            if x.unsigned_abs() >= 10u128.pow(*p as u32) {
-                return Err(format!(
-                    "{} does not fit numeric({p},{s})",
-                    numeric_to_string(v)?
-                ));
-            }
-            b::<Decimal128Builder>(builder).append_value(x);
-        }
-        PgType::Numeric(Some((p, s))) => {
-            let digits = numeric_to_string(v)?;
-            if !digits.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-                return Err(format!(
-                    "{digits} does not fit numeric({p},{s}) as an Arrow decimal"
-                ));
-            }
-            if *p <= 38 {
-                let x =
-                    parse_decimal::<Decimal128Type>(&digits, *p, *s).map_err(|e| e.to_string())?;
-                b::<Decimal128Builder>(builder).append_value(x);
-            } else {
-                let x =
-                    parse_decimal::<Decimal256Type>(&digits, *p, *s).map_err(|e| e.to_string())?;
-                b::<Decimal256Builder>(builder).append_value(x);
-            }
-        }
-        PgType::Numeric(None) => b::<StringBuilder>(builder).append_value(numeric_to_string(v)?),
-        PgType::Text | PgType::AsText => b::<StringBuilder>(builder).append_value(text(v)?),
-        PgType::Jsonb => {
-            let body = v.strip_prefix(&[1]).ok_or("an unknown jsonb version")?;
-            b::<StringBuilder>(builder).append_value(text(body)?)
-        }
-        PgType::Bytea => b::<BinaryBuilder>(builder).append_value(v),
-        PgType::Date => {
-            let days = i32::from_be_bytes(be(v)?);
-            if days == i32::MAX || days == i32::MIN {
-                return Err("infinity is not a date Arrow can hold".into());
-            }
-            b::<Date32Builder>(builder).append_value(days + EPOCH_DAYS)
-        }
-        PgType::Time => {
-            b::<Time64MicrosecondBuilder>(builder).append_value(i64::from_be_bytes(be(v)?))
-        }
-        PgType::TimeTz => {
-            let micros = i64::from_be_bytes(be(&v[..8.min(v.len())])?);
-            let west = i32::from_be_bytes(be(&v[8.min(v.len())..])?);
-            b::<StringBuilder>(builder).append_value(format_timetz(micros, -west))
-        }
-        PgType::Timestamp | PgType::TimestampTz => {
-            let micros = i64::from_be_bytes(be(v)?);
-            if micros == i64::MAX || micros == i64::MIN {
-                return Err("infinity is not a timestamp Arrow can hold".into());
-            }
-            b::<TimestampMicrosecondBuilder>(builder).append_value(micros + EPOCH_MICROS)
-        }
-        PgType::Interval => {
-            let micros = i64::from_be_bytes(be(&v[..8.min(v.len())])?);
-            let days = i32::from_be_bytes(be(v.get(8..12).unwrap_or(&[]))?);
-            let months = i32::from_be_bytes(be(v.get(12..).unwrap_or(&[]))?);
-            let nanos = micros
-                .checked_mul(1000)
-                .ok_or("an interval too long for nanoseconds")?;
-            b::<IntervalMonthDayNanoBuilder>(builder)
-                .append_value(IntervalMonthDayNano::new(months, days, nanos))
-        }
-        PgType::Uuid => b::<FixedSizeBinaryBuilder>(builder)
-            .append_value(v)
-            .map_err(|e| e.to_string())?,
-        PgType::Array(inner, _) => {
-            let list = b::<ListBuilder<Box<dyn ArrayBuilder>>>(builder);
-            let mut r = v;
-            let int = |r: &mut &[u8]| -> Result<i32, String> {
-                let x = i32::from_be_bytes(be(r.get(..4).ok_or("a short array")?)?);
-                *r = &r[4..];
-                Ok(x)
-            };
-            let ndim = int(&mut r)?;
-            let _has_null = int(&mut r)?;
-            let _elem = int(&mut r)?;
-            if ndim > 1 {
-                return Err("multi-dimensional arrays are not supported".into());
-            }
-            let count = if ndim == 1 {
-                let n = int(&mut r)?;
-                let _lower = int(&mut r)?;
-                n
-            } else {
-                0
-            };
-            for _ in 0..count {
-                let n = int(&mut r)?;
-                if n < 0 {
-                    append_null(inner, list.values().as_mut());
-                } else {
-                    if n as usize > r.len() {
-                        return Err("an array element longer than its array".into());
-                    }
-                    let (value, rest) = r.split_at(n as usize);
-                    decode(inner, list.values().as_mut(), value)?;
-                    r = rest;
-                }
-            }
-            list.append(true);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
