@@ -128,6 +128,20 @@ impl Catalog {
         listing
     }
 
+    /// Every configured source's name and kind, in name order.
+    pub fn sources(&self) -> Vec<(&str, SourceKind)> {
+        self.sources
+            .iter()
+            .map(|(name, source)| (name.as_str(), source.kind))
+            .collect()
+    }
+
+    /// The datasets of one source, named below it: a database's every table and view, a
+    /// bucket's top level (one listing, not a walk of the bucket).
+    pub async fn list_source(&self, name: &str) -> Result<Vec<DatasetInfo>> {
+        self.source(name)?.connector.list(&[]).await
+    }
+
     pub async fn describe(&self, read: &Read) -> Result<DatasetInfo> {
         let (source, spec) = self.read_spec(read)?;
         let mut info = source.connector.describe(&spec).await?;

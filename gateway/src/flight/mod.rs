@@ -7,15 +7,19 @@
 //! - `progress`: progress reports of a running DoPut or move; the work is dropped when the
 //!   client stops listening.
 //! - `names`: descriptors and tickets to `mover.v1` reads and writes.
+//! - `sql/`: Flight SQL commands and actions (metadata, statements), answered by the same
+//!   service; it knows the catalog, no connector.
 
 mod actions;
 mod names;
 mod progress;
 mod put;
 mod service;
+mod sql;
 
 pub use names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
 pub use service::{Limits, MoverService};
+pub use sql::CATALOG_HEADER;
 
 use crate::error::{Error, ErrorKind};
 

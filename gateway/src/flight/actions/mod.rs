@@ -14,6 +14,7 @@ use crate::auth::Caller;
 pub(super) fn list() -> Vec<ActionType> {
     [sniff::TYPE, moving::TYPE]
         .into_iter()
+        .chain(super::sql::ACTIONS)
         .map(|(name, description)| ActionType {
             r#type: name.into(),
             description: description.into(),
@@ -30,7 +31,8 @@ pub(super) async fn run(
     match action.r#type.as_str() {
         t if t == sniff::TYPE.0 => sniff::run(service, caller, action.body).await,
         t if t == moving::TYPE.0 => moving::run(service, caller, action.body).await,
-        other => Err(Status::invalid_argument(format!(
+        // UNIMPLEMENTED, not INVALID_ARGUMENT: clients (ADBC) fall back only on that code.
+        other => Err(Status::unimplemented(format!(
             "unknown action {other:?}; ListActions tells what this gateway does"
         ))),
     }

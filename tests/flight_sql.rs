@@ -1,0 +1,229 @@
+//! Flight SQL through real clients against a real gateway serving SQLite, Postgres, MariaDB and
+//! a bucket: the ADBC driver from Python (with pandas and polars on it), run as
+//! `tests/python/clients/adbc_checks.py`, and arrow-rs's `FlightSqlServiceClient` replaying what
+//! the JDBC driver sends when it connects and browses.
+
+use std::path::Path;
+use std::process::Command;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::concat_batches;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
+use futures::TryStreamExt;
+use mover_tests::{Gateway, Mariadb, Postgres, workdir};
+use tonic::transport::Channel;
+
+/// `orders` (id, name, total) with two rows, in each database; the many-row query of each
+/// dialect; a CSV file in the bucket.
+struct Served {
+    gw: Gateway,
+    _pg: Postgres,
+    _maria: Mariadb,
+    _dir: tempfile::TempDir,
+}
+
+const MANY: u64 = 200_000;
+
+fn serve() -> Served {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let sqlite = rusqlite::Connection::open(data.join("demo.db")).unwrap();
+    sqlite
+        .execute_batch(
+            "CREATE TABLE orders (id INTEGER NOT NULL, name TEXT, total REAL);
+             INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);",
+        )
+        .unwrap();
+    std::fs::write(data.join("orders.csv"), "id,name,total\n1,one,1.5\n").unwrap();
+    let pg = Postgres::start();
+    pg.psql(
+        "CREATE TABLE orders (id bigint NOT NULL, name text, total double precision);
+         INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5)",
+    );
+    let maria = Mariadb::start();
+    maria.sql(
+        "CREATE TABLE orders (id BIGINT NOT NULL, name TEXT, total DOUBLE);
+         INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);",
+    );
+    let config = format!(
+        "[databases.demo]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\n\
+         [databases.pg]\nurl = \"{}\"\npassword_env = \"PG_PASSWORD\"\nallow_sql = true\n\
+         [databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\nallow_sql = true\n\
+         [buckets.files]\nurl = \"file://data\"\n",
+        pg.url(),
+        maria.url()
+    );
+    let envs = [
+        ("PG_PASSWORD", Postgres::PASSWORD),
+        ("MARIA_PASSWORD", Mariadb::PASSWORD),
+    ];
+    let gw = Gateway::start_with_config_env(dir.path(), &config, &envs);
+    Served {
+        gw,
+        _pg: pg,
+        _maria: maria,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn adbc_pandas_and_polars_browse_and_query_every_database() {
+    let served = serve();
+    let catalog = |schema: &str, many_sql: String| serde_json::json!({ "schema": schema, "many_sql": many_sql, "many": MANY });
+    let spec = serde_json::json!({
+        "bucket": "files",
+        "catalogs": {
+            "demo": catalog("main", format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {MANY}) SELECT i FROM n"
+            )),
+            "pg": catalog("public", format!("SELECT i FROM generate_series(1, {MANY}) AS i")),
+            "maria": catalog("test", format!("SELECT seq AS i FROM seq_1_to_{MANY}")),
+        }
+    });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test (it installs the ADBC driver, pandas and polars there)",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .arg(root.join("tests/python/clients/adbc_checks.py"))
+        .arg(&served.gw.url)
+        .arg(spec.to_string())
+        .output()
+        .expect("run the ADBC checks");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("adbc checks passed"),
+        "the ADBC checks failed:\n{stdout}\n{}\nthe gateway's log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        served.gw.log()
+    );
+}
+
+async fn sql_client(gw: &Gateway) -> FlightSqlServiceClient<Channel> {
+    let channel = Channel::from_shared(gw.url.replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    FlightSqlServiceClient::new(channel)
+}
+
+async fn rows(
+    client: &mut FlightSqlServiceClient<Channel>,
+    info: arrow_flight::FlightInfo,
+) -> RecordBatch {
+    let schema = std::sync::Arc::new(info.clone().try_decode_schema().unwrap());
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let stream = client.do_get(endpoint.ticket.unwrap()).await.unwrap();
+        let got: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        for b in &got {
+            assert_eq!(
+                b.schema(),
+                schema,
+                "FlightInfo and DoGet disagree on the schema"
+            );
+        }
+        batches.extend(got);
+    }
+    concat_batches(&schema, &batches).unwrap()
+}
+
+/// What the JDBC driver does when it connects and browses (it is on Maven only, so its
+/// sequence is replayed here): GetSqlInfo with no ids, catalogs, schemas of a catalog, tables
+/// with their schemas, a prepared SELECT carrying its dataset schema, close.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_jdbc_drivers_connect_and_browse_sequence() {
+    let served = serve();
+    let mut client = sql_client(&served.gw).await;
+
+    let info = client.get_sql_info(vec![]).await.unwrap();
+    let batch = rows(&mut client, info).await;
+    let ids: Vec<u32> = batch
+        .column(0)
+        .as_primitive::<arrow::datatypes::UInt32Type>()
+        .values()
+        .to_vec();
+    for id in [
+        SqlInfo::FlightSqlServerName,
+        SqlInfo::FlightSqlServerVersion,
+        SqlInfo::FlightSqlServerArrowVersion,
+        SqlInfo::FlightSqlServerReadOnly,
+        SqlInfo::FlightSqlServerTransaction,
+        SqlInfo::SqlIdentifierQuoteChar,
+    ] {
+        assert!(
+            ids.contains(&(id as u32)),
+            "SqlInfo {id:?} missing from {ids:?}"
+        );
+    }
+    // Asked for one id, exactly that one.
+    let info = client
+        .get_sql_info(vec![SqlInfo::FlightSqlServerReadOnly])
+        .await
+        .unwrap();
+    assert_eq!(rows(&mut client, info).await.num_rows(), 1);
+
+    let catalogs = client.get_catalogs().await.unwrap();
+    let catalogs = rows(&mut client, catalogs).await;
+    let names: Vec<&str> = catalogs
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(names, ["demo", "files", "maria", "pg"]);
+
+    let schemas = client
+        .get_db_schemas(CommandGetDbSchemas {
+            catalog: Some("pg".into()),
+            db_schema_filter_pattern: None,
+        })
+        .await
+        .unwrap();
+    let schemas = rows(&mut client, schemas).await;
+    assert_eq!(schemas.num_rows(), 1);
+    assert_eq!(schemas.column(1).as_string::<i32>().value(0), "public");
+
+    let tables = client
+        .get_tables(CommandGetTables {
+            catalog: Some("maria".into()),
+            db_schema_filter_pattern: Some("te%".into()),
+            table_name_filter_pattern: Some("ord%".into()),
+            table_types: vec!["TABLE".into()],
+            include_schema: true,
+        })
+        .await
+        .unwrap();
+    let tables = rows(&mut client, tables).await;
+    assert_eq!(tables.num_rows(), 1);
+    assert_eq!(tables.column(2).as_string::<i32>().value(0), "orders");
+    let schema = arrow::ipc::convert::try_schema_from_ipc_buffer(
+        tables.column(4).as_binary::<i32>().value(0),
+    )
+    .unwrap();
+    let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(fields, ["id", "name", "total"]);
+
+    let mut client = sql_client(&served.gw).await;
+    client.set_header("x-mover-catalog", "pg");
+    let mut prepared = client
+        .prepare("SELECT id, name FROM orders ORDER BY id".into(), None)
+        .await
+        .unwrap();
+    let dataset = prepared.dataset_schema().unwrap().clone();
+    assert_eq!(
+        dataset.fields().len(),
+        2,
+        "a prepared SELECT says its schema"
+    );
+    let info = prepared.execute().await.unwrap();
+    let got = rows(&mut client, info).await;
+    assert_eq!(got.schema().as_ref(), &dataset);
+    assert_eq!(got.num_rows(), 2);
+    prepared.close().await.unwrap();
+}

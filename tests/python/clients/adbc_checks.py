@@ -1,0 +1,133 @@
+"""What a BI tool or notebook does through the ADBC Flight SQL driver, against a real gateway.
+
+Run by tests/flight_sql.rs (which starts the gateway and the databases) as
+
+    python adbc_checks.py URL SPEC_JSON
+
+SPEC_JSON names each catalog to check: its db schema, a table `orders` (id, name, total) it
+holds with rows 1 'one' 1.5 and 2 'two' 2.5, and a query of that database's dialect that
+yields `many` rows. Every check asserts; the first failure ends the script with a traceback.
+"""
+
+import json
+import sys
+
+import adbc_driver_flightsql as flightsql
+import adbc_driver_flightsql.dbapi as fs
+import adbc_driver_manager
+import pandas as pd
+import polars as pl
+
+HEADER = flightsql.DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + "x-mover-catalog"
+
+
+def connect(url, catalog=None):
+    kwargs = {HEADER: catalog} if catalog else {}
+    return fs.connect(url, db_kwargs=kwargs, autocommit=True)
+
+
+def fails_with(fn, *words):
+    """`fn()` raises a driver error whose message holds every one of `words`."""
+    try:
+        fn()
+    except adbc_driver_manager.Error as e:
+        text = str(e)
+        for w in words:
+            assert w in text, f"{w!r} not in {text!r}"
+        return e
+    raise AssertionError(f"expected an error naming {words}")
+
+
+def check_browsing(url, spec):
+    with connect(url) as conn:
+        info = conn.adbc_get_info()
+        assert info["vendor_name"] == "Records Mover gateway", info
+        assert "TABLE" in conn.adbc_get_table_types()
+
+        objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
+        catalogs = {c["catalog_name"]: c for c in objects}
+        for name, want in spec["catalogs"].items():
+            assert name in catalogs, f"{name} not among {list(catalogs)}"
+            schemas = {s["db_schema_name"]: s for s in catalogs[name]["catalog_db_schemas"]}
+            assert want["schema"] in schemas, f"{name}: {list(schemas)}"
+            tables = {t["table_name"]: t for t in schemas[want["schema"]]["db_schema_tables"]}
+            assert "orders" in tables, f"{name}: {list(tables)}"
+            assert tables["orders"]["table_type"] == "TABLE"
+            columns = [c["column_name"] for c in tables["orders"]["table_columns"]]
+            assert columns == ["id", "name", "total"], columns
+
+            schema = conn.adbc_get_table_schema(
+                "orders", catalog_filter=name, db_schema_filter=want["schema"]
+            )
+            assert schema.names == ["id", "name", "total"], schema
+
+        # Each depth answers, and filters narrow.
+        for depth in ["catalogs", "db_schemas", "tables", "columns"]:
+            got = conn.adbc_get_objects(depth=depth).read_all()
+            assert got.num_rows == len(objects), (depth, got.num_rows)
+        only = conn.adbc_get_objects(depth="tables", catalog_filter="pg%").read_all().to_pylist()
+        assert [c["catalog_name"] for c in only] == ["pg"], only
+        buckets = [c for c in objects if c["catalog_name"] == spec["bucket"]]
+        files = [
+            (t["table_name"], t["table_type"])
+            for s in buckets[0]["catalog_db_schemas"]
+            for t in s["db_schema_tables"]
+        ]
+        assert ("orders.csv", "FILE") in files, files
+
+        # With several databases, a statement must name its catalog.
+        with conn.cursor() as cur:
+            fails_with(lambda: cur.execute("SELECT 1"), "x-mover-catalog", "pg")
+
+
+def check_queries(url, name, want):
+    with connect(url, name) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, name, total FROM orders ORDER BY id")
+            table = cur.fetch_arrow_table()
+            assert table.to_pylist() == [
+                {"id": 1, "name": "one", "total": 1.5},
+                {"id": 2, "name": "two", "total": 2.5},
+            ], (name, table.to_pylist())
+            # The schema said at prepare time is the schema the rows came in.
+            assert table.schema.names == ["id", "name", "total"]
+
+            # Large results arrive in several batches, and whole.
+            cur.execute(want["many_sql"])
+            reader = cur.fetch_record_batch()
+            batches = list(reader)
+            rows = sum(b.num_rows for b in batches)
+            assert rows == want["many"], (name, rows)
+            assert len(batches) > 1, (name, len(batches))
+
+            # Writes are not Flight SQL's here (yet): refused, the table untouched.
+            fails_with(lambda: cur.execute("DELETE FROM orders"))
+            cur.execute("SELECT count(*) AS n FROM orders")
+            assert cur.fetchone()[0] == 2
+
+            # No bound parameters yet: said, not silently ignored.
+            fails_with(lambda: cur.execute("SELECT id FROM orders WHERE id = ?", parameters=(1,)))
+            fails_with(lambda: cur.executemany("SELECT id FROM orders WHERE id = ?", [(1,), (2,)]))
+
+        frame = pd.read_sql("SELECT id, name FROM orders ORDER BY id", conn)
+        assert frame["name"].tolist() == ["one", "two"], frame
+        polars_frame = pl.read_database("SELECT id, total FROM orders ORDER BY id", conn)
+        assert polars_frame["total"].to_list() == [1.5, 2.5], polars_frame
+
+
+def check_refusals(url):
+    with connect(url, "nowhere") as conn, conn.cursor() as cur:
+        fails_with(lambda: cur.execute("SELECT 1"), "NOT_FOUND", "nowhere")
+
+
+def main():
+    url, spec = sys.argv[1], json.loads(sys.argv[2])
+    check_browsing(url, spec)
+    for name, want in spec["catalogs"].items():
+        check_queries(url, name, want)
+    check_refusals(url)
+    print("adbc checks passed")
+
+
+if __name__ == "__main__":
+    main()
