@@ -93,7 +93,7 @@ def test_list_schema_get_put(gateway):
     assert back.equals(t)
 
     actions = [a.type for a in c.list_actions()]
-    assert sorted(actions) == ["move", "sniff"]
+    assert sorted(actions) == ["ClosePreparedStatement", "CreatePreparedStatement", "move", "sniff"]
 
 
 def test_errors_have_meaningful_codes(gateway):
