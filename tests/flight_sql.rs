@@ -1,7 +1,8 @@
 //! Flight SQL through real clients against a real gateway serving SQLite, Postgres, MariaDB and
 //! a bucket: the ADBC driver from Python (with pandas and polars on it), run as
 //! `tests/python/clients/adbc_checks.py`, and arrow-rs's `FlightSqlServiceClient` replaying what
-//! the JDBC driver sends when it connects and browses.
+//! the JDBC driver sends when it connects and browses; logins by password, token and
+//! certificate, with the access rules deciding.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,7 +12,7 @@ use arrow::compute::concat_batches;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
 use futures::TryStreamExt;
-use mover_tests::{Gateway, Mariadb, Postgres, workdir};
+use mover_tests::{Gateway, Mariadb, Pki, Postgres, hash_password, workdir};
 use tonic::transport::Channel;
 
 /// `orders` (id, name, total) with two rows, in each database; the many-row query of each
@@ -81,6 +82,11 @@ fn adbc_pandas_and_polars_browse_and_query_every_database() {
             "maria": catalog("test", format!("SELECT seq AS i FROM seq_1_to_{MANY}")),
         }
     });
+    adbc_checks("browse", &served.gw, &spec, "adbc checks passed");
+}
+
+/// Run `tests/python/clients/adbc_checks.py MODE URL SPEC` and see it pass.
+fn adbc_checks(mode: &str, gw: &Gateway, spec: &serde_json::Value, passed: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".venv/bin/python");
     assert!(
@@ -90,17 +96,98 @@ fn adbc_pandas_and_polars_browse_and_query_every_database() {
     );
     let out = Command::new(&python)
         .arg(root.join("tests/python/clients/adbc_checks.py"))
-        .arg(&served.gw.url)
-        .arg(spec.to_string())
+        .args([mode, &gw.url, &spec.to_string()])
         .output()
         .expect("run the ADBC checks");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("adbc checks passed"),
-        "the ADBC checks failed:\n{stdout}\n{}\nthe gateway's log:\n{}",
+        out.status.success() && stdout.contains(passed),
+        "the ADBC {mode} checks failed:\n{stdout}\n{}\nthe gateway's log:\n{}",
         String::from_utf8_lossy(&out.stderr),
-        served.gw.log()
+        gw.log()
     );
+}
+
+const PASSWORD: &str = "password";
+
+/// Users alice (may read and query `demo`) and bob (may read it); `secret` is neither's.
+fn users_and_rules() -> String {
+    let hash = hash_password(PASSWORD);
+    format!(
+        "[databases.demo]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\n\
+         [databases.secret]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\n\
+         [[users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\n\
+         [[users]]\nname = \"bob\"\npassword_hash = \"{hash}\"\n\
+         [[access]]\nprincipal = \"alice\"\nread = [\"demo/**\"]\nquery = [\"demo\"]\n\
+         [[access]]\nprincipal = \"bob\"\nread = [\"demo/**\"]\n"
+    )
+}
+
+#[test]
+fn adbc_logs_in_by_password_and_certificate_and_the_rules_hold() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    rusqlite::Connection::open(data.join("demo.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE orders (id INTEGER); INSERT INTO orders VALUES (1), (2);")
+        .unwrap();
+    let gw = Gateway::start_with_config(dir.path(), &users_and_rules());
+    let tls_dir = workdir();
+    std::fs::copy(data.join("demo.db"), tls_dir.path().join("data/demo.db")).unwrap();
+    let pki = Pki::make(&tls_dir.path().join("pki"));
+    let tls = Gateway::start_with_config(
+        tls_dir.path(),
+        &format!("{}{}", pki.server_tls(), users_and_rules()),
+    );
+    let pem = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    let spec = serde_json::json!({
+        "password": PASSWORD,
+        "mtls": {
+            "url": tls.tls_url(),
+            "ca": pem(pki.pem("ca")),
+            "cert": pem(pki.pem("alice")),
+            "key": pem(pki.key("alice")),
+        }
+    });
+    adbc_checks("auth", &gw, &spec, "adbc auth checks passed");
+}
+
+/// The JDBC driver Handshakes with Basic credentials, and again with the token it holds: the
+/// same token comes back; a dead or made-up one is UNAUTHENTICATED.
+#[tokio::test(flavor = "multi_thread")]
+async fn handshake_takes_basic_credentials_and_a_bearer_token() {
+    let dir = workdir();
+    let gw = Gateway::start_with_config(dir.path(), &users_and_rules());
+    let mut client = sql_client(&gw).await;
+    let token = client.handshake("alice", PASSWORD).await.unwrap();
+    let token = String::from_utf8(token.to_vec()).unwrap();
+    let channel = Channel::from_shared(gw.url.replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut raw = arrow_flight::flight_service_client::FlightServiceClient::new(channel);
+    let handshake = |bearer: String| {
+        let mut request = tonic::Request::new(futures::stream::iter([
+            arrow_flight::HandshakeRequest::default(),
+        ]));
+        request
+            .metadata_mut()
+            .insert("authorization", bearer.parse().unwrap());
+        request
+    };
+    let answer = raw
+        .handshake(handshake(format!("Bearer {token}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.metadata().get("authorization").unwrap(),
+        &format!("Bearer {token}")
+    );
+    for bad in ["Bearer None", "Bearer garbage"] {
+        let err = raw.handshake(handshake(bad.into())).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{bad}: {err}");
+    }
 }
 
 async fn sql_client(gw: &Gateway) -> FlightSqlServiceClient<Channel> {

@@ -145,7 +145,7 @@ impl Auth {
         }
     }
 
-    /// Handshake: Basic credentials in, a bearer token out.
+    /// Handshake: Basic credentials in, a bearer token out; or a live bearer token in, the same out.
     pub fn login(&self, metadata: &MetadataMap) -> Result<String> {
         if !self.tokens.has_users() {
             return Err(Error::unsupported(
@@ -156,6 +156,13 @@ impl Auth {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| unauthenticated("Handshake needs `authorization: Basic ...`"))?;
+        // A client holding a token may Handshake with it (the Flight SQL JDBC driver does):
+        // the same token comes back if it is live.
+        if let Some(token) = value.strip_prefix("Bearer ") {
+            let token = token.trim();
+            self.tokens.principal(token)?;
+            return Ok(token.to_string());
+        }
         let (token, user) = self.tokens.login(value)?;
         tracing::info!(principal = %user, "logged in");
         Ok(token)

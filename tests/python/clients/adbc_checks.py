@@ -1,12 +1,16 @@
 """What a BI tool or notebook does through the ADBC Flight SQL driver, against a real gateway.
 
-Run by tests/flight_sql.rs (which starts the gateway and the databases) as
+Run by tests/flight_sql.rs (which starts the gateways and the databases) as
 
-    python adbc_checks.py URL SPEC_JSON
+    python adbc_checks.py browse URL SPEC_JSON
+    python adbc_checks.py auth URL SPEC_JSON
 
-SPEC_JSON names each catalog to check: its db schema, a table `orders` (id, name, total) it
-holds with rows 1 'one' 1.5 and 2 'two' 2.5, and a query of that database's dialect that
-yields `many` rows. Every check asserts; the first failure ends the script with a traceback.
+`browse`: SPEC_JSON names each catalog to check: its db schema, a table `orders` (id, name,
+total) it holds with rows 1 'one' 1.5 and 2 'two' 2.5, and a query of that database's dialect
+that yields `many` rows. `auth`: a gateway with users alice and bob (password `password`),
+alice may read and query `demo`, bob may only read it, and `secret` is neither's; `mtls` gives
+a second gateway's URL and alice's certificate, key and CA (PEM text). Every check asserts;
+the first failure ends the script with a traceback.
 """
 
 import json
@@ -120,8 +124,58 @@ def check_refusals(url):
         fails_with(lambda: cur.execute("SELECT 1"), "NOT_FOUND", "nowhere")
 
 
+def login(url, user, password, catalog=None):
+    kwargs = {"username": user, "password": password}
+    if catalog:
+        kwargs[HEADER] = catalog
+    return fs.connect(url, db_kwargs=kwargs, autocommit=True)
+
+
+def query(conn, sql="SELECT id FROM orders ORDER BY id"):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return [r[0] for r in cur.fetchall()]
+
+
+def check_auth(url, spec):
+    password = spec["password"]
+    # Basic credentials in a Handshake give a bearer token, carried on every call after.
+    with login(url, "alice", password) as conn:
+        listed = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+        assert [c["catalog_name"] for c in listed] == ["demo"], listed
+        # The only database alice can see runs her statements without a header.
+        assert query(conn) == [1, 2]
+    with login(url, "alice", password, "secret") as conn:
+        fails_with(lambda: query(conn), "NOT_FOUND", "no catalog")
+    with login(url, "bob", password, "demo") as conn:
+        fails_with(lambda: query(conn), "PermissionDenied", "bob may not query demo")
+    fails_with(lambda: query(login(url, "alice", "wrong", "demo")), "UNAUTHENTICATED")
+    for token in ["Bearer None", "Bearer garbage", "Basic nonsense"]:
+        kwargs = {flightsql.DatabaseOptions.AUTHORIZATION_HEADER.value: token}
+        with fs.connect(url, db_kwargs=kwargs, autocommit=True) as conn:
+            fails_with(lambda: conn.adbc_get_objects(depth="catalogs").read_all(), "UNAUTHENTICATED")
+
+    # Mutual TLS: the principal is the certificate's, with alice's rules.
+    mtls = spec["mtls"]
+    options = {
+        flightsql.DatabaseOptions.TLS_ROOT_CERTS.value: mtls["ca"],
+        flightsql.DatabaseOptions.MTLS_CERT_CHAIN.value: mtls["cert"],
+        flightsql.DatabaseOptions.MTLS_PRIVATE_KEY.value: mtls["key"],
+    }
+    with fs.connect(mtls["url"], db_kwargs=options, autocommit=True) as conn:
+        assert query(conn) == [1, 2]
+        listed = conn.adbc_get_objects(depth="catalogs").read_all().to_pylist()
+        assert [c["catalog_name"] for c in listed] == ["demo"], listed
+    without = {flightsql.DatabaseOptions.TLS_ROOT_CERTS.value: mtls["ca"]}
+    fails_with(lambda: query(fs.connect(mtls["url"], db_kwargs=without, autocommit=True)))
+
+
 def main():
-    url, spec = sys.argv[1], json.loads(sys.argv[2])
+    mode, url, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    if mode == "auth":
+        check_auth(url, spec)
+        print("adbc auth checks passed")
+        return
     check_browsing(url, spec)
     for name, want in spec["catalogs"].items():
         check_queries(url, name, want)
