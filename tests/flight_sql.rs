@@ -36,7 +36,11 @@ fn serve() -> Served {
              INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);",
         )
         .unwrap();
-    std::fs::write(data.join("orders.csv"), "id,name,total\n1,one,1.5\n").unwrap();
+    std::fs::write(
+        data.join("orders.csv"),
+        "id,name,total\n1,one,1.5\n2,two,2.5\n",
+    )
+    .unwrap();
     let pg = Postgres::start();
     pg.psql(
         "CREATE TABLE orders (id bigint NOT NULL, name text, total double precision);

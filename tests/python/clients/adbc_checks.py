@@ -119,6 +119,25 @@ def check_queries(url, name, want):
         assert polars_frame["total"].to_list() == [1.5, 2.5], polars_frame
 
 
+def check_bucket(url, bucket):
+    """A bucket catalog answers the preview BI tools send, and refuses more, saying so."""
+    with connect(url, bucket) as conn, conn.cursor() as cur:
+        cur.execute('SELECT * FROM "orders.csv" LIMIT 1')
+        assert cur.fetch_arrow_table().to_pylist() == [{"id": 1, "name": "one", "total": 1.5}]
+        cur.execute(f'SELECT name, id FROM "{bucket}".""."orders.csv"')
+        table = cur.fetch_arrow_table()
+        assert table.schema.names == ["name", "id"], table.schema
+        assert table.num_rows == 2
+        cur.execute('SELECT * FROM "orders.csv" LIMIT 0')
+        table = cur.fetch_arrow_table()
+        assert table.num_rows == 0 and table.schema.names == ["id", "name", "total"], table
+        e = fails_with(
+            lambda: cur.execute('SELECT * FROM "orders.csv" WHERE id = 1'),
+            "a bucket catalog answers only SELECT",
+        )
+        assert "NOT_IMPLEMENTED" in str(e) or "Unimplemented" in str(e), e
+
+
 def check_refusals(url):
     with connect(url, "nowhere") as conn, conn.cursor() as cur:
         fails_with(lambda: cur.execute("SELECT 1"), "NOT_FOUND", "nowhere")
@@ -179,6 +198,7 @@ def main():
     check_browsing(url, spec)
     for name, want in spec["catalogs"].items():
         check_queries(url, name, want)
+    check_bucket(url, spec["bucket"])
     check_refusals(url)
     print("adbc checks passed")
 

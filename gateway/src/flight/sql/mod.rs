@@ -11,6 +11,7 @@
 //! - [`info`]: what GetSqlInfo says of this server.
 //! - [`statements`]: queries and prepared statements, run by the database the catalog names.
 
+mod bucket_query;
 mod info;
 mod metadata;
 mod statements;

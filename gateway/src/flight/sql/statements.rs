@@ -1,9 +1,10 @@
 //! Statements: a query (`CommandStatementQuery`) or a prepared one runs in the database its
 //! catalog names, through that connector's own read path. The FlightInfo's ticket is an
 //! ordinary signed ticket of a `mover.v1` query read, so its DoGet is the DoGet of any query
-//! (same rights, same limits, the query stopped on the server when the reader leaves).
-//! Prepared statements are stateless: the handle is a signed ticket of the same read, bound
-//! to the caller, and closing one releases nothing.
+//! (same rights, same limits, the query stopped on the server when the reader leaves). In a
+//! bucket catalog the one statement accepted ([`bucket_query`]) is the read of a dataset.
+//! Prepared statements are stateless: the handle is the catalog and the text, signed for the
+//! caller like a ticket, and closing one releases nothing.
 
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
@@ -18,7 +19,7 @@ use tonic::metadata::MetadataMap;
 
 use super::super::service::{MoverService, Stream};
 use super::super::status;
-use super::{CATALOG_HEADER, action_result, info_with_ticket, ipc_schema};
+use super::{CATALOG_HEADER, action_result, bucket_query, info_with_ticket, ipc_schema};
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
 
@@ -42,8 +43,9 @@ pub async fn query_info(
     descriptor: FlightDescriptor,
     sql: &str,
 ) -> Result<FlightInfo, Status> {
-    let read = query_read(service, caller, headers, sql)?;
-    info_for(service, caller, descriptor, &read).await
+    let catalog = catalog_for(service, caller, headers)?;
+    let planned = plan(service, caller, &catalog, sql)?;
+    info_for(service, caller, descriptor, &planned).await
 }
 
 /// GetFlightInfo of a prepared statement, by its handle.
@@ -53,13 +55,10 @@ pub async fn prepared_info(
     descriptor: FlightDescriptor,
     handle: &[u8],
 ) -> Result<FlightInfo, Status> {
-    let read = service
-        .auth
-        .redeem_ticket(handle, caller)
-        .map_err(|e| status(e.within("the prepared statement handle")))?;
-    // The rules may have changed since the statement was prepared.
-    service.check_read(caller, &read)?;
-    info_for(service, caller, descriptor, &read).await
+    let (catalog, sql) = redeem(service, caller, handle)?;
+    // Planned again: the rules may have changed since the statement was prepared.
+    let planned = plan(service, caller, &catalog, &sql)?;
+    info_for(service, caller, descriptor, &planned).await
 }
 
 /// A Flight SQL action, if `kind` is one this gateway answers.
@@ -84,17 +83,52 @@ async fn create(
     body: &[u8],
 ) -> Result<Stream<arrow_flight::Result>, Status> {
     let request: ActionCreatePreparedStatementRequest = unpack(body)?;
-    let read = query_read(service, caller, headers, &request.query)?;
+    let catalog = catalog_for(service, caller, headers)?;
+    let planned = plan(service, caller, &catalog, &request.query)?;
     // The dataset schema is known at prepare time: JDBC takes a statement without one for an
     // update.
-    let info = service.catalog.describe(&read).await.map_err(status)?;
+    let info = service
+        .catalog
+        .describe(&planned.read)
+        .await
+        .map_err(status)?;
     let result = ActionCreatePreparedStatementResult {
-        prepared_statement_handle: service.auth.issue_ticket(&read, caller).into(),
+        prepared_statement_handle: handle(service, caller, &catalog, &request.query).into(),
         dataset_schema: ipc_schema(&info.schema)?,
         // No parameters are bound yet: the statement is run as prepared.
         parameter_schema: Default::default(),
     };
     Ok(futures::stream::iter([Ok(action_result(&result))]).boxed())
+}
+
+/// A prepared statement's handle: its catalog and text, signed for the caller like a ticket.
+fn handle(service: &MoverService, caller: &Caller, catalog: &str, sql: &str) -> Vec<u8> {
+    let statement = Read {
+        what: Some(What::Query(Query {
+            database: catalog.to_string(),
+            sql: sql.to_string(),
+        })),
+        ..Default::default()
+    };
+    service.auth.issue_ticket(&statement, caller)
+}
+
+/// A handle's catalog and text, if the handle is genuine, unexpired and the caller's.
+fn redeem(
+    service: &MoverService,
+    caller: &Caller,
+    handle: &[u8],
+) -> Result<(String, String), Status> {
+    let read = service
+        .auth
+        .redeem_ticket(handle, caller)
+        .map_err(|e| status(e.within("the prepared statement handle")))?;
+    match read.what {
+        Some(What::Query(q)) => Ok((q.database, q.sql)),
+        _ => Err(Status::invalid_argument(
+            "that is not a prepared statement's handle",
+        )),
+    }
 }
 
 fn close(body: &[u8]) -> Result<Stream<arrow_flight::Result>, Status> {
@@ -117,68 +151,127 @@ fn unpack<M: arrow_flight::sql::ProstMessageExt>(body: &[u8]) -> Result<M, Statu
         })
 }
 
+/// A statement as the read that answers it.
+struct Planned {
+    read: Read,
+    /// `LIMIT 0`: the schema, and no rows to fetch (a read's limit 0 means all rows).
+    no_rows: bool,
+}
+
 async fn info_for(
     service: &MoverService,
     caller: &Caller,
     descriptor: FlightDescriptor,
-    read: &Read,
+    planned: &Planned,
 ) -> Result<FlightInfo, Status> {
-    let info = service.catalog.describe(read).await.map_err(status)?;
-    let ticket = service.auth.issue_ticket(read, caller);
+    let info = service
+        .catalog
+        .describe(&planned.read)
+        .await
+        .map_err(status)?;
+    if planned.no_rows {
+        return FlightInfo::new()
+            .try_with_schema(&info.schema)
+            .map(|i| i.with_descriptor(descriptor))
+            .map_err(|e| Status::internal(e.to_string()));
+    }
+    let ticket = service.auth.issue_ticket(&planned.read, caller);
     info_with_ticket(descriptor, &info.schema, ticket)
 }
 
-/// `sql` as a query read of the database the statement runs in, checked against the caller's
-/// `query` right.
-fn query_read(
+/// `sql` in `catalog` as the read that answers it, checked against the caller's rights: in a
+/// database, a query (the `query` right); in a bucket, the read of one dataset (`read`).
+fn plan(
     service: &MoverService,
     caller: &Caller,
-    headers: &MetadataMap,
+    catalog: &str,
     sql: &str,
-) -> Result<Read, Status> {
-    let database = database_for(service, caller, headers)?;
-    let read = Read {
-        what: Some(What::Query(Query {
-            database,
-            sql: sql.to_string(),
-        })),
-        ..Default::default()
+) -> Result<Planned, Status> {
+    let kind = visible(service, caller)
+        .into_iter()
+        .find(|(name, _)| *name == catalog)
+        .map(|(_, kind)| kind)
+        // A catalog the caller may not see is not there for it.
+        .ok_or_else(|| Status::not_found(format!("no catalog {catalog:?}")))?;
+    let planned = match kind {
+        SourceKind::Database => Planned {
+            read: Read {
+                what: Some(What::Query(Query {
+                    database: catalog.to_string(),
+                    sql: sql.to_string(),
+                })),
+                ..Default::default()
+            },
+            no_rows: false,
+        },
+        SourceKind::Bucket => bucket_read(catalog, sql)?,
     };
-    service.check_read(caller, &read)?;
-    Ok(read)
+    service.check_read(caller, &planned.read)?;
+    Ok(planned)
 }
 
-/// The database a statement runs in: the catalog the call header names, else the only
-/// database the caller can see; else the caller must name one.
-fn database_for(
-    service: &MoverService,
-    caller: &Caller,
-    headers: &MetadataMap,
-) -> Result<String, Status> {
-    let visible: Vec<(&str, SourceKind)> = service
+/// A bucket query (see [`bucket_query`]) as the read of its dataset. Its name is `dataset`,
+/// `folder.dataset` or `bucket.folder.dataset`, the folder `""` for the top level.
+fn bucket_read(bucket: &str, sql: &str) -> Result<Planned, Status> {
+    let query = bucket_query::parse(sql).map_err(Status::unimplemented)?;
+    let (named_catalog, folder, dataset) = match query.name.as_slice() {
+        [dataset] => (None, "", dataset),
+        [folder, dataset] => (None, folder.as_str(), dataset),
+        [catalog, folder, dataset] => (Some(catalog), folder.as_str(), dataset),
+        _ => return Err(Status::unimplemented(bucket_query::ACCEPTED)),
+    };
+    if let Some(named) = named_catalog
+        && named != bucket
+    {
+        return Err(Status::invalid_argument(format!(
+            "the statement reads catalog {named:?}, but runs in {bucket:?}"
+        )));
+    }
+    let mut name = bucket.to_string();
+    for part in [folder, dataset] {
+        if !part.is_empty() {
+            name = format!("{name}/{}", part.trim_start_matches('/'));
+        }
+    }
+    let parts = mover_client::names::parse(&name)
+        .map_err(|e| Status::invalid_argument(format!("{name:?}: {e}")))?;
+    Ok(Planned {
+        read: Read {
+            what: Some(What::Path(mover_proto::Path { parts })),
+            columns: query.columns,
+            limit: query.limit.unwrap_or(0),
+            ..Default::default()
+        },
+        no_rows: query.limit == Some(0),
+    })
+}
+
+/// The sources the caller may list, with their kinds.
+fn visible<'a>(service: &'a MoverService, caller: &Caller) -> Vec<(&'a str, SourceKind)> {
+    service
         .catalog
         .sources()
         .into_iter()
         .filter(|(name, _)| service.auth.may_list(caller, &format!("{name}/")))
-        .collect();
+        .collect()
+}
+
+/// The catalog a statement runs in: the one the call header names, else the only database
+/// the caller can see; else the caller must name one.
+fn catalog_for(
+    service: &MoverService,
+    caller: &Caller,
+    headers: &MetadataMap,
+) -> Result<String, Status> {
     if let Some(value) = headers.get(CATALOG_HEADER) {
-        let name = value.to_str().map_err(|_| {
+        return value.to_str().map(str::to_string).map_err(|_| {
             Status::invalid_argument(format!("the {CATALOG_HEADER} header is not text"))
-        })?;
-        return match visible.iter().find(|(n, _)| *n == name) {
-            Some((_, SourceKind::Database)) => Ok(name.to_string()),
-            Some((_, SourceKind::Bucket)) => Err(Status::unimplemented(format!(
-                "catalog {name:?} is a bucket: a bucket has no SQL engine behind it, and this \
-                 gateway does not yet answer queries of one; read its datasets with DoGet"
-            ))),
-            // A catalog the caller may not see is not there for it.
-            None => Err(Status::not_found(format!("no catalog {name:?}"))),
-        };
+        });
     }
-    let databases: Vec<&str> = visible
-        .iter()
+    let databases: Vec<&str> = visible(service, caller)
+        .into_iter()
         .filter(|(_, kind)| *kind == SourceKind::Database)
-        .map(|(name, _)| *name)
+        .map(|(name, _)| name)
         .collect();
     match databases.as_slice() {
         [only] => Ok(only.to_string()),
