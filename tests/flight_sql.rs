@@ -252,6 +252,24 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
             "SqlInfo {id:?} missing from {ids:?}"
         );
     }
+    // Each in its own arm of the union: 0 string, 1 bool, 2 int64, 3 int32 bitmask, 4 string
+    // list, 5 map of int32 to int32 lists.
+    let values = batch.column(1).as_union();
+    let arm = |id: SqlInfo| {
+        let row = ids.iter().position(|&i| i == id as u32).unwrap();
+        values.type_id(row)
+    };
+    for (id, want) in [
+        (SqlInfo::FlightSqlServerName, 0),
+        (SqlInfo::FlightSqlServerReadOnly, 1),
+        (SqlInfo::SqlMaxColumnNameLength, 2),
+        (SqlInfo::FlightSqlServerTransaction, 3),
+        (SqlInfo::SqlSupportedGroupBy, 3),
+        (SqlInfo::SqlKeywords, 4),
+        (SqlInfo::SqlSupportsConvert, 5),
+    ] {
+        assert_eq!(arm(id), want, "{id:?}");
+    }
     // Asked for one id, exactly that one.
     let info = client
         .get_sql_info(vec![SqlInfo::FlightSqlServerReadOnly])
