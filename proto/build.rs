@@ -4,6 +4,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded; nothing else reads the environment here.
     unsafe { std::env::set_var("PROTOC", protoc) };
     println!("cargo:rerun-if-changed=proto/mover.proto");
-    prost_build::compile_protos(&["proto/mover.proto"], &["proto"])?;
+    println!("cargo:rerun-if-changed=proto/flight_sessions.proto");
+    prost_build::compile_protos(
+        &["proto/mover.proto", "proto/flight_sessions.proto"],
+        &["proto"],
+    )?;
     Ok(())
 }

@@ -9,6 +9,12 @@ pub mod v1 {
 
 pub use v1::*;
 
+/// Arrow Flight's session messages, generated from `proto/flight_sessions.proto` (arrow-flight
+/// does not generate them).
+pub mod flight_sessions {
+    include!(concat!(env!("OUT_DIR"), "/arrow.flight.protocol.rs"));
+}
+
 /// The name of the DoAction that moves a source to a target inside one gateway.
 pub const MOVE_ACTION: &str = "move";
 

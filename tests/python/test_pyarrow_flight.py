@@ -93,7 +93,10 @@ def test_list_schema_get_put(gateway):
     assert back.equals(t)
 
     actions = [a.type for a in c.list_actions()]
-    assert sorted(actions) == ["ClosePreparedStatement", "CreatePreparedStatement", "move", "sniff"]
+    assert sorted(actions) == [
+        "ClosePreparedStatement", "CloseSession", "CreatePreparedStatement",
+        "GetSessionOptions", "SetSessionOptions", "move", "sniff",
+    ]
 
 
 def test_errors_have_meaningful_codes(gateway):

@@ -395,7 +395,12 @@ impl FlightService for MoverService {
         if let Some(answered) =
             sql::do_action(self, &caller, &headers, &action.r#type, &action.body).await
         {
-            return Ok(Response::new(answered?));
+            let answer = answered?;
+            let mut response = Response::new(answer.results);
+            if let Some(cookie) = answer.set_cookie {
+                response.metadata_mut().insert("set-cookie", cookie);
+            }
+            return Ok(response);
         }
         let stream = actions::run(self, &caller, action).await?;
         Ok(Response::new(stream))

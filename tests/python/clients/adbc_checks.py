@@ -138,6 +138,23 @@ def check_bucket(url, bucket):
         assert "NOT_IMPLEMENTED" in str(e) or "Unimplemented" in str(e), e
 
 
+def check_sessions(url, catalogs):
+    """ADBC's current catalog is a session option (SetSessionOptions), carried by a cookie."""
+    cookies = {"adbc.flight.sql.rpc.with_cookie_middleware": "true"}
+    with fs.connect(url, db_kwargs=cookies, autocommit=True) as conn:
+        for name in catalogs:
+            conn.adbc_current_catalog = name
+            assert conn.adbc_current_catalog == name
+            with conn.cursor() as cur:
+                cur.execute("SELECT id FROM orders ORDER BY id")
+                assert [r[0] for r in cur.fetchall()] == [1, 2], name
+
+        def unknown():
+            conn.adbc_current_catalog = "nowhere"
+
+        fails_with(unknown, "catalog", "invalid value")
+
+
 def check_refusals(url):
     with connect(url, "nowhere") as conn, conn.cursor() as cur:
         fails_with(lambda: cur.execute("SELECT 1"), "NOT_FOUND", "nowhere")
@@ -199,6 +216,7 @@ def main():
     for name, want in spec["catalogs"].items():
         check_queries(url, name, want)
     check_bucket(url, spec["bucket"])
+    check_sessions(url, list(spec["catalogs"]))
     check_refusals(url)
     print("adbc checks passed")
 

@@ -14,7 +14,7 @@ use crate::auth::Caller;
 pub(super) fn list() -> Vec<ActionType> {
     [sniff::TYPE, moving::TYPE]
         .into_iter()
-        .chain(super::sql::ACTIONS)
+        .chain(super::sql::actions())
         .map(|(name, description)| ActionType {
             r#type: name.into(),
             description: description.into(),

@@ -9,11 +9,14 @@
 //!
 //! - [`metadata`]: catalogs, db schemas, tables and table types, filtered by the access rules.
 //! - [`info`]: what GetSqlInfo says of this server.
-//! - [`statements`]: queries and prepared statements, run by the database the catalog names.
+//! - [`statements`]: queries and prepared statements, run by the database the catalog names;
+//!   [`bucket_query`]: the one statement a bucket catalog answers.
+//! - [`sessions`]: session options (the catalog statements run in), carried in a cookie.
 
 mod bucket_query;
 mod info;
 mod metadata;
+mod sessions;
 mod statements;
 
 use arrow::array::RecordBatch;
@@ -30,7 +33,16 @@ use tonic::metadata::MetadataMap;
 use super::service::{MoverService, Stream};
 use crate::auth::Caller;
 
-pub use statements::ACTIONS;
+/// The Flight SQL and session actions this gateway answers, as ListActions shows them.
+pub fn actions() -> impl Iterator<Item = (&'static str, &'static str)> {
+    statements::ACTIONS.into_iter().chain(sessions::ACTIONS)
+}
+
+/// What an action answers: its results, and a session cookie to set.
+pub struct Answer {
+    pub results: Stream<arrow_flight::Result>,
+    pub set_cookie: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
 
 /// Every Flight SQL message's type URL starts so.
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/arrow.flight.protocol.sql.";
@@ -102,15 +114,22 @@ pub async fn do_get(
     Ok(one_batch(batch))
 }
 
-/// A DoAction of a Flight SQL action, if `kind` is one.
+/// A DoAction of a Flight SQL or session action, if `kind` is one.
 pub async fn do_action(
     service: &MoverService,
     caller: &Caller,
     headers: &MetadataMap,
     kind: &str,
     body: &[u8],
-) -> Option<Result<Stream<arrow_flight::Result>, Status>> {
-    statements::action(service, caller, headers, kind, body).await
+) -> Option<Result<Answer, Status>> {
+    if let Some(answer) = sessions::action(service, caller, headers, kind, body) {
+        return Some(answer);
+    }
+    let results = statements::action(service, caller, headers, kind, body).await?;
+    Some(results.map(|results| Answer {
+        results,
+        set_cookie: None,
+    }))
 }
 
 fn info_with_ticket(

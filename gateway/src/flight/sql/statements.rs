@@ -19,11 +19,11 @@ use tonic::metadata::MetadataMap;
 
 use super::super::service::{MoverService, Stream};
 use super::super::status;
-use super::{CATALOG_HEADER, action_result, bucket_query, info_with_ticket, ipc_schema};
+use super::{CATALOG_HEADER, action_result, bucket_query, info_with_ticket, ipc_schema, sessions};
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
 
-/// The Flight SQL actions this gateway answers, as ListActions shows them.
+/// The Flight SQL statement actions, as ListActions shows them.
 pub const ACTIONS: [(&str, &str); 2] = [
     (
         "CreatePreparedStatement",
@@ -256,13 +256,17 @@ fn visible<'a>(service: &'a MoverService, caller: &Caller) -> Vec<(&'a str, Sour
         .collect()
 }
 
-/// The catalog a statement runs in: the one the call header names, else the only database
-/// the caller can see; else the caller must name one.
+/// The catalog a statement runs in: the session's (SetSessionOptions `catalog`), else the one
+/// the call header names, else the only database the caller can see; else the caller must
+/// name one.
 fn catalog_for(
     service: &MoverService,
     caller: &Caller,
     headers: &MetadataMap,
 ) -> Result<String, Status> {
+    if let Some(catalog) = sessions::catalog(headers)? {
+        return Ok(catalog);
+    }
     if let Some(value) = headers.get(CATALOG_HEADER) {
         return value.to_str().map(str::to_string).map_err(|_| {
             Status::invalid_argument(format!("the {CATALOG_HEADER} header is not text"))
