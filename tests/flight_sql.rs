@@ -15,8 +15,8 @@ use futures::TryStreamExt;
 use mover_tests::{Gateway, Mariadb, Pki, Postgres, hash_password, workdir};
 use tonic::transport::Channel;
 
-/// `orders` (id, name, total) with two rows, in each database; the many-row query of each
-/// dialect; a CSV file in the bucket.
+/// `orders` (id, name, total) with two rows and a view `big_orders` of it, in each database; a
+/// CSV file in the bucket.
 struct Served {
     gw: Gateway,
     _pg: Postgres,
@@ -33,7 +33,8 @@ fn serve() -> Served {
     sqlite
         .execute_batch(
             "CREATE TABLE orders (id INTEGER NOT NULL, name TEXT, total REAL);
-             INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);",
+             INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
+             CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;",
         )
         .unwrap();
     std::fs::write(
@@ -44,12 +45,14 @@ fn serve() -> Served {
     let pg = Postgres::start();
     pg.psql(
         "CREATE TABLE orders (id bigint NOT NULL, name text, total double precision);
-         INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5)",
+         INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
+         CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2",
     );
     let maria = Mariadb::start();
     maria.sql(
         "CREATE TABLE orders (id BIGINT NOT NULL, name TEXT, total DOUBLE);
-         INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);",
+         INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
+         CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;",
     );
     let config = format!(
         "[databases.demo]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\n\

@@ -71,6 +71,8 @@ pub struct DatasetInfo {
     pub total_records: Option<u64>,
     /// Size in storage, where known.
     pub total_bytes: Option<u64>,
+    /// A database view (listings say so; Flight SQL calls it a VIEW).
+    pub view: bool,
 }
 
 #[async_trait]

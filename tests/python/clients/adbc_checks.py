@@ -6,8 +6,8 @@ Run by tests/flight_sql.rs (which starts the gateways and the databases) as
     python adbc_checks.py auth URL SPEC_JSON
 
 `browse`: SPEC_JSON names each catalog to check: its db schema, a table `orders` (id, name,
-total) it holds with rows 1 'one' 1.5 and 2 'two' 2.5, and a query of that database's dialect
-that yields `many` rows. `auth`: a gateway with users alice and bob (password `password`),
+total) it holds with rows 1 'one' 1.5 and 2 'two' 2.5 and a view `big_orders` of it, and a
+query of that database's dialect that yields `many` rows. `auth`: a gateway with users alice and bob (password `password`),
 alice may read and query `demo`, bob may only read it, and `secret` is neither's; `mtls` gives
 a second gateway's URL and alice's certificate, key and CA (PEM text). Every check asserts;
 the first failure ends the script with a traceback.
@@ -46,7 +46,7 @@ def check_browsing(url, spec):
     with connect(url) as conn:
         info = conn.adbc_get_info()
         assert info["vendor_name"] == "Records Mover gateway", info
-        assert "TABLE" in conn.adbc_get_table_types()
+        assert conn.adbc_get_table_types() == ["DIRECTORY", "FILE", "TABLE", "VIEW"]
 
         objects = conn.adbc_get_objects(depth="all").read_all().to_pylist()
         catalogs = {c["catalog_name"]: c for c in objects}
@@ -57,6 +57,7 @@ def check_browsing(url, spec):
             tables = {t["table_name"]: t for t in schemas[want["schema"]]["db_schema_tables"]}
             assert "orders" in tables, f"{name}: {list(tables)}"
             assert tables["orders"]["table_type"] == "TABLE"
+            assert tables["big_orders"]["table_type"] == "VIEW", tables.keys()
             columns = [c["column_name"] for c in tables["orders"]["table_columns"]]
             assert columns == ["id", "name", "total"], columns
 

@@ -272,9 +272,9 @@ impl Mysql {
 impl Connector for Mysql {
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let mut conn = self.connect().await?;
-        let rows: Vec<(String, String)> = conn
+        let rows: Vec<(String, String, String)> = conn
             .query(
-                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES \
                  WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', \
                    'performance_schema', 'sys') ORDER BY 1, 2",
             )
@@ -282,13 +282,14 @@ impl Connector for Mysql {
             .map_err(|e| db_error(e, "listing tables"))?;
         Ok(rows
             .into_iter()
-            .map(|(db, table)| vec![db, table])
-            .filter(|path| super::path_has_prefix(path, prefix))
-            .map(|path| DatasetInfo {
+            .map(|(db, table, kind)| (vec![db, table], kind.ends_with("VIEW")))
+            .filter(|(path, _)| super::path_has_prefix(path, prefix))
+            .map(|(path, view)| DatasetInfo {
                 path,
                 schema: std::sync::Arc::new(Schema::empty()),
                 total_records: None,
                 total_bytes: None,
+                view,
             })
             .collect())
     }

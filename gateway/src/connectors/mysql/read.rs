@@ -94,6 +94,7 @@ impl Mysql {
             schema,
             total_records: None,
             total_bytes: None,
+            view: false,
         })
     }
 

@@ -180,6 +180,7 @@ impl Connector for Bucket {
                     schema: Arc::new(Schema::empty()),
                     total_records: None,
                     total_bytes: None,
+                    view: false,
                 }
             })
             .chain(
@@ -193,6 +194,7 @@ impl Connector for Bucket {
                         schema: Arc::new(Schema::empty()),
                         total_records: None,
                         total_bytes: Some(m.size),
+                        view: false,
                     }),
             )
             .collect();
@@ -212,6 +214,7 @@ impl Connector for Bucket {
                 schema: dir.schema(self).await?,
                 total_records: None,
                 total_bytes: None,
+                view: false,
             });
         }
         let metas = self.objects(&key).await?;
@@ -234,6 +237,7 @@ impl Connector for Bucket {
             schema: read::project_schema(&schema, &spec.columns)?,
             total_records: total,
             total_bytes: Some(metas.iter().map(|m| m.size).sum()),
+            view: false,
         })
     }
 

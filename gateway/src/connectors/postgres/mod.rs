@@ -270,7 +270,7 @@ impl Connector for Postgres {
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let mut conn = self.connect().await?;
         let rows = sqlx::query(
-            "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+            "SELECT n.nspname::text, c.relname::text, c.relkind IN ('v', 'm') FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') \
                AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
@@ -293,6 +293,7 @@ impl Connector for Postgres {
                     schema: Arc::new(Schema::empty()),
                     total_records: None,
                     total_bytes: None,
+                    view: r.try_get::<bool, _>(2).internal("listing")?,
                 });
             }
         }
@@ -351,6 +352,7 @@ impl Connector for Postgres {
             // count(*) is not cheap in Postgres, and reltuples is only an estimate.
             total_records: None,
             total_bytes: None,
+            view: false,
         })
     }
 

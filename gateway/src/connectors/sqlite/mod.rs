@@ -155,23 +155,23 @@ impl Sqlite {
 impl Connector for Sqlite {
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let prefix = prefix.to_vec();
-        let tables: Vec<String> = self
+        let tables: Vec<(String, bool)> = self
             .blocking(|conn| {
                 let mut stmt = conn
                     .prepare(
-                        "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
+                        "SELECT name, type = 'view' FROM sqlite_schema WHERE type IN ('table', 'view') \
                          AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
                     )
                     .internal("listing tables")?;
                 let names = stmt
-                    .query_map([], |r| r.get(0))
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, bool)>>>())
                     .internal("listing tables")?;
                 Ok(names)
             })
             .await?;
         let mut out = Vec::new();
-        for table in tables {
+        for (table, view) in tables {
             let path = vec![DEFAULT_SCHEMA.to_string(), table];
             if !super::path_has_prefix(&path, &prefix) {
                 continue;
@@ -182,7 +182,9 @@ impl Connector for Sqlite {
                 columns: vec![],
                 part: None,
             };
-            out.push(self.describe(&spec).await?);
+            let mut info = self.describe(&spec).await?;
+            info.view = view;
+            out.push(info);
         }
         Ok(out)
     }
@@ -209,6 +211,7 @@ impl Connector for Sqlite {
             schema,
             total_records,
             total_bytes: None,
+            view: false,
         })
     }
 

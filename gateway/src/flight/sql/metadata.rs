@@ -17,8 +17,10 @@ use crate::auth::Caller;
 use crate::catalog::SourceKind;
 use crate::connectors::DatasetInfo;
 
-/// A database's tables and views.
+/// A database's table.
 pub const TABLE: &str = "TABLE";
+/// A database's view (Postgres materialized views too).
+pub const VIEW: &str = "VIEW";
 /// A file in a bucket.
 pub const FILE: &str = "FILE";
 /// A prefix of a bucket read as one dataset (its parts, or a records directory).
@@ -81,7 +83,7 @@ pub async fn rows(
         }
         Command::CommandGetTableTypes(c) => {
             let mut out = c.into_builder();
-            for kind in [TABLE, FILE, DIRECTORY] {
+            for kind in [TABLE, VIEW, FILE, DIRECTORY] {
                 out.append(kind);
             }
             out.build()
@@ -155,7 +157,7 @@ fn table_of(kind: SourceKind, info: DatasetInfo) -> Option<Table> {
             [schema, table] => Some(Table {
                 schema: schema.clone(),
                 name: table.clone(),
-                kind: TABLE,
+                kind: if info.view { VIEW } else { TABLE },
                 path: info.path.clone(),
             }),
             _ => None,
