@@ -1,8 +1,8 @@
 //! Flight SQL through real clients against a real gateway serving SQLite, Postgres, MariaDB and
 //! a bucket: the ADBC driver from Python (with pandas and polars on it), run as
 //! `tests/python/clients/adbc_checks.py`, and arrow-rs's `FlightSqlServiceClient` replaying what
-//! the JDBC driver sends when it connects and browses; logins by password, token and
-//! certificate, with the access rules deciding.
+//! the JDBC driver sends when it connects and browses; SQLAlchemy on flightsql-dbapi (the
+//! Superset route); logins by password, token and certificate, with the access rules deciding.
 
 use std::path::Path;
 use std::process::Command;
@@ -94,24 +94,57 @@ fn adbc_pandas_and_polars_browse_and_query_every_database() {
 
 /// Run `tests/python/clients/adbc_checks.py MODE URL SPEC` and see it pass.
 fn adbc_checks(mode: &str, gw: &Gateway, spec: &serde_json::Value, passed: &str) {
+    let args = [mode.to_string(), gw.url.clone(), spec.to_string()];
+    client_checks(".venv", "adbc_checks.py", &args, gw, passed);
+}
+
+/// Run the client script `tests/python/clients/SCRIPT ARGS` in the virtualenv `venv` (which
+/// scripts/test makes) and see it print `passed`.
+fn client_checks(venv: &str, script: &str, args: &[String], gw: &Gateway, passed: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".venv/bin/python");
+    let python = root.join(venv).join("bin/python");
     assert!(
         python.exists(),
-        "{} is missing: run scripts/test (it installs the ADBC driver, pandas and polars there)",
+        "{} is missing: run scripts/test (it makes {venv} with the clients this test runs)",
         python.display()
     );
     let out = Command::new(&python)
-        .arg(root.join("tests/python/clients/adbc_checks.py"))
-        .args([mode, &gw.url, &spec.to_string()])
+        .arg(root.join("tests/python/clients").join(script))
+        .args(args)
         .output()
-        .expect("run the ADBC checks");
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains(passed),
-        "the ADBC {mode} checks failed:\n{stdout}\n{}\nthe gateway's log:\n{}",
+        "{script} failed:\n{stdout}\n{}\nthe gateway's log:\n{}",
         String::from_utf8_lossy(&out.stderr),
         gw.log()
+    );
+}
+
+/// The Superset route: SQLAlchemy on flightsql-dbapi connects, reflects schemas, tables and
+/// columns, and queries.
+#[test]
+fn sqlalchemy_reflects_and_queries_through_flightsql_dbapi() {
+    let dir = workdir();
+    rusqlite::Connection::open(dir.path().join("data/demo.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE orders (id INTEGER NOT NULL, name TEXT, total REAL);
+             INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);",
+        )
+        .unwrap();
+    let config = "[databases.demo]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\n\
+                  [buckets.files]\nurl = \"file://data\"\n";
+    let gw = Gateway::start_with_config(dir.path(), config);
+    let addr = gw.addr();
+    let args = [addr.ip().to_string(), addr.port().to_string()];
+    client_checks(
+        ".venv-flightsql",
+        "sqlalchemy_checks.py",
+        &args,
+        &gw,
+        "sqlalchemy checks passed",
     );
 }
 
