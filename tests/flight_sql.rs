@@ -7,10 +7,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, SqlInfo};
 use futures::TryStreamExt;
 use mover_tests::{Gateway, Mariadb, Pki, Postgres, hash_password, values, workdir};
 use tonic::transport::Channel;
@@ -32,7 +32,7 @@ fn serve() -> Served {
     let sqlite = rusqlite::Connection::open(data.join("demo.db")).unwrap();
     sqlite
         .execute_batch(
-            "CREATE TABLE orders (id INTEGER NOT NULL, name TEXT, total REAL);
+            "CREATE TABLE orders (id INTEGER NOT NULL PRIMARY KEY, name TEXT, total REAL);
              INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
              CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;",
         )
@@ -44,13 +44,13 @@ fn serve() -> Served {
     .unwrap();
     let pg = Postgres::start();
     pg.psql(
-        "CREATE TABLE orders (id bigint NOT NULL, name text, total double precision);
+        "CREATE TABLE orders (id bigint NOT NULL PRIMARY KEY, name text, total double precision);
          INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
          CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2",
     );
     let maria = Mariadb::start();
     maria.sql(
-        "CREATE TABLE orders (id BIGINT NOT NULL, name TEXT, total DOUBLE);
+        "CREATE TABLE orders (id BIGINT NOT NULL PRIMARY KEY, name TEXT, total DOUBLE);
          INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
          CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;",
     );
@@ -362,6 +362,31 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
     .unwrap();
     let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(fields, ["id", "name", "total"]);
+
+    // Primary keys from each database's own catalog; a view has none.
+    for (catalog, schema, key_name) in [
+        ("demo", "main", None),
+        ("pg", "public", Some("orders_pkey")),
+        ("maria", "test", Some("PRIMARY")),
+    ] {
+        let keys = |table: &str| CommandGetPrimaryKeys {
+            catalog: Some(catalog.into()),
+            db_schema: Some(schema.into()),
+            table: table.into(),
+        };
+        let info = client.get_primary_keys(keys("orders")).await.unwrap();
+        let got = rows(&mut client, info).await;
+        assert_eq!(got.num_rows(), 1, "{catalog}");
+        assert_eq!(got.column(3).as_string::<i32>().value(0), "id", "{catalog}");
+        let name = got.column(4).as_string::<i32>();
+        assert_eq!(
+            name.is_valid(0).then(|| name.value(0)),
+            key_name,
+            "{catalog}"
+        );
+        let info = client.get_primary_keys(keys("big_orders")).await.unwrap();
+        assert_eq!(rows(&mut client, info).await.num_rows(), 0, "{catalog}");
+    }
 
     let mut client = sql_client(&served.gw).await;
     client.set_header("x-mover-catalog", "pg");

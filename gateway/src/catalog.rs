@@ -11,7 +11,9 @@ use mover_proto::{Read, Write, read::What};
 
 use crate::config::Config;
 use crate::connectors::objects::Bucket;
-use crate::connectors::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteSpec};
+use crate::connectors::{
+    BatchStream, Connector, DatasetInfo, PrimaryKey, ReadSpec, ReadTarget, WriteSpec,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +142,12 @@ impl Catalog {
     /// bucket's top level (one listing, not a walk of the bucket).
     pub async fn list_source(&self, name: &str) -> Result<Vec<DatasetInfo>> {
         self.source(name)?.connector.list(&[]).await
+    }
+
+    /// The primary key of the table at `path` (source name first), if it has one.
+    pub async fn primary_key(&self, path: &[String]) -> Result<Option<PrimaryKey>> {
+        let (source, rest) = self.split(path)?;
+        source.connector.primary_key(rest).await
     }
 
     pub async fn describe(&self, read: &Read) -> Result<DatasetInfo> {

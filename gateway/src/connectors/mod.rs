@@ -61,6 +61,15 @@ pub struct WriteReport {
     pub notes: Vec<String>,
 }
 
+/// A table's primary key, from the database's own catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryKey {
+    /// The constraint's name (SQLite has none).
+    pub name: Option<String>,
+    /// The key's columns, in key order.
+    pub columns: Vec<String>,
+}
+
 /// One dataset as the catalog shows it.
 #[derive(Debug, Clone)]
 pub struct DatasetInfo {
@@ -88,6 +97,12 @@ pub trait Connector: Send + Sync {
     /// `None` is the whole. Sources that cannot split give one part.
     async fn partitions(&self, _spec: &ReadSpec, _max: usize) -> Result<Vec<Option<Part>>> {
         Ok(vec![None])
+    }
+
+    /// A table's primary key: its name where the database names it, and its columns in key
+    /// order; `None` for a table without one. Only database tables have keys.
+    async fn primary_key(&self, _path: &[String]) -> Result<Option<PrimaryKey>> {
+        Ok(None)
     }
 
     /// The records hints a file's first bytes suggest. Only files have them.

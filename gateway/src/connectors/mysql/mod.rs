@@ -270,6 +270,26 @@ impl Mysql {
 
 #[async_trait]
 impl Connector for Mysql {
+    async fn primary_key(&self, path: &[String]) -> Result<Option<crate::connectors::PrimaryKey>> {
+        let table = Table::from_path(path, &self.database)?;
+        let mut conn = self.connect().await?;
+        let columns: Vec<String> = conn
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+                 ORDER BY ORDINAL_POSITION",
+                (&table.database, &table.name),
+            )
+            .await
+            .map_err(|e| db_error(e, &format!("reading the primary key of table {table}")))?;
+        Ok(
+            (!columns.is_empty()).then(|| crate::connectors::PrimaryKey {
+                name: Some("PRIMARY".into()),
+                columns,
+            }),
+        )
+    }
+
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let mut conn = self.connect().await?;
         let rows: Vec<(String, String, String)> = conn

@@ -267,6 +267,33 @@ impl Postgres {
 
 #[async_trait]
 impl Connector for Postgres {
+    async fn primary_key(&self, path: &[String]) -> Result<Option<super::PrimaryKey>> {
+        let table = Table::from_path(path, DEFAULT_SCHEMA)?;
+        let mut conn = self.connect().await?;
+        // The key's columns in index order; the table named by a bound, quoted regclass.
+        let rows = sqlx::query(
+            "SELECT c.relname::text, a.attname::text FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = $1::regclass AND i.indisprimary \
+             ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        )
+        .bind(table.quoted())
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| db_error(e, &format!("reading the primary key of table {table}")))?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(super::PrimaryKey {
+            name: Some(first.try_get(0).internal("reading the primary key")?),
+            columns: rows
+                .iter()
+                .map(|r| r.try_get(1).internal("reading the primary key"))
+                .collect::<Result<_>>()?,
+        }))
+    }
+
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let mut conn = self.connect().await?;
         let rows = sqlx::query(

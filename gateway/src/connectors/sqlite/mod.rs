@@ -153,6 +153,26 @@ impl Sqlite {
 
 #[async_trait]
 impl Connector for Sqlite {
+    async fn primary_key(&self, path: &[String]) -> Result<Option<super::PrimaryKey>> {
+        let table = Table::from_path(path, DEFAULT_SCHEMA)?;
+        let columns: Vec<String> = self
+            .blocking(move |conn| {
+                let mut stmt = conn
+                    .prepare("SELECT name FROM pragma_table_info(?1, ?2) WHERE pk > 0 ORDER BY pk")
+                    .internal("reading the primary key")?;
+                let names = stmt
+                    .query_map([&table.name, &table.schema], |r| r.get(0))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+                    .internal("reading the primary key")?;
+                Ok(names)
+            })
+            .await?;
+        Ok((!columns.is_empty()).then_some(super::PrimaryKey {
+            name: None,
+            columns,
+        }))
+    }
+
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let prefix = prefix.to_vec();
         let tables: Vec<(String, bool)> = self

@@ -1,12 +1,15 @@
 //! The metadata commands: catalogs, db schemas, tables and table types (filters applied by
-//! arrow-flight's builders, as LIKE patterns), and GetSqlInfo. Every listing shows only what
+//! arrow-flight's builders, as LIKE patterns), primary keys from each database's catalog, and
+//! GetSqlInfo. Every listing shows only what
 //! the caller's rules let it list, exactly as ListFlights does.
 
 use std::collections::BTreeSet;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{Schema, SchemaRef};
-use arrow_flight::sql::Command;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Builder, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow_flight::sql::{Command, CommandGetPrimaryKeys};
 use futures::StreamExt;
 use tonic::Status;
 
@@ -37,6 +40,7 @@ pub fn schema_of(command: &Command) -> Result<SchemaRef, Status> {
         Command::CommandGetTables(c) => c.clone().into_builder().schema(),
         Command::CommandGetTableTypes(c) => c.into_builder().schema(),
         Command::CommandGetSqlInfo(c) => c.clone().into_builder(info::data()).schema(),
+        Command::CommandGetPrimaryKeys(_) => primary_keys_schema(),
         other => return Err(unimplemented(other)),
     })
 }
@@ -89,6 +93,7 @@ pub async fn rows(
             out.build()
         }
         Command::CommandGetSqlInfo(c) => c.into_builder(info::data()).build(),
+        Command::CommandGetPrimaryKeys(c) => return primary_keys(service, caller, c).await,
         other => return Err(unimplemented(&other)),
     };
     built.map_err(|e| Status::internal(e.to_string()))
@@ -206,4 +211,70 @@ async fn described(
         .into_iter()
         .map(|d| d.map(|info| info.schema).map_err(status))
         .collect()
+}
+
+/// GetPrimaryKeys' result schema, as the spec declares it.
+fn primary_keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("catalog_name", DataType::Utf8, true),
+        Field::new("db_schema_name", DataType::Utf8, true),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("column_name", DataType::Utf8, false),
+        Field::new("key_name", DataType::Utf8, true),
+        Field::new("key_sequence", DataType::Int32, false),
+    ]))
+}
+
+/// The primary keys of the tables the command names (a table name, in one catalog and db
+/// schema or in any), from each database's own catalog; buckets have none.
+async fn primary_keys(
+    service: &MoverService,
+    caller: &Caller,
+    command: CommandGetPrimaryKeys,
+) -> Result<RecordBatch, Status> {
+    let mut rows: Vec<[Option<String>; 5]> = Vec::new();
+    let mut sequence = Int32Builder::new();
+    for (name, kind) in visible_sources(service, caller, command.catalog.as_deref()) {
+        if kind != SourceKind::Database {
+            continue;
+        }
+        for table in tables(service, caller, &name, kind).await? {
+            let wanted = table.name == command.table
+                && command
+                    .db_schema
+                    .as_deref()
+                    .is_none_or(|s| s == table.schema);
+            if !wanted {
+                continue;
+            }
+            let mut path = vec![name.clone()];
+            path.extend(table.path.iter().cloned());
+            let Some(key) = service.catalog.primary_key(&path).await.map_err(status)? else {
+                continue;
+            };
+            for (i, column) in key.columns.iter().enumerate() {
+                rows.push([
+                    Some(name.clone()),
+                    Some(table.schema.clone()),
+                    Some(table.name.clone()),
+                    Some(column.clone()),
+                    key.name.clone(),
+                ]);
+                sequence.append_value(i as i32 + 1);
+            }
+        }
+    }
+    let column = |i: usize| -> ArrayRef {
+        Arc::new(
+            rows.iter()
+                .map(|r| r[i].as_deref())
+                .collect::<StringArray>(),
+        )
+    };
+    let columns: Vec<ArrayRef> = (0..5)
+        .map(column)
+        .chain([Arc::new(sequence.finish()) as ArrayRef])
+        .collect();
+    RecordBatch::try_new(primary_keys_schema(), columns)
+        .map_err(|e| Status::internal(e.to_string()))
 }
