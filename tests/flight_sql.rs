@@ -406,3 +406,46 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
     assert_eq!(got.num_rows(), 2);
     prepared.close().await.unwrap();
 }
+
+/// CancelFlightInfo stops the caller's running read of a query: its stream ends with
+/// CANCELLED (never as if it were complete); with nothing running it is NOT_CANCELLABLE.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_flight_info_stops_a_running_query() {
+    use arrow_flight::{CancelFlightInfoRequest, CancelStatus, FlightClient};
+    use futures::StreamExt;
+    let dir = workdir();
+    let config = "[databases.demo]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\n";
+    let gw = Gateway::start_with_config(dir.path(), config);
+    let mut client = sql_client(&gw).await;
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                   WHERE i < 100000000) SELECT i FROM n";
+    let info = client.execute(endless.into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let mut stream = client.do_get(ticket).await.unwrap();
+    assert!(stream.next().await.unwrap().is_ok(), "the first batch");
+    let channel = Channel::from_shared(gw.url.replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut flight = FlightClient::new(channel);
+    let cancelled = flight
+        .cancel_flight_info(CancelFlightInfoRequest::new(info.clone()))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, CancelStatus::Cancelled as i32);
+    let mut ended = None;
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            ended = Some(e.to_string());
+            break;
+        }
+    }
+    let ended = ended.expect("the stream ended as if it were complete");
+    assert!(ended.contains("cancelled"), "{ended}");
+    let again = flight
+        .cancel_flight_info(CancelFlightInfoRequest::new(info))
+        .await
+        .unwrap();
+    assert_eq!(again.status, CancelStatus::NotCancellable as i32);
+}

@@ -94,7 +94,7 @@ def test_list_schema_get_put(gateway):
 
     actions = [a.type for a in c.list_actions()]
     assert sorted(actions) == [
-        "ClosePreparedStatement", "CloseSession", "CreatePreparedStatement",
+        "CancelFlightInfo", "ClosePreparedStatement", "CloseSession", "CreatePreparedStatement",
         "GetSessionOptions", "SetSessionOptions", "move", "sniff",
     ]
 

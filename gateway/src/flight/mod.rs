@@ -7,6 +7,7 @@
 //! - `progress`: progress reports of a running DoPut or move; the work is dropped when the
 //!   client stops listening.
 //! - `names`: descriptors and tickets to `mover.v1` reads and writes.
+//! - `running`: the DoGets running now, for CancelFlightInfo.
 //! - `sql/`: Flight SQL commands and actions (metadata, statements), answered by the same
 //!   service; it knows the catalog, no connector.
 
@@ -14,6 +15,7 @@ mod actions;
 mod names;
 mod progress;
 mod put;
+mod running;
 mod service;
 mod sql;
 

@@ -24,6 +24,7 @@ use super::actions;
 use super::names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
 use super::progress::with_progress;
 use super::put::{Upload, read_schema};
+use super::running::Running;
 use super::{sql, status};
 use crate::auth::{Auth, Caller, Right};
 use crate::catalog::Catalog;
@@ -63,6 +64,7 @@ pub struct MoverService {
     pub(super) limits: Limits,
     pub(super) auth: Arc<Auth>,
     pub(super) peers: Peers,
+    pub(super) running: Running,
 }
 
 impl MoverService {
@@ -72,6 +74,7 @@ impl MoverService {
             limits,
             auth,
             peers,
+            running: Running::default(),
         }
     }
 
@@ -319,7 +322,10 @@ impl FlightService for MoverService {
                 }
             }
         });
-        Ok(Response::new(data.boxed()))
+        let data = self
+            .running
+            .track(&request.get_ref().ticket, caller.name(), data.boxed());
+        Ok(Response::new(data))
     }
 
     async fn do_put(

@@ -1,6 +1,7 @@
-//! The `mover.v1` actions, one file each (mini-redis's `cmd/` is the model): each decodes its
+//! The `mover.v1` actions and Flight's CancelFlightInfo, one file each (mini-redis's `cmd/` is the model): each decodes its
 //! body, checks the caller's rights, and runs.
 
+mod cancel;
 mod moving;
 mod sniff;
 
@@ -12,7 +13,7 @@ use crate::auth::Caller;
 
 /// What ListActions says this gateway does.
 pub(super) fn list() -> Vec<ActionType> {
-    [sniff::TYPE, moving::TYPE]
+    [sniff::TYPE, moving::TYPE, cancel::TYPE]
         .into_iter()
         .chain(super::sql::actions())
         .map(|(name, description)| ActionType {
@@ -31,6 +32,7 @@ pub(super) async fn run(
     match action.r#type.as_str() {
         t if t == sniff::TYPE.0 => sniff::run(service, caller, action.body).await,
         t if t == moving::TYPE.0 => moving::run(service, caller, action.body).await,
+        t if t == cancel::TYPE.0 => cancel::run(service, caller, action.body).await,
         // UNIMPLEMENTED, not INVALID_ARGUMENT: clients (ADBC) fall back only on that code.
         other => Err(Status::unimplemented(format!(
             "unknown action {other:?}; ListActions tells what this gateway does"
