@@ -117,12 +117,9 @@ fn visible_sources(
     caller: &Caller,
     catalog: Option<&str>,
 ) -> Vec<(String, SourceKind)> {
-    service
-        .catalog
-        .sources()
+    super::visible(service, caller)
         .into_iter()
         .filter(|(name, _)| catalog.is_none_or(|c| c == *name))
-        .filter(|(name, _)| service.auth.may_list(caller, &format!("{name}/")))
         .map(|(name, kind)| (name.to_string(), kind))
         .collect()
 }

@@ -32,6 +32,7 @@ use tonic::metadata::MetadataMap;
 
 use super::service::{MoverService, Stream};
 use crate::auth::Caller;
+use crate::catalog::SourceKind;
 
 /// The Flight SQL and session actions this gateway answers, as ListActions shows them.
 pub fn actions() -> impl Iterator<Item = (&'static str, &'static str)> {
@@ -130,6 +131,17 @@ pub async fn do_action(
         results,
         set_cookie: None,
     }))
+}
+
+/// The sources the caller may list, with their kinds, in name order: every listing, and
+/// every catalog a statement or session may name, is one of these.
+fn visible<'a>(service: &'a MoverService, caller: &Caller) -> Vec<(&'a str, SourceKind)> {
+    service
+        .catalog
+        .sources()
+        .into_iter()
+        .filter(|(name, _)| service.auth.may_list(caller, &format!("{name}/")))
+        .collect()
 }
 
 fn info_with_ticket(

@@ -94,7 +94,11 @@ fn set(
             None => {
                 options.remove(&name);
             }
-            Some(OptionValue::StringValue(catalog)) if visible(service, caller, catalog) => {
+            Some(OptionValue::StringValue(catalog))
+                if super::visible(service, caller)
+                    .iter()
+                    .any(|(name, _)| name == catalog) =>
+            {
                 options.insert(name, value);
             }
             Some(_) => {
@@ -137,15 +141,6 @@ fn close(body: &[u8]) -> Result<Answer, Status> {
         results: one(result.encode_to_vec()),
         set_cookie: Some(expired),
     })
-}
-
-fn visible(service: &MoverService, caller: &Caller, catalog: &str) -> bool {
-    service
-        .catalog
-        .sources()
-        .iter()
-        .any(|(name, _)| *name == catalog)
-        && service.auth.may_list(caller, &format!("{catalog}/"))
 }
 
 fn one(body: Vec<u8>) -> Stream<arrow_flight::Result> {

@@ -19,7 +19,9 @@ use tonic::metadata::MetadataMap;
 
 use super::super::service::{MoverService, Stream};
 use super::super::status;
-use super::{CATALOG_HEADER, action_result, bucket_query, info_with_ticket, ipc_schema, sessions};
+use super::{
+    CATALOG_HEADER, action_result, bucket_query, info_with_ticket, ipc_schema, sessions, visible,
+};
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
 
@@ -244,16 +246,6 @@ fn bucket_read(bucket: &str, sql: &str) -> Result<Planned, Status> {
         },
         no_rows: query.limit == Some(0),
     })
-}
-
-/// The sources the caller may list, with their kinds.
-fn visible<'a>(service: &'a MoverService, caller: &Caller) -> Vec<(&'a str, SourceKind)> {
-    service
-        .catalog
-        .sources()
-        .into_iter()
-        .filter(|(name, _)| service.auth.may_list(caller, &format!("{name}/")))
-        .collect()
 }
 
 /// The catalog a statement runs in: the session's (SetSessionOptions `catalog`), else the one
