@@ -10,7 +10,10 @@ use std::process::Command;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use arrow_flight::sql::{CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, SqlInfo};
+use arrow_flight::sql::{
+    CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, CommandGetXdbcTypeInfo, SqlInfo,
+    XdbcDataType,
+};
 use futures::TryStreamExt;
 use mover_tests::{Gateway, Mariadb, Pki, Postgres, hash_password, values, workdir};
 use tonic::transport::Channel;
@@ -362,6 +365,38 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
     .unwrap();
     let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(fields, ["id", "name", "total"]);
+
+    // The types rows come in, all of them, or those of one XDBC type.
+    let types = client
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo { data_type: None })
+        .await
+        .unwrap();
+    let types = rows(&mut client, types).await;
+    let names: Vec<&str> = types
+        .column(0)
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect();
+    for name in [
+        "BOOLEAN",
+        "BIGINT",
+        "DECIMAL",
+        "VARCHAR",
+        "VARBINARY",
+        "TIMESTAMP",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let bigint = client
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo {
+            data_type: Some(XdbcDataType::XdbcBigint as i32),
+        })
+        .await
+        .unwrap();
+    let bigint = rows(&mut client, bigint).await;
+    assert_eq!(bigint.num_rows(), 1);
+    assert_eq!(bigint.column(0).as_string::<i32>().value(0), "BIGINT");
 
     // Primary keys from each database's own catalog; a view has none.
     for (catalog, schema, key_name) in [

@@ -15,7 +15,7 @@ use tonic::Status;
 
 use super::super::service::MoverService;
 use super::super::status;
-use super::info;
+use super::{info, types};
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
 use crate::connectors::DatasetInfo;
@@ -41,6 +41,7 @@ pub fn schema_of(command: &Command) -> Result<SchemaRef, Status> {
         Command::CommandGetTableTypes(c) => c.into_builder().schema(),
         Command::CommandGetSqlInfo(c) => c.clone().into_builder(info::data()).schema(),
         Command::CommandGetPrimaryKeys(_) => primary_keys_schema(),
+        Command::CommandGetXdbcTypeInfo(c) => c.into_builder(types::data()).schema(),
         other => return Err(unimplemented(other)),
     })
 }
@@ -94,6 +95,7 @@ pub async fn rows(
         }
         Command::CommandGetSqlInfo(c) => c.into_builder(info::data()).build(),
         Command::CommandGetPrimaryKeys(c) => return primary_keys(service, caller, c).await,
+        Command::CommandGetXdbcTypeInfo(c) => c.into_builder(types::data()).build(),
         other => return Err(unimplemented(&other)),
     };
     built.map_err(|e| Status::internal(e.to_string()))

@@ -8,7 +8,7 @@
 //! **table** is a table or view, or a bucket dataset.
 //!
 //! - [`metadata`]: catalogs, db schemas, tables and table types, filtered by the access rules.
-//! - [`info`]: what GetSqlInfo says of this server.
+//! - [`info`]: what GetSqlInfo says of this server; [`types`]: what GetXdbcTypeInfo says.
 //! - [`statements`]: queries and prepared statements, run by the database the catalog names;
 //!   [`bucket_query`]: the one statement a bucket catalog answers.
 //! - [`sessions`]: session options (the catalog statements run in), carried in a cookie.
@@ -18,6 +18,7 @@ mod info;
 mod metadata;
 mod sessions;
 mod statements;
+mod types;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
