@@ -345,11 +345,7 @@ impl FlightService for MoverService {
             return Err(Status::unimplemented(format!(
                 "{} by DoPut is not answered by this gateway yet (no bound parameters, no \
                  ingest); write with a path descriptor or a mover.v1 Write",
-                command?
-                    .type_url()
-                    .rsplit('.')
-                    .next()
-                    .unwrap_or("this command")
+                sql::command_name(&command?)
             )));
         }
         let write = write_from_descriptor(&descriptor).map_err(status)?;

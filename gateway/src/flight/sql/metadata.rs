@@ -105,11 +105,7 @@ pub async fn rows(
 pub fn unimplemented(command: &Command) -> Status {
     Status::unimplemented(format!(
         "{} is not answered by this gateway",
-        command
-            .type_url()
-            .rsplit('.')
-            .next()
-            .unwrap_or("this command")
+        super::command_name(command)
     ))
 }
 

@@ -64,6 +64,12 @@ pub fn command(bytes: &[u8]) -> Option<Result<Command, Status>> {
     }))
 }
 
+/// A command's message name (`CommandStatementIngest`), for what is said of it.
+pub fn command_name(command: &Command) -> &str {
+    let url = command.type_url();
+    url.rsplit('.').next().unwrap_or(url)
+}
+
 /// GetFlightInfo of a Flight SQL command.
 pub async fn flight_info(
     service: &MoverService,
