@@ -25,8 +25,8 @@
 //!   them; listing every source at once.
 //! - [`peers`]: pulling a source from another gateway (through `mover-client`).
 //! - [`moves`]: a move's orchestration: a local or peer source piped into a sink, with a report.
-//! - [`flight`]: the Arrow Flight service; it knows streams, names and status codes, nothing of
-//!   SQLite or CSV.
+//! - [`flight`]: the Arrow Flight service, and Flight SQL beside it (`flight/sql/`: metadata,
+//!   statements, sessions); it knows streams, names and status codes, nothing of SQLite or CSV.
 //! - [`server`]: binds a listener and serves; used by the `gateway` binary, by `mvrec --config`
 //!   (in-process) and by tests.
 
