@@ -19,6 +19,7 @@ use super::{info, types};
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
 use crate::connectors::DatasetInfo;
+use crate::error::ErrorKind;
 
 /// A database's table.
 pub const TABLE: &str = "TABLE";
@@ -233,25 +234,34 @@ async fn primary_keys(
         if kind != SourceKind::Database {
             continue;
         }
-        for table in tables(service, caller, &name, kind).await? {
-            let wanted = table.name == command.table
-                && command
-                    .db_schema
-                    .as_deref()
-                    .is_none_or(|s| s == table.schema);
-            if !wanted {
+        // With its db schema named, the table is asked for directly (BI tools ask table by
+        // table); without, the database's listing says which schemas hold one of that name.
+        let candidates: Vec<String> = match &command.db_schema {
+            Some(schema) => vec![schema.clone()],
+            None => tables(service, caller, &name, kind)
+                .await?
+                .into_iter()
+                .filter(|t| t.name == command.table)
+                .map(|t| t.schema)
+                .collect(),
+        };
+        for schema in candidates {
+            let path = vec![name.clone(), schema.clone(), command.table.clone()];
+            if !service.auth.may_list(caller, &path.join("/")) {
                 continue;
             }
-            let mut path = vec![name.clone()];
-            path.extend(table.path.iter().cloned());
-            let Some(key) = service.catalog.primary_key(&path).await.map_err(status)? else {
-                continue;
+            let key = match service.catalog.primary_key(&path).await {
+                Ok(Some(key)) => key,
+                // No such table: no key to show, as for a table without one.
+                Ok(None) => continue,
+                Err(e) if e.kind == ErrorKind::NotFound => continue,
+                Err(e) => return Err(status(e)),
             };
             for (i, column) in key.columns.iter().enumerate() {
                 rows.push([
                     Some(name.clone()),
-                    Some(table.schema.clone()),
-                    Some(table.name.clone()),
+                    Some(schema.clone()),
+                    Some(command.table.clone()),
                     Some(column.clone()),
                     key.name.clone(),
                 ]);
