@@ -213,11 +213,7 @@ async fn handshake_takes_basic_credentials_and_a_bearer_token() {
     let mut client = sql_client(&gw).await;
     let token = client.handshake("alice", PASSWORD).await.unwrap();
     let token = String::from_utf8(token.to_vec()).unwrap();
-    let channel = Channel::from_shared(gw.url.replace("grpc://", "http://"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(&gw).await;
     let mut raw = arrow_flight::flight_service_client::FlightServiceClient::new(channel);
     let handshake = |bearer: String| {
         let mut request = tonic::Request::new(futures::stream::iter([
@@ -242,13 +238,26 @@ async fn handshake_takes_basic_credentials_and_a_bearer_token() {
     }
 }
 
-async fn sql_client(gw: &Gateway) -> FlightSqlServiceClient<Channel> {
-    let channel = Channel::from_shared(gw.url.replace("grpc://", "http://"))
+async fn channel(gw: &Gateway) -> Channel {
+    Channel::from_shared(gw.url.replace("grpc://", "http://"))
         .unwrap()
         .connect()
         .await
-        .unwrap();
-    FlightSqlServiceClient::new(channel)
+        .unwrap()
+}
+
+async fn sql_client(gw: &Gateway) -> FlightSqlServiceClient<Channel> {
+    FlightSqlServiceClient::new(channel(gw).await)
+}
+
+/// A string column's values.
+fn strings(batch: &RecordBatch, column: usize) -> Vec<&str> {
+    batch
+        .column(column)
+        .as_string::<i32>()
+        .iter()
+        .flatten()
+        .collect()
 }
 
 async fn rows(
@@ -327,12 +336,7 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
 
     let catalogs = client.get_catalogs().await.unwrap();
     let catalogs = rows(&mut client, catalogs).await;
-    let names: Vec<&str> = catalogs
-        .column(0)
-        .as_string::<i32>()
-        .iter()
-        .flatten()
-        .collect();
+    let names = strings(&catalogs, 0);
     assert_eq!(names, ["demo", "files", "maria", "pg"]);
 
     let schemas = client
@@ -372,12 +376,7 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
         .await
         .unwrap();
     let types = rows(&mut client, types).await;
-    let names: Vec<&str> = types
-        .column(0)
-        .as_string::<i32>()
-        .iter()
-        .flatten()
-        .collect();
+    let names = strings(&types, 0);
     for name in [
         "BOOLEAN",
         "BIGINT",
@@ -458,11 +457,7 @@ async fn cancel_flight_info_stops_a_running_query() {
     let ticket = info.endpoint[0].ticket.clone().unwrap();
     let mut stream = client.do_get(ticket).await.unwrap();
     assert!(stream.next().await.unwrap().is_ok(), "the first batch");
-    let channel = Channel::from_shared(gw.url.replace("grpc://", "http://"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(&gw).await;
     let mut flight = FlightClient::new(channel);
     let cancelled = flight
         .cancel_flight_info(CancelFlightInfoRequest::new(info.clone()))
