@@ -234,6 +234,7 @@ async fn status_codes_name_what_is_wrong() {
         what: Some(What::Query(mover_proto::Query {
             database: db.into(),
             sql: sql.into(),
+            ..Default::default()
         })),
         file: None,
         limit: 0,

@@ -87,15 +87,16 @@ async fn adbc_pandas_and_polars_browse_and_query_every_database() {
     for table in ["demo/main/typed", "pg/public/typed", "maria/test/typed"] {
         values::put(&mut client, table, &typed).await;
     }
-    let catalog = |schema: &str, many_sql: String| serde_json::json!({ "schema": schema, "many_sql": many_sql, "many": MANY });
+    // Each database's own placeholder: `$1` in Postgres (where `?` is a jsonb operator).
+    let catalog = |schema: &str, placeholder: &str, many_sql: String| serde_json::json!({ "schema": schema, "placeholder": placeholder, "many_sql": many_sql, "many": MANY });
     let spec = serde_json::json!({
         "bucket": "files",
         "catalogs": {
-            "demo": catalog("main", format!(
+            "demo": catalog("main", "?", format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {MANY}) SELECT i FROM n"
             )),
-            "pg": catalog("public", format!("SELECT i FROM generate_series(1, {MANY}) AS i")),
-            "maria": catalog("test", format!("SELECT seq AS i FROM seq_1_to_{MANY}")),
+            "pg": catalog("public", "$1", format!("SELECT i FROM generate_series(1, {MANY}) AS i")),
+            "maria": catalog("test", "?", format!("SELECT seq AS i FROM seq_1_to_{MANY}")),
         }
     });
     // A known limit: a free query's FLOAT comes from MySQL's text protocol at 6 digits.
@@ -438,6 +439,34 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
     let got = rows(&mut client, info).await;
     assert_eq!(got.schema().as_ref(), &dataset);
     assert_eq!(got.num_rows(), 2);
+    prepared.close().await.unwrap();
+
+    // A placeholder's value bound by DoPut, as the JDBC driver's setObject sends it.
+    let mut prepared = client
+        .prepare("SELECT id, name FROM orders WHERE id = $1".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(prepared.dataset_schema().unwrap().fields().len(), 2);
+    // Run without its value, the read says so (and does not run with NULL in its place).
+    let info = prepared.execute().await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let unbound = match client.do_get(ticket).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let unbound = unbound.unwrap_err().to_string();
+    assert!(unbound.contains("no parameters are bound"), "{unbound}");
+    let one = RecordBatch::try_from_iter([(
+        "p",
+        std::sync::Arc::new(arrow::array::Int64Array::from(vec![2])) as arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    prepared.set_parameters(one).unwrap();
+    let info = prepared.execute().await.unwrap();
+    let got = rows(&mut client, info).await;
+    assert_eq!(got.num_rows(), 1, "the row whose id is the bound 2");
+    let id = arrow::compute::cast(got.column(0), &arrow::datatypes::DataType::Int64).unwrap();
+    assert_eq!(id.as_primitive::<arrow::datatypes::Int64Type>().value(0), 2);
     prepared.close().await.unwrap();
 }
 

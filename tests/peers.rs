@@ -507,6 +507,7 @@ fn endless_pull(pair: &Pair) -> Move {
             what: Some(What::Query(Query {
                 database: "demo".into(),
                 sql: ENDLESS.into(),
+                ..Default::default()
             })),
             ..Default::default()
         }),

@@ -213,6 +213,7 @@ async fn access_rules_decide_and_listings_show_only_what_may_be_read() {
         what: Some(What::Query(Query {
             database: "demo".into(),
             sql: "SELECT * FROM pay".into(),
+            ..Default::default()
         })),
         ..Default::default()
     };
@@ -604,6 +605,7 @@ async fn traversal_and_injection_attempts_are_refused_or_harmless() {
             what: Some(What::Query(Query {
                 database: db.into(),
                 sql: sql.into(),
+                ..Default::default()
             })),
             ..Default::default()
         };
@@ -745,6 +747,7 @@ async fn a_call_that_takes_too_long_to_answer_is_cut() {
         what: Some(What::Query(Query {
             database: "demo".into(),
             sql: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000) SELECT max(x) FROM c".into(),
+            ..Default::default()
         })),
         ..Default::default()
     };

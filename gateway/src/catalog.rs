@@ -262,7 +262,15 @@ impl Catalog {
                         ),
                     ));
                 }
-                (source, ReadTarget::Query(query.sql.clone()))
+                let params = crate::connectors::params::from_ipc(&query.parameters)
+                    .map_err(|e| e.within("the query"))?;
+                (
+                    source,
+                    ReadTarget::Query {
+                        sql: query.sql.clone(),
+                        params,
+                    },
+                )
             }
             None => return Err(Error::invalid("the read names neither a path nor a query")),
         };
@@ -395,6 +403,7 @@ pub(crate) mod tests {
             what: Some(What::Query(Query {
                 database: "mem".into(),
                 sql: "SELECT 1".into(),
+                ..Default::default()
             })),
             ..Default::default()
         };

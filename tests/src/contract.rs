@@ -407,6 +407,7 @@ fn generated(rows: u64) -> Read {
                 "WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < {rows}) \
                  SELECT id, printf('%0200d', id) AS text FROM n"
             ),
+            ..Default::default()
         })),
         ..Default::default()
     }
@@ -761,6 +762,7 @@ pub async fn a_dropped_read_stops_the_source(b: &Backend) {
             what: Some(mover_proto::read::What::Query(Query {
                 database: "t".into(),
                 sql: "SELECT a.id, b.id AS j FROM dropped_read a, dropped_read b".into(),
+                ..Default::default()
             })),
             ..Default::default()
         });

@@ -229,6 +229,7 @@ fn read_of(name: &str, sql: Option<&str>, source: &SourceArgs, limit: u64) -> an
         Some(sql) => What::Query(Query {
             database: name.to_string(),
             sql: sql.to_string(),
+            ..Default::default()
         }),
         None => What::Path(Path {
             parts: names::parse(name)?,

@@ -7,6 +7,7 @@
 
 pub mod mysql;
 pub mod objects;
+pub mod params;
 pub mod plan;
 pub mod postgres;
 pub mod sql_errors;
@@ -40,8 +41,12 @@ pub struct ReadSpec {
 pub enum ReadTarget {
     /// A dataset path below the source name: `["main", "orders"]`, `["exports", "a.csv"]`.
     Dataset(Vec<String>),
-    /// A free SQL query (databases with `allow_sql` only).
-    Query(String),
+    /// A free SQL query (databases with `allow_sql` only), with the one row of values bound
+    /// to its placeholders, if it has any ([`params`]).
+    Query {
+        sql: String,
+        params: Option<arrow::array::RecordBatch>,
+    },
 }
 
 /// Where and how to write into one connector.

@@ -341,17 +341,6 @@ impl FlightService for MoverService {
         let descriptor = first.flight_descriptor.clone().ok_or_else(|| {
             Status::invalid_argument("the first DoPut message must carry the target's descriptor")
         })?;
-        if let Some(command) = sql::command(&descriptor.cmd) {
-            return Err(Status::unimplemented(format!(
-                "{} by DoPut is not answered by this gateway yet (no bound parameters, no \
-                 ingest); write with a path descriptor or a mover.v1 Write",
-                sql::command_name(&command?)
-            )));
-        }
-        let write = write_from_descriptor(&descriptor).map_err(status)?;
-        self.check_write(&caller, &write)?;
-        let slot = self.slot(&caller)?;
-        let upload = Upload::default();
         let idle = self.limits.put_idle_timeout;
         let input = tokio_stream::StreamExt::timeout(input, idle).map(move |item| {
             item.unwrap_or_else(|_| {
@@ -361,6 +350,15 @@ impl FlightService for MoverService {
                 )))
             })
         });
+        if let Some(command) = sql::command(&descriptor.cmd) {
+            let data = futures::stream::once(async { Ok(first) }).chain(input);
+            let results = sql::do_put(self, &caller, command?, data.boxed()).await?;
+            return Ok(Response::new(results));
+        }
+        let write = write_from_descriptor(&descriptor).map_err(status)?;
+        self.check_write(&caller, &write)?;
+        let slot = self.slot(&caller)?;
+        let upload = Upload::default();
         let data = upload.messages(futures::stream::once(async { Ok(first) }).chain(input));
         let mut decoder = FlightDataDecoder::new(data);
         let schema = read_schema(&mut decoder).await.map_err(status)?;

@@ -22,6 +22,7 @@
 //! transaction. A failed or cancelled load drops its staging table and leaves the target as
 //! it was.
 
+mod bind;
 pub mod decode;
 pub mod encode;
 mod infile;

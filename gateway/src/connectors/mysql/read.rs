@@ -11,19 +11,21 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::types::{self, Declared, Kind};
-use super::{Mysql, db_error, decode, quote, wire};
+use super::{Mysql, bind, db_error, decode, quote, wire};
 use crate::connectors::{DatasetInfo, ReadSpec, ReadTarget};
 use crate::error::{Error, Result};
 use crate::transfer::BatchStream;
 
 impl Mysql {
     /// The SELECT for a read, and the catalog's word on a table's columns. A query is checked
-    /// to be one statement that returns rows (it is prepared first); the reader runs it in a
+    /// to be one statement that returns rows (it is prepared first), with a value bound to
+    /// each placeholder when it is to be read rather than described; the reader runs it in a
     /// READ ONLY transaction.
     async fn prepare_read(
         &self,
         conn: &mut Conn,
         spec: &ReadSpec,
+        reading: bool,
     ) -> Result<(String, Option<Vec<(String, Declared)>>)> {
         if spec.part.is_some() {
             return Err(Error::invalid("MySQL reads are not split into parts"));
@@ -45,13 +47,20 @@ impl Mysql {
                 let select = format!("SELECT {} FROM {}", list.join(", "), table.quoted());
                 Ok((select, Some(declared)))
             }
-            ReadTarget::Query(sql) => {
+            ReadTarget::Query { sql, params } => {
                 // Preparing refuses more than one statement; a statement without result
                 // columns is not a query.
                 let stmt = conn
                     .prep(sql.as_str())
                     .await
                     .map_err(|e| db_error(e, "the query"))?;
+                let bound = params.as_ref().map_or(0, |p| p.num_columns());
+                if (reading || params.is_some()) && bound != usize::from(stmt.num_params()) {
+                    return Err(Error::invalid(format!(
+                        "the query has {} placeholders, but {bound} parameters are bound",
+                        stmt.num_params()
+                    )));
+                }
                 let returns_rows = !stmt.columns().is_empty();
                 conn.close(stmt)
                     .await
@@ -79,7 +88,7 @@ impl Mysql {
 
     pub(super) async fn describe_read(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
         let mut conn = self.connect().await?;
-        let (select, declared) = self.prepare_read(&mut conn, spec).await?;
+        let (select, declared) = self.prepare_read(&mut conn, spec, false).await?;
         // Preparing gives the result's columns without running it.
         let stmt = conn
             .prep(select.as_str())
@@ -89,7 +98,7 @@ impl Mysql {
         Ok(DatasetInfo {
             path: match &spec.target {
                 ReadTarget::Dataset(p) => p.clone(),
-                ReadTarget::Query(_) => vec![],
+                ReadTarget::Query { .. } => vec![],
             },
             schema,
             total_records: None,
@@ -107,30 +116,69 @@ impl Mysql {
         let spec = spec.clone();
         let label = match &spec.target {
             ReadTarget::Dataset(p) => self.label(&p.join("/")),
-            ReadTarget::Query(_) => format!("{} query", self.name),
+            ReadTarget::Query { .. } => format!("{} query", self.name),
         };
         tokio::spawn(async move {
             let mut schema_tx = Some(schema_tx);
             let mut conn_id = None;
             let result: Result<bool> = async {
-                let connecting = async {
-                    wire::Wire::connect(&this.wire)
-                        .await
-                        .map_err(|e| e.within(format!("database {}", this.name)))
+                // The connection the rows come over: our own text-protocol reader, or for a
+                // query with parameters a mysql_async connection that prepares and binds it.
+                let (mut wire, mut conn) = (None, None);
+                let bound = match &spec.target {
+                    ReadTarget::Query {
+                        params: Some(params),
+                        ..
+                    } => Some(bind::values(params)?),
+                    _ => None,
                 };
-                let mut wire =
-                    crate::connectors::connect_within(this.connect_timeout, &this.name, connecting)
-                        .await?;
-                conn_id = Some(wire.id());
-                let (select, declared) = {
-                    let mut conn = this.connect().await?;
-                    this.prepare_read(&mut conn, &spec).await?
+                let (declared, mut rows) = match bound {
+                    None => {
+                        let connecting = async {
+                            wire::Wire::connect(&this.wire)
+                                .await
+                                .map_err(|e| e.within(format!("database {}", this.name)))
+                        };
+                        let wire = wire.insert(
+                            crate::connectors::connect_within(
+                                this.connect_timeout,
+                                &this.name,
+                                connecting,
+                            )
+                            .await?,
+                        );
+                        conn_id = Some(wire.id());
+                        let (select, declared) = {
+                            let mut conn = this.connect().await?;
+                            this.prepare_read(&mut conn, &spec, true).await?
+                        };
+                        if matches!(spec.target, ReadTarget::Query { .. }) {
+                            wire.execute("START TRANSACTION READ ONLY").await?;
+                        }
+                        let columns = wire.query(&select).await?;
+                        (declared, Rows::Text { wire, columns })
+                    }
+                    Some(values) => {
+                        let conn = conn.insert(this.connect().await?);
+                        conn_id = Some(conn.id());
+                        let (select, declared) = this.prepare_read(conn, &spec, true).await?;
+                        conn.query_drop("START TRANSACTION READ ONLY")
+                            .await
+                            .map_err(|e| db_error(e, "starting a read-only transaction"))?;
+                        let result = conn
+                            .exec_iter(select.as_str(), mysql_async::Params::Positional(values))
+                            .await
+                            .map_err(|e| db_error(e, "the query"))?;
+                        (
+                            declared,
+                            Rows::Bound {
+                                result,
+                                packet: Vec::new(),
+                            },
+                        )
+                    }
                 };
-                if matches!(spec.target, ReadTarget::Query(_)) {
-                    wire.execute("START TRANSACTION READ ONLY").await?;
-                }
-                let columns = wire.query(&select).await?;
-                let (schema, kinds) = schema_of(&columns, declared.as_ref())?;
+                let (schema, kinds) = schema_of(&rows.columns(), declared.as_ref())?;
                 if let Some(s) = schema_tx.take() {
                     let _ = s.send(Ok(schema.clone()));
                 }
@@ -139,19 +187,20 @@ impl Mysql {
                 // row would cost more than the row.
                 let watcher = {
                     let (this, tx) = (this.clone(), tx.clone());
-                    let id = wire.id();
+                    let id = conn_id.unwrap_or_default();
                     tokio::spawn(async move {
                         tx.closed().await;
                         this.cancel(id);
                     })
                 };
                 let _stop_watching = AbortOnDrop(watcher);
-                let mut batcher = decode::Batcher::new(schema, kinds, label, this.zero_dates);
+                let mut batcher =
+                    decode::Batcher::new(schema, kinds.clone(), label, this.zero_dates);
                 loop {
                     if tx.is_closed() {
                         return Ok(false);
                     }
-                    let row = wire.row().await?;
+                    let row = rows.next(&kinds).await?;
                     let end = row.is_none();
                     if let Some(row) = row {
                         batcher.push(row)?;
@@ -188,6 +237,91 @@ impl Mysql {
             .map_err(|_| Error::internal("the MySQL reader ended before its schema"))??;
         Ok((schema, ReceiverStream::new(rx).boxed()))
     }
+}
+
+/// Where a read's rows come from, each as the text protocol's row packet the batcher parses.
+enum Rows<'c> {
+    /// A table or query on our own streaming connection: the packets as they arrive.
+    Text {
+        wire: &'c mut wire::Wire,
+        columns: Vec<mysql_async::Column>,
+    },
+    /// A query with bound parameters: binary-protocol rows, each written out as text (every
+    /// value exactly: a FLOAT as its shortest round-trip digits).
+    Bound {
+        result: mysql_async::QueryResult<'c, 'static, mysql_async::BinaryProtocol>,
+        packet: Vec<u8>,
+    },
+}
+
+impl Rows<'_> {
+    fn columns(&self) -> Vec<mysql_async::Column> {
+        match self {
+            Rows::Text { columns, .. } => columns.clone(),
+            Rows::Bound { result, .. } => result.columns().map(|c| c.to_vec()).unwrap_or_default(),
+        }
+    }
+
+    async fn next(&mut self, kinds: &[Kind]) -> Result<Option<&[u8]>> {
+        match self {
+            Rows::Text { wire, .. } => wire.row().await,
+            Rows::Bound { result, packet } => {
+                let row: Option<mysql_async::Row> =
+                    result.next().await.map_err(|e| db_error(e, "reading"))?;
+                let Some(row) = row else { return Ok(None) };
+                packet.clear();
+                for (value, kind) in row.unwrap().into_iter().zip(kinds) {
+                    text_value(value, *kind, packet);
+                }
+                Ok(Some(packet.as_slice()))
+            }
+        }
+    }
+}
+
+/// One binary-protocol value as the text protocol sends it: length-encoded text, or 0xFB for
+/// NULL.
+fn text_value(value: mysql_async::Value, kind: Kind, out: &mut Vec<u8>) {
+    use mysql_async::Value;
+    let text: Vec<u8> = match value {
+        Value::NULL => {
+            out.push(0xFB);
+            return;
+        }
+        Value::Bytes(b) => b,
+        Value::Int(i) => i.to_string().into_bytes(),
+        Value::UInt(u) => u.to_string().into_bytes(),
+        // Rust prints the shortest digits that read back as the same float.
+        Value::Float(f) => f.to_string().into_bytes(),
+        Value::Double(f) => f.to_string().into_bytes(),
+        Value::Date(y, mo, d, h, mi, s, us) => match kind {
+            Kind::Date => format!("{y:04}-{mo:02}-{d:02}"),
+            _ => format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"),
+        }
+        .into_bytes(),
+        Value::Time(negative, days, h, mi, s, us) => {
+            let sign = if negative { "-" } else { "" };
+            let hours = days * 24 + u32::from(h);
+            format!("{sign}{hours:02}:{mi:02}:{s:02}.{us:06}").into_bytes()
+        }
+    };
+    let len = text.len() as u64;
+    match len {
+        0..=250 => out.push(len as u8),
+        251..=0xFFFF => {
+            out.push(0xFC);
+            out.extend_from_slice(&(len as u16).to_le_bytes());
+        }
+        0x1_0000..=0xFF_FFFF => {
+            out.push(0xFD);
+            out.extend_from_slice(&(len as u32).to_le_bytes()[..3]);
+        }
+        _ => {
+            out.push(0xFE);
+            out.extend_from_slice(&len.to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&text);
 }
 
 /// Aborts a task when dropped.

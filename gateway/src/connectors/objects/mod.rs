@@ -134,7 +134,7 @@ fn split_by_size(metas: &[ObjectMeta], max: usize) -> Vec<&[ObjectMeta]> {
 fn dataset_key(spec: &ReadSpec, bucket: &str) -> Result<Key> {
     match &spec.target {
         ReadTarget::Dataset(path) => Key::parse(path),
-        ReadTarget::Query(_) => Err(Error::invalid(format!(
+        ReadTarget::Query { .. } => Err(Error::invalid(format!(
             "{bucket} is a bucket; SQL queries need a database"
         ))),
     }
@@ -209,7 +209,7 @@ impl Connector for Bucket {
             return Ok(DatasetInfo {
                 path: match &spec.target {
                     ReadTarget::Dataset(p) => p.clone(),
-                    ReadTarget::Query(_) => vec![],
+                    ReadTarget::Query { .. } => vec![],
                 },
                 schema: dir.schema(self).await?,
                 total_records: None,
@@ -232,7 +232,7 @@ impl Connector for Bucket {
         Ok(DatasetInfo {
             path: match &spec.target {
                 ReadTarget::Dataset(p) => p.clone(),
-                ReadTarget::Query(_) => vec![],
+                ReadTarget::Query { .. } => vec![],
             },
             schema: read::project_schema(&schema, &spec.columns)?,
             total_records: total,

@@ -6,6 +6,7 @@
 //! Each read and each write has its own connection. A read whose consumer goes away cancels its
 //! query on the server (`pg_cancel_backend`), rather than leaving a backend copying.
 
+mod bound;
 pub mod codec;
 pub mod options;
 pub mod types;
@@ -42,6 +43,26 @@ pub struct Postgres {
     max_value_bytes: usize,
     split_reads: bool,
     connect_timeout: std::time::Duration,
+}
+
+/// How a read's rows are fetched.
+enum Select {
+    /// By `COPY (…) TO STDOUT (FORMAT binary)` of this SELECT.
+    Copy(String),
+    /// A query with placeholders, by the extended protocol ([`bound`]); no arguments when
+    /// it is only described.
+    Bound {
+        select: String,
+        args: Option<sqlx::postgres::PgArguments>,
+        placeholders: usize,
+    },
+}
+
+async fn begin_read_only(conn: &mut PgConnection) -> Result<()> {
+    conn.execute("BEGIN READ ONLY")
+        .await
+        .map_err(|e| db_error(e, "starting a read-only transaction"))?;
+    Ok(())
 }
 
 /// A column as the catalog describes it.
@@ -105,32 +126,34 @@ async fn columns(conn: &mut PgConnection, regclass: &str) -> Result<Option<Vec<C
     if rows.is_empty() {
         return Ok(None);
     }
-    let cols = rows
-        .iter()
-        .map(|r| {
-            let get = |e: sqlx::Error| Error::internal(format!("reading the catalog: {e}"));
-            let name: String = r.try_get(0).map_err(get)?;
-            let typname: String = r.try_get(1).map_err(get)?;
-            let typtype: String = r.try_get(2).map_err(get)?;
-            let typmod: i32 = r.try_get(3).map_err(get)?;
-            let not_null: bool = r.try_get(4).map_err(get)?;
-            let ename: Option<String> = r.try_get(5).map_err(get)?;
-            let ekind: Option<String> = r.try_get(6).map_err(get)?;
-            let eoid: i64 = r.try_get(7).map_err(get)?;
-            let declared: String = r.try_get(8).map_err(get)?;
-            let elem = match (&ename, &ekind) {
-                (Some(n), Some(k)) => Some((n.as_str(), k.as_str(), eoid as u32)),
-                _ => None,
-            };
-            Ok(Column {
-                pg: PgType::from_catalog(&typname, &typtype, typmod, elem),
-                name,
-                declared,
-                not_null,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let cols = rows.iter().map(column_of).collect::<Result<Vec<_>>>()?;
     Ok(Some(cols))
+}
+
+/// A column from a catalog row of name, typname, typtype, typmod, NOT NULL, element typname,
+/// element typtype, element oid and the declared type, as [`columns`] and
+/// [`bound::columns`] read them.
+fn column_of(r: &sqlx::postgres::PgRow) -> Result<Column> {
+    let get = |e: sqlx::Error| Error::internal(format!("reading the catalog: {e}"));
+    let name: String = r.try_get(0).map_err(get)?;
+    let typname: String = r.try_get(1).map_err(get)?;
+    let typtype: String = r.try_get(2).map_err(get)?;
+    let typmod: i32 = r.try_get(3).map_err(get)?;
+    let not_null: bool = r.try_get(4).map_err(get)?;
+    let ename: Option<String> = r.try_get(5).map_err(get)?;
+    let ekind: Option<String> = r.try_get(6).map_err(get)?;
+    let eoid: i64 = r.try_get(7).map_err(get)?;
+    let declared: String = r.try_get(8).map_err(get)?;
+    let elem = match (&ename, &ekind) {
+        (Some(n), Some(k)) => Some((n.as_str(), k.as_str(), eoid as u32)),
+        _ => None,
+    };
+    Ok(Column {
+        pg: PgType::from_catalog(&typname, &typtype, typmod, elem),
+        name,
+        declared,
+        not_null,
+    })
 }
 
 fn schema_of(cols: &[Column]) -> SchemaRef {
@@ -204,12 +227,12 @@ impl Postgres {
         format!("{}/{what}", self.name)
     }
 
-    /// Columns and the SELECT that reads them, on `conn`.
+    /// Columns and the statement that reads them, on `conn`.
     async fn prepare_read(
         &self,
         conn: &mut PgConnection,
         spec: &ReadSpec,
-    ) -> Result<(Vec<Column>, String)> {
+    ) -> Result<(Vec<Column>, Select)> {
         match &spec.target {
             ReadTarget::Dataset(path) => {
                 let table = Table::from_path(path, DEFAULT_SCHEMA)?;
@@ -224,27 +247,65 @@ impl Postgres {
                         select.push_str(&format!(" AND ctid < '({},0)'::tid", part.end_block));
                     }
                 }
-                Ok((cols, select))
+                Ok((cols, Select::Copy(select)))
             }
-            ReadTarget::Query(_) if spec.part.is_some() => {
+            ReadTarget::Query { .. } if spec.part.is_some() => {
                 Err(Error::invalid("a query is not read in parts"))
             }
-            ReadTarget::Query(sql) => {
-                // A view gives the query's exact column types (typmods included) and accepts only
-                // a query; the read then runs in a READ ONLY transaction.
-                conn.execute(AssertSqlSafe(format!(
-                    "CREATE TEMP VIEW mover_query AS {sql}"
-                )))
-                .await
-                .map_err(|e| db_error(e, "the query"))?;
-                let cols = columns(conn, "pg_temp.mover_query")
-                    .await?
-                    .ok_or_else(|| Error::invalid("the query has no columns"))?;
-                conn.execute("BEGIN READ ONLY")
+            ReadTarget::Query { sql, params } => {
+                // Preparing tells whether the query has placeholders (and refuses more than
+                // one statement).
+                let statement = conn
+                    .prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(sql.clone())))
                     .await
-                    .map_err(|e| db_error(e, "starting a read-only transaction"))?;
-                let select = format!("SELECT {} FROM pg_temp.mover_query", select_list(&cols));
-                Ok((cols, select))
+                    .map_err(|e| db_error(e, "the query"))?;
+                let placeholders = bound::placeholders(&statement);
+                if placeholders.is_empty() {
+                    if let Some(params) = params {
+                        return Err(Error::invalid(format!(
+                            "the query has no placeholders ($1, $2, …), but {} parameters are                              bound",
+                            params.num_columns()
+                        )));
+                    }
+                    // A view gives the query's exact column types (typmods included) and
+                    // accepts only a query; the read then runs in a READ ONLY transaction.
+                    conn.execute(AssertSqlSafe(format!(
+                        "CREATE TEMP VIEW mover_query AS {sql}"
+                    )))
+                    .await
+                    .map_err(|e| db_error(e, "the query"))?;
+                    let cols = columns(conn, "pg_temp.mover_query")
+                        .await?
+                        .ok_or_else(|| Error::invalid("the query has no columns"))?;
+                    begin_read_only(conn).await?;
+                    let select = format!("SELECT {} FROM pg_temp.mover_query", select_list(&cols));
+                    return Ok((cols, Select::Copy(select)));
+                }
+                let cols = bound::columns(conn, &statement).await?;
+                if cols.is_empty() {
+                    return Err(Error::invalid(
+                        "the query returns no rows; only queries are accepted",
+                    ));
+                }
+                let args = match params {
+                    Some(params) => Some(
+                        bound::arguments(conn, &placeholders, params)
+                            .await
+                            .map_err(|e| e.within("the query"))?,
+                    ),
+                    None => None,
+                };
+                begin_read_only(conn).await?;
+                // As a subquery, so the columns are read as a table's are (select_list).
+                let select = format!("SELECT {} FROM ({sql}) AS mover_query", select_list(&cols));
+                Ok((
+                    cols,
+                    Select::Bound {
+                        select,
+                        args,
+                        placeholders: placeholders.len(),
+                    },
+                ))
             }
         }
     }
@@ -373,7 +434,7 @@ impl Connector for Postgres {
         Ok(DatasetInfo {
             path: match &spec.target {
                 ReadTarget::Dataset(p) => p.clone(),
-                ReadTarget::Query(_) => vec![],
+                ReadTarget::Query { .. } => vec![],
             },
             schema: schema_of(&cols),
             // count(*) is not cheap in Postgres, and reltuples is only an estimate.
@@ -394,21 +455,54 @@ impl Connector for Postgres {
         let types: Vec<PgType> = cols.iter().map(|c| c.pg.clone()).collect();
         let label = match &spec.target {
             ReadTarget::Dataset(p) => self.label(&p.join("/")),
-            ReadTarget::Query(_) => format!("{} query", self.name),
+            ReadTarget::Query { .. } => format!("{} query", self.name),
         };
         let (tx, rx) = mpsc::channel::<Result<arrow::array::RecordBatch>>(2);
         let batch_rows = self.batch_rows;
         let this_schema = schema.clone();
         let canceller = self.clone();
         let max_value = self.max_value_bytes;
+        if let Select::Bound {
+            args: None,
+            placeholders,
+            ..
+        } = &select
+        {
+            return Err(Error::invalid(format!(
+                "the query has {placeholders} placeholders ($1, $2, …) and no parameters are bound"
+            )));
+        }
         tokio::spawn(async move {
-            let statement = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
             let mut decoder = codec::Decoder::new(this_schema, types, max_value);
             let result: Result<bool> = async {
-                let mut bytes = conn
-                    .copy_out_raw(&statement)
-                    .await
-                    .map_err(|e| db_error(e, "starting the read"))?;
+                let mut bytes = match select {
+                    Select::Copy(select) => conn
+                        .copy_out_raw(&format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
+                        .await
+                        .map_err(|e| db_error(e, "starting the read"))?
+                        .map(|chunk| chunk.map_err(|e| db_error(e, "reading")))
+                        .boxed(),
+                    // Rows fetched in binary, framed as the COPY data the decoder reads.
+                    Select::Bound { select, args, .. } => {
+                        let rows =
+                            sqlx::query_with(AssertSqlSafe(select), args.unwrap_or_default())
+                                .fetch(&mut conn)
+                                .map(|row| {
+                                    let mut tuple = Vec::new();
+                                    bound::copy_tuple(
+                                        &row.map_err(|e| db_error(e, "reading"))?,
+                                        &mut tuple,
+                                    )?;
+                                    Ok(bytes::Bytes::from(tuple))
+                                });
+                        futures::stream::once(async { Ok(codec::header().into()) })
+                            .chain(rows)
+                            .chain(futures::stream::once(async {
+                                Ok(bytes::Bytes::from_static(&codec::TRAILER))
+                            }))
+                            .boxed()
+                    }
+                };
                 loop {
                     // Notice a reader that went away while the query is slow to produce.
                     let chunk = tokio::select! {
@@ -416,8 +510,7 @@ impl Connector for Postgres {
                         _ = tx.closed() => return Ok(false),
                     };
                     let Some(chunk) = chunk else { break };
-                    let chunk = chunk.map_err(|e| db_error(e, "reading"))?;
-                    decoder.push(&chunk);
+                    decoder.push(&chunk?);
                     while let Some(batch) = decoder.next_batch(batch_rows)? {
                         if tx.send(Ok(batch)).await.is_err() {
                             return Ok(false); // the reader went away

@@ -129,6 +129,7 @@ impl Sqlite {
                 let job = read::ReadJob {
                     conn,
                     sql: format!("SELECT * FROM {}", table.quoted()),
+                    params: None,
                     not_null: vec![],
                     batch_rows: self.batch_rows,
                     label: self.label(&table),
@@ -136,10 +137,11 @@ impl Sqlite {
                 };
                 (job, Some(table))
             }
-            ReadTarget::Query(sql) => {
+            ReadTarget::Query { sql, params } => {
                 let job = read::ReadJob {
                     conn,
                     sql: sql.clone(),
+                    params: params.clone(),
                     not_null: vec![],
                     batch_rows: self.batch_rows,
                     label: format!("{} query", self.name),
@@ -224,7 +226,7 @@ impl Connector for Sqlite {
                     .await?;
                 (vec![table.schema, table.name], Some(count as u64))
             }
-            ReadTarget::Query(_) => (vec![], None),
+            ReadTarget::Query { .. } => (vec![], None),
         };
         Ok(DatasetInfo {
             path,

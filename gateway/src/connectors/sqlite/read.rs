@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    Array, ArrayBuilder, ArrayRef, BinaryBuilder, Float64Builder, Int64Builder, RecordBatch,
+    StringBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rusqlite::Connection;
@@ -20,6 +21,8 @@ use crate::error::{CellError, Context, Error, ErrorKind, Result};
 pub struct ReadJob {
     pub conn: Connection,
     pub sql: String,
+    /// The values bound to the query's placeholders (none bound: each is NULL).
+    pub params: Option<RecordBatch>,
     /// Columns known NOT NULL (from the table's declaration), by position.
     pub not_null: Vec<bool>,
     pub batch_rows: usize,
@@ -55,6 +58,29 @@ pub fn spawn(job: ReadJob) -> Opened {
         }
     });
     (schema_rx, batch_rx)
+}
+
+/// `params` bound to the statement's placeholders in order, each encoded as a write stores it.
+fn bind_params(stmt: &mut rusqlite::Statement<'_>, params: &RecordBatch) -> Result<()> {
+    let expected = stmt.parameter_count();
+    if params.num_columns() != expected {
+        return Err(Error::invalid(format!(
+            "the query has {expected} placeholders, but {} parameters are bound",
+            params.num_columns()
+        )));
+    }
+    for (i, column) in params.columns().iter().enumerate() {
+        if column.logical_nulls().is_some_and(|n| n.is_null(0)) {
+            // Of any type, even Arrow's Null, which has no storage class.
+            stmt.raw_bind_parameter(i + 1, rusqlite::types::Null)
+                .internal("cannot bind a value")?;
+            continue;
+        }
+        let name = format!("parameter {}", i + 1);
+        let stored = super::write::to_storage(column, &name, 1)?;
+        super::write::bind(stmt, i + 1, &stored, 0)?;
+    }
+    Ok(())
 }
 
 struct Column {
@@ -124,6 +150,9 @@ fn run(
         return Err(Error::invalid(
             "the query would change the database; only reading queries are accepted",
         ));
+    }
+    if let Some(params) = &job.params {
+        bind_params(&mut stmt, params)?;
     }
     let mut columns: Vec<Column> = stmt
         .columns()

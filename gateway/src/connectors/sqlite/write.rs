@@ -142,7 +142,7 @@ fn create(
 
 /// The array as its SQLite storage class: Int64, Float64, Utf8 or Binary. A value the class
 /// cannot hold (a UInt64 above 2^63-1) is an error naming its row and column.
-fn to_storage(array: &ArrayRef, column: &str, first_row: u64) -> Result<ArrayRef> {
+pub(super) fn to_storage(array: &ArrayRef, column: &str, first_row: u64) -> Result<ArrayRef> {
     let storage = storage_for(array.data_type());
     // Zoned timestamps are stored as UTC text with an explicit offset.
     let array = match array.data_type() {
@@ -154,7 +154,12 @@ fn to_storage(array: &ArrayRef, column: &str, first_row: u64) -> Result<ArrayRef
     strict_cast(&array, &storage.arrow(), column, first_row)
 }
 
-fn bind(stmt: &mut rusqlite::Statement<'_>, at: usize, col: &ArrayRef, row: usize) -> Result<()> {
+pub(super) fn bind(
+    stmt: &mut rusqlite::Statement<'_>,
+    at: usize,
+    col: &ArrayRef,
+    row: usize,
+) -> Result<()> {
     let r = if col.is_null(row) {
         stmt.raw_bind_parameter(at, Null)
     } else {

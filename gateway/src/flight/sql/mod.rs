@@ -122,6 +122,30 @@ pub async fn do_get(
     Ok(one_batch(batch))
 }
 
+/// DoPut of a Flight SQL command: parameters bound to a prepared statement. Updates and ingest
+/// are not answered (this gateway runs no writing statement).
+pub async fn do_put(
+    service: &MoverService,
+    caller: &Caller,
+    command: Command,
+    data: Stream<arrow_flight::FlightData>,
+) -> Result<Stream<arrow_flight::PutResult>, Status> {
+    match command {
+        Command::CommandPreparedStatementQuery(p) => {
+            statements::bind(service, caller, &p.prepared_statement_handle, data).await
+        }
+        Command::CommandPreparedStatementUpdate(_) => Err(Status::unimplemented(
+            "a prepared statement run as an update (executemany, executeUpdate) is not \
+             answered: Flight SQL here runs queries, each with at most one row of parameters",
+        )),
+        other => Err(Status::unimplemented(format!(
+            "{} by DoPut is not answered by this gateway (it runs no writing statement); \
+             write with a path descriptor or a mover.v1 Write",
+            command_name(&other)
+        ))),
+    }
+}
+
 /// A DoAction of a Flight SQL or session action, if `kind` is one.
 pub async fn do_action(
     service: &MoverService,

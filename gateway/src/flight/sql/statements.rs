@@ -3,15 +3,19 @@
 //! ordinary signed ticket of a `mover.v1` query read, so its DoGet is the DoGet of any query
 //! (same rights, same limits, the query stopped on the server when the reader leaves). In a
 //! bucket catalog the one statement accepted ([`bucket_query`]) is the read of a dataset.
-//! Prepared statements are stateless: the handle is the catalog and the text, signed for the
-//! caller like a ticket, and closing one releases nothing.
+//! Prepared statements are stateless: the handle is the catalog, the text and the values bound
+//! to its placeholders, signed for the caller like a ticket, and closing one releases nothing.
+//! Binding values (DoPut of one row on the handle) answers a new handle holding them.
 
+use arrow::array::RecordBatch;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any,
+    ActionCreatePreparedStatementResult, Any, DoPutPreparedStatementResult,
 };
 use arrow_flight::{FlightDescriptor, FlightInfo};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use mover_proto::{Query, Read, read::What};
 use prost::Message;
 use tonic::Status;
@@ -24,6 +28,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
+use crate::connectors::params;
 
 /// The Flight SQL statement actions, as ListActions shows them.
 pub const ACTIONS: [(&str, &str); 2] = [
@@ -45,8 +50,12 @@ pub async fn query_info(
     descriptor: FlightDescriptor,
     sql: &str,
 ) -> Result<FlightInfo, Status> {
-    let catalog = catalog_for(service, caller, headers)?;
-    let planned = plan(service, caller, &catalog, sql)?;
+    let statement = Query {
+        database: catalog_for(service, caller, headers)?,
+        sql: sql.to_string(),
+        parameters: Default::default(),
+    };
+    let planned = plan(service, caller, &statement)?;
     info_for(service, caller, descriptor, &planned).await
 }
 
@@ -57,10 +66,63 @@ pub async fn prepared_info(
     descriptor: FlightDescriptor,
     handle: &[u8],
 ) -> Result<FlightInfo, Status> {
-    let (catalog, sql) = redeem(service, caller, handle)?;
+    let statement = redeem(service, caller, handle)?;
     // Planned again: the rules may have changed since the statement was prepared.
-    let planned = plan(service, caller, &catalog, &sql)?;
+    let planned = plan(service, caller, &statement)?;
     info_for(service, caller, descriptor, &planned).await
+}
+
+/// DoPut of parameter values on a prepared statement: the one row to bind, answered by a new
+/// handle that holds them (the old one stays as it was).
+pub async fn bind(
+    service: &MoverService,
+    caller: &Caller,
+    handle: &[u8],
+    data: Stream<arrow_flight::FlightData>,
+) -> Result<Stream<arrow_flight::PutResult>, Status> {
+    let mut statement = redeem(service, caller, handle)?;
+    let row = parameter_row(data).await?;
+    statement.parameters = params::to_ipc(&row).map_err(status)?;
+    // Planned now, so a statement that cannot take the values fails here, at the bind.
+    plan(service, caller, &statement)?;
+    let result = DoPutPreparedStatementResult {
+        prepared_statement_handle: Some(issue(service, caller, statement).into()),
+    };
+    Ok(futures::stream::iter([Ok(arrow_flight::PutResult {
+        app_metadata: result.encode_to_vec().into(),
+    })])
+    .boxed())
+}
+
+/// The one row of parameters a DoPut sends, read within [`params::MAX_BYTES`].
+async fn parameter_row(data: Stream<arrow_flight::FlightData>) -> Result<RecordBatch, Status> {
+    let mut sent = 0usize;
+    let data = data.map(move |message| {
+        let message = message?;
+        sent += message.data_header.len() + message.data_body.len();
+        if sent > 2 * params::MAX_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "the parameters take more than {} bytes; at most {} are accepted",
+                2 * params::MAX_BYTES,
+                params::MAX_BYTES
+            )));
+        }
+        Ok(message)
+    });
+    let decoded = FlightRecordBatchStream::new_from_flight_data(data.map_err(FlightError::from));
+    let mut schema = None;
+    let batches: Vec<RecordBatch> = decoded
+        .inspect_ok(|b| schema = Some(b.schema()))
+        .try_collect()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("the parameters do not decode: {e}")))?;
+    let Some(schema) = schema else {
+        return Err(Status::invalid_argument(
+            "the DoPut bound no row of parameters",
+        ));
+    };
+    arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| Status::invalid_argument(format!("the parameters do not decode: {e}")))
 }
 
 /// A Flight SQL action, if `kind` is one this gateway answers.
@@ -85,8 +147,12 @@ async fn create(
     body: &[u8],
 ) -> Result<Stream<arrow_flight::Result>, Status> {
     let request: ActionCreatePreparedStatementRequest = unpack(body)?;
-    let catalog = catalog_for(service, caller, headers)?;
-    let planned = plan(service, caller, &catalog, &request.query)?;
+    let statement = Query {
+        database: catalog_for(service, caller, headers)?,
+        sql: request.query,
+        parameters: Default::default(),
+    };
+    let planned = plan(service, caller, &statement)?;
     // The dataset schema is known at prepare time: JDBC takes a statement without one for an
     // update.
     let info = service
@@ -95,38 +161,32 @@ async fn create(
         .await
         .map_err(status)?;
     let result = ActionCreatePreparedStatementResult {
-        prepared_statement_handle: handle(service, caller, &catalog, &request.query).into(),
+        prepared_statement_handle: issue(service, caller, statement).into(),
         dataset_schema: ipc_schema(&info.schema)?,
-        // No parameters are bound yet: the statement is run as prepared.
+        // Parameters are taken as sent: their values are cast to what the database needs.
         parameter_schema: Default::default(),
     };
     Ok(futures::stream::iter([Ok(action_result(&result))]).boxed())
 }
 
-/// A prepared statement's handle: its catalog and text, signed for the caller like a ticket.
-fn handle(service: &MoverService, caller: &Caller, catalog: &str, sql: &str) -> Vec<u8> {
-    let statement = Read {
-        what: Some(What::Query(Query {
-            database: catalog.to_string(),
-            sql: sql.to_string(),
-        })),
+/// A prepared statement's handle: its catalog, text and bound values, signed for the caller
+/// like a ticket.
+fn issue(service: &MoverService, caller: &Caller, statement: Query) -> Vec<u8> {
+    let read = Read {
+        what: Some(What::Query(statement)),
         ..Default::default()
     };
-    service.auth.issue_ticket(&statement, caller)
+    service.auth.issue_ticket(&read, caller)
 }
 
-/// A handle's catalog and text, if the handle is genuine, unexpired and the caller's.
-fn redeem(
-    service: &MoverService,
-    caller: &Caller,
-    handle: &[u8],
-) -> Result<(String, String), Status> {
+/// A handle's statement, if the handle is genuine, unexpired and the caller's.
+fn redeem(service: &MoverService, caller: &Caller, handle: &[u8]) -> Result<Query, Status> {
     let read = service
         .auth
         .redeem_ticket(handle, caller)
         .map_err(|e| status(e.within("the prepared statement handle")))?;
     match read.what {
-        Some(What::Query(q)) => Ok((q.database, q.sql)),
+        Some(What::Query(q)) => Ok(q),
         _ => Err(Status::invalid_argument(
             "that is not a prepared statement's handle",
         )),
@@ -181,14 +241,10 @@ async fn info_for(
     info_with_ticket(descriptor, &info.schema, ticket)
 }
 
-/// `sql` in `catalog` as the read that answers it, checked against the caller's rights: in a
+/// A statement as the read that answers it, checked against the caller's rights: in a
 /// database, a query (the `query` right); in a bucket, the read of one dataset (`read`).
-fn plan(
-    service: &MoverService,
-    caller: &Caller,
-    catalog: &str,
-    sql: &str,
-) -> Result<Planned, Status> {
+fn plan(service: &MoverService, caller: &Caller, statement: &Query) -> Result<Planned, Status> {
+    let catalog = statement.database.as_str();
     let kind = visible(service, caller)
         .into_iter()
         .find(|(name, _)| *name == catalog)
@@ -198,15 +254,18 @@ fn plan(
     let planned = match kind {
         SourceKind::Database => Planned {
             read: Read {
-                what: Some(What::Query(Query {
-                    database: catalog.to_string(),
-                    sql: sql.to_string(),
-                })),
+                what: Some(What::Query(statement.clone())),
                 ..Default::default()
             },
             no_rows: false,
         },
-        SourceKind::Bucket => bucket_read(catalog, sql)?,
+        SourceKind::Bucket if !statement.parameters.is_empty() => {
+            return Err(Status::invalid_argument(format!(
+                "{catalog:?} is a bucket: its one statement ({}) takes no parameters",
+                bucket_query::ACCEPTED
+            )));
+        }
+        SourceKind::Bucket => bucket_read(catalog, &statement.sql)?,
     };
     service.check_read(caller, &planned.read)?;
     Ok(planned)
