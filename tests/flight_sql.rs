@@ -11,8 +11,8 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{
-    CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, CommandGetXdbcTypeInfo, SqlInfo,
-    XdbcDataType,
+    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
+    CommandGetPrimaryKeys, CommandGetTables, CommandGetXdbcTypeInfo, SqlInfo, XdbcDataType,
 };
 use futures::TryStreamExt;
 use mover_tests::{Gateway, Mariadb, Pki, Postgres, hash_password, values, workdir};
@@ -37,7 +37,9 @@ fn serve() -> Served {
         .execute_batch(
             "CREATE TABLE orders (id INTEGER NOT NULL PRIMARY KEY, name TEXT, total REAL);
              INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
-             CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;",
+             CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;
+             CREATE TABLE order_lines (line INTEGER PRIMARY KEY, order_id INTEGER
+               REFERENCES orders (id) ON UPDATE RESTRICT ON DELETE CASCADE);",
         )
         .unwrap();
     std::fs::write(
@@ -49,13 +51,18 @@ fn serve() -> Served {
     pg.psql(
         "CREATE TABLE orders (id bigint NOT NULL PRIMARY KEY, name text, total double precision);
          INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
-         CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2",
+         CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;
+         CREATE TABLE order_lines (line bigint PRIMARY KEY, order_id bigint CONSTRAINT lines_order
+           REFERENCES orders (id) ON UPDATE RESTRICT ON DELETE CASCADE)",
     );
     let maria = Mariadb::start();
     maria.sql(
         "CREATE TABLE orders (id BIGINT NOT NULL PRIMARY KEY, name TEXT, total DOUBLE);
          INSERT INTO orders VALUES (1, 'one', 1.5), (2, 'two', 2.5);
-         CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;",
+         CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 2;
+         CREATE TABLE order_lines (line BIGINT PRIMARY KEY, order_id BIGINT,
+           CONSTRAINT lines_order FOREIGN KEY (order_id) REFERENCES orders (id)
+           ON UPDATE RESTRICT ON DELETE CASCADE);",
     );
     let config = format!(
         "[databases.demo]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\n\
@@ -261,6 +268,33 @@ fn strings(batch: &RecordBatch, column: usize) -> Vec<&str> {
         .collect()
 }
 
+/// A foreign-key result's rows: each one's eight names, the key's and the referenced key's
+/// names, and its update and delete rules (every key here has one column).
+type KeyRow = (Vec<String>, Option<String>, Option<String>, (u8, u8));
+
+fn foreign_keys(batch: RecordBatch) -> Vec<KeyRow> {
+    let text = |i: usize, r: usize| {
+        let c = batch.column(i).as_string::<i32>();
+        c.is_valid(r).then(|| c.value(r).to_string())
+    };
+    let rule = |i: usize, r: usize| {
+        batch
+            .column(i)
+            .as_primitive::<arrow::datatypes::UInt8Type>()
+            .value(r)
+    };
+    let sequence = batch
+        .column(8)
+        .as_primitive::<arrow::datatypes::Int32Type>();
+    (0..batch.num_rows())
+        .map(|r| {
+            assert_eq!(sequence.value(r), 1, "the key's first column");
+            let names = (0..8).map(|i| text(i, r).expect("a name")).collect();
+            (names, text(9, r), text(10, r), (rule(11, r), rule(12, r)))
+        })
+        .collect()
+}
+
 async fn rows(
     client: &mut FlightSqlServiceClient<Channel>,
     info: arrow_flight::FlightInfo,
@@ -355,7 +389,7 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
         .get_tables(CommandGetTables {
             catalog: Some("maria".into()),
             db_schema_filter_pattern: Some("te%".into()),
-            table_name_filter_pattern: Some("ord%".into()),
+            table_name_filter_pattern: Some("orde_s".into()),
             table_types: vec!["TABLE".into()],
             include_schema: true,
         })
@@ -421,7 +455,93 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
         );
         let info = client.get_primary_keys(keys("big_orders")).await.unwrap();
         assert_eq!(rows(&mut client, info).await.num_rows(), 0, "{catalog}");
+
+        // Foreign keys, from either end and across; the rules in the spec's numbering
+        // (RESTRICT 1, CASCADE 0).
+        let fk_name = key_name.map(|_| "lines_order");
+        let pk_key = match catalog {
+            "pg" => Some("orders_pkey"),
+            "maria" => Some("PRIMARY"),
+            _ => None,
+        };
+        let names = [
+            catalog,
+            schema,
+            "orders",
+            "id",
+            catalog,
+            schema,
+            "order_lines",
+            "order_id",
+        ];
+        let want: KeyRow = (
+            names.map(String::from).to_vec(),
+            fk_name.map(String::from),
+            pk_key.map(String::from),
+            (1, 0),
+        );
+        let table = |t: &str| {
+            (
+                Some(catalog.to_string()),
+                Some(schema.to_string()),
+                t.to_string(),
+            )
+        };
+        let (c, s, t) = table("order_lines");
+        let imported = CommandGetImportedKeys {
+            catalog: c,
+            db_schema: s,
+            table: t,
+        };
+        let info = client.get_imported_keys(imported).await.unwrap();
+        assert_eq!(
+            foreign_keys(rows(&mut client, info).await),
+            vec![want.clone()],
+            "{catalog}"
+        );
+        let (c, s, t) = table("orders");
+        let exported = CommandGetExportedKeys {
+            catalog: c,
+            db_schema: s,
+            table: t,
+        };
+        let info = client.get_exported_keys(exported).await.unwrap();
+        assert_eq!(
+            foreign_keys(rows(&mut client, info).await),
+            vec![want.clone()],
+            "{catalog}"
+        );
+        let across = |pk: &str, fk: &str| CommandGetCrossReference {
+            pk_catalog: Some(catalog.into()),
+            pk_db_schema: Some(schema.into()),
+            pk_table: pk.into(),
+            fk_catalog: Some(catalog.into()),
+            fk_db_schema: Some(schema.into()),
+            fk_table: fk.into(),
+        };
+        let info = client
+            .get_cross_reference(across("orders", "order_lines"))
+            .await
+            .unwrap();
+        assert_eq!(
+            foreign_keys(rows(&mut client, info).await),
+            vec![want],
+            "{catalog}"
+        );
+        let info = client
+            .get_cross_reference(across("order_lines", "orders"))
+            .await
+            .unwrap();
+        assert_eq!(rows(&mut client, info).await.num_rows(), 0, "{catalog}");
     }
+    // A bucket has no keys.
+    let files = CommandGetImportedKeys {
+        catalog: Some("files".into()),
+        db_schema: None,
+        table: "orders.csv".into(),
+    };
+    let info = client.get_imported_keys(files).await.unwrap();
+    assert_eq!(rows(&mut client, info).await.num_rows(), 0);
 
     let mut client = sql_client(&served.gw).await;
     client.set_header("x-mover-catalog", "pg");

@@ -150,6 +150,17 @@ impl Catalog {
         source.connector.primary_key(rest).await
     }
 
+    /// The foreign keys of the table at `path` (source name first), `which` side of them; the
+    /// tables they name are paths below the same source.
+    pub async fn foreign_keys(
+        &self,
+        path: &[String],
+        which: crate::connectors::KeysOf,
+    ) -> Result<Vec<crate::connectors::ForeignKey>> {
+        let (source, rest) = self.split(path)?;
+        source.connector.foreign_keys(rest, which).await
+    }
+
     pub async fn describe(&self, read: &Read) -> Result<DatasetInfo> {
         let (source, spec) = self.read_spec(read)?;
         let mut info = source.connector.describe(&spec).await?;

@@ -75,6 +75,51 @@ pub struct PrimaryKey {
     pub columns: Vec<String>,
 }
 
+/// A foreign key, from the database's own catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// The referencing table (its path below the source) and the key's name.
+    pub table: Vec<String>,
+    pub name: Option<String>,
+    /// The referenced table and the name of the key it references, where the database says.
+    pub referenced: Vec<String>,
+    pub referenced_key: Option<String>,
+    /// (referencing column, referenced column), in key order.
+    pub columns: Vec<(String, String)>,
+    pub on_update: KeyRule,
+    pub on_delete: KeyRule,
+}
+
+/// What a foreign key does when its referenced row changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRule {
+    Cascade,
+    Restrict,
+    SetNull,
+    NoAction,
+    SetDefault,
+}
+
+impl KeyRule {
+    /// The rule as SQL spells it (`ON DELETE SET NULL`), in any case; unknown is NO ACTION.
+    pub fn from_sql(rule: &str) -> Self {
+        match rule.to_ascii_uppercase().as_str() {
+            "CASCADE" => Self::Cascade,
+            "RESTRICT" => Self::Restrict,
+            "SET NULL" => Self::SetNull,
+            "SET DEFAULT" => Self::SetDefault,
+            _ => Self::NoAction,
+        }
+    }
+}
+
+/// Which of a table's foreign keys: its own (referencing others), or others' referencing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysOf {
+    Imported,
+    Exported,
+}
+
 /// One dataset as the catalog shows it.
 #[derive(Debug, Clone)]
 pub struct DatasetInfo {
@@ -108,6 +153,12 @@ pub trait Connector: Send + Sync {
     /// order; `None` for a table without one. Only database tables have keys.
     async fn primary_key(&self, _path: &[String]) -> Result<Option<PrimaryKey>> {
         Ok(None)
+    }
+
+    /// A table's foreign keys, `which` side of them, from the database's own catalog. Only
+    /// database tables have keys.
+    async fn foreign_keys(&self, _path: &[String], _which: KeysOf) -> Result<Vec<ForeignKey>> {
+        Ok(vec![])
     }
 
     /// The records hints a file's first bytes suggest. Only files have them.

@@ -291,6 +291,68 @@ impl Connector for Mysql {
         )
     }
 
+    async fn foreign_keys(
+        &self,
+        path: &[String],
+        which: crate::connectors::KeysOf,
+    ) -> Result<Vec<crate::connectors::ForeignKey>> {
+        use crate::connectors::{ForeignKey, KeyRule, KeysOf};
+        let table = Table::from_path(path, &self.database)?;
+        let mut conn = self.connect().await?;
+        let side = match which {
+            KeysOf::Imported => "k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ?",
+            KeysOf::Exported => "k.REFERENCED_TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME = ?",
+        };
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<Row> = conn
+            .exec(
+                format!(
+                    "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, \
+                            k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, \
+                            r.UNIQUE_CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME, \
+                            r.UPDATE_RULE, r.DELETE_RULE \
+                     FROM information_schema.KEY_COLUMN_USAGE k \
+                     JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+                       ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA \
+                      AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
+                      AND r.TABLE_NAME = k.TABLE_NAME \
+                     WHERE k.REFERENCED_TABLE_NAME IS NOT NULL AND {side} \
+                     ORDER BY 1, 2, 3, k.ORDINAL_POSITION"
+                ),
+                (&table.database, &table.name),
+            )
+            .await
+            .map_err(|e| db_error(e, &format!("reading the foreign keys of table {table}")))?;
+        let mut keys: Vec<ForeignKey> = Vec::new();
+        for (db, name, key, ref_db, ref_name, ref_key, column, ref_column, update, delete) in rows {
+            let (path, key) = (vec![db, name], Some(key));
+            match keys.last_mut() {
+                Some(k) if k.table == path && k.name == key => k.columns.push((column, ref_column)),
+                _ => keys.push(ForeignKey {
+                    table: path,
+                    name: key,
+                    referenced: vec![ref_db, ref_name],
+                    referenced_key: ref_key,
+                    columns: vec![(column, ref_column)],
+                    on_update: KeyRule::from_sql(&update),
+                    on_delete: KeyRule::from_sql(&delete),
+                }),
+            }
+        }
+        Ok(keys)
+    }
+
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let mut conn = self.connect().await?;
         let rows: Vec<(String, String, String)> = conn

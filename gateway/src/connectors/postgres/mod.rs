@@ -355,6 +355,67 @@ impl Connector for Postgres {
         }))
     }
 
+    async fn foreign_keys(
+        &self,
+        path: &[String],
+        which: super::KeysOf,
+    ) -> Result<Vec<super::ForeignKey>> {
+        let table = Table::from_path(path, DEFAULT_SCHEMA)?;
+        let mut conn = self.connect().await?;
+        // One row per key column, in key order; the table named by a bound, quoted regclass.
+        let side = match which {
+            super::KeysOf::Imported => "c.conrelid",
+            super::KeysOf::Exported => "c.confrelid",
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT fn.nspname::text, fc.relname::text, c.conname::text, \
+                    pn.nspname::text, pc.relname::text, ic.relname::text, \
+                    fa.attname::text, pa.attname::text, c.confupdtype::text, c.confdeltype::text \
+             FROM pg_constraint c \
+             JOIN pg_class fc ON fc.oid = c.conrelid \
+             JOIN pg_namespace fn ON fn.oid = fc.relnamespace \
+             JOIN pg_class pc ON pc.oid = c.confrelid \
+             JOIN pg_namespace pn ON pn.oid = pc.relnamespace \
+             LEFT JOIN pg_class ic ON ic.oid = c.conindid \
+             CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(f, p, n) \
+             JOIN pg_attribute fa ON fa.attrelid = c.conrelid AND fa.attnum = k.f \
+             JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.p \
+             WHERE c.contype = 'f' AND {side} = to_regclass($1) \
+             ORDER BY 1, 2, 3, k.n"
+        )))
+        .bind(table.quoted())
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| db_error(e, &format!("reading the foreign keys of table {table}")))?;
+        let rule = |code: &str| match code {
+            "c" => super::KeyRule::Cascade,
+            "r" => super::KeyRule::Restrict,
+            "n" => super::KeyRule::SetNull,
+            "d" => super::KeyRule::SetDefault,
+            _ => super::KeyRule::NoAction,
+        };
+        let mut keys: Vec<super::ForeignKey> = Vec::new();
+        for r in &rows {
+            let get =
+                |i: usize| -> Result<String> { r.try_get(i).internal("reading foreign keys") };
+            let (table, name) = (vec![get(0)?, get(1)?], Some(get(2)?));
+            let pair = (get(6)?, get(7)?);
+            match keys.last_mut() {
+                Some(k) if k.table == table && k.name == name => k.columns.push(pair),
+                _ => keys.push(super::ForeignKey {
+                    table,
+                    name,
+                    referenced: vec![get(3)?, get(4)?],
+                    referenced_key: r.try_get(5).internal("reading foreign keys")?,
+                    columns: vec![pair],
+                    on_update: rule(&get(8)?),
+                    on_delete: rule(&get(9)?),
+                }),
+            }
+        }
+        Ok(keys)
+    }
+
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
         let mut conn = self.connect().await?;
         let rows = sqlx::query(

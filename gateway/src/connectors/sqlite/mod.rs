@@ -5,6 +5,7 @@
 //! streaming with exact types needs. Each read or write runs on its own blocking thread with its
 //! own connection; WAL mode lets reads go on while a load is in its transaction.
 
+mod keys;
 pub mod options;
 mod read;
 pub mod types;
@@ -157,22 +158,23 @@ impl Sqlite {
 impl Connector for Sqlite {
     async fn primary_key(&self, path: &[String]) -> Result<Option<super::PrimaryKey>> {
         let table = Table::from_path(path, DEFAULT_SCHEMA)?;
-        let columns: Vec<String> = self
-            .blocking(move |conn| {
-                let mut stmt = conn
-                    .prepare("SELECT name FROM pragma_table_info(?1, ?2) WHERE pk > 0 ORDER BY pk")
-                    .internal("reading the primary key")?;
-                let names = stmt
-                    .query_map([&table.name, &table.schema], |r| r.get(0))
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-                    .internal("reading the primary key")?;
-                Ok(names)
-            })
+        let columns = self
+            .blocking(move |conn| keys::primary_key(&conn, &table.schema, &table.name))
             .await?;
         Ok((!columns.is_empty()).then_some(super::PrimaryKey {
             name: None,
             columns,
         }))
+    }
+
+    async fn foreign_keys(
+        &self,
+        path: &[String],
+        which: super::KeysOf,
+    ) -> Result<Vec<super::ForeignKey>> {
+        let table = Table::from_path(path, DEFAULT_SCHEMA)?;
+        self.blocking(move |conn| keys::foreign(&conn, &table, which))
+            .await
     }
 
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {

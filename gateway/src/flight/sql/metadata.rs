@@ -1,25 +1,22 @@
 //! The metadata commands: catalogs, db schemas, tables and table types (filters applied by
-//! arrow-flight's builders, as LIKE patterns), primary keys from each database's catalog, and
-//! GetSqlInfo. Every listing shows only what
-//! the caller's rules let it list, exactly as ListFlights does.
+//! arrow-flight's builders, as LIKE patterns), keys ([`keys`]), GetSqlInfo and
+//! GetXdbcTypeInfo. Every listing shows only what the caller's rules let it list, exactly as
+//! ListFlights does.
 
 use std::collections::BTreeSet;
 
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, Int32Builder, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow_flight::sql::{Command, CommandGetPrimaryKeys};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow_flight::sql::Command;
 use futures::StreamExt;
 use tonic::Status;
 
 use super::super::service::MoverService;
 use super::super::status;
-use super::{info, types};
+use super::{info, keys, types};
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
 use crate::connectors::DatasetInfo;
-use crate::error::ErrorKind;
 
 /// A database's table.
 pub const TABLE: &str = "TABLE";
@@ -41,7 +38,10 @@ pub fn schema_of(command: &Command) -> Result<SchemaRef, Status> {
         Command::CommandGetTables(c) => c.clone().into_builder().schema(),
         Command::CommandGetTableTypes(c) => c.into_builder().schema(),
         Command::CommandGetSqlInfo(c) => c.clone().into_builder(info::data()).schema(),
-        Command::CommandGetPrimaryKeys(_) => primary_keys_schema(),
+        Command::CommandGetPrimaryKeys(_) => keys::primary_keys_schema(),
+        Command::CommandGetImportedKeys(_)
+        | Command::CommandGetExportedKeys(_)
+        | Command::CommandGetCrossReference(_) => keys::foreign_keys_schema(),
         Command::CommandGetXdbcTypeInfo(c) => c.into_builder(types::data()).schema(),
         other => return Err(unimplemented(other)),
     })
@@ -95,7 +95,12 @@ pub async fn rows(
             out.build()
         }
         Command::CommandGetSqlInfo(c) => c.into_builder(info::data()).build(),
-        Command::CommandGetPrimaryKeys(c) => return primary_keys(service, caller, c).await,
+        Command::CommandGetPrimaryKeys(c) => return keys::primary_keys(service, caller, c).await,
+        Command::CommandGetImportedKeys(c) => return keys::imported(service, caller, c).await,
+        Command::CommandGetExportedKeys(c) => return keys::exported(service, caller, c).await,
+        Command::CommandGetCrossReference(c) => {
+            return keys::cross_reference(service, caller, c).await;
+        }
         Command::CommandGetXdbcTypeInfo(c) => c.into_builder(types::data()).build(),
         other => return Err(unimplemented(&other)),
     };
@@ -111,7 +116,7 @@ pub fn unimplemented(command: &Command) -> Status {
 }
 
 /// The sources the caller may list, by name, or only `catalog` when one is given.
-fn visible_sources(
+pub(super) fn visible_sources(
     service: &MoverService,
     caller: &Caller,
     catalog: Option<&str>,
@@ -124,9 +129,9 @@ fn visible_sources(
 }
 
 /// One table of a catalog, as Flight SQL names it.
-struct Table {
-    schema: String,
-    name: String,
+pub(super) struct Table {
+    pub(super) schema: String,
+    pub(super) name: String,
     kind: &'static str,
     /// The dataset path below the source.
     path: Vec<String>,
@@ -134,7 +139,7 @@ struct Table {
 
 /// The tables of source `name` the caller may list: a database's every table and view, a
 /// bucket's top level (one listing, never a walk of the bucket).
-async fn tables(
+pub(super) async fn tables(
     service: &MoverService,
     caller: &Caller,
     name: &str,
@@ -207,79 +212,4 @@ async fn described(
         .into_iter()
         .map(|d| d.map(|info| info.schema).map_err(status))
         .collect()
-}
-
-/// GetPrimaryKeys' result schema, as the spec declares it.
-fn primary_keys_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("catalog_name", DataType::Utf8, true),
-        Field::new("db_schema_name", DataType::Utf8, true),
-        Field::new("table_name", DataType::Utf8, false),
-        Field::new("column_name", DataType::Utf8, false),
-        Field::new("key_name", DataType::Utf8, true),
-        Field::new("key_sequence", DataType::Int32, false),
-    ]))
-}
-
-/// The primary keys of the tables the command names (a table name, in one catalog and db
-/// schema or in any), from each database's own catalog; buckets have none.
-async fn primary_keys(
-    service: &MoverService,
-    caller: &Caller,
-    command: CommandGetPrimaryKeys,
-) -> Result<RecordBatch, Status> {
-    let mut rows: Vec<[Option<String>; 5]> = Vec::new();
-    let mut sequence = Int32Builder::new();
-    for (name, kind) in visible_sources(service, caller, command.catalog.as_deref()) {
-        if kind != SourceKind::Database {
-            continue;
-        }
-        // With its db schema named, the table is asked for directly (BI tools ask table by
-        // table); without, the database's listing says which schemas hold one of that name.
-        let candidates: Vec<String> = match &command.db_schema {
-            Some(schema) => vec![schema.clone()],
-            None => tables(service, caller, &name, kind)
-                .await?
-                .into_iter()
-                .filter(|t| t.name == command.table)
-                .map(|t| t.schema)
-                .collect(),
-        };
-        for schema in candidates {
-            let path = vec![name.clone(), schema.clone(), command.table.clone()];
-            if !service.auth.may_list(caller, &path.join("/")) {
-                continue;
-            }
-            let key = match service.catalog.primary_key(&path).await {
-                Ok(Some(key)) => key,
-                // No such table: no key to show, as for a table without one.
-                Ok(None) => continue,
-                Err(e) if e.kind == ErrorKind::NotFound => continue,
-                Err(e) => return Err(status(e)),
-            };
-            for (i, column) in key.columns.iter().enumerate() {
-                rows.push([
-                    Some(name.clone()),
-                    Some(schema.clone()),
-                    Some(command.table.clone()),
-                    Some(column.clone()),
-                    key.name.clone(),
-                ]);
-                sequence.append_value(i as i32 + 1);
-            }
-        }
-    }
-    let column = |i: usize| -> ArrayRef {
-        Arc::new(
-            rows.iter()
-                .map(|r| r[i].as_deref())
-                .collect::<StringArray>(),
-        )
-    };
-    let columns: Vec<ArrayRef> = (0..5)
-        .map(column)
-        .chain([Arc::new(sequence.finish()) as ArrayRef])
-        .collect();
-    RecordBatch::try_new(primary_keys_schema(), columns)
-        .map_err(|e| Status::internal(e.to_string()))
 }

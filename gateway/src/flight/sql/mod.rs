@@ -15,6 +15,7 @@
 
 mod bucket_query;
 mod info;
+mod keys;
 mod metadata;
 mod sessions;
 mod statements;
