@@ -95,15 +95,21 @@ async fn adbc_pandas_and_polars_browse_and_query_every_database() {
         values::put(&mut client, table, &typed).await;
     }
     // Each database's own placeholder: `$1` in Postgres (where `?` is a jsonb operator).
-    let catalog = |schema: &str, placeholder: &str, many_sql: String| serde_json::json!({ "schema": schema, "placeholder": placeholder, "many_sql": many_sql, "many": MANY });
+    // And the type name its `total` column says it has.
+    let catalog = |schema: &str, placeholder: &str, total_type: &str, many_sql: String| {
+        serde_json::json!({
+            "schema": schema, "placeholder": placeholder, "total_type": total_type,
+            "many_sql": many_sql, "many": MANY,
+        })
+    };
     let spec = serde_json::json!({
         "bucket": "files",
         "catalogs": {
-            "demo": catalog("main", "?", format!(
+            "demo": catalog("main", "?", "DOUBLE", format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {MANY}) SELECT i FROM n"
             )),
-            "pg": catalog("public", "$1", format!("SELECT i FROM generate_series(1, {MANY}) AS i")),
-            "maria": catalog("test", "?", format!("SELECT seq AS i FROM seq_1_to_{MANY}")),
+            "pg": catalog("public", "$1", "double precision", format!("SELECT i FROM generate_series(1, {MANY}) AS i")),
+            "maria": catalog("test", "?", "DOUBLE", format!("SELECT seq AS i FROM seq_1_to_{MANY}")),
         }
     });
     // A known limit: a free query's FLOAT comes from MySQL's text protocol at 6 digits.

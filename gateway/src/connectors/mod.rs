@@ -75,6 +75,34 @@ pub struct PrimaryKey {
     pub columns: Vec<String>,
 }
 
+/// Field metadata on a query's column that the database says is a table's column: that
+/// table's db schema and name.
+pub const ORIGIN_SCHEMA: &str = "mover.origin_schema";
+pub const ORIGIN_TABLE: &str = "mover.origin_table";
+
+/// `field` with the table it comes from, if known.
+pub fn with_origin(
+    field: arrow::datatypes::Field,
+    origin: Option<(&str, &str)>,
+) -> arrow::datatypes::Field {
+    let Some((schema, table)) = origin.filter(|(_, t)| !t.is_empty()) else {
+        return field;
+    };
+    let mut metadata = field.metadata().clone();
+    metadata.insert(ORIGIN_SCHEMA, schema);
+    metadata.insert(ORIGIN_TABLE, table);
+    field.with_metadata(metadata)
+}
+
+/// The type a column has in its database, as the database spells it, where its connector
+/// says (Postgres and MySQL keep it in the field's metadata).
+pub fn declared_type(field: &arrow::datatypes::Field) -> Option<&str> {
+    [postgres::types::PG_TYPE, mysql::types::MYSQL_TYPE]
+        .into_iter()
+        .find_map(|key| field.metadata().get(key))
+        .map(String::as_str)
+}
+
 /// A foreign key, from the database's own catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignKey {

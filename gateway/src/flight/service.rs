@@ -68,6 +68,56 @@ pub struct MoverService {
 }
 
 impl MoverService {
+    /// The DoGet stream of a redeemed ticket's read, its schema (and each batch's) as
+    /// `reshape` makes it: rights checked again, a slot held, tracked for CancelFlightInfo.
+    pub(super) async fn serve_read(
+        &self,
+        caller: &Caller,
+        ticket: &[u8],
+        read: &Read,
+        reshape: impl FnOnce(arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef,
+    ) -> Result<Stream<FlightData>, Status> {
+        // The rules may have changed since the ticket was issued.
+        self.check_read(caller, read)?;
+        let slot = self.slot(caller)?;
+        let (schema, batches) = self.catalog.open_read(read).await.map_err(status)?;
+        let schema = reshape(schema);
+        let batches = {
+            let schema = schema.clone();
+            batches
+                .map(move |batch| {
+                    batch?.with_schema(schema.clone()).map_err(|e| {
+                        crate::Error::internal(format!("a batch does not fit its schema: {e}"))
+                    })
+                })
+                .boxed()
+        };
+        let batches = transfer::bounded(batches, self.limits.in_flight);
+        let batches = transfer::keep_alive(batches, schema.clone(), self.limits.keep_alive)
+            .map_err(flight_error);
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_max_flight_data_size(FLIGHT_DATA_BYTES)
+            .build(batches)
+            .map_err(Status::from)
+            .boxed();
+        let guard = ReadGuard {
+            _slot: slot,
+            principal: caller.name().to_string(),
+            ended: false,
+        };
+        let data = futures::stream::unfold((data, guard), |(mut data, mut guard)| async move {
+            match data.next().await {
+                Some(item) => Some((item, (data, guard))),
+                None => {
+                    guard.finish();
+                    None
+                }
+            }
+        });
+        Ok(self.running.track(ticket, caller.name(), data.boxed()))
+    }
+
     pub fn new(catalog: Catalog, limits: Limits, auth: Arc<Auth>, peers: Peers) -> Self {
         Self {
             catalog,
@@ -287,44 +337,18 @@ impl FlightService for MoverService {
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
         let caller = self.caller(&request)?;
-        // A Flight SQL metadata ticket is its command; every other ticket is signed.
-        if let Some(command) = sql::command(&request.get_ref().ticket) {
-            return Ok(Response::new(sql::do_get(self, &caller, command?).await?));
+        let ticket = &request.get_ref().ticket;
+        // A Flight SQL ticket is a command (a statement's holds a signed read); every other
+        // ticket is signed.
+        if let Some(command) = sql::command(ticket) {
+            return Ok(Response::new(
+                sql::do_get(self, &caller, ticket, command?).await?,
+            ));
         }
-        let read = self
-            .auth
-            .redeem_ticket(&request.get_ref().ticket, &caller)
-            .map_err(status)?;
-        // The rules may have changed since the ticket was issued.
-        self.check_read(&caller, &read)?;
-        let slot = self.slot(&caller)?;
-        let (schema, batches) = self.catalog.open_read(&read).await.map_err(status)?;
-        let batches = transfer::bounded(batches, self.limits.in_flight);
-        let batches = transfer::keep_alive(batches, schema.clone(), self.limits.keep_alive)
-            .map_err(flight_error);
-        let data = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .with_max_flight_data_size(FLIGHT_DATA_BYTES)
-            .build(batches)
-            .map_err(Status::from)
-            .boxed();
-        let guard = ReadGuard {
-            _slot: slot,
-            principal: caller.name().to_string(),
-            ended: false,
-        };
-        let data = futures::stream::unfold((data, guard), |(mut data, mut guard)| async move {
-            match data.next().await {
-                Some(item) => Some((item, (data, guard))),
-                None => {
-                    guard.finish();
-                    None
-                }
-            }
-        });
+        let read = self.auth.redeem_ticket(ticket, &caller).map_err(status)?;
         let data = self
-            .running
-            .track(&request.get_ref().ticket, caller.name(), data.boxed());
+            .serve_read(&caller, ticket, &read, |schema| schema)
+            .await?;
         Ok(Response::new(data))
     }
 

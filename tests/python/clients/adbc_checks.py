@@ -98,6 +98,16 @@ def check_queries(url, name, want):
             ], (name, table.to_pylist())
             # The schema said at prepare time is the schema the rows came in.
             assert table.schema.names == ["id", "name", "total"]
+            # Each column says where it comes from and what it is (Flight SQL's metadata).
+            said = {k.decode(): v.decode() for k, v in table.schema.field("total").metadata.items()}
+            sql_key = lambda k: "ARROW:FLIGHT:SQL:" + k
+            assert said[sql_key("CATALOG_NAME")] == name, said
+            assert said[sql_key("DB_SCHEMA_NAME")] == want["schema"], said
+            assert said[sql_key("TABLE_NAME")] == "orders", said
+            assert said[sql_key("TYPE_NAME")] == want["total_type"], said
+            cur.execute("SELECT count(*) AS n FROM orders")
+            said = cur.fetch_arrow_table().schema.field("n").metadata
+            assert sql_key("TABLE_NAME").encode() not in said, said
 
             # Large results arrive in several batches, and whole.
             cur.execute(want["many_sql"])

@@ -351,7 +351,13 @@ fn schema_of(
             Some(d) => d.nullable,
             None => !c.flags().contains(ColumnFlags::NOT_NULL_FLAG),
         };
-        fields.push(types::field(&c.name_str(), kind, nullable, declared));
+        let field = types::field(&c.name_str(), kind, nullable, declared);
+        let (schema, table) = (c.schema_str(), c.org_table_str());
+        fields.push(match declared {
+            // A query's column: the table it is read from, where the server says.
+            None => crate::connectors::with_origin(field, Some((&schema, &table))),
+            Some(_) => field,
+        });
         kinds.push(kind);
     }
     Ok((std::sync::Arc::new(Schema::new(fields)), kinds))

@@ -52,6 +52,37 @@ pub(super) async fn columns(
     Ok(found)
 }
 
+/// For each of a prepared statement's result columns, the table (schema, name) it is read
+/// from, where the server says (a computed column has none).
+pub(super) async fn origins(
+    conn: &mut PgConnection,
+    statement: &sqlx::postgres::PgStatement,
+) -> Result<Vec<Option<(String, String)>>> {
+    let relations: Vec<i64> = statement
+        .columns()
+        .iter()
+        .map(|c| c.relation_id().map_or(0, |o| o.0.into()))
+        .collect();
+    if relations.iter().all(|&r| r == 0) {
+        return Ok(vec![None; relations.len()]);
+    }
+    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text \
+         FROM unnest($1::int8[]) WITH ORDINALITY AS r(rel, i) \
+         LEFT JOIN pg_class c ON c.oid = r.rel::oid \
+         LEFT JOIN pg_namespace n ON n.oid = c.relnamespace \
+         ORDER BY r.i",
+    )
+    .bind(relations)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| db_error(e, "reading the catalog"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(schema, table)| schema.zip(table))
+        .collect())
+}
+
 /// `params` as the arguments of placeholders of types `oids`.
 pub(super) async fn arguments(
     conn: &mut PgConnection,

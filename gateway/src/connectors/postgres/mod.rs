@@ -72,6 +72,8 @@ struct Column {
     pg: PgType,
     declared: String,
     not_null: bool,
+    /// The table (schema, name) a query's column is read from, where the server says.
+    origin: Option<(String, String)>,
 }
 
 use super::TableName as Table;
@@ -153,13 +155,18 @@ fn column_of(r: &sqlx::postgres::PgRow) -> Result<Column> {
         name,
         declared,
         not_null,
+        origin: None,
     })
 }
 
 fn schema_of(cols: &[Column]) -> SchemaRef {
     Arc::new(Schema::new(
         cols.iter()
-            .map(|c| types::field(&c.name, &c.pg, &c.declared, !c.not_null))
+            .map(|c| {
+                let field = types::field(&c.name, &c.pg, &c.declared, !c.not_null);
+                let origin = c.origin.as_ref().map(|(s, t)| (s.as_str(), t.as_str()));
+                super::with_origin(field, origin)
+            })
             .collect::<Vec<_>>(),
     ))
 }
@@ -260,6 +267,13 @@ impl Postgres {
                     .await
                     .map_err(|e| db_error(e, "the query"))?;
                 let placeholders = bound::placeholders(&statement);
+                let origins = bound::origins(conn, &statement).await?;
+                let with_origins = |cols: Vec<Column>| -> Vec<Column> {
+                    cols.into_iter()
+                        .zip(origins.iter().cloned().chain(std::iter::repeat(None)))
+                        .map(|(c, origin)| Column { origin, ..c })
+                        .collect()
+                };
                 if placeholders.is_empty() {
                     if let Some(params) = params {
                         return Err(Error::invalid(format!(
@@ -277,11 +291,12 @@ impl Postgres {
                     let cols = columns(conn, "pg_temp.mover_query")
                         .await?
                         .ok_or_else(|| Error::invalid("the query has no columns"))?;
+                    let cols = with_origins(cols);
                     begin_read_only(conn).await?;
                     let select = format!("SELECT {} FROM pg_temp.mover_query", select_list(&cols));
                     return Ok((cols, Select::Copy(select)));
                 }
-                let cols = bound::columns(conn, &statement).await?;
+                let cols = with_origins(bound::columns(conn, &statement).await?);
                 if cols.is_empty() {
                     return Err(Error::invalid(
                         "the query returns no rows; only queries are accepted",

@@ -86,6 +86,8 @@ fn bind_params(stmt: &mut rusqlite::Statement<'_>, params: &RecordBatch) -> Resu
 struct Column {
     name: String,
     declared: Option<String>,
+    /// The table (schema, name) a query's column is read from, where SQLite says.
+    origin: Option<(String, String)>,
     /// Known once declared, or once the first row has been seen.
     arrow: Option<DataType>,
     storage: Storage,
@@ -99,6 +101,7 @@ impl Column {
         Column {
             name: name.to_string(),
             declared: declared.map(str::to_string),
+            origin: None,
             arrow,
             storage,
             builder: Builder::new(storage),
@@ -158,6 +161,17 @@ fn run(
         .columns()
         .map(|c| Column::new(c.name(), c.decl_type()))
         .collect();
+    if job.is_query {
+        // A query's column read straight from a table: that table.
+        for (i, column) in columns.iter_mut().enumerate() {
+            if let Ok(Some((schema, table, ..))) = stmt.column_metadata(i) {
+                column.origin = Some((
+                    schema.to_string_lossy().into_owned(),
+                    table.to_string_lossy().into_owned(),
+                ));
+            }
+        }
+    }
     let mut rows = stmt.raw_query();
     let mut schema: Option<SchemaRef> = None;
     let mut row_no: u64 = 0;
@@ -224,7 +238,9 @@ fn make_schema(columns: &[Column], not_null: &[bool]) -> SchemaRef {
         .enumerate()
         .map(|(i, c)| {
             let nullable = !not_null.get(i).copied().unwrap_or(false);
-            Field::new(&c.name, c.arrow.clone().expect("type known"), nullable)
+            let field = Field::new(&c.name, c.arrow.clone().expect("type known"), nullable);
+            let origin = c.origin.as_ref().map(|(s, t)| (s.as_str(), t.as_str()));
+            crate::connectors::with_origin(field, origin)
         })
         .collect();
     Arc::new(Schema::new(fields))

@@ -14,6 +14,7 @@
 //! - [`sessions`]: session options (the catalog statements run in), carried in a cookie.
 
 mod bucket_query;
+mod columns;
 mod info;
 mod keys;
 mod metadata;
@@ -112,13 +113,17 @@ pub async fn schema(
     Ok(std::sync::Arc::new(schema))
 }
 
-/// DoGet of a ticket that is a Flight SQL command (the metadata commands; statements are
-/// redeemed as signed `mover.v1` tickets).
+/// DoGet of a ticket that is a Flight SQL command: a statement's (its signed read inside), or
+/// a metadata command's.
 pub async fn do_get(
     service: &MoverService,
     caller: &Caller,
+    ticket: &[u8],
     command: Command,
 ) -> Result<Stream<arrow_flight::FlightData>, Status> {
+    if let Command::TicketStatementQuery(statement) = command {
+        return statements::do_get(service, caller, ticket, statement).await;
+    }
     let batch = metadata::rows(service, caller, command).await?;
     Ok(one_batch(batch))
 }

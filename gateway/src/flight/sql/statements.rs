@@ -8,11 +8,13 @@
 //! Binding values (DoPut of one row on the handle) answers a new handle holding them.
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any, DoPutPreparedStatementResult,
+    ActionCreatePreparedStatementResult, Any, DoPutPreparedStatementResult, ProstMessageExt,
+    TicketStatementQuery,
 };
 use arrow_flight::{FlightDescriptor, FlightInfo};
 use futures::{StreamExt, TryStreamExt};
@@ -24,7 +26,8 @@ use tonic::metadata::MetadataMap;
 use super::super::service::{MoverService, Stream};
 use super::super::status;
 use super::{
-    CATALOG_HEADER, action_result, bucket_query, info_with_ticket, ipc_schema, sessions, visible,
+    CATALOG_HEADER, action_result, bucket_query, columns, info_with_ticket, ipc_schema, sessions,
+    visible,
 };
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
@@ -155,14 +158,10 @@ async fn create(
     let planned = plan(service, caller, &statement)?;
     // The dataset schema is known at prepare time: JDBC takes a statement without one for an
     // update.
-    let info = service
-        .catalog
-        .describe(&planned.read)
-        .await
-        .map_err(status)?;
+    let schema = described(service, &planned.read).await?;
     let result = ActionCreatePreparedStatementResult {
         prepared_statement_handle: issue(service, caller, statement).into(),
-        dataset_schema: ipc_schema(&info.schema)?,
+        dataset_schema: ipc_schema(&schema)?,
         // Parameters are taken as sent: their values are cast to what the database needs.
         parameter_schema: Default::default(),
     };
@@ -226,19 +225,65 @@ async fn info_for(
     descriptor: FlightDescriptor,
     planned: &Planned,
 ) -> Result<FlightInfo, Status> {
-    let info = service
-        .catalog
-        .describe(&planned.read)
-        .await
-        .map_err(status)?;
+    let schema = described(service, &planned.read).await?;
     if planned.no_rows {
         return FlightInfo::new()
-            .try_with_schema(&info.schema)
+            .try_with_schema(&schema)
             .map(|i| i.with_descriptor(descriptor))
             .map_err(|e| Status::internal(e.to_string()));
     }
-    let ticket = service.auth.issue_ticket(&planned.read, caller);
-    info_with_ticket(descriptor, &info.schema, ticket)
+    // The signed read, as Flight SQL's statement ticket: its DoGet describes the columns as
+    // this FlightInfo does.
+    let ticket = TicketStatementQuery {
+        statement_handle: service.auth.issue_ticket(&planned.read, caller).into(),
+    };
+    info_with_ticket(descriptor, &schema, ticket.as_any().encode_to_vec())
+}
+
+/// DoGet of a statement's ticket: the read it holds, its columns described as its FlightInfo
+/// described them.
+pub async fn do_get(
+    service: &MoverService,
+    caller: &Caller,
+    ticket: &[u8],
+    statement: TicketStatementQuery,
+) -> Result<Stream<arrow_flight::FlightData>, Status> {
+    let read = service
+        .auth
+        .redeem_ticket(&statement.statement_handle, caller)
+        .map_err(status)?;
+    let (catalog, dataset) = origin(&read);
+    service
+        .serve_read(caller, ticket, &read, |schema| {
+            columns::annotate(&schema, &catalog, as_strs(&dataset))
+        })
+        .await
+}
+
+/// The schema a read's rows come in, its columns described for Flight SQL.
+async fn described(service: &MoverService, read: &Read) -> Result<SchemaRef, Status> {
+    let info = service.catalog.describe(read).await.map_err(status)?;
+    let (catalog, dataset) = origin(read);
+    Ok(columns::annotate(&info.schema, &catalog, as_strs(&dataset)))
+}
+
+/// The catalog a read is in, and the (db schema, table) of the one dataset it reads, if it
+/// reads one (a bucket dataset; a query's columns say their own tables).
+fn origin(read: &Read) -> (String, Option<(String, String)>) {
+    match &read.what {
+        Some(What::Path(path)) => match path.parts.split_first() {
+            Some((source, [folders @ .., name])) => {
+                (source.clone(), Some((folders.join("/"), name.clone())))
+            }
+            _ => (path.parts.join("/"), None),
+        },
+        Some(What::Query(q)) => (q.database.clone(), None),
+        None => (String::new(), None),
+    }
+}
+
+fn as_strs(pair: &Option<(String, String)>) -> Option<(&str, &str)> {
+    pair.as_ref().map(|(a, b)| (a.as_str(), b.as_str()))
 }
 
 /// A statement as the read that answers it, checked against the caller's rights: in a
