@@ -218,6 +218,38 @@ fn adbc_logs_in_by_password_and_certificate_and_the_rules_hold() {
     adbc_checks("auth", &gw, &spec, "adbc auth checks passed");
 }
 
+/// A foreign key is shown only to a caller who may list both of its tables.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_is_shown_only_with_both_its_tables() {
+    let dir = workdir();
+    rusqlite::Connection::open(dir.path().join("data/demo.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY);
+             CREATE TABLE order_lines (line INTEGER PRIMARY KEY,
+               order_id INTEGER REFERENCES orders (id));",
+        )
+        .unwrap();
+    let config = format!(
+        "{}[[users]]\nname = \"carol\"\npassword_hash = \"{}\"\n\
+         [[access]]\nprincipal = \"carol\"\nread = [\"demo/main/order_lines\"]\n",
+        users_and_rules(),
+        hash_password(PASSWORD)
+    );
+    let gw = Gateway::start_with_config(dir.path(), &config);
+    let imported = || CommandGetImportedKeys {
+        catalog: Some("demo".into()),
+        db_schema: Some("main".into()),
+        table: "order_lines".into(),
+    };
+    for (user, shown) in [("alice", 1), ("carol", 0)] {
+        let mut client = sql_client(&gw).await;
+        client.handshake(user, PASSWORD).await.unwrap();
+        let info = client.get_imported_keys(imported()).await.unwrap();
+        assert_eq!(rows(&mut client, info).await.num_rows(), shown, "{user}");
+    }
+}
+
 /// The JDBC driver Handshakes with Basic credentials, and again with the token it holds: the
 /// same token comes back; a dead or made-up one is UNAUTHENTICATED.
 #[tokio::test(flavor = "multi_thread")]

@@ -140,6 +140,12 @@ def check_queries(url, name, want):
                 "executemany",
                 "at most one row of parameters",
             )
+            # Parameters are bounded, whether the row or the stream sending it is too big.
+            for size in [100_000, 1_000_000]:
+                fails_with(
+                    lambda: cur.execute(f"SELECT id FROM orders WHERE name = {p}", parameters=("x" * size,)),
+                    "at most 65536",
+                )
             # As many values as placeholders.
             fails_with(
                 lambda: cur.execute(f"SELECT id FROM orders WHERE id = {p}", parameters=(1, 2)),
