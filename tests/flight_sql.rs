@@ -47,6 +47,22 @@ fn serve() -> Served {
         "id,name,total\n1,one,1.5\n2,two,2.5\n",
     )
     .unwrap();
+    // Text and bytes of the wide kinds, as pandas may write them: previews give Utf8 and Binary.
+    let wide = RecordBatch::try_from_iter([
+        (
+            "t",
+            std::sync::Arc::new(arrow::array::LargeStringArray::from(vec!["é"])) as _,
+        ),
+        (
+            "b",
+            std::sync::Arc::new(arrow::array::LargeBinaryArray::from(vec![b"\0".as_slice()])) as _,
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(data.join("wide.parquet")).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, wide.schema(), None).unwrap();
+    writer.write(&wide).unwrap();
+    writer.close().unwrap();
     let pg = Postgres::start();
     pg.psql(
         "CREATE TABLE orders (id bigint NOT NULL PRIMARY KEY, name text, total double precision);

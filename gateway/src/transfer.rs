@@ -121,6 +121,26 @@ pub fn limited(stream: BatchStream, limit: u64) -> BatchStream {
         .boxed()
 }
 
+/// `batch` as a batch of `schema`: the same columns, each cast where `schema` gives it
+/// another type (LargeUtf8 as Utf8, say), the schema's metadata in place of the batch's.
+pub fn fit(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let fitting = |e: arrow::error::ArrowError| {
+        crate::error::Error::internal(format!("a batch does not fit its stream's schema: {e}"))
+    };
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(
+            |(column, field)| match column.data_type() == field.data_type() {
+                true => Ok(column.clone()),
+                false => arrow::compute::cast(column, field.data_type()).map_err(fitting),
+            },
+        )
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.clone(), columns).map_err(fitting)
+}
+
 /// `stream`, with an empty batch of `schema` whenever the source has produced nothing for
 /// `every`: a slow query's DoGet keeps showing life to clients and proxies.
 pub fn keep_alive(stream: BatchStream, schema: SchemaRef, every: Duration) -> BatchStream {

@@ -68,8 +68,9 @@ pub struct MoverService {
 }
 
 impl MoverService {
-    /// The DoGet stream of a redeemed ticket's read, its schema (and each batch's) as
-    /// `reshape` makes it: rights checked again, a slot held, tracked for CancelFlightInfo.
+    /// The DoGet stream of a redeemed ticket's read, its schema as `reshape` makes it (each
+    /// batch fitted to it, a column cast where its type changed): rights checked again, a
+    /// slot held, tracked for CancelFlightInfo.
     pub(super) async fn serve_read(
         &self,
         caller: &Caller,
@@ -85,11 +86,7 @@ impl MoverService {
         let batches = {
             let schema = schema.clone();
             batches
-                .map(move |batch| {
-                    batch?.with_schema(schema.clone()).map_err(|e| {
-                        crate::Error::internal(format!("a batch does not fit its schema: {e}"))
-                    })
-                })
+                .map(move |batch| transfer::fit(batch?, &schema))
                 .boxed()
         };
         let batches = transfer::bounded(batches, self.limits.in_flight);

@@ -210,6 +210,11 @@ def check_bucket(url, bucket):
         table = cur.fetch_arrow_table()
         assert table.schema.names == ["name", "id"], table.schema
         assert table.num_rows == 2
+        # A Parquet file's LargeUtf8 and LargeBinary come as the Utf8 and Binary drivers read.
+        cur.execute('SELECT * FROM "wide.parquet"')
+        table = cur.fetch_arrow_table()
+        assert table.schema.types == [pa.string(), pa.binary()], table.schema
+        assert table.to_pylist() == [{"t": "é", "b": b"\0"}], table
         cur.execute('SELECT * FROM "orders.csv" LIMIT 0')
         table = cur.fetch_arrow_table()
         assert table.num_rows == 0 and table.schema.names == ["id", "name", "total"], table

@@ -277,7 +277,8 @@ impl Postgres {
                 if placeholders.is_empty() {
                     if let Some(params) = params {
                         return Err(Error::invalid(format!(
-                            "the query has no placeholders ($1, $2, …), but {} parameters are                              bound",
+                            "the query has no placeholders ($1, $2, …), but {} parameters are \
+                             bound",
                             params.num_columns()
                         )));
                     }

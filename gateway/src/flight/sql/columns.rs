@@ -3,6 +3,9 @@
 //! bucket dataset's, or a query's column that its database says it read from a table); the
 //! type name as the database spells it, else the portable name it comes through as; a
 //! decimal's precision and scale. GetFlightInfo and every DoGet stream carry the same.
+//!
+//! Text and bytes come as Utf8 and Binary, whatever a file holds (a Parquet file's
+//! LargeUtf8, say): BI drivers read no other.
 
 use std::sync::Arc;
 
@@ -46,7 +49,15 @@ pub fn annotate(schema: &Schema, catalog: &str, dataset: Option<(&str, &str)>) -
             }
             // Statements here only read.
             metadata.insert(IS_READ_ONLY, "1");
-            f.as_ref().clone().with_metadata(metadata)
+            let data_type = match f.data_type() {
+                DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+                DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
+                other => other.clone(),
+            };
+            f.as_ref()
+                .clone()
+                .with_data_type(data_type)
+                .with_metadata(metadata)
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
@@ -105,8 +116,15 @@ mod tests {
         // A bucket dataset names every column's table.
         let got = annotate(&schema, "files", Some(("", "orders.csv")));
         assert_eq!(got.field(1).metadata()[TABLE_NAME], "orders.csv");
-        // Types and nullability are untouched.
+        // Types and nullability are untouched, but for text and bytes of other widths.
         assert_eq!(got.field(0).data_type(), schema.field(0).data_type());
         assert!(!got.field(1).is_nullable());
+        let wide = Schema::new(vec![
+            Field::new("t", DataType::LargeUtf8, true),
+            Field::new("b", DataType::BinaryView, true),
+        ]);
+        let got = annotate(&wide, "files", Some(("", "wide.parquet")));
+        assert_eq!(got.field(0).data_type(), &DataType::Utf8);
+        assert_eq!(got.field(1).data_type(), &DataType::Binary);
     }
 }
