@@ -621,6 +621,13 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
         .await
         .unwrap();
     assert_eq!(prepared.dataset_schema().unwrap().fields().len(), 2);
+    // Postgres says the placeholder's type: the id's bigint, bound as Int64.
+    let parameters = prepared.parameter_schema().unwrap();
+    assert_eq!(parameters.fields().len(), 1);
+    assert_eq!(
+        parameters.field(0).data_type(),
+        &arrow::datatypes::DataType::Int64
+    );
     // Run without its value, the read says so (and does not run with NULL in its place).
     let info = prepared.execute().await.unwrap();
     let ticket = info.endpoint[0].ticket.clone().unwrap();

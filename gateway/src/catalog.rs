@@ -161,6 +161,11 @@ impl Catalog {
         source.connector.foreign_keys(rest, which).await
     }
 
+    /// The parameters a query's placeholders take, where its database says.
+    pub async fn parameters(&self, database: &str, sql: &str) -> Result<Option<SchemaRef>> {
+        self.source(database)?.connector.parameters(sql).await
+    }
+
     pub async fn describe(&self, read: &Read) -> Result<DatasetInfo> {
         let (source, spec) = self.read_spec(read)?;
         let mut info = source.connector.describe(&spec).await?;

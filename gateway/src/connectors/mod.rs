@@ -189,6 +189,12 @@ pub trait Connector: Send + Sync {
         Ok(vec![])
     }
 
+    /// The values a query's placeholders take, in order, as the types they are bound as;
+    /// `None` where the database does not say (no placeholders is an empty schema).
+    async fn parameters(&self, _sql: &str) -> Result<Option<SchemaRef>> {
+        Ok(None)
+    }
+
     /// The records hints a file's first bytes suggest. Only files have them.
     async fn sniff(&self, _spec: &ReadSpec) -> Result<crate::records::hints::Hints> {
         Err(crate::error::Error::unsupported(

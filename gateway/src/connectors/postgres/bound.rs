@@ -96,12 +96,7 @@ pub(super) async fn arguments(
             params.num_columns()
         )));
     }
-    let names: Vec<String> = (1..=oids.len()).map(|i| format!("parameter {i}")).collect();
-    let described = names
-        .iter()
-        .zip(oids)
-        .map(|(n, &oid)| (n.clone(), oid, (0, 0)));
-    let targets = catalog(conn, described.collect()).await?;
+    let targets = parameter_columns(conn, oids).await?;
     let mut args = PgArguments::default();
     for ((target, column), &oid) in targets.iter().zip(params.columns()).zip(oids) {
         if column.logical_nulls().is_some_and(|n| n.is_null(0)) {
@@ -124,6 +119,18 @@ pub(super) async fn arguments(
             .map_err(|e| Error::internal(format!("binding {}: {e}", target.name)))?;
     }
     Ok(args)
+}
+
+/// Placeholders of types `oids` as columns named `parameter 1`, `parameter 2`, ….
+pub(super) async fn parameter_columns(
+    conn: &mut PgConnection,
+    oids: &[u32],
+) -> Result<Vec<Column>> {
+    let described = oids
+        .iter()
+        .enumerate()
+        .map(|(i, &oid)| (format!("parameter {}", i + 1), oid, (0, 0)));
+    catalog(conn, described.collect()).await
 }
 
 /// One row fetched in binary, appended as a binary COPY tuple.

@@ -371,6 +371,31 @@ impl Connector for Postgres {
         }))
     }
 
+    /// The types the server gives the placeholders, as the Arrow types their values are
+    /// cast to when bound.
+    async fn parameters(&self, sql: &str) -> Result<Option<SchemaRef>> {
+        let mut conn = self.connect().await?;
+        let statement = conn
+            .prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(
+                sql.to_string(),
+            )))
+            .await
+            .map_err(|e| db_error(e, "the query"))?;
+        let placeholders = bound::placeholders(&statement);
+        let fields = bound::parameter_columns(&mut conn, &placeholders)
+            .await?
+            .into_iter()
+            .map(|c| {
+                Ok(arrow::datatypes::Field::new(
+                    c.name,
+                    types::write_arrow_type(&c.pg)?,
+                    true,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Arc::new(Schema::new(fields))))
+    }
+
     async fn foreign_keys(
         &self,
         path: &[String],

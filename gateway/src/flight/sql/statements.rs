@@ -159,11 +159,23 @@ async fn create(
     // The dataset schema is known at prepare time: JDBC takes a statement without one for an
     // update.
     let schema = described(service, &planned.read).await?;
+    // The placeholders' types where the database says (Postgres); else none is said, and
+    // values are cast to what the database needs when bound.
+    let parameters = match planned.read.what {
+        Some(What::Query(_)) => service
+            .catalog
+            .parameters(&statement.database, &statement.sql)
+            .await
+            .map_err(status)?,
+        _ => None,
+    };
     let result = ActionCreatePreparedStatementResult {
         prepared_statement_handle: issue(service, caller, statement).into(),
         dataset_schema: ipc_schema(&schema)?,
-        // Parameters are taken as sent: their values are cast to what the database needs.
-        parameter_schema: Default::default(),
+        parameter_schema: match parameters {
+            Some(parameters) => ipc_schema(&parameters)?,
+            None => Default::default(),
+        },
     };
     Ok(futures::stream::iter([Ok(action_result(&result))]).boxed())
 }
