@@ -349,6 +349,20 @@ fn foreign_keys(batch: RecordBatch) -> Vec<KeyRow> {
         .collect()
 }
 
+/// The DoGet of `info`, a statement with a placeholder and no value bound, fails saying so.
+async fn refused_unbound(
+    client: &mut FlightSqlServiceClient<Channel>,
+    info: arrow_flight::FlightInfo,
+) {
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let read = match client.do_get(ticket).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let refused = read.unwrap_err().to_string();
+    assert!(refused.contains("no parameters are bound"), "{refused}");
+}
+
 async fn rows(
     client: &mut FlightSqlServiceClient<Channel>,
     info: arrow_flight::FlightInfo,
@@ -628,15 +642,20 @@ async fn the_jdbc_drivers_connect_and_browse_sequence() {
         parameters.field(0).data_type(),
         &arrow::datatypes::DataType::Int64
     );
-    // Run without its value, the read says so (and does not run with NULL in its place).
+    // Run without its value, the read says so (and does not run with NULL in its place), in
+    // every database.
     let info = prepared.execute().await.unwrap();
-    let ticket = info.endpoint[0].ticket.clone().unwrap();
-    let unbound = match client.do_get(ticket).await {
-        Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
-        Err(e) => Err(e),
-    };
-    let unbound = unbound.unwrap_err().to_string();
-    assert!(unbound.contains("no parameters are bound"), "{unbound}");
+    refused_unbound(&mut client, info).await;
+    for catalog in ["demo", "maria"] {
+        let mut client = sql_client(&served.gw).await;
+        client.set_header("x-mover-catalog", catalog);
+        let mut unbound = client
+            .prepare("SELECT id FROM orders WHERE id = ?".into(), None)
+            .await
+            .unwrap();
+        let info = unbound.execute().await.unwrap();
+        refused_unbound(&mut client, info).await;
+    }
     let one = RecordBatch::try_from_iter([(
         "p",
         std::sync::Arc::new(arrow::array::Int64Array::from(vec![2])) as arrow::array::ArrayRef,

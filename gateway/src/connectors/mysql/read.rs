@@ -55,11 +55,20 @@ impl Mysql {
                     .await
                     .map_err(|e| db_error(e, "the query"))?;
                 let bound = params.as_ref().map_or(0, |p| p.num_columns());
-                if (reading || params.is_some()) && bound != usize::from(stmt.num_params()) {
-                    return Err(Error::invalid(format!(
-                        "the query has {} placeholders, but {bound} parameters are bound",
-                        stmt.num_params()
-                    )));
+                let placeholders = stmt.num_params();
+                match params {
+                    Some(_) if bound != usize::from(placeholders) => {
+                        return Err(Error::invalid(format!(
+                            "the query has {placeholders} placeholders, but {bound} parameters \
+                             are bound"
+                        )));
+                    }
+                    None if reading && placeholders > 0 => {
+                        return Err(Error::invalid(format!(
+                            "the query has {placeholders} placeholders and no parameters are bound"
+                        )));
+                    }
+                    _ => {}
                 }
                 let returns_rows = !stmt.columns().is_empty();
                 conn.close(stmt)

@@ -122,6 +122,27 @@ impl Sqlite {
             .internal("a SQLite task failed")?
     }
 
+    /// The read of `spec`; one only `describing` leaves unbound placeholders NULL (the rows
+    /// are never read).
+    async fn start(&self, spec: &ReadSpec, describing: bool) -> Result<(SchemaRef, BatchStream)> {
+        if spec.part.is_some() {
+            return Err(Error::invalid("SQLite reads are not split into parts"));
+        }
+        let (mut job, table) = self.start_read(spec)?;
+        job.describing = describing;
+        if let Some(table) = &table {
+            let cols = table_columns(&job.conn, table)?.ok_or_else(|| {
+                Error::not_found(format!("table {table} not found in database {}", self.name))
+            })?;
+            job.not_null = cols.iter().map(|c| c.not_null).collect();
+        }
+        let (schema_rx, batch_rx) = read::spawn(job);
+        let schema = schema_rx
+            .await
+            .internal("the SQLite reader stopped early")??;
+        Ok((schema, ReceiverStream::new(batch_rx).boxed()))
+    }
+
     fn start_read(&self, spec: &ReadSpec) -> Result<(read::ReadJob, Option<Table>)> {
         let conn = self.connect(true)?;
         Ok(match &spec.target {
@@ -131,6 +152,7 @@ impl Sqlite {
                     conn,
                     sql: format!("SELECT * FROM {}", table.quoted()),
                     params: None,
+                    describing: false,
                     not_null: vec![],
                     batch_rows: self.batch_rows,
                     label: self.label(&table),
@@ -143,6 +165,7 @@ impl Sqlite {
                     conn,
                     sql: sql.clone(),
                     params: params.clone(),
+                    describing: false,
                     not_null: vec![],
                     batch_rows: self.batch_rows,
                     label: format!("{} query", self.name),
@@ -214,7 +237,7 @@ impl Connector for Sqlite {
     }
 
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
-        let (schema, stream) = self.open_read(spec).await?;
+        let (schema, stream) = self.start(spec, true).await?;
         drop(stream); // stops the reader thread at its first send
         let (path, total_records) = match &spec.target {
             ReadTarget::Dataset(path) => {
@@ -240,21 +263,7 @@ impl Connector for Sqlite {
     }
 
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
-        if spec.part.is_some() {
-            return Err(Error::invalid("SQLite reads are not split into parts"));
-        }
-        let (mut job, table) = self.start_read(spec)?;
-        if let Some(table) = &table {
-            let cols = table_columns(&job.conn, table)?.ok_or_else(|| {
-                Error::not_found(format!("table {table} not found in database {}", self.name))
-            })?;
-            job.not_null = cols.iter().map(|c| c.not_null).collect();
-        }
-        let (schema_rx, batch_rx) = read::spawn(job);
-        let schema = schema_rx
-            .await
-            .internal("the SQLite reader stopped early")??;
-        Ok((schema, ReceiverStream::new(batch_rx).boxed()))
+        self.start(spec, false).await
     }
 
     async fn write(

@@ -21,8 +21,10 @@ use crate::error::{CellError, Context, Error, ErrorKind, Result};
 pub struct ReadJob {
     pub conn: Connection,
     pub sql: String,
-    /// The values bound to the query's placeholders (none bound: each is NULL).
+    /// The values bound to the query's placeholders.
     pub params: Option<RecordBatch>,
+    /// Only the schema is wanted: placeholders may be left unbound (NULL).
+    pub describing: bool,
     /// Columns known NOT NULL (from the table's declaration), by position.
     pub not_null: Vec<bool>,
     pub batch_rows: usize,
@@ -154,8 +156,15 @@ fn run(
             "the query would change the database; only reading queries are accepted",
         ));
     }
-    if let Some(params) = &job.params {
-        bind_params(&mut stmt, params)?;
+    match &job.params {
+        Some(params) => bind_params(&mut stmt, params)?,
+        None if !job.describing && stmt.parameter_count() > 0 => {
+            return Err(Error::invalid(format!(
+                "the query has {} placeholders and no parameters are bound",
+                stmt.parameter_count()
+            )));
+        }
+        None => {}
     }
     let mut columns: Vec<Column> = stmt
         .columns()
