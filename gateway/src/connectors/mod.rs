@@ -118,6 +118,23 @@ pub struct ForeignKey {
     pub on_delete: KeyRule,
 }
 
+impl ForeignKey {
+    /// Keys from a catalog's rows of one key column each, in key order: a row of the same
+    /// table and key name as the key before it is that key's next column.
+    pub fn gather(rows: impl IntoIterator<Item = ForeignKey>) -> Vec<ForeignKey> {
+        let mut keys: Vec<ForeignKey> = Vec::new();
+        for row in rows {
+            match keys.last_mut() {
+                Some(k) if k.table == row.table && k.name == row.name => {
+                    k.columns.extend(row.columns)
+                }
+                _ => keys.push(row),
+            }
+        }
+        keys
+    }
+}
+
 /// What a foreign key does when its referenced row changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyRule {

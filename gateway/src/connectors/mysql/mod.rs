@@ -334,23 +334,20 @@ impl Connector for Mysql {
             )
             .await
             .map_err(|e| db_error(e, &format!("reading the foreign keys of table {table}")))?;
-        let mut keys: Vec<ForeignKey> = Vec::new();
-        for (db, name, key, ref_db, ref_name, ref_key, column, ref_column, update, delete) in rows {
-            let (path, key) = (vec![db, name], Some(key));
-            match keys.last_mut() {
-                Some(k) if k.table == path && k.name == key => k.columns.push((column, ref_column)),
-                _ => keys.push(ForeignKey {
-                    table: path,
-                    name: key,
+        let keys = rows.into_iter().map(
+            |(db, name, key, ref_db, ref_name, ref_key, column, ref_column, update, delete)| {
+                ForeignKey {
+                    table: vec![db, name],
+                    name: Some(key),
                     referenced: vec![ref_db, ref_name],
                     referenced_key: ref_key,
                     columns: vec![(column, ref_column)],
                     on_update: KeyRule::from_sql(&update),
                     on_delete: KeyRule::from_sql(&delete),
-                }),
-            }
-        }
-        Ok(keys)
+                }
+            },
+        );
+        Ok(ForeignKey::gather(keys))
     }
 
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {

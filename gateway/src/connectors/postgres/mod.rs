@@ -435,26 +435,23 @@ impl Connector for Postgres {
             "d" => super::KeyRule::SetDefault,
             _ => super::KeyRule::NoAction,
         };
-        let mut keys: Vec<super::ForeignKey> = Vec::new();
-        for r in &rows {
-            let get =
-                |i: usize| -> Result<String> { r.try_get(i).internal("reading foreign keys") };
-            let (table, name) = (vec![get(0)?, get(1)?], Some(get(2)?));
-            let pair = (get(6)?, get(7)?);
-            match keys.last_mut() {
-                Some(k) if k.table == table && k.name == name => k.columns.push(pair),
-                _ => keys.push(super::ForeignKey {
-                    table,
-                    name,
+        let keys = rows
+            .iter()
+            .map(|r| {
+                let get =
+                    |i: usize| -> Result<String> { r.try_get(i).internal("reading foreign keys") };
+                Ok(super::ForeignKey {
+                    table: vec![get(0)?, get(1)?],
+                    name: Some(get(2)?),
                     referenced: vec![get(3)?, get(4)?],
                     referenced_key: r.try_get(5).internal("reading foreign keys")?,
-                    columns: vec![pair],
+                    columns: vec![(get(6)?, get(7)?)],
                     on_update: rule(&get(8)?),
                     on_delete: rule(&get(9)?),
-                }),
-            }
-        }
-        Ok(keys)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::ForeignKey::gather(keys))
     }
 
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
