@@ -239,7 +239,10 @@ impl Catalog {
         let (source, rest) = self.split(&path.parts)?;
         let spec = WriteSpec {
             path: rest.to_vec(),
-            existing: write.existing_table(),
+            existing: crate::connectors::plan::Existing {
+                mode: write.existing_table(),
+                must_exist: write.must_exist,
+            },
             file: write.file.clone().unwrap_or_default(),
         };
         source

@@ -19,6 +19,10 @@ pub struct CpArgs {
     /// What to do when the target exists. Every mode runs in the load's own transaction.
     #[arg(long, value_enum, default_value_t = Existing::Fail)]
     existing_table: Existing,
+    /// Fail if the target does not exist, rather than create it (with `--existing-table
+    /// append`: add rows only to a table that is there).
+    #[arg(long)]
+    must_exist: bool,
     #[command(flatten)]
     from: SourceArgs,
     /// Write the target file as this format (default: from its extension).
@@ -91,6 +95,7 @@ pub async fn run(gateways: &Gateways, args: CpArgs) -> anyhow::Result<()> {
         existing_table: args.existing_table.proto() as i32,
         file: target_file_options(&args),
         end_marker: false,
+        must_exist: args.must_exist,
     };
     let (from, to) = (gateways.of(&args.source), gateways.of(&args.target));
     let same_gateway = names::same_gateway(&from, &to);

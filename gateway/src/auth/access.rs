@@ -114,6 +114,13 @@ impl Rules {
         }
     }
 
+    /// Does any rule let `principal` write?
+    pub fn writes_anything(&self, principal: &str) -> bool {
+        self.by_principal
+            .get(principal)
+            .is_some_and(|g| g.write.is_some())
+    }
+
     /// May a listing show the prefix `name` (ending in `/`) to `principal`: could anything
     /// readable lie below it?
     pub fn may_see_under(&self, principal: &str, name: &str) -> bool {

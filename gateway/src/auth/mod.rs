@@ -190,6 +190,15 @@ impl Auth {
         }
     }
 
+    /// Whether the rules let the caller write anything at all (anyone may, where no rules
+    /// apply).
+    pub fn may_write_anything(&self, caller: &Caller) -> bool {
+        match caller {
+            Caller::Anyone => true,
+            Caller::Principal(p) => self.rules.writes_anything(p),
+        }
+    }
+
     /// Whether a listing shows `name` to the caller (prefixes end in `/`).
     pub fn may_list(&self, caller: &Caller, name: &str) -> bool {
         match caller {

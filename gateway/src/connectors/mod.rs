@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use mover_proto::{ExistingTable, FileOptions, Part};
+use mover_proto::{FileOptions, Part};
 
 use crate::error::Result;
 
@@ -54,7 +54,7 @@ pub enum ReadTarget {
 pub struct WriteSpec {
     /// The dataset path below the source name.
     pub path: Vec<String>,
-    pub existing: ExistingTable,
+    pub existing: plan::Existing,
     pub file: FileOptions,
 }
 

@@ -35,11 +35,39 @@ impl Plan {
     }
 }
 
-/// What a write under `mode` does to `target`, which `exists` or not. A target that exists
-/// under `fail` (or no mode) is an error naming it and the modes to choose from.
-pub fn plan(mode: ExistingTable, exists: bool, target: &impl std::fmt::Display) -> Result<Plan> {
+/// What a write is told to do with its target: `mode` when it exists, and whether it
+/// must exist (else a missing target is created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    pub mode: ExistingTable,
+    pub must_exist: bool,
+}
+
+impl From<ExistingTable> for Existing {
+    fn from(mode: ExistingTable) -> Self {
+        Self {
+            mode,
+            must_exist: false,
+        }
+    }
+}
+
+/// What a write told `existing` does to `target`, which `exists` or not. A target that exists
+/// under `fail` (or no mode) is an error naming it and the modes to choose from; a missing one
+/// that must exist is an error naming it.
+pub fn plan(
+    existing: impl Into<Existing>,
+    exists: bool,
+    target: &impl std::fmt::Display,
+) -> Result<Plan> {
+    let Existing { mode, must_exist } = existing.into();
     if !exists {
-        return Ok(Plan::Create);
+        return match must_exist {
+            true => Err(Error::not_found(format!(
+                "{target} does not exist, and this write appends only to a target that does"
+            ))),
+            false => Ok(Plan::Create),
+        };
     }
     match mode {
         ExistingTable::Unspecified | ExistingTable::Fail => Err(already_exists(target)),
@@ -173,6 +201,18 @@ mod tests {
         ] {
             assert_eq!(plan(mode, false, &"t").unwrap(), Plan::Create);
         }
+    }
+
+    #[test]
+    fn a_target_that_must_exist_is_not_created() {
+        let append_only = Existing {
+            mode: ExistingTable::Append,
+            must_exist: true,
+        };
+        let e = plan(append_only, false, &"table main.t").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(e.message.starts_with("table main.t does not exist"), "{e}");
+        assert_eq!(plan(append_only, true, &"t").unwrap(), Plan::Append);
     }
 
     #[test]

@@ -13,8 +13,9 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use mover_proto::Read;
 use prost::Message;
 use tokio::sync::OwnedSemaphorePermit;
@@ -28,7 +29,7 @@ use super::running::Running;
 use super::{sql, status};
 use crate::auth::{Auth, Caller, Right};
 use crate::catalog::Catalog;
-use crate::connectors::DatasetInfo;
+use crate::connectors::{DatasetInfo, WriteReport};
 use crate::error::{Error, Result};
 use crate::peers::Peers;
 use crate::transfer::{self, Meter};
@@ -113,6 +114,31 @@ impl MoverService {
             }
         });
         Ok(self.running.track(ticket, caller.name(), data.boxed()))
+    }
+
+    /// The write of a DoPut's `data` (its first message carries the descriptor) as `write`
+    /// says: the right checked, a slot held, the schema read. The work it returns commits when
+    /// run to its end and rolls back if it fails or is dropped; the meter counts what arrived.
+    pub(super) async fn start_put(
+        &self,
+        caller: &Caller,
+        write: mover_proto::Write,
+        data: Stream<FlightData>,
+    ) -> Result<(Arc<Meter>, BoxFuture<'static, Result<WriteReport>>), Status> {
+        self.check_write(caller, &write)?;
+        let slot = self.slot(caller)?;
+        let upload = Upload::default();
+        let mut decoder = FlightDataDecoder::new(upload.messages(data));
+        let schema = read_schema(&mut decoder).await.map_err(status)?;
+        let batches = upload.batches(decoder, write.end_marker);
+        let meter = Arc::new(Meter::default());
+        let batches = meter.metered(batches);
+        let catalog = self.catalog.clone();
+        let work = async move {
+            let _slot = slot;
+            catalog.write(&write, schema, batches).await
+        };
+        Ok((meter, work.boxed()))
     }
 
     pub fn new(catalog: Catalog, limits: Limits, auth: Arc<Auth>, peers: Peers) -> Self {
@@ -354,6 +380,7 @@ impl FlightService for MoverService {
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
         let caller = self.caller(&request)?;
+        let headers = request.metadata().clone();
         let mut input = request.into_inner();
         let first = input
             .message()
@@ -373,24 +400,12 @@ impl FlightService for MoverService {
         });
         if let Some(command) = sql::command(&descriptor.cmd) {
             let data = futures::stream::once(async { Ok(first) }).chain(input);
-            let results = sql::do_put(self, &caller, command?, data.boxed()).await?;
+            let results = sql::do_put(self, &caller, &headers, command?, data.boxed()).await?;
             return Ok(Response::new(results));
         }
         let write = write_from_descriptor(&descriptor).map_err(status)?;
-        self.check_write(&caller, &write)?;
-        let slot = self.slot(&caller)?;
-        let upload = Upload::default();
-        let data = upload.messages(futures::stream::once(async { Ok(first) }).chain(input));
-        let mut decoder = FlightDataDecoder::new(data);
-        let schema = read_schema(&mut decoder).await.map_err(status)?;
-        let batches = upload.batches(decoder, write.end_marker);
-        let meter = Arc::new(Meter::default());
-        let batches = meter.metered(batches);
-        let catalog = self.catalog.clone();
-        let work = async move {
-            let _slot = slot;
-            catalog.write(&write, schema, batches).await
-        };
+        let data = futures::stream::once(async { Ok(first) }).chain(input);
+        let (meter, work) = self.start_put(&caller, write, data.boxed()).await?;
         let results = with_progress(meter, work).map_ok(|p| PutResult {
             app_metadata: p.encode_to_vec().into(),
         });

@@ -272,6 +272,17 @@ def check_auth(url, spec):
         fails_with(lambda: query(conn), "NOT_FOUND", "no catalog")
     with login(url, "bob", password, "demo") as conn:
         fails_with(lambda: query(conn), "PermissionDenied", "bob may not query demo")
+        # An ingest needs `write` on its target, as any DoPut does: refused, nothing changed.
+        with conn.cursor() as cur:
+            one = pa.table({"id": [3]})
+            for mode in ["append", "replace", "create"]:
+                fails_with(
+                    lambda: cur.adbc_ingest("orders", one, mode=mode),
+                    "PermissionDenied",
+                    "bob may not write demo/orders",
+                )
+    with login(url, "alice", password) as conn:
+        assert query(conn) == [1, 2]
     fails_with(lambda: query(login(url, "alice", "wrong", "demo")), "UNAUTHENTICATED")
     for token in ["Bearer None", "Bearer garbage", "Basic nonsense"]:
         kwargs = {flightsql.DatabaseOptions.AUTHORIZATION_HEADER.value: token}

@@ -92,10 +92,10 @@ impl<'a> Load<'a> {
         })
     }
 
-    pub(super) async fn run(mut self, existing: ExistingTable) -> Result<WriteReport> {
+    pub(super) async fn run(mut self, existing: plan::Existing) -> Result<WriteReport> {
         let declared = self.mysql.declared(&mut self.conn, &self.table).await?;
         let into_existing = matches!(
-            existing,
+            existing.mode,
             ExistingTable::Append
                 | ExistingTable::TruncateAndOverwrite
                 | ExistingTable::DeleteAndOverwrite

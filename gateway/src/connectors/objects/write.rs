@@ -2,8 +2,8 @@
 //! only when the upload completes, and any error, or a dropped write, aborts it (the upload's
 //! own guard), so no partial object is ever visible and no upload is left open.
 //!
-//! A prefix is written as parts of about `part_size_mb` each, uploaded under a hidden folder
-//! of the write's own (`_staging-RUN/`, which readers skip) and held in a [`Staged`] guard: if
+//! A prefix is written as parts of about `part_size_mb` each, uploaded under hidden names of
+//! the write's own (`_staging-RUN-N.ext`, which readers skip) and held in a [`Staged`] guard: if
 //! the write fails or is dropped, they are deleted again; if the gateway is killed, readers
 //! still see the old parts only. When the stream has ended cleanly, the parts are renamed into
 //! place (the commit: a rename is a copy and a delete on S3, GCS and Azure), and an overwrite
@@ -339,18 +339,20 @@ impl PartNames {
         }
     }
 
-    fn name(&self, dir: &str, n: usize) -> Result<Path> {
-        let (run, ext) = (self.run, self.extension);
-        Path::parse(format!("{dir}/part-{run:x}-{n:05}.{ext}"))
+    fn name(&self, stem: &str, n: usize) -> Result<Path> {
+        let (prefix, run, ext) = (&self.prefix, self.run, self.extension);
+        Path::parse(format!("{prefix}/{stem}-{run:x}-{n:05}.{ext}"))
             .map_err(|e| Error::internal(format!("bad part name: {e}")))
     }
 
+    /// Beside the published parts, not in a folder of their own: a local folder would keep
+    /// that folder, empty, after the parts are renamed out of it.
     fn staged(&self, n: usize) -> Result<Path> {
-        self.name(&format!("{}/_staging-{:x}", self.prefix, self.run), n)
+        self.name("_staging", n)
     }
 
     fn published(&self, n: usize) -> Result<Path> {
-        self.name(&self.prefix, n)
+        self.name("part", n)
     }
 }
 

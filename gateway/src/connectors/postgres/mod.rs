@@ -665,7 +665,7 @@ impl Connector for Postgres {
 async fn prepare_table(
     conn: &mut PgConnection,
     table: &Table,
-    existing: mover_proto::ExistingTable,
+    existing: plan::Existing,
     schema: &SchemaRef,
 ) -> Result<()> {
     let found = columns(conn, &table.quoted()).await?;

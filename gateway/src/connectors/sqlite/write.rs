@@ -7,7 +7,6 @@
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
-use mover_proto::ExistingTable;
 use rusqlite::{Connection, TransactionBehavior, types::Null};
 use tokio::sync::mpsc;
 
@@ -25,7 +24,7 @@ pub enum Msg {
 pub struct WriteJob {
     pub conn: Connection,
     pub table: Table,
-    pub existing: ExistingTable,
+    pub existing: plan::Existing,
     pub incoming: SchemaRef,
 }
 

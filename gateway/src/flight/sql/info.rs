@@ -1,5 +1,5 @@
-//! What GetSqlInfo says of this server: who it is, that it reads only (writes are plain Flight
-//! DoPut for now), that it has no transactions (so ADBC opens none at connect), and how SQL
+//! What GetSqlInfo says of this server: who it is, whether it is read-only to the caller, that
+//! it takes bulk ingest but has no transactions (so ADBC opens none at connect), and how SQL
 //! names are quoted. The SQL grammar itself is each database's own.
 
 use std::collections::BTreeMap;
@@ -13,19 +13,20 @@ use arrow_flight::sql::{
     SqlTransactionIsolationLevel, SupportedSqlGrammar,
 };
 
-/// Built once: the answers do not change while the server runs. Every id the Flight SQL spec
+/// Built once for each answer to "read-only?" (a caller the access rules let write nothing is
+/// told it is); the rest does not change while the server runs. Every id the Flight SQL spec
 /// defines is answered, in its own union arm (a test holds this to the spec's list). The SQL
 /// grammar is each database's own, so the grammar ids say what every database here has in
 /// common, and lengths say 0 (no limit known), as JDBC reads it.
-pub fn data() -> &'static SqlInfoData {
-    static DATA: OnceLock<SqlInfoData> = OnceLock::new();
-    DATA.get_or_init(|| {
+pub fn data(read_only: bool) -> &'static SqlInfoData {
+    static DATA: [OnceLock<SqlInfoData>; 2] = [OnceLock::new(), OnceLock::new()];
+    DATA[read_only as usize].get_or_init(|| {
         let mut b = SqlInfoDataBuilder::new();
         // The server.
         b.append(SqlInfo::FlightSqlServerName, "Records Mover gateway");
         b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
         b.append(SqlInfo::FlightSqlServerArrowVersion, ARROW_VERSION);
-        b.append(SqlInfo::FlightSqlServerReadOnly, true);
+        b.append(SqlInfo::FlightSqlServerReadOnly, read_only);
         b.append(SqlInfo::FlightSqlServerSql, true);
         b.append(SqlInfo::FlightSqlServerSubstrait, false);
         // No Substrait: no version (the spec allows null; the union here has no null arm).
@@ -37,7 +38,8 @@ pub fn data() -> &'static SqlInfoData {
             SqlSupportedTransaction::None as i32,
         );
         b.append(SqlInfo::FlightSqlServerCancel, false);
-        b.append(SqlInfo::FlightSqlServerBulkIngestion, false);
+        // CommandStatementIngest, each ingest its own all-or-nothing write.
+        b.append(SqlInfo::FlightSqlServerBulkIngestion, true);
         b.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, false);
         // Handles are signed tickets: they expire with the ticket TTL, which the server
         // config sets; 0 says no fixed timeout is promised.
@@ -195,7 +197,7 @@ mod tests {
     /// answered once.
     #[test]
     fn every_sql_info_id_is_answered() {
-        let batch = super::data().record_batch(std::iter::empty()).unwrap();
+        let batch = super::data(true).record_batch(std::iter::empty()).unwrap();
         let ids: Vec<u32> = batch
             .column(0)
             .as_primitive::<UInt32Type>()

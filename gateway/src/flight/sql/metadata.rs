@@ -37,7 +37,7 @@ pub fn schema_of(command: &Command) -> Result<SchemaRef, Status> {
         Command::CommandGetDbSchemas(c) => c.clone().into_builder().schema(),
         Command::CommandGetTables(c) => c.clone().into_builder().schema(),
         Command::CommandGetTableTypes(c) => c.into_builder().schema(),
-        Command::CommandGetSqlInfo(c) => c.clone().into_builder(info::data()).schema(),
+        Command::CommandGetSqlInfo(c) => c.clone().into_builder(info::data(true)).schema(),
         Command::CommandGetPrimaryKeys(_) => keys::primary_keys_schema(),
         Command::CommandGetImportedKeys(_)
         | Command::CommandGetExportedKeys(_)
@@ -94,7 +94,10 @@ pub async fn rows(
             }
             out.build()
         }
-        Command::CommandGetSqlInfo(c) => c.into_builder(info::data()).build(),
+        Command::CommandGetSqlInfo(c) => {
+            let read_only = !service.auth.may_write_anything(caller);
+            c.into_builder(info::data(read_only)).build()
+        }
         Command::CommandGetPrimaryKeys(c) => return keys::primary_keys(service, caller, c).await,
         Command::CommandGetImportedKeys(c) => return keys::imported(service, caller, c).await,
         Command::CommandGetExportedKeys(c) => return keys::exported(service, caller, c).await,

@@ -16,6 +16,7 @@
 mod bucket_query;
 mod columns;
 mod info;
+mod ingest;
 mod keys;
 mod metadata;
 mod sessions;
@@ -128,15 +129,18 @@ pub async fn do_get(
     Ok(one_batch(batch))
 }
 
-/// DoPut of a Flight SQL command: parameters bound to a prepared statement. Updates and ingest
-/// are not answered (this gateway runs no writing statement).
+/// DoPut of a Flight SQL command: parameters bound to a prepared statement, or a bulk ingest.
 pub async fn do_put(
     service: &MoverService,
     caller: &Caller,
+    headers: &MetadataMap,
     command: Command,
     data: Stream<arrow_flight::FlightData>,
 ) -> Result<Stream<arrow_flight::PutResult>, Status> {
     match command {
+        Command::CommandStatementIngest(ingest) => {
+            ingest::do_put(service, caller, headers, ingest, data).await
+        }
         Command::CommandPreparedStatementQuery(p) => {
             statements::bind(service, caller, &p.prepared_statement_handle, data).await
         }

@@ -367,7 +367,7 @@ fn bucket_read(bucket: &str, sql: &str) -> Result<Planned, Status> {
 /// The catalog a statement runs in: the session's (SetSessionOptions `catalog`), else the one
 /// the call header names, else the only database the caller can see; else the caller must
 /// name one.
-fn catalog_for(
+pub(super) fn catalog_for(
     service: &MoverService,
     caller: &Caller,
     headers: &MetadataMap,
