@@ -858,3 +858,79 @@ fn a_killed_ingest_changes_nothing() {
         "{listed:?}"
     );
 }
+
+/// DDL and DML through ADBC's `execute` and `executemany` on SQLite, Postgres and MariaDB with
+/// `allow_sql_writes`; pandas' `to_sql` and polars' `write_database` into Postgres; refused
+/// where the config does not allow SQL writes, or the principal may not write all of the
+/// database. SqlInfo says read-only to a principal the rules let write nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_writes_run_only_where_allowed() {
+    let served = serve_writable();
+    let (pg, maria) = (served.pg.url(), served._maria.url());
+    let databases = format!(
+        "[databases.demo]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\nallow_sql_writes = true\n\
+         [databases.pg]\nurl = \"{pg}\"\npassword_env = \"PG_PASSWORD\"\nallow_sql = true\nallow_sql_writes = true\n\
+         [databases.maria]\nurl = \"{maria}\"\npassword_env = \"MARIA_PASSWORD\"\nallow_sql = true\nallow_sql_writes = true\n\
+         [databases.pg_ro]\nurl = \"{pg}\"\npassword_env = \"PG_PASSWORD\"\nallow_sql = true\n"
+    );
+    let envs = [
+        ("PG_PASSWORD", Postgres::PASSWORD),
+        ("MARIA_PASSWORD", Mariadb::PASSWORD),
+    ];
+    let dir = served.dir.path();
+    let open = Gateway::start_with_config_env(dir, &databases, &envs);
+    // carol may write the tables of pg's public schema, but not all of pg; dave only reads.
+    let hash = hash_password(PASSWORD);
+    let ruled = format!(
+        "{databases}[[users]]\nname = \"carol\"\npassword_hash = \"{hash}\"\n\
+         [[users]]\nname = \"dave\"\npassword_hash = \"{hash}\"\n\
+         [[access]]\nprincipal = \"carol\"\nread = [\"pg/**\"]\nquery = [\"pg\"]\nwrite = [\"pg/public/*\"]\n\
+         [[access]]\nprincipal = \"dave\"\nread = [\"pg/**\"]\nquery = [\"pg\"]\n"
+    );
+    let ruled = Gateway::start_with_config_env(dir, &ruled, &envs);
+    let spec = serde_json::json!({
+        "catalogs": {
+            "demo": {"placeholders": ["?", "?"]},
+            "pg": {"placeholders": ["$1", "$2"]},
+            "maria": {"placeholders": ["?", "?"]},
+        },
+        "frames": "pg",
+        "frames_schema": "public",
+        "refused": {"not_allowed": "pg_ro", "placeholders": ["$1", "$2"], "allowed": "pg",
+                    "schema": "public", "user": "carol", "password": PASSWORD},
+    });
+    let args = ["sql".to_string(), open.url.clone(), spec.to_string()];
+    client_checks(
+        ".venv",
+        "adbc_writes.py",
+        &args,
+        &open,
+        "adbc sql checks passed",
+    );
+    // The refusal of a principal without `write` on all of the database.
+    let args = [
+        "rights".to_string(),
+        ruled.url.clone(),
+        spec["refused"].to_string(),
+    ];
+    client_checks(
+        ".venv",
+        "adbc_writes.py",
+        &args,
+        &ruled,
+        "adbc refusal checks passed",
+    );
+
+    // Read-only, as SqlInfo says it, is each principal's: dave writes nothing, carol may.
+    for (user, read_only) in [("dave", true), ("carol", false)] {
+        let mut client = sql_client(&ruled).await;
+        client.handshake(user, PASSWORD).await.unwrap();
+        let info = client
+            .get_sql_info(vec![SqlInfo::FlightSqlServerReadOnly])
+            .await
+            .unwrap();
+        let batch = rows(&mut client, info).await;
+        let said = batch.column(1).as_union().child(1).as_boolean().value(0);
+        assert_eq!(said, read_only, "{user}");
+    }
+}

@@ -25,6 +25,7 @@ pub enum SourceKind {
 struct Source {
     kind: SourceKind,
     allow_sql: bool,
+    allow_sql_writes: bool,
     connector: Arc<dyn Connector>,
 }
 
@@ -60,6 +61,7 @@ impl Catalog {
             let source = Source {
                 kind: SourceKind::Database,
                 allow_sql: db.allow_sql,
+                allow_sql_writes: db.allow_sql_writes,
                 connector,
             };
             sources.insert(name.clone(), source);
@@ -68,6 +70,7 @@ impl Catalog {
             let source = Source {
                 kind: SourceKind::Bucket,
                 allow_sql: false,
+                allow_sql_writes: false,
                 connector: Arc::new(Bucket::open(name, bucket, &setup)?),
             };
             sources.insert(name.clone(), source);
@@ -164,6 +167,52 @@ impl Catalog {
     /// The parameters a query's placeholders take, where its database says.
     pub async fn parameters(&self, database: &str, sql: &str) -> Result<Option<SchemaRef>> {
         self.source(database)?.connector.parameters(sql).await
+    }
+
+    /// Whether `sql` is a statement that changes `database` (executed for its count) rather
+    /// than a query (read): the database's own word, asked only of one that takes SQL.
+    pub async fn is_command(&self, database: &str, sql: &str) -> Result<bool> {
+        let source = self.database(database)?;
+        if !source.allow_sql && !source.allow_sql_writes {
+            return Err(no_sql(database));
+        }
+        source.connector.is_command(sql).await
+    }
+
+    /// Run `sql`, a statement that changes `database`, once or for each row of `params`,
+    /// all or nothing: on a database whose config allows SQL writes only.
+    pub async fn execute(
+        &self,
+        database: &str,
+        sql: &str,
+        params: Option<BatchStream>,
+    ) -> Result<u64> {
+        let source = self.database(database)?;
+        if !source.allow_sql_writes {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "database {database:?} does not accept SQL that changes it (set \
+                     allow_sql_writes = true in its config); write rows with a DoPut or an ingest"
+                ),
+            ));
+        }
+        source
+            .connector
+            .execute(sql, params)
+            .await
+            .map_err(|e| e.within(database))
+    }
+
+    /// The source `name`, which must be a database.
+    fn database(&self, name: &str) -> Result<&Source> {
+        let source = self.source(name)?;
+        if source.kind != SourceKind::Database {
+            return Err(Error::invalid(format!(
+                "{name:?} is a bucket; SQL needs a database"
+            )));
+        }
+        Ok(source)
     }
 
     pub async fn describe(&self, read: &Read) -> Result<DatasetInfo> {
@@ -265,21 +314,9 @@ impl Catalog {
                 (source, ReadTarget::Dataset(rest.to_vec()))
             }
             Some(What::Query(query)) => {
-                let source = self.source(&query.database)?;
-                if source.kind != SourceKind::Database {
-                    return Err(Error::invalid(format!(
-                        "{:?} is a bucket; SQL queries need a database",
-                        query.database
-                    )));
-                }
+                let source = self.database(&query.database)?;
                 if !source.allow_sql {
-                    return Err(Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!(
-                            "database {:?} does not accept SQL queries (set allow_sql = true in its config)",
-                            query.database
-                        ),
-                    ));
+                    return Err(no_sql(&query.database));
                 }
                 let params = crate::connectors::params::from_ipc(&query.parameters)
                     .map_err(|e| e.within("the query"))?;
@@ -314,6 +351,16 @@ fn project(schema: &SchemaRef, columns: &[String]) -> Result<(SchemaRef, Option<
         return Ok((schema.clone(), None));
     }
     Ok((Arc::new(schema.project(&indices)?), Some(indices)))
+}
+
+/// `database` takes no free SQL queries.
+fn no_sql(database: &str) -> Error {
+    Error::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "database {database:?} does not accept SQL queries (set allow_sql = true in its config)"
+        ),
+    )
 }
 
 #[cfg(test)]

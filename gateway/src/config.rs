@@ -200,6 +200,8 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Accept free SQL queries against this database.
     pub allow_sql: bool,
+    /// Accept SQL that changes it (DML, DDL) from principals with `write` on all of it.
+    pub allow_sql_writes: bool,
     pub options: Arc<dyn DatabaseOptions>,
 }
 
@@ -210,6 +212,8 @@ struct RawDatabase {
     url: String,
     #[serde(default)]
     allow_sql: bool,
+    #[serde(default)]
+    allow_sql_writes: bool,
     #[serde(flatten)]
     keys: toml::Table,
 }
@@ -249,6 +253,7 @@ impl Config {
             let db = DatabaseConfig {
                 url: raw.url,
                 allow_sql: raw.allow_sql,
+                allow_sql_writes: raw.allow_sql_writes,
                 options,
             };
             config.databases.insert(name, db);

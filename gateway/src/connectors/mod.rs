@@ -212,6 +212,22 @@ pub trait Connector: Send + Sync {
         Ok(None)
     }
 
+    /// Whether `sql` is one statement to execute for what it changes (DDL, DML with nothing
+    /// returned) rather than to read: the database decides, by preparing it. Only databases
+    /// run SQL.
+    async fn is_command(&self, _sql: &str) -> Result<bool> {
+        Err(crate::error::Error::unsupported("only databases run SQL"))
+    }
+
+    /// Run `sql`, a statement that changes the database: once with no values (`params`
+    /// `None`), or once for each row of `params`, bound to its placeholders as values. All
+    /// in one transaction, committed only if every run succeeded and `params` ended cleanly;
+    /// on any error, or if this future is dropped, nothing changes (as far as the database
+    /// keeps DDL in a transaction). The rows the database says were changed.
+    async fn execute(&self, _sql: &str, _params: Option<BatchStream>) -> Result<u64> {
+        Err(crate::error::Error::unsupported("only databases run SQL"))
+    }
+
     /// The records hints a file's first bytes suggest. Only files have them.
     async fn sniff(&self, _spec: &ReadSpec) -> Result<crate::records::hints::Hints> {
         Err(crate::error::Error::unsupported(
@@ -249,7 +265,7 @@ impl Setup {
 }
 
 /// A database's options as its backend reads them from the config: everything under
-/// `[databases.NAME]` but `url` and `allow_sql`.
+/// `[databases.NAME]` but `url`, `allow_sql` and `allow_sql_writes`.
 pub trait DatabaseOptions: std::fmt::Debug + Send + Sync {
     /// What can be known without reaching the database (a secret that is not where the config
     /// says, a value out of range), checked when the config loads.

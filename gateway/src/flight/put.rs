@@ -87,10 +87,17 @@ impl Upload {
 
 /// Read messages until the schema arrives (it must come before any batch).
 pub(super) async fn read_schema(decoder: &mut FlightDataDecoder) -> Result<SchemaRef> {
+    schema_if_any(decoder)
+        .await?
+        .ok_or_else(|| Error::invalid("DoPut ended before sending a schema"))
+}
+
+/// Read messages until the schema arrives; `None` if the upload ends first (it sent no data).
+pub(super) async fn schema_if_any(decoder: &mut FlightDataDecoder) -> Result<Option<SchemaRef>> {
     while let Some(item) = decoder.next().await {
         let item = item.map_err(|e| Error::invalid(format!("bad Flight data: {e}")))?;
         match item.payload {
-            DecodedPayload::Schema(schema) => return Ok(schema),
+            DecodedPayload::Schema(schema) => return Ok(Some(schema)),
             DecodedPayload::None => continue,
             DecodedPayload::RecordBatch(_) => {
                 return Err(Error::invalid(
@@ -99,5 +106,5 @@ pub(super) async fn read_schema(decoder: &mut FlightDataDecoder) -> Result<Schem
             }
         }
     }
-    Err(Error::invalid("DoPut ended before sending a schema"))
+    Ok(None)
 }

@@ -190,6 +190,19 @@ impl MoverService {
         self.auth.check(caller, Right::Write, &name).map_err(status)
     }
 
+    /// SQL that changes a database needs `write` on all of it: it may touch any table.
+    pub(super) fn check_sql_write(&self, caller: &Caller, database: &str) -> Result<(), Status> {
+        self.auth
+            .check(caller, Right::Write, &format!("{database}/"))
+            .map_err(|e| {
+                let why = format!(
+                    "{} (SQL that changes a database needs write on all of it, {database}/**)",
+                    e.message
+                );
+                status(Error::new(e.kind, why))
+            })
+    }
+
     pub(super) fn slot(&self, caller: &Caller) -> Result<Option<OwnedSemaphorePermit>, Status> {
         self.auth.stream_slot(caller).map_err(status)
     }
@@ -305,7 +318,8 @@ impl FlightService for MoverService {
         let headers = request.metadata().clone();
         let descriptor = request.into_inner();
         if let Some(command) = sql::command(&descriptor.cmd) {
-            let info = sql::flight_info(self, &caller, &headers, descriptor, command?).await?;
+            let run = sql::Run::Yes;
+            let info = sql::flight_info(self, &caller, &headers, descriptor, command?, run).await?;
             return Ok(Response::new(info));
         }
         let read = read_from_descriptor(&descriptor).map_err(status)?;

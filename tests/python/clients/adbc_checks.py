@@ -117,8 +117,9 @@ def check_queries(url, name, want):
             assert rows == want["many"], (name, rows)
             assert len(batches) > 1, (name, len(batches))
 
-            # Writes are not Flight SQL's here (yet): refused, the table untouched.
-            fails_with(lambda: cur.execute("DELETE FROM orders"))
+            # SQL that changes the database needs allow_sql_writes in its config: refused,
+            # naming the setting, the table untouched.
+            fails_with(lambda: cur.execute("DELETE FROM orders"), "allow_sql_writes = true")
             cur.execute("SELECT count(*) AS n FROM orders")
             assert cur.fetchone()[0] == 2
 

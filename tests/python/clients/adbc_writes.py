@@ -3,6 +3,8 @@
 Run by tests/flight_sql.rs (which starts the gateway, the databases and the S3 server) as
 
     python adbc_writes.py ingest URL SPEC_JSON
+    python adbc_writes.py sql URL SPEC_JSON
+    python adbc_writes.py rights URL SPEC_JSON
     python adbc_writes.py cut URL SPEC_JSON
 
 `ingest`: SPEC_JSON's `databases` maps each database catalog to its db schema; `buckets` lists
@@ -10,6 +12,11 @@ bucket catalogs. Every ADBC ingest mode is run into each, read back and compared
 with what a plain Flight DoPut of the same rows wrote (the path `mvrec cp` takes), and the
 modes' refusals are checked with ADBC's status codes. A bad row in the middle of an ingest and
 a type the target cannot hold change nothing.
+
+`sql`: DDL and DML through `execute` and `executemany` in each of SPEC_JSON's `catalogs` (each
+with its two placeholders), pandas and polars frames into `frames`, and the refusals: on the
+database `refused.not_allowed` (no `allow_sql_writes`). `rights`: for SPEC_JSON's `user`, who
+may write some tables of `allowed` but not all of it.
 
 `cut`: ingest into SPEC_JSON's `target` (catalog, db schema, table) from a generator that never
 ends; the test kills this process while it streams.
@@ -221,6 +228,91 @@ def check_bucket(url, client, bucket):
         assert read_back(client, [bucket, "top.parquet"]).num_rows == 5
 
 
+def check_sql(url, catalog, want):
+    """DDL and DML through `execute` and `executemany`, on a database that allows them."""
+    p1, p2 = want["placeholders"]
+    insert = f"INSERT INTO w (id, status) VALUES ({p1}, {p2})"
+    with connect(url, catalog) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE w (id BIGINT NOT NULL, status VARCHAR(20))")
+        cur.executemany(insert, [(1, "new"), (2, "new"), (3, "new")])
+        assert cur.rowcount == 3, (catalog, cur.rowcount)
+        cur.execute(f"UPDATE w SET status = 'late' WHERE id >= {p1}", parameters=(2,))
+        assert cur.rowcount == 2, (catalog, cur.rowcount)
+        cur.execute("SELECT id, status FROM w ORDER BY id")
+        assert cur.fetchall() == [(1, "new"), (2, "late"), (3, "late")], catalog
+        # Values are bound, never spliced into the text.
+        cur.execute(f"DELETE FROM w WHERE status = {p1}", parameters=("x' OR 'a'='a",))
+        assert cur.rowcount == 0, (catalog, cur.rowcount)
+        # A bad row in the middle of executemany: no row of it stays.
+        fails_with(
+            lambda: cur.executemany(insert, [(4, "a"), (None, "b"), (5, "c")]),
+            (Status.INVALID_ARGUMENT, Status.INTEGRITY),
+            "parameter row 2",
+        )
+        cur.execute("SELECT count(*) FROM w")
+        assert cur.fetchone()[0] == 3, catalog
+        cur.execute("DROP TABLE w")
+        fails_with(lambda: cur.execute("SELECT * FROM w"), (Status.NOT_FOUND, Status.INVALID_ARGUMENT))
+
+
+def check_frames(url, catalog, schema):
+    """pandas `to_sql` (create, append, replace) and polars `write_database` on ADBC."""
+    import pandas as pd
+    import polars as pl
+
+    frame = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", None], "total": [1.5, 2.5, 3.5]})
+    with connect(url, catalog) as conn:
+        assert frame.to_sql("frames", conn, if_exists="fail", index=False) == 3
+        assert frame.to_sql("frames", conn, if_exists="append", index=False) == 3
+        back = pd.read_sql("SELECT id, name, total FROM frames ORDER BY id, name", conn)
+        assert len(back) == 6 and back["total"].tolist() == [1.5, 1.5, 2.5, 2.5, 3.5, 3.5], back
+        # replace: pandas drops the table through `execute`, then ingests anew.
+        assert frame.to_sql("frames", conn, if_exists="replace", index=False) == 3
+        back = pd.read_sql("SELECT id, name, total FROM frames ORDER BY id", conn)
+        assert back["name"].tolist()[:2] == ["a", "b"] and len(back) == 3, back
+
+        polars = pl.DataFrame({"id": [10, 20], "label": ["x", "y"]})
+        for _ in range(2):
+            polars.write_database(f"{catalog}.{schema}.polars", conn, engine="adbc", if_table_exists="replace")
+        got = pl.read_database("SELECT id, label FROM polars ORDER BY id", conn)
+        assert got.to_dicts() == [{"id": 10, "label": "x"}, {"id": 20, "label": "y"}], got
+        polars.write_database(f"{catalog}.{schema}.polars", conn, engine="adbc", if_table_exists="append")
+        assert pl.read_database("SELECT count(*) AS n FROM polars", conn)["n"][0] == 4
+
+
+def check_sql_refused(url, spec):
+    """Where the config does not allow SQL writes: PERMISSION_DENIED naming the setting, and
+    nothing changed."""
+    p1 = spec["placeholders"][0]
+    with connect(url, spec["not_allowed"]) as conn, conn.cursor() as cur:
+        for attempt in [
+            lambda: cur.execute("CREATE TABLE nope (id BIGINT)"),
+            lambda: cur.execute("DELETE FROM keyed"),
+            lambda: cur.executemany(f"INSERT INTO keyed (id) VALUES ({p1})", [(5,), (6,)]),
+        ]:
+            fails_with(attempt, Status.UNAUTHORIZED, "allow_sql_writes = true")
+        cur.execute("SELECT count(*) FROM keyed")
+        assert cur.fetchone()[0] == 1
+
+
+def check_sql_rights(url, spec):
+    """A principal that may write some of a database's tables, not all: SQL that changes the
+    database is refused naming the right; an ingest its rules allow still runs."""
+    p1 = spec["placeholders"][0]
+    login = {"username": spec["user"], "password": spec["password"], HEADER: spec["allowed"]}
+    with fs.connect(url, db_kwargs=login, autocommit=True) as conn, conn.cursor() as cur:
+        fails_with(lambda: cur.execute("DELETE FROM keyed"), Status.UNAUTHORIZED, "write on all of it")
+        fails_with(
+            lambda: cur.executemany(f"INSERT INTO keyed (id) VALUES ({p1})", [(5,)]),
+            Status.UNAUTHORIZED,
+            "write on all of it",
+        )
+        # The same principal may still ingest where its rules let it write.
+        assert cur.adbc_ingest("mine", pa.table({"id": [1]}), mode="create", db_schema_name=spec["schema"]) == 1
+        cur.execute("SELECT count(*) FROM keyed")
+        assert cur.fetchone()[0] == 1
+
+
 def cut(url, spec):
     """Stream batches forever into the target; the test kills this process meanwhile."""
     catalog, schema, name = spec["target"]
@@ -244,6 +336,17 @@ def main():
     mode, url, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     if mode == "cut":
         cut(url, spec)
+        return
+    if mode == "sql":
+        for catalog, want in spec["catalogs"].items():
+            check_sql(url, catalog, want)
+        check_frames(url, spec["frames"], spec["frames_schema"])
+        check_sql_refused(url, spec["refused"])
+        print("adbc sql checks passed")
+        return
+    if mode == "rights":
+        check_sql_rights(url, spec)
+        print("adbc refusal checks passed")
         return
     client = flight.FlightClient(url)
     for catalog, schema in spec["databases"].items():

@@ -25,6 +25,7 @@
 mod bind;
 pub mod decode;
 pub mod encode;
+mod execute;
 mod infile;
 mod load;
 pub mod options;
@@ -376,6 +377,14 @@ impl Connector for Mysql {
 
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
         self.describe_read(spec).await
+    }
+
+    async fn is_command(&self, sql: &str) -> Result<bool> {
+        self.returns_nothing(sql).await
+    }
+
+    async fn execute(&self, sql: &str, params: Option<BatchStream>) -> Result<u64> {
+        self.run_statement(sql, params).await
     }
 
     /// One task reads the rows off a [`wire`] connection and parses each straight into the

@@ -97,6 +97,25 @@ pub(super) async fn arguments(
         )));
     }
     let targets = parameter_columns(conn, oids).await?;
+    row_arguments(&targets, oids, params, 0)
+}
+
+/// Row `row` of `params` as the arguments of placeholders `targets` (of types `oids`), each
+/// value cast to its placeholder's type and encoded as COPY encodes it.
+pub(super) fn row_arguments(
+    targets: &[Column],
+    oids: &[u32],
+    params: &RecordBatch,
+    row: usize,
+) -> Result<PgArguments> {
+    if params.num_columns() != oids.len() {
+        return Err(Error::invalid(format!(
+            "the statement has {} placeholders, but {} parameters are bound",
+            oids.len(),
+            params.num_columns()
+        )));
+    }
+    let params = params.slice(row, 1);
     let mut args = PgArguments::default();
     for ((target, column), &oid) in targets.iter().zip(params.columns()).zip(oids) {
         if column.logical_nulls().is_some_and(|n| n.is_null(0)) {

@@ -262,10 +262,7 @@ impl Postgres {
             ReadTarget::Query { sql, params } => {
                 // Preparing tells whether the query has placeholders (and refuses more than
                 // one statement).
-                let statement = conn
-                    .prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(sql.clone())))
-                    .await
-                    .map_err(|e| db_error(e, "the query"))?;
+                let statement = prepare(conn, sql).await?;
                 let placeholders = bound::placeholders(&statement);
                 let origins = bound::origins(conn, &statement).await?;
                 let with_origins = |cols: Vec<Column>| -> Vec<Column> {
@@ -375,12 +372,7 @@ impl Connector for Postgres {
     /// cast to when bound.
     async fn parameters(&self, sql: &str) -> Result<Option<SchemaRef>> {
         let mut conn = self.connect().await?;
-        let statement = conn
-            .prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(
-                sql.to_string(),
-            )))
-            .await
-            .map_err(|e| db_error(e, "the query"))?;
+        let statement = prepare(&mut conn, sql).await?;
         let placeholders = bound::placeholders(&statement);
         let fields = bound::parameter_columns(&mut conn, &placeholders)
             .await?
@@ -394,6 +386,60 @@ impl Connector for Postgres {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(Arc::new(Schema::new(fields))))
+    }
+
+    /// A statement that returns no columns is executed, not read.
+    async fn is_command(&self, sql: &str) -> Result<bool> {
+        let mut conn = self.connect().await?;
+        let statement = prepare(&mut conn, sql).await?;
+        Ok(sqlx::Statement::columns(&statement).is_empty())
+    }
+
+    async fn execute(&self, sql: &str, params: Option<BatchStream>) -> Result<u64> {
+        let mut conn = self.connect().await?;
+        // One transaction: a run that fails, or a future dropped, rolls back with it.
+        let mut tx = conn.begin().await.map_err(|e| db_error(e, "BEGIN"))?;
+        let statement = prepare(&mut tx, sql).await?;
+        let placeholders = bound::placeholders(&statement);
+        let run = |args: sqlx::postgres::PgArguments| {
+            sqlx::query_with(AssertSqlSafe(sql.to_string()), args)
+        };
+        let mut changed = 0;
+        match params {
+            None if !placeholders.is_empty() => {
+                return Err(Error::invalid(format!(
+                    "the statement has {} placeholders and no parameters are bound",
+                    placeholders.len()
+                )));
+            }
+            None => {
+                let done = run(Default::default())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_error(e, "the statement"))?;
+                changed = done.rows_affected();
+            }
+            Some(mut rows) => {
+                let targets = bound::parameter_columns(&mut tx, &placeholders).await?;
+                let mut row_no = 0u64;
+                while let Some(batch) = rows.next().await {
+                    let batch = batch?;
+                    for row in 0..batch.num_rows() {
+                        row_no += 1;
+                        let at = |e: Error| e.within(format!("parameter row {row_no}"));
+                        let args = bound::row_arguments(&targets, &placeholders, &batch, row)
+                            .map_err(at)?;
+                        let done = run(args)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| at(db_error(e, "the statement")))?;
+                        changed += done.rows_affected();
+                    }
+                }
+            }
+        }
+        tx.commit().await.map_err(|e| db_error(e, "COMMIT"))?;
+        Ok(changed)
     }
 
     async fn foreign_keys(
@@ -659,6 +705,16 @@ impl Connector for Postgres {
             ..Default::default()
         })
     }
+}
+
+/// `sql` prepared on `conn`: the server checks it is one statement, and types its
+/// placeholders and columns.
+async fn prepare(conn: &mut PgConnection, sql: &str) -> Result<sqlx::postgres::PgStatement> {
+    conn.prepare(sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(
+        sql.to_string(),
+    )))
+    .await
+    .map_err(|e| db_error(e, "the statement"))
 }
 
 /// Create, empty or replace `table` as `existing` says, for rows of `schema`.

@@ -5,6 +5,7 @@
 //! streaming with exact types needs. Each read or write runs on its own blocking thread with its
 //! own connection; WAL mode lets reads go on while a load is in its transaction.
 
+mod execute;
 mod keys;
 pub mod options;
 mod read;
@@ -266,11 +267,24 @@ impl Connector for Sqlite {
         self.start(spec, false).await
     }
 
+    async fn is_command(&self, sql: &str) -> Result<bool> {
+        let sql = sql.to_string();
+        self.blocking(move |conn| execute::is_command(&conn, &sql))
+            .await
+    }
+
+    async fn execute(&self, sql: &str, params: Option<BatchStream>) -> Result<u64> {
+        let (sql, with_params) = (sql.to_string(), params.is_some());
+        let conn = self.connect(false)?;
+        let batches = params.unwrap_or_else(|| futures::stream::empty().boxed());
+        feed(batches, move |rx| execute::run(conn, &sql, with_params, rx)).await
+    }
+
     async fn write(
         &self,
         spec: &WriteSpec,
         schema: SchemaRef,
-        mut batches: BatchStream,
+        batches: BatchStream,
     ) -> Result<WriteReport> {
         let table = Table::from_path(&spec.path, DEFAULT_SCHEMA)?;
         let job = write::WriteJob {
@@ -279,34 +293,45 @@ impl Connector for Sqlite {
             existing: spec.existing,
             incoming: schema,
         };
-        let (tx, rx) = mpsc::channel(2);
-        let thread = tokio::task::spawn_blocking(move || write::run(job, rx));
-        let mut failure = None;
-        while let Some(item) = batches.next().await {
-            match item {
-                Ok(batch) => {
-                    if tx.send(write::Msg::Batch(batch)).await.is_err() {
-                        break; // the writer stopped with an error: it reports it below
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
+        let rows_committed = feed(batches, move |rx| write::run(job, rx)).await?;
+        Ok(WriteReport {
+            rows_committed,
+            ..Default::default()
+        })
+    }
+}
+
+/// Run `work` on a blocking thread, sending it `batches` and then `End` only if they ended
+/// cleanly (a stream's error, or this future dropped, closes the channel first: `work` rolls
+/// back). Waits for `work` to commit or roll back; the stream's error comes first.
+async fn feed<T: Send + 'static>(
+    mut batches: BatchStream,
+    work: impl FnOnce(mpsc::Receiver<write::Msg>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = mpsc::channel(2);
+    let thread = tokio::task::spawn_blocking(move || work(rx));
+    let mut failure = None;
+    while let Some(item) = batches.next().await {
+        match item {
+            Ok(batch) => {
+                if tx.send(write::Msg::Batch(batch)).await.is_err() {
+                    break; // the writer stopped with an error: it reports it below
                 }
             }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
         }
-        if failure.is_none() {
-            let _ = tx.send(write::Msg::End).await;
-        }
-        drop(tx);
-        // Wait for the rollback or commit to finish before answering.
-        let result = thread.await.internal("the SQLite writer failed")?;
-        match (failure, result) {
-            (Some(e), _) => Err(e),
-            (None, r) => r.map(|rows_committed| WriteReport {
-                rows_committed,
-                ..Default::default()
-            }),
-        }
+    }
+    if failure.is_none() {
+        let _ = tx.send(write::Msg::End).await;
+    }
+    drop(tx);
+    // Wait for the rollback or commit to finish before answering.
+    let result = thread.await.internal("the SQLite writer failed")?;
+    match failure {
+        Some(e) => Err(e),
+        None => result,
     }
 }

@@ -63,7 +63,7 @@ pub fn spawn(job: ReadJob) -> Opened {
 }
 
 /// `params` bound to the statement's placeholders in order, each encoded as a write stores it.
-fn bind_params(stmt: &mut rusqlite::Statement<'_>, params: &RecordBatch) -> Result<()> {
+pub(super) fn bind_params(stmt: &mut rusqlite::Statement<'_>, params: &RecordBatch) -> Result<()> {
     let expected = stmt.parameter_count();
     if params.num_columns() != expected {
         return Err(Error::invalid(format!(

@@ -26,7 +26,7 @@ use tonic::metadata::MetadataMap;
 
 use super::super::service::{MoverService, Stream};
 use super::super::status;
-use super::{statements, visible};
+use super::statements;
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
 
@@ -44,10 +44,7 @@ pub async fn do_put(
         ));
     }
     if command.transaction_id.is_some() {
-        return Err(Status::invalid_argument(
-            "this server offers no transactions (its SqlInfo says so); ingest without one: \
-             each ingest commits on its own, all or nothing",
-        ));
+        return Err(statements::no_transactions());
     }
     if let Some(key) = command.options.keys().next() {
         return Err(Status::invalid_argument(format!(
@@ -128,12 +125,7 @@ fn target(
     if table.is_empty() {
         return Err(Status::invalid_argument("the ingest names no table"));
     }
-    let kind = visible(service, caller)
-        .into_iter()
-        .find(|(name, _)| *name == catalog)
-        .map(|(_, kind)| kind)
-        .ok_or_else(|| Status::not_found(format!("no catalog {catalog:?}")))?;
-    match kind {
+    match statements::database_of(service, caller, catalog)? {
         SourceKind::Database => {
             let mut parts = vec![catalog.to_string()];
             parts.extend(schema.filter(|s| !s.is_empty()).map(str::to_string));

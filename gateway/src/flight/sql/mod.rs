@@ -38,6 +38,8 @@ use super::service::{MoverService, Stream};
 use crate::auth::Caller;
 use crate::catalog::SourceKind;
 
+pub use statements::Run;
+
 /// The Flight SQL and session actions this gateway answers, as ListActions shows them.
 pub fn actions() -> impl Iterator<Item = (&'static str, &'static str)> {
     statements::ACTIONS.into_iter().chain(sessions::ACTIONS)
@@ -73,21 +75,23 @@ pub fn command_name(command: &Command) -> &str {
     url.rsplit('.').next().unwrap_or(url)
 }
 
-/// GetFlightInfo of a Flight SQL command.
+/// GetFlightInfo of a Flight SQL command (a statement that changes the database is run
+/// now, when `run` says so).
 pub async fn flight_info(
     service: &MoverService,
     caller: &Caller,
     headers: &MetadataMap,
     descriptor: FlightDescriptor,
     command: Command,
+    run: Run,
 ) -> Result<FlightInfo, Status> {
     match command {
         Command::CommandStatementQuery(q) => {
-            statements::query_info(service, caller, headers, descriptor, &q.query).await
+            statements::query_info(service, caller, headers, descriptor, &q.query, run).await
         }
         Command::CommandPreparedStatementQuery(p) => {
-            statements::prepared_info(service, caller, descriptor, &p.prepared_statement_handle)
-                .await
+            let handle = &p.prepared_statement_handle;
+            statements::prepared_info(service, caller, descriptor, handle, run).await
         }
         other => {
             let schema = metadata::schema_of(&other)?;
@@ -107,7 +111,7 @@ pub async fn schema(
     descriptor: FlightDescriptor,
     command: Command,
 ) -> Result<SchemaRef, Status> {
-    let info = flight_info(service, caller, headers, descriptor, command).await?;
+    let info = flight_info(service, caller, headers, descriptor, command, Run::No).await?;
     let schema = info
         .try_decode_schema()
         .map_err(|e| Status::internal(format!("the schema does not decode: {e}")))?;
@@ -144,13 +148,14 @@ pub async fn do_put(
         Command::CommandPreparedStatementQuery(p) => {
             statements::bind(service, caller, &p.prepared_statement_handle, data).await
         }
-        Command::CommandPreparedStatementUpdate(_) => Err(Status::unimplemented(
-            "a prepared statement run as an update (executemany, executeUpdate) is not \
-             answered: Flight SQL here runs queries, each with at most one row of parameters",
-        )),
+        Command::CommandStatementUpdate(update) => {
+            statements::update(service, caller, headers, update).await
+        }
+        Command::CommandPreparedStatementUpdate(p) => {
+            statements::prepared_update(service, caller, &p.prepared_statement_handle, data).await
+        }
         other => Err(Status::unimplemented(format!(
-            "{} by DoPut is not answered by this gateway (it runs no writing statement); \
-             write with a path descriptor or a mover.v1 Write",
+            "{} by DoPut is not answered by this gateway",
             command_name(&other)
         ))),
     }

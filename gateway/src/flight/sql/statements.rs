@@ -9,12 +9,13 @@
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use arrow_flight::decode::FlightDataDecoder;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any, DoPutPreparedStatementResult, ProstMessageExt,
-    TicketStatementQuery,
+    ActionCreatePreparedStatementResult, Any, CommandStatementUpdate, DoPutPreparedStatementResult,
+    DoPutUpdateResult, ProstMessageExt, TicketStatementQuery,
 };
 use arrow_flight::{FlightDescriptor, FlightInfo};
 use futures::{StreamExt, TryStreamExt};
@@ -23,6 +24,7 @@ use prost::Message;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
+use super::super::put::{Upload, schema_if_any};
 use super::super::service::{MoverService, Stream};
 use super::super::status;
 use super::{
@@ -45,6 +47,15 @@ pub const ACTIONS: [(&str, &str); 2] = [
     ),
 ];
 
+/// Whether asking of a statement runs it, when it is one that changes the database: a
+/// GetFlightInfo does (that is how ADBC's and JDBC's `execute` run DDL and DML), a GetSchema
+/// does not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    Yes,
+    No,
+}
+
 /// GetFlightInfo of a query.
 pub async fn query_info(
     service: &MoverService,
@@ -52,14 +63,15 @@ pub async fn query_info(
     headers: &MetadataMap,
     descriptor: FlightDescriptor,
     sql: &str,
+    run: Run,
 ) -> Result<FlightInfo, Status> {
     let statement = Query {
         database: catalog_for(service, caller, headers)?,
         sql: sql.to_string(),
         parameters: Default::default(),
     };
-    let planned = plan(service, caller, &statement)?;
-    info_for(service, caller, descriptor, &planned).await
+    let planned = plan(service, caller, &statement).await?;
+    info_for(service, caller, descriptor, &planned, run).await
 }
 
 /// GetFlightInfo of a prepared statement, by its handle.
@@ -68,11 +80,108 @@ pub async fn prepared_info(
     caller: &Caller,
     descriptor: FlightDescriptor,
     handle: &[u8],
+    run: Run,
 ) -> Result<FlightInfo, Status> {
     let statement = redeem(service, caller, handle)?;
     // Planned again: the rules may have changed since the statement was prepared.
-    let planned = plan(service, caller, &statement)?;
-    info_for(service, caller, descriptor, &planned).await
+    let planned = plan(service, caller, &statement).await?;
+    info_for(service, caller, descriptor, &planned, run).await
+}
+
+/// DoPut of `CommandStatementUpdate`: the statement run once, answered by the rows it
+/// changed.
+pub async fn update(
+    service: &MoverService,
+    caller: &Caller,
+    headers: &MetadataMap,
+    update: CommandStatementUpdate,
+) -> Result<Stream<arrow_flight::PutResult>, Status> {
+    if update.transaction_id.is_some() {
+        return Err(no_transactions());
+    }
+    let statement = Query {
+        database: catalog_for(service, caller, headers)?,
+        sql: update.query,
+        parameters: Default::default(),
+    };
+    database_of(service, caller, &statement.database)?;
+    service.check_sql_write(caller, &statement.database)?;
+    let changed = execute(service, &statement, None).await?;
+    Ok(updated(changed))
+}
+
+/// DoPut of `CommandPreparedStatementUpdate`: the statement run once for each row of
+/// parameters the DoPut sends (`executemany`), or once with the values bound to the handle
+/// when it sends none; all in one transaction, answered by the rows changed.
+pub async fn prepared_update(
+    service: &MoverService,
+    caller: &Caller,
+    handle: &[u8],
+    data: Stream<arrow_flight::FlightData>,
+) -> Result<Stream<arrow_flight::PutResult>, Status> {
+    let statement = redeem(service, caller, handle)?;
+    let planned = plan(service, caller, &statement).await?;
+    if !planned.command {
+        return Err(Status::unimplemented(
+            "a query run as an update (executemany, executeUpdate) is not answered: a query \
+             runs with at most one row of parameters",
+        ));
+    }
+    let rows = parameter_rows(data).await?;
+    let changed = execute(service, &statement, rows).await?;
+    Ok(updated(changed))
+}
+
+/// A DoPut's rows of parameters, streamed as they arrive (an upload cut short ends them in an
+/// error, and the statement's transaction rolls back); `None` when it sends no parameters.
+async fn parameter_rows(
+    data: Stream<arrow_flight::FlightData>,
+) -> Result<Option<crate::connectors::BatchStream>, Status> {
+    let upload = Upload::default();
+    let mut decoder = FlightDataDecoder::new(upload.messages(data));
+    match schema_if_any(&mut decoder).await.map_err(status)? {
+        Some(schema) if !schema.fields().is_empty() => Ok(Some(upload.batches(decoder, false))),
+        _ => Ok(None),
+    }
+}
+
+/// Run a statement that changes its database: with `rows` of parameters, or else the values
+/// bound to its handle.
+async fn execute(
+    service: &MoverService,
+    statement: &Query,
+    rows: Option<crate::connectors::BatchStream>,
+) -> Result<u64, Status> {
+    let rows = match rows {
+        Some(rows) => Some(rows),
+        None => params::from_ipc(&statement.parameters)
+            .map_err(|e| status(e.within("the statement")))?
+            .map(|row| futures::stream::iter([Ok(row)]).boxed()),
+    };
+    service
+        .catalog
+        .execute(&statement.database, &statement.sql, rows)
+        .await
+        .map_err(status)
+}
+
+/// The one answer of a DoPut that ran a statement: the rows it changed.
+fn updated(changed: u64) -> Stream<arrow_flight::PutResult> {
+    let result = DoPutUpdateResult {
+        record_count: changed as i64,
+    };
+    futures::stream::iter([Ok(arrow_flight::PutResult {
+        app_metadata: result.encode_to_vec().into(),
+    })])
+    .boxed()
+}
+
+/// Refusing a transaction id: none is offered (SqlInfo says so).
+pub(super) fn no_transactions() -> Status {
+    Status::invalid_argument(
+        "this server offers no transactions (its SqlInfo says so); send the statement without \
+         one: each runs in a transaction of its own, all or nothing",
+    )
 }
 
 /// DoPut of parameter values on a prepared statement: the one row to bind, answered by a new
@@ -87,7 +196,7 @@ pub async fn bind(
     let row = parameter_row(data).await?;
     statement.parameters = params::to_ipc(&row).map_err(status)?;
     // Planned now, so a statement that cannot take the values fails here, at the bind.
-    plan(service, caller, &statement)?;
+    plan(service, caller, &statement).await?;
     let result = DoPutPreparedStatementResult {
         prepared_statement_handle: Some(issue(service, caller, statement).into()),
     };
@@ -155,10 +264,13 @@ async fn create(
         sql: request.query,
         parameters: Default::default(),
     };
-    let planned = plan(service, caller, &statement)?;
+    let planned = plan(service, caller, &statement).await?;
     // The dataset schema is known at prepare time: JDBC takes a statement without one for an
-    // update.
-    let schema = described(service, &planned.read).await?;
+    // update. A statement that changes the database returns no rows.
+    let schema = match planned.command {
+        true => std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+        false => described(service, &planned.read).await?,
+    };
     // The placeholders' types where the database says (Postgres); else none is said, and
     // values are cast to what the database needs when bound.
     let parameters = match planned.read.what {
@@ -229,6 +341,8 @@ struct Planned {
     read: Read,
     /// `LIMIT 0`: the schema, and no rows to fetch (a read's limit 0 means all rows).
     no_rows: bool,
+    /// A statement that changes the database: executed for its count, never read.
+    command: bool,
 }
 
 async fn info_for(
@@ -236,7 +350,24 @@ async fn info_for(
     caller: &Caller,
     descriptor: FlightDescriptor,
     planned: &Planned,
+    run: Run,
 ) -> Result<FlightInfo, Status> {
+    if planned.command {
+        // Run now, as ADBC's and JDBC's `execute` expect: no rows to fetch, and the count
+        // of the rows changed as the FlightInfo's total.
+        let empty = arrow::datatypes::Schema::empty();
+        let info = FlightInfo::new()
+            .try_with_schema(&empty)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_descriptor(descriptor);
+        let Some(What::Query(statement)) = &planned.read.what else {
+            return Err(Status::internal("a command that is not a query"));
+        };
+        return Ok(match run {
+            Run::Yes => info.with_total_records(execute(service, statement, None).await? as i64),
+            Run::No => info,
+        });
+    }
     let schema = described(service, &planned.read).await?;
     if planned.no_rows {
         return FlightInfo::new()
@@ -299,23 +430,46 @@ fn as_strs(pair: &Option<(String, String)>) -> Option<(&str, &str)> {
 }
 
 /// A statement as the read that answers it, checked against the caller's rights: in a
-/// database, a query (the `query` right); in a bucket, the read of one dataset (`read`).
-fn plan(service: &MoverService, caller: &Caller, statement: &Query) -> Result<Planned, Status> {
+/// database, a query (the `query` right) or a statement that changes it (`write` on all of
+/// it); in a bucket, the read of one dataset (`read`).
+async fn plan(
+    service: &MoverService,
+    caller: &Caller,
+    statement: &Query,
+) -> Result<Planned, Status> {
     let catalog = statement.database.as_str();
-    let kind = visible(service, caller)
-        .into_iter()
-        .find(|(name, _)| *name == catalog)
-        .map(|(_, kind)| kind)
-        // A catalog the caller may not see is not there for it.
-        .ok_or_else(|| Status::not_found(format!("no catalog {catalog:?}")))?;
+    let kind = database_of(service, caller, catalog)?;
     let planned = match kind {
-        SourceKind::Database => Planned {
-            read: Read {
+        SourceKind::Database => {
+            let read = Read {
                 what: Some(What::Query(statement.clone())),
                 ..Default::default()
-            },
-            no_rows: false,
-        },
+            };
+            // The database is asked what the statement is only for a caller who may run
+            // one kind or the other there.
+            let may_query = service.check_read(caller, &read);
+            if may_query.is_err() && service.check_sql_write(caller, catalog).is_err() {
+                may_query?;
+            }
+            let command = service
+                .catalog
+                .is_command(catalog, &statement.sql)
+                .await
+                .map_err(status)?;
+            if command {
+                service.check_sql_write(caller, catalog)?;
+                return Ok(Planned {
+                    read,
+                    no_rows: false,
+                    command,
+                });
+            }
+            Planned {
+                read,
+                no_rows: false,
+                command,
+            }
+        }
         SourceKind::Bucket if !statement.parameters.is_empty() => {
             return Err(Status::invalid_argument(format!(
                 "{catalog:?} is a bucket: its one statement ({}) takes no parameters",
@@ -326,6 +480,20 @@ fn plan(service: &MoverService, caller: &Caller, statement: &Query) -> Result<Pl
     };
     service.check_read(caller, &planned.read)?;
     Ok(planned)
+}
+
+/// The kind of the catalog a statement or ingest names, if the caller may see it (one it may not see is
+/// not there for it).
+pub(super) fn database_of(
+    service: &MoverService,
+    caller: &Caller,
+    catalog: &str,
+) -> Result<SourceKind, Status> {
+    visible(service, caller)
+        .into_iter()
+        .find(|(name, _)| *name == catalog)
+        .map(|(_, kind)| kind)
+        .ok_or_else(|| Status::not_found(format!("no catalog {catalog:?}")))
 }
 
 /// A bucket query (see [`bucket_query`]) as the read of its dataset. Its name is `dataset`,
@@ -361,6 +529,7 @@ fn bucket_read(bucket: &str, sql: &str) -> Result<Planned, Status> {
             ..Default::default()
         },
         no_rows: query.limit == Some(0),
+        command: false,
     })
 }
 
