@@ -125,7 +125,7 @@ fn target(
     if table.is_empty() {
         return Err(Status::invalid_argument("the ingest names no table"));
     }
-    match statements::database_of(service, caller, catalog)? {
+    match statements::catalog_kind(service, caller, catalog)? {
         SourceKind::Database => {
             let mut parts = vec![catalog.to_string()];
             parts.extend(schema.filter(|s| !s.is_empty()).map(str::to_string));

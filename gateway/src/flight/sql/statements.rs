@@ -104,7 +104,7 @@ pub async fn update(
         sql: update.query,
         parameters: Default::default(),
     };
-    database_of(service, caller, &statement.database)?;
+    catalog_kind(service, caller, &statement.database)?;
     service.check_sql_write(caller, &statement.database)?;
     let changed = execute(service, &statement, None).await?;
     Ok(updated(changed))
@@ -438,7 +438,7 @@ async fn plan(
     statement: &Query,
 ) -> Result<Planned, Status> {
     let catalog = statement.database.as_str();
-    let kind = database_of(service, caller, catalog)?;
+    let kind = catalog_kind(service, caller, catalog)?;
     let planned = match kind {
         SourceKind::Database => {
             let read = Read {
@@ -484,7 +484,7 @@ async fn plan(
 
 /// The kind of the catalog a statement or ingest names, if the caller may see it (one it may not see is
 /// not there for it).
-pub(super) fn database_of(
+pub(super) fn catalog_kind(
     service: &MoverService,
     caller: &Caller,
     catalog: &str,
