@@ -448,27 +448,24 @@ async fn plan(
             // The database is asked what the statement is only for a caller who may run
             // one kind or the other there.
             let may_query = service.check_read(caller, &read);
-            if may_query.is_err() && service.check_sql_write(caller, catalog).is_err() {
-                may_query?;
+            let may_write = service.check_sql_write(caller, catalog);
+            if let (Err(refused), Err(_)) = (&may_query, &may_write) {
+                return Err(refused.clone());
             }
             let command = service
                 .catalog
                 .is_command(catalog, &statement.sql)
                 .await
                 .map_err(status)?;
-            if command {
-                service.check_sql_write(caller, catalog)?;
-                return Ok(Planned {
-                    read,
-                    no_rows: false,
-                    command,
-                });
+            match command {
+                true => may_write?,
+                false => may_query?,
             }
-            Planned {
+            return Ok(Planned {
                 read,
                 no_rows: false,
                 command,
-            }
+            });
         }
         SourceKind::Bucket if !statement.parameters.is_empty() => {
             return Err(Status::invalid_argument(format!(
@@ -482,8 +479,8 @@ async fn plan(
     Ok(planned)
 }
 
-/// The kind of the catalog a statement or ingest names, if the caller may see it (one it may not see is
-/// not there for it).
+/// The kind of the catalog a statement or ingest names, if the caller may see it (one it may
+/// not see is not there for it).
 pub(super) fn catalog_kind(
     service: &MoverService,
     caller: &Caller,
