@@ -767,7 +767,12 @@ fn serve_writable() -> Writable {
 fn adbc_ingests_in_every_mode_into_every_database_and_bucket() {
     let served = serve_writable();
     let spec = serde_json::json!({
-        "databases": {"demo": "main", "pg": "public", "maria": "test"},
+        "databases": {
+            "demo": {"schema": "main"},
+            "pg": {"schema": "public", "length_sql": "SELECT character_maximum_length FROM \
+                   information_schema.columns WHERE table_name = 't' AND column_name = 'code'"},
+            "maria": {"schema": "test"},
+        },
         "buckets": ["files", "lake"],
     });
     let args = [
@@ -922,15 +927,20 @@ async fn sql_writes_run_only_where_allowed() {
     );
 
     // Read-only, as SqlInfo says it, is each principal's: dave writes nothing, carol may.
+    // Bulk ingest is offered to both, ingest transactions to neither.
     for (user, read_only) in [("dave", true), ("carol", false)] {
         let mut client = sql_client(&ruled).await;
         client.handshake(user, PASSWORD).await.unwrap();
-        let info = client
-            .get_sql_info(vec![SqlInfo::FlightSqlServerReadOnly])
-            .await
-            .unwrap();
-        let batch = rows(&mut client, info).await;
-        let said = batch.column(1).as_union().child(1).as_boolean().value(0);
-        assert_eq!(said, read_only, "{user}");
+        for (id, want) in [
+            (SqlInfo::FlightSqlServerReadOnly, read_only),
+            (SqlInfo::FlightSqlServerBulkIngestion, true),
+            (SqlInfo::FlightSqlServerIngestTransactionsSupported, false),
+        ] {
+            let info = client.get_sql_info(vec![id]).await.unwrap();
+            let batch = rows(&mut client, info).await;
+            let values = batch.column(1).as_union();
+            let said = values.child(1).as_boolean().value(values.value_offset(0));
+            assert_eq!(said, want, "{user}: {id:?}");
+        }
     }
 }
