@@ -18,7 +18,11 @@ use crate::error::{Context, Error, ErrorKind, Result};
 use crate::flight::{Limits, MoverService};
 use crate::peers::Peers;
 
+/// The HTTP/2 flow-control window of one stream, in bytes.
+const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
+
 /// A gateway serving in this process.
+
 pub struct Running {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
@@ -83,8 +87,14 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
     let config_timeout = config.server.request_timeout_seconds;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // HTTP/2 windows wide enough that a client can send its next batch while the sink
+        // loads the last one (at the default 1 MiB window an upload of large batches moves in
+        // lock step with the load); they bound what one stream and one connection may have
+        // in flight.
         let mut builder = tonic::transport::Server::builder()
-            .timeout(std::time::Duration::from_secs(config_timeout));
+            .timeout(std::time::Duration::from_secs(config_timeout))
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(2 * STREAM_WINDOW);
         if let Some(tls) = tls {
             builder = builder.tls_config(tls).internal("bad TLS configuration")?;
         }

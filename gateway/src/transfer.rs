@@ -103,6 +103,25 @@ pub fn bounded(mut stream: BatchStream, capacity: usize) -> BatchStream {
     ReceiverStream::new(rx).boxed()
 }
 
+/// `stream` with every batch over `max_rows` cut into slices of at most that many (zero-copy):
+/// a client's batch of any size then costs a sink no more than one of the gateway's own, in
+/// the casts and encoded rows it makes of it.
+pub fn rechunked(stream: BatchStream, max_rows: usize) -> BatchStream {
+    let max_rows = max_rows.max(1);
+    stream
+        .flat_map(move |item| {
+            let slices: Vec<Result<RecordBatch>> = match item {
+                Ok(batch) if batch.num_rows() > max_rows => (0..batch.num_rows())
+                    .step_by(max_rows)
+                    .map(|at| Ok(batch.slice(at, max_rows.min(batch.num_rows() - at))))
+                    .collect(),
+                other => vec![other],
+            };
+            futures::stream::iter(slices)
+        })
+        .boxed()
+}
+
 /// The first `limit` rows of `stream`; the source is dropped (cancelled) once they are out.
 pub fn limited(stream: BatchStream, limit: u64) -> BatchStream {
     stream
@@ -182,6 +201,27 @@ mod tests {
         let out: Vec<_> = limited(batches(&[3, 3, 3]), 4).collect().await;
         let rows: Vec<usize> = out.iter().map(|b| b.as_ref().unwrap().num_rows()).collect();
         assert_eq!(rows, vec![3, 1]);
+    }
+
+    #[tokio::test]
+    async fn rechunked_cuts_only_batches_over_the_limit() {
+        let out: Vec<_> = rechunked(batches(&[10, 4, 0, 9]), 4).collect().await;
+        let rows: Vec<usize> = out.iter().map(|b| b.as_ref().unwrap().num_rows()).collect();
+        assert_eq!(rows, vec![4, 4, 2, 4, 0, 4, 4, 1]);
+        // In order, every row once.
+        let values: Vec<i64> = out[..3]
+            .iter()
+            .flat_map(|b| {
+                let b = b.as_ref().unwrap();
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(values, (0..10).collect::<Vec<i64>>());
     }
 
     #[tokio::test]

@@ -48,6 +48,8 @@ pub struct Limits {
     pub put_idle_timeout: Duration,
     /// A download silent for this long gets an empty batch.
     pub keep_alive: Duration,
+    /// Rows per batch the gateway's readers make; an upload's larger batches are cut so.
+    pub batch_rows: usize,
 }
 
 impl Limits {
@@ -56,6 +58,7 @@ impl Limits {
             in_flight: server.in_flight_batches,
             put_idle_timeout: Duration::from_secs(server.put_idle_timeout_seconds),
             keep_alive: Duration::from_secs(server.keep_alive_seconds),
+            batch_rows: server.batch_rows,
         }
     }
 }
@@ -131,6 +134,7 @@ impl MoverService {
         let mut decoder = FlightDataDecoder::new(upload.messages(data));
         let schema = read_schema(&mut decoder).await.map_err(status)?;
         let batches = upload.batches(decoder, write.end_marker);
+        let batches = transfer::rechunked(batches, self.limits.batch_rows);
         let meter = Arc::new(Meter::default());
         let batches = meter.metered(batches);
         let catalog = self.catalog.clone();
