@@ -22,7 +22,6 @@ use crate::peers::Peers;
 const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 
 /// A gateway serving in this process.
-
 pub struct Running {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
