@@ -1,7 +1,7 @@
 //! The quick start, as a user types it: a real gateway process on the embedded default, driven
 //! by the real `mvrec` binary.
 
-use mover_tests::{Gateway, fails, files_under, mvrec, ok, sqlite_rows, workdir};
+use mover_tests::{Gateway, fails, files_under, mvrec, ok, sqlite_has_table, sqlite_rows, workdir};
 
 const ORDERS: &str = "id,name,qty,price,day\n1,apple,3,1.25,2026-01-02\n2,\"pear, green\",,2.5,2026-02-03\n3,Zoë,7,-0.5,\n";
 const MORE: &str = "id,name,qty,price,day\n4,fig,1,9.99,2026-03-04\n";
@@ -88,6 +88,17 @@ fn quick_start_story() {
     let rows = sqlite_rows(&db, "orders");
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[3], vec!["4", "fig", "1", "9.99", "2026-03-04"]);
+    // Append only to a table that is there: a missing one is named, and not made.
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "files/more.csv",
+        "demo/main/nowhere",
+        "--existing-table",
+        "append",
+        "--must-exist",
+    ]));
+    assert!(err.contains("main.nowhere does not exist"), "{err}");
+    assert!(!sqlite_has_table(&db, "nowhere"));
 
     // A query, and ls now showing the table with its count.
     let q = ok(gw.mvrec(&["cat", "demo", "--sql", "SELECT count(*) AS n FROM orders"]));

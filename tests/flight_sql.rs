@@ -716,7 +716,7 @@ async fn cancel_flight_info_stops_a_running_query() {
 struct Writable {
     gw: Gateway,
     pg: Postgres,
-    _maria: Mariadb,
+    maria: Mariadb,
     s3: S3Server,
     dir: tempfile::TempDir,
 }
@@ -754,7 +754,7 @@ fn serve_writable() -> Writable {
     Writable {
         gw,
         pg,
-        _maria: maria,
+        maria,
         s3,
         dir,
     }
@@ -871,7 +871,7 @@ fn a_killed_ingest_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sql_writes_run_only_where_allowed() {
     let served = serve_writable();
-    let (pg, maria) = (served.pg.url(), served._maria.url());
+    let (pg, maria) = (served.pg.url(), served.maria.url());
     let databases = format!(
         "[databases.demo]\nurl = \"sqlite://data/demo.db\"\nallow_sql = true\nallow_sql_writes = true\n\
          [databases.pg]\nurl = \"{pg}\"\npassword_env = \"PG_PASSWORD\"\nallow_sql = true\nallow_sql_writes = true\n\
