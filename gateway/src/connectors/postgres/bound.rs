@@ -83,19 +83,12 @@ pub(super) async fn origins(
         .collect())
 }
 
-/// `params` as the arguments of placeholders of types `oids`.
+/// `params` (one row) as the arguments of placeholders of types `oids`.
 pub(super) async fn arguments(
     conn: &mut PgConnection,
     oids: &[u32],
     params: &RecordBatch,
 ) -> Result<PgArguments> {
-    if params.num_columns() != oids.len() {
-        return Err(Error::invalid(format!(
-            "the query has {} placeholders, but {} parameters are bound",
-            oids.len(),
-            params.num_columns()
-        )));
-    }
     let targets = parameter_columns(conn, oids).await?;
     row_arguments(&targets, oids, params, 0)
 }
