@@ -13,6 +13,27 @@ use crate::error::{Error, Result};
 /// The most bytes a query's parameters take (they travel inside signed handles and tickets).
 pub const MAX_BYTES: usize = 64 * 1024;
 
+/// The rows of a stream of parameter batches one by one, each a one-row batch (zero-copy)
+/// with its number from 1, for a statement run once per row (`executemany`); an error in
+/// `batches` ends them.
+pub fn each_row(
+    batches: crate::transfer::BatchStream,
+) -> impl futures::Stream<Item = Result<(u64, RecordBatch)>> + Send {
+    use futures::StreamExt;
+    batches
+        .flat_map(|item| {
+            let rows: Vec<Result<RecordBatch>> = match item {
+                Ok(batch) => (0..batch.num_rows())
+                    .map(|r| Ok(batch.slice(r, 1)))
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(rows)
+        })
+        .enumerate()
+        .map(|(i, row)| row.map(|row| (i as u64 + 1, row)))
+}
+
 /// `batch` (one row) as the Arrow IPC stream a [`mover_proto::Query`] carries.
 pub fn to_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     check_shape(batch)?;
@@ -79,6 +100,26 @@ mod tests {
     use arrow::array::{Int32Array, StringArray};
 
     use super::*;
+
+    #[tokio::test]
+    async fn each_row_numbers_the_rows_of_every_batch() {
+        use futures::StreamExt;
+        let batch = |v: Vec<i32>| {
+            RecordBatch::try_from_iter([("a", Arc::new(Int32Array::from(v)) as _)]).unwrap()
+        };
+        let batches =
+            futures::stream::iter([Ok(batch(vec![1, 2])), Ok(batch(vec![])), Ok(batch(vec![3]))]);
+        let rows: Vec<(u64, i32)> = each_row(batches.boxed())
+            .map(|r| {
+                let (n, row) = r.unwrap();
+                assert_eq!(row.num_rows(), 1);
+                let a = row.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+                (n, a.value(0))
+            })
+            .collect()
+            .await;
+        assert_eq!(rows, vec![(1, 1), (2, 2), (3, 3)]);
+    }
 
     #[test]
     fn one_row_goes_there_and_back() {

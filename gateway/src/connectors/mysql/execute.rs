@@ -8,6 +8,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Statement};
 
 use super::{Mysql, bind, db_error};
+use crate::connectors::params;
 use crate::error::{Error, Result};
 use crate::transfer::BatchStream;
 
@@ -67,26 +68,23 @@ impl Mysql {
                     "MySQL cannot bind parameters to this statement (it cannot be prepared)",
                 ));
             }
-            (Some(stmt), Some(mut rows)) => {
-                let mut row_no = 0u64;
-                while let Some(batch) = rows.next().await {
-                    let batch = batch?;
-                    for row in 0..batch.num_rows() {
-                        row_no += 1;
-                        let at = |e: Error| e.within(format!("parameter row {row_no}"));
-                        let values = bind::values(&batch.slice(row, 1)).map_err(at)?;
-                        if values.len() != usize::from(stmt.num_params()) {
-                            return Err(at(Error::invalid(format!(
-                                "the statement has {} placeholders, but {} parameters are bound",
-                                stmt.num_params(),
-                                values.len()
-                            ))));
-                        }
-                        conn.exec_drop(&stmt, Params::Positional(values))
-                            .await
-                            .map_err(|e| at(db_error(e, "the statement")))?;
-                        changed += conn.affected_rows();
+            (Some(stmt), Some(rows)) => {
+                let mut rows = std::pin::pin!(params::each_row(rows));
+                while let Some(item) = rows.next().await {
+                    let (row_no, row) = item?;
+                    let at = |e: Error| e.within(format!("parameter row {row_no}"));
+                    let values = bind::values(&row).map_err(at)?;
+                    if values.len() != usize::from(stmt.num_params()) {
+                        return Err(at(Error::invalid(format!(
+                            "the statement has {} placeholders, but {} parameters are bound",
+                            stmt.num_params(),
+                            values.len()
+                        ))));
                     }
+                    conn.exec_drop(&stmt, Params::Positional(values))
+                        .await
+                        .map_err(|e| at(db_error(e, "the statement")))?;
+                    changed += conn.affected_rows();
                 }
             }
         }

@@ -419,22 +419,19 @@ impl Connector for Postgres {
                     .map_err(|e| db_error(e, "the statement"))?;
                 changed = done.rows_affected();
             }
-            Some(mut rows) => {
+            Some(rows) => {
                 let targets = bound::parameter_columns(&mut tx, &placeholders).await?;
-                let mut row_no = 0u64;
-                while let Some(batch) = rows.next().await {
-                    let batch = batch?;
-                    for row in 0..batch.num_rows() {
-                        row_no += 1;
-                        let at = |e: Error| e.within(format!("parameter row {row_no}"));
-                        let args = bound::row_arguments(&targets, &placeholders, &batch, row)
-                            .map_err(at)?;
-                        let done = run(args)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| at(db_error(e, "the statement")))?;
-                        changed += done.rows_affected();
-                    }
+                let mut rows = std::pin::pin!(super::params::each_row(rows));
+                while let Some(item) = rows.next().await {
+                    let (row_no, row) = item?;
+                    let at = |e: Error| e.within(format!("parameter row {row_no}"));
+                    let args =
+                        bound::row_arguments(&targets, &placeholders, &row, 0).map_err(at)?;
+                    let done = run(args)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| at(db_error(e, "the statement")))?;
+                    changed += done.rows_affected();
                 }
             }
         }
