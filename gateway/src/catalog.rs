@@ -416,7 +416,7 @@ pub(crate) mod tests {
         }
     }
 
-    async fn count(catalog: &Catalog, read: &Read) -> usize {
+    pub(crate) async fn count(catalog: &Catalog, read: &Read) -> usize {
         let (_, stream) = catalog.open_read(read).await.unwrap();
         let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
         batches.iter().map(|b| b.num_rows()).sum()

@@ -94,6 +94,16 @@ pub struct ServerConfig {
     /// How long a ticket from GetFlightInfo may be redeemed.
     #[serde(default = "default_ticket_ttl_seconds")]
     pub ticket_ttl_seconds: u64,
+    /// How long a write in parts (`begin_write`) stays open when its client does not say;
+    /// one neither committed nor aborted by then is aborted by the gateway.
+    #[serde(default = "default_write_ttl_seconds")]
+    pub write_ttl_seconds: u64,
+    /// The longest a client may ask a write in parts to stay open.
+    #[serde(default = "default_max_write_ttl_seconds")]
+    pub max_write_ttl_seconds: u64,
+    /// Where the parts of writes in parts wait for their commit (default: the system's
+    /// temporary folder). Each gateway process keeps a folder of its own inside.
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// A gateway this one pulls from. Calls to it are TLS, verified against `ca`, and present this
@@ -154,6 +164,9 @@ impl Default for ServerConfig {
             ticket_key_file: None,
             ticket_key_env: None,
             ticket_ttl_seconds: default_ticket_ttl_seconds(),
+            write_ttl_seconds: default_write_ttl_seconds(),
+            max_write_ttl_seconds: default_max_write_ttl_seconds(),
+            spool_dir: None,
         }
     }
 }
@@ -187,6 +200,12 @@ fn default_request_timeout_seconds() -> u64 {
 }
 fn default_ticket_ttl_seconds() -> u64 {
     3600
+}
+fn default_write_ttl_seconds() -> u64 {
+    3600
+}
+fn default_max_write_ttl_seconds() -> u64 {
+    86400
 }
 fn default_parallel() -> usize {
     4
@@ -310,9 +329,15 @@ impl Config {
             || s.token_ttl_seconds == 0
             || s.request_timeout_seconds == 0
             || s.ticket_ttl_seconds == 0
+            || s.write_ttl_seconds == 0
         {
             return Err(Error::invalid(
-                "server.max_streams_per_principal, token_ttl_seconds, ticket_ttl_seconds and request_timeout_seconds must be at least 1",
+                "server.max_streams_per_principal, token_ttl_seconds, ticket_ttl_seconds, write_ttl_seconds and request_timeout_seconds must be at least 1",
+            ));
+        }
+        if s.max_write_ttl_seconds < s.write_ttl_seconds {
+            return Err(Error::invalid(
+                "server.max_write_ttl_seconds must be at least write_ttl_seconds",
             ));
         }
         if s.ticket_key_file.is_some() && s.ticket_key_env.is_some() {

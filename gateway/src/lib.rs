@@ -23,6 +23,7 @@
 //!   default (SQLite + a local folder).
 //! - [`catalog`]: dataset paths (`["demo", "main", "orders"]`) routed to the source that holds
 //!   them; listing every source at once.
+//! - [`writes`]: writes in parts (write sessions): parts staged apart, published at once.
 //! - [`peers`]: pulling a source from another gateway (through `mover-client`).
 //! - [`moves`]: a move's orchestration: a local or peer source piped into a sink, with a report.
 //! - [`flight`]: the Arrow Flight service, and Flight SQL beside it (`flight/sql/`: metadata,
@@ -43,5 +44,6 @@ pub mod records;
 pub mod secret;
 pub mod server;
 pub mod transfer;
+pub mod writes;
 
 pub use error::{CellError, Error, ErrorKind, Result};

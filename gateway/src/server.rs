@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::flight::{Limits, MoverService};
 use crate::peers::Peers;
+use crate::writes::Writes;
 
 /// The HTTP/2 flow-control window of one stream, in bytes.
 const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
@@ -75,11 +76,13 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
         .await
         .internal(format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr().internal("no local address")?;
+    let writes = Writes::new(catalog.clone(), writes_settings(config));
     let service = FlightServiceServer::new(MoverService::new(
         catalog,
         Limits::from_config(&config.server),
         auth,
         peers,
+        writes,
     ))
     .max_decoding_message_size(config.server.max_message_bytes)
     .max_encoding_message_size(config.server.max_message_bytes);
@@ -110,6 +113,20 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
         shutdown: Some(tx),
         task,
     })
+}
+
+/// How long writes in parts stay open, and where their parts wait.
+fn writes_settings(config: &Config) -> crate::writes::Settings {
+    let s = &config.server;
+    crate::writes::Settings {
+        default_ttl: Duration::from_secs(s.write_ttl_seconds),
+        max_ttl: Duration::from_secs(s.max_write_ttl_seconds),
+        spool_dir: s
+            .spool_dir
+            .as_ref()
+            .map(|d| config.path(d))
+            .unwrap_or_else(std::env::temp_dir),
+    }
 }
 
 /// The caller checks a config describes: certificates, users, tokens, tickets, rules.

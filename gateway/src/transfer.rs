@@ -54,6 +54,7 @@ impl Meter {
             seconds: self.started.elapsed().as_secs_f64(),
             done: false,
             notes: vec![],
+            rows_staged: 0,
         }
     }
 

@@ -22,5 +22,11 @@ pub const MOVE_ACTION: &str = "move";
 /// file, the one result the 13 hints as a JSON object.
 pub const SNIFF_ACTION: &str = "sniff";
 
+/// The DoActions of a write in parts: `BeginWrite` answers a `WriteSession`, `CommitWrite` the
+/// final `Progress`, `AbortWrite` nothing.
+pub const BEGIN_WRITE_ACTION: &str = "begin_write";
+pub const COMMIT_WRITE_ACTION: &str = "commit_write";
+pub const ABORT_WRITE_ACTION: &str = "abort_write";
+
 /// The app_metadata of the message that ends an upload whose `Write.end_marker` is set.
 pub const END_OF_UPLOAD: &[u8] = b"mover.v1.end";

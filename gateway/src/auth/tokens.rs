@@ -100,7 +100,7 @@ impl Tokens {
     }
 }
 
-pub(super) fn random_bytes<const N: usize>() -> [u8; N] {
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     rustls::crypto::aws_lc_rs::default_provider()
         .secure_random

@@ -5,7 +5,9 @@
 
 use arrow_flight::FlightDescriptor;
 use arrow_flight::flight_descriptor::DescriptorType;
-use mover_proto::{Command, ExistingTable, Path, Read, Write, command::Kind, read::What};
+use mover_proto::{
+    Command, ExistingTable, Path, Read, Write, WritePart, command::Kind, read::What,
+};
 use prost::Message;
 
 use crate::error::{Error, Result};
@@ -18,7 +20,7 @@ pub fn read_from_descriptor(d: &FlightDescriptor) -> Result<Read> {
                 "a descriptor may not name a part; parts come in GetFlightInfo's tickets",
             )),
             Kind::Read(read) => Ok(read),
-            Kind::Write(_) => Err(Error::invalid(
+            Kind::Write(_) | Kind::Part(_) => Err(Error::invalid(
                 "this descriptor holds a write command; reading needs a path or a read command",
             )),
         },
@@ -37,11 +39,25 @@ pub fn write_from_descriptor(d: &FlightDescriptor) -> Result<Write> {
         }),
         DescriptorType::Cmd => match decode_command(&d.cmd)? {
             Kind::Write(write) => Ok(write),
+            Kind::Part(_) => Err(Error::invalid(
+                "this descriptor names a part of a write in parts, not a write",
+            )),
             Kind::Read(_) => Err(Error::invalid(
                 "this descriptor holds a read command; DoPut needs a path or a write command",
             )),
         },
         DescriptorType::Unknown => Err(Error::invalid("the descriptor has no type")),
+    }
+}
+
+/// The part of a write in parts a DoPut's descriptor names, if it names one.
+pub fn part_from_descriptor(d: &FlightDescriptor) -> Result<Option<WritePart>> {
+    if d.r#type() != DescriptorType::Cmd {
+        return Ok(None);
+    }
+    match decode_command(&d.cmd)? {
+        Kind::Part(part) => Ok(Some(part)),
+        _ => Ok(None),
     }
 }
 

@@ -19,14 +19,27 @@ use crate::transfer::Meter;
 /// How often a running DoPut or move reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
+/// How a DoPut or move ended: committed, or (a part of a write in parts) staged.
+pub(super) enum Done {
+    Committed(WriteReport),
+    Staged(u64),
+}
+
+impl From<WriteReport> for Done {
+    fn from(report: WriteReport) -> Self {
+        Done::Committed(report)
+    }
+}
+
 /// Run `work` while reporting `meter`'s progress every second on the returned stream, then the
 /// final report (or the error). If the receiver goes away, `work` is dropped: cancelled.
-pub(super) fn with_progress<W>(
+pub(super) fn with_progress<W, R>(
     meter: Arc<Meter>,
     work: W,
 ) -> ReceiverStream<Result<Progress, Status>>
 where
-    W: Future<Output = Result<WriteReport>> + Send + 'static,
+    W: Future<Output = Result<R>> + Send + 'static,
+    R: Into<Done> + Send,
 {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -36,10 +49,15 @@ where
         loop {
             tokio::select! {
                 result = &mut work => {
-                    let last = result.map(|report| {
+                    let last = result.map(|done| {
                         let mut p = meter.progress();
-                        p.rows_committed = report.rows_committed;
-                        p.notes = report.notes;
+                        match done.into() {
+                            Done::Committed(report) => {
+                                p.rows_committed = report.rows_committed;
+                                p.notes = report.notes;
+                            }
+                            Done::Staged(rows) => p.rows_staged = rows,
+                        }
                         p.done = true;
                         p
                     });

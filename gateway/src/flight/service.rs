@@ -22,8 +22,11 @@ use tokio::sync::OwnedSemaphorePermit;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::actions;
-use super::names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
-use super::progress::with_progress;
+use super::names::{
+    part_from_descriptor, prefix_from_criteria, read_from_descriptor, read_path,
+    write_from_descriptor,
+};
+use super::progress::{Done, with_progress};
 use super::put::{Upload, read_schema};
 use super::running::Running;
 use super::{sql, status};
@@ -33,6 +36,7 @@ use crate::connectors::{DatasetInfo, WriteReport};
 use crate::error::{Error, Result};
 use crate::peers::Peers;
 use crate::transfer::{self, Meter};
+use crate::writes::Writes;
 
 /// Encoded FlightData messages stay near this size, well under any client's limit.
 const FLIGHT_DATA_BYTES: usize = 2 * 1024 * 1024;
@@ -69,6 +73,7 @@ pub struct MoverService {
     pub(super) auth: Arc<Auth>,
     pub(super) peers: Peers,
     pub(super) running: Running,
+    pub(super) writes: Writes,
 }
 
 impl MoverService {
@@ -129,29 +134,90 @@ impl MoverService {
         data: Stream<FlightData>,
     ) -> Result<(Arc<Meter>, BoxFuture<'static, Result<WriteReport>>), Status> {
         self.check_write(caller, &write)?;
+        let catalog = self.catalog.clone();
+        let end_marker = write.end_marker;
+        self.start_upload(caller, data, end_marker, move |schema, batches| {
+            async move { catalog.write(&write, schema, batches).await }.boxed()
+        })
+        .await
+    }
+
+    /// A DoPut of one part of a write in parts: staged, not committed; the work's result is
+    /// the rows staged.
+    pub(super) async fn start_part(
+        &self,
+        caller: &Caller,
+        part: mover_proto::WritePart,
+        data: Stream<FlightData>,
+    ) -> Result<(Arc<Meter>, BoxFuture<'static, Result<u64>>), Status> {
+        let principal = caller.name().to_string();
+        let target = self
+            .writes
+            .target(&principal, &part.write_id)
+            .map_err(status)?;
+        // The rules may have changed since the write began.
+        self.check_write(caller, &target)?;
+        let writes = self.writes.clone();
+        self.start_upload(caller, data, part.end_marker, move |schema, batches| {
+            async move {
+                let key = mover_proto::PartId {
+                    partition: part.partition,
+                    attempt: part.attempt,
+                };
+                writes
+                    .stage(&principal, &part.write_id, key, schema, batches)
+                    .await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// An upload's framing, once its rights are checked: a slot held, the schema read, the
+    /// batches cut to `batch_rows` and metered into what `sink` makes of them.
+    async fn start_upload<T>(
+        &self,
+        caller: &Caller,
+        data: Stream<FlightData>,
+        end_marker: bool,
+        sink: impl FnOnce(
+            arrow::datatypes::SchemaRef,
+            transfer::BatchStream,
+        ) -> BoxFuture<'static, Result<T>>,
+    ) -> Result<(Arc<Meter>, BoxFuture<'static, Result<T>>), Status>
+    where
+        T: Send + 'static,
+    {
         let slot = self.slot(caller)?;
         let upload = Upload::default();
         let mut decoder = FlightDataDecoder::new(upload.messages(data));
         let schema = read_schema(&mut decoder).await.map_err(status)?;
-        let batches = upload.batches(decoder, write.end_marker);
+        let batches = upload.batches(decoder, end_marker);
         let batches = transfer::rechunked(batches, self.limits.batch_rows);
         let meter = Arc::new(Meter::default());
         let batches = meter.metered(batches);
-        let catalog = self.catalog.clone();
+        let writing = sink(schema, batches);
         let work = async move {
             let _slot = slot;
-            catalog.write(&write, schema, batches).await
+            writing.await
         };
         Ok((meter, work.boxed()))
     }
 
-    pub fn new(catalog: Catalog, limits: Limits, auth: Arc<Auth>, peers: Peers) -> Self {
+    pub fn new(
+        catalog: Catalog,
+        limits: Limits,
+        auth: Arc<Auth>,
+        peers: Peers,
+        writes: Writes,
+    ) -> Self {
         Self {
             catalog,
             limits,
             auth,
             peers,
             running: Running::default(),
+            writes,
         }
     }
 
@@ -421,10 +487,21 @@ impl FlightService for MoverService {
             let results = sql::do_put(self, &caller, &headers, command?, data.boxed()).await?;
             return Ok(Response::new(results));
         }
-        let write = write_from_descriptor(&descriptor).map_err(status)?;
-        let data = futures::stream::once(async { Ok(first) }).chain(input);
-        let (meter, work) = self.start_put(&caller, write, data.boxed()).await?;
-        let results = with_progress(meter, work).map_ok(|p| PutResult {
+        let data = futures::stream::once(async { Ok(first) })
+            .chain(input)
+            .boxed();
+        let progress = match part_from_descriptor(&descriptor).map_err(status)? {
+            Some(part) => {
+                let (meter, work) = self.start_part(&caller, part, data).await?;
+                with_progress(meter, futures::TryFutureExt::map_ok(work, Done::Staged))
+            }
+            None => {
+                let write = write_from_descriptor(&descriptor).map_err(status)?;
+                let (meter, work) = self.start_put(&caller, write, data).await?;
+                with_progress(meter, work)
+            }
+        };
+        let results = progress.map_ok(|p| PutResult {
             app_metadata: p.encode_to_vec().into(),
         });
         Ok(Response::new(results.boxed()))

@@ -4,6 +4,7 @@
 mod cancel;
 mod moving;
 mod sniff;
+mod writing;
 
 use arrow_flight::{Action, ActionType};
 use tonic::Status;
@@ -13,14 +14,21 @@ use crate::auth::Caller;
 
 /// What ListActions says this gateway does.
 pub(super) fn list() -> Vec<ActionType> {
-    [sniff::TYPE, moving::TYPE, cancel::TYPE]
-        .into_iter()
-        .chain(super::sql::actions())
-        .map(|(name, description)| ActionType {
-            r#type: name.into(),
-            description: description.into(),
-        })
-        .collect()
+    [
+        sniff::TYPE,
+        moving::TYPE,
+        cancel::TYPE,
+        writing::BEGIN,
+        writing::COMMIT,
+        writing::ABORT,
+    ]
+    .into_iter()
+    .chain(super::sql::actions())
+    .map(|(name, description)| ActionType {
+        r#type: name.into(),
+        description: description.into(),
+    })
+    .collect()
 }
 
 /// Run `action` for `caller`.
@@ -33,6 +41,9 @@ pub(super) async fn run(
         t if t == sniff::TYPE.0 => sniff::run(service, caller, action.body).await,
         t if t == moving::TYPE.0 => moving::run(service, caller, action.body).await,
         t if t == cancel::TYPE.0 => cancel::run(service, caller, action.body).await,
+        t if t == writing::BEGIN.0 => writing::begin(service, caller, action.body).await,
+        t if t == writing::COMMIT.0 => writing::commit(service, caller, action.body).await,
+        t if t == writing::ABORT.0 => writing::abort(service, caller, action.body).await,
         // UNIMPLEMENTED, not INVALID_ARGUMENT: clients (ADBC) fall back only on that code.
         other => Err(Status::unimplemented(format!(
             "unknown action {other:?}; ListActions tells what this gateway does"
