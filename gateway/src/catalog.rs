@@ -29,6 +29,13 @@ struct Source {
     connector: Arc<dyn Connector>,
 }
 
+/// The connector a write goes to, with its spec and the name errors give it.
+pub struct Sink {
+    pub connector: Arc<dyn Connector>,
+    pub spec: WriteSpec,
+    pub label: String,
+}
+
 /// Every configured source by name.
 #[derive(Clone)]
 pub struct Catalog {
@@ -281,6 +288,15 @@ impl Catalog {
         schema: arrow::datatypes::SchemaRef,
         batches: crate::connectors::BatchStream,
     ) -> Result<crate::connectors::WriteReport> {
+        let sink = self.sink(write)?;
+        sink.connector
+            .write(&sink.spec, schema, batches)
+            .await
+            .map_err(|e| e.within(&sink.label))
+    }
+
+    /// Where `write` goes: its connector, what to tell it, and the name errors give.
+    pub fn sink(&self, write: &Write) -> Result<Sink> {
         let path = write
             .path
             .as_ref()
@@ -294,11 +310,11 @@ impl Catalog {
             },
             file: write.file.clone().unwrap_or_default(),
         };
-        source
-            .connector
-            .write(&spec, schema, batches)
-            .await
-            .map_err(|e| e.within(path.parts.join("/")))
+        Ok(Sink {
+            connector: source.connector.clone(),
+            spec,
+            label: path.parts.join("/"),
+        })
     }
 
     fn read_spec(&self, read: &Read) -> Result<(&Source, ReadSpec)> {

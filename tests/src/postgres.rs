@@ -119,7 +119,12 @@ impl Postgres {
 
     /// A URL without the password (the gateway takes it by reference).
     pub fn url(&self) -> String {
-        format!("postgres://mover@127.0.0.1:{}/postgres", self.port)
+        self.url_of("postgres")
+    }
+
+    /// The URL of another database on this server.
+    pub fn url_of(&self, database: &str) -> String {
+        format!("postgres://mover@127.0.0.1:{}/{database}", self.port)
     }
 
     /// Run SQL with psql; returns its unaligned output.
@@ -128,8 +133,18 @@ impl Postgres {
             .unwrap_or_else(|e| panic!("psql failed: {e}"))
     }
 
+    /// Run SQL with psql in another database of this server.
+    pub fn psql_in(&self, database: &str, sql: &str) -> String {
+        self.try_psql_in(database, sql)
+            .unwrap_or_else(|e| panic!("psql failed: {e}"))
+    }
+
     /// The same, with psql's error instead of a panic.
     pub fn try_psql(&self, sql: &str) -> Result<String, String> {
+        self.try_psql_in("postgres", sql)
+    }
+
+    fn try_psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
         let out = Command::new("psql")
             .args([
                 "-h",
@@ -139,7 +154,7 @@ impl Postgres {
                 "-U",
                 "mover",
                 "-d",
-                "postgres",
+                database,
             ])
             .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .env("PGPASSWORD", Self::PASSWORD)

@@ -173,6 +173,11 @@ impl Auth {
         self.tickets.issue(read, caller)
     }
 
+    /// A ticket, and when it expires (seconds since the Unix epoch).
+    pub fn issue_ticket_until(&self, read: &Read, caller: &Caller) -> (Vec<u8>, u64) {
+        self.tickets.issue_until(read, caller)
+    }
+
     /// The read a ticket stands for, if it is genuine, unexpired and `caller`'s.
     pub fn redeem_ticket(&self, ticket: &[u8], caller: &Caller) -> Result<Read> {
         self.tickets.redeem(ticket, caller)

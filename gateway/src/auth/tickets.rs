@@ -47,23 +47,29 @@ impl Tickets {
 
     /// A ticket for `read`, redeemable by `caller` until the ticket TTL has passed.
     pub fn issue(&self, read: &Read, caller: &Caller) -> Vec<u8> {
-        let expires = SystemTime::now() + self.ttl;
+        self.issue_until(read, caller).0
+    }
+
+    /// A ticket, and when it expires (seconds since the Unix epoch).
+    pub fn issue_until(&self, read: &Read, caller: &Caller) -> (Vec<u8>, u64) {
+        let expires_at = (SystemTime::now() + self.ttl)
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let body = TicketBody {
             read: Some(read.clone()),
             principal: caller.name().to_string(),
-            expires_at: expires
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs(),
+            expires_at,
         }
         .encode_to_vec();
         let mut mac = self.mac();
         mac.update(&body);
-        SignedTicket {
+        let ticket = SignedTicket {
             mac: mac.finalize().into_bytes().to_vec(),
             body,
         }
-        .encode_to_vec()
+        .encode_to_vec();
+        (ticket, expires_at)
     }
 
     /// The read a ticket stands for, if it is genuine, unexpired and `caller`'s. A gateway

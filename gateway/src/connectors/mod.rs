@@ -66,6 +66,14 @@ pub struct WriteReport {
     pub notes: Vec<String>,
 }
 
+/// One part of a write in parts, staged by its connector where no reader of the target sees
+/// it: the rows, and the names of what holds them (objects, a table), the connector's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StagedPart {
+    pub rows: u64,
+    pub names: Vec<String>,
+}
+
 /// A table's primary key, from the database's own catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrimaryKey {
@@ -226,6 +234,46 @@ pub trait Connector: Send + Sync {
     /// keeps DDL in a transaction). The rows the database says were changed.
     async fn execute(&self, _sql: &str, _params: Option<BatchStream>) -> Result<u64> {
         Err(crate::error::Error::unsupported("only databases run SQL"))
+    }
+
+    /// Whether this connector stages the parts of a write in parts into `spec` itself
+    /// ([`Connector::stage_part`]); where it does not, the gateway keeps them until the commit.
+    fn stages_parts(&self, _spec: &WriteSpec) -> bool {
+        false
+    }
+
+    /// Write `batches` as one part of a write in parts into `spec`, where no reader of the
+    /// target sees it; `stage` names the part uniquely (letters, digits and `-`). On any error,
+    /// or if this future is dropped, nothing of it stays.
+    async fn stage_part(
+        &self,
+        _spec: &WriteSpec,
+        _stage: &str,
+        _schema: SchemaRef,
+        _batches: BatchStream,
+    ) -> Result<StagedPart> {
+        Err(crate::error::Error::unsupported(
+            "this target does not stage parts",
+        ))
+    }
+
+    /// Make `parts` (staged by [`Connector::stage_part`], rows of `schema`) the write into
+    /// `spec`, in one step: as a single write does with its rows, or nothing changes. What was
+    /// staged is gone afterwards either way.
+    async fn publish_parts(
+        &self,
+        _spec: &WriteSpec,
+        _schema: SchemaRef,
+        _parts: Vec<StagedPart>,
+    ) -> Result<WriteReport> {
+        Err(crate::error::Error::unsupported(
+            "this target does not stage parts",
+        ))
+    }
+
+    /// Remove staged parts that will not be published.
+    async fn discard_parts(&self, _parts: Vec<StagedPart>) -> Result<()> {
+        Ok(())
     }
 
     /// The records hints a file's first bytes suggest. Only files have them.

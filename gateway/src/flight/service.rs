@@ -278,10 +278,11 @@ impl MoverService {
     }
 }
 
-/// A FlightInfo with one endpoint per ticket; a single endpoint's rows come in order.
+/// A FlightInfo with one endpoint per ticket (with the second it expires); a single
+/// endpoint's rows come in order.
 fn flight_info(
     descriptor: FlightDescriptor,
-    tickets: Vec<Vec<u8>>,
+    tickets: Vec<(Vec<u8>, u64)>,
     info: &DatasetInfo,
 ) -> Result<FlightInfo> {
     let ordered = tickets.len() == 1;
@@ -289,8 +290,8 @@ fn flight_info(
         .try_with_schema(&info.schema)?
         .with_descriptor(descriptor)
         .with_ordered(ordered);
-    for ticket in tickets {
-        out = out.with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)));
+    for (ticket, expires_at) in tickets {
+        out = out.with_endpoint(endpoint(ticket, expires_at));
     }
     if let Some(n) = info.total_records {
         out = out.with_total_records(n as i64);
@@ -299,6 +300,18 @@ fn flight_info(
         out = out.with_total_bytes(n as i64);
     }
     Ok(out)
+}
+
+/// An endpoint of this gateway: its ticket, redeemable (again and again, for the same rows)
+/// until `expires_at` (seconds since the Unix epoch).
+pub(super) fn endpoint(ticket: Vec<u8>, expires_at: u64) -> FlightEndpoint {
+    let expiration = prost_types::Timestamp {
+        seconds: i64::try_from(expires_at).unwrap_or(i64::MAX),
+        nanos: 0,
+    };
+    FlightEndpoint::new()
+        .with_ticket(Ticket::new(ticket))
+        .with_expiration_time(expiration)
 }
 
 /// The right a read needs, and the name it is checked on.
@@ -360,7 +373,7 @@ impl FlightService for MoverService {
             .filter(|l| self.auth.may_list(&caller, &l.path.join("/")))
             .map(|l| {
                 let descriptor = FlightDescriptor::new_path(l.path.clone());
-                let ticket = self.auth.issue_ticket(&read_path(l.path), &caller);
+                let ticket = self.auth.issue_ticket_until(&read_path(l.path), &caller);
                 flight_info(descriptor, vec![ticket], &l.info).map_err(status)
             })
             .collect();
@@ -401,7 +414,7 @@ impl FlightService for MoverService {
             .await
             .map_err(status)?
             .iter()
-            .map(|part| self.auth.issue_ticket(part, &caller))
+            .map(|part| self.auth.issue_ticket_until(part, &caller))
             .collect();
         let info = flight_info(descriptor, tickets, &info).map_err(status)?;
         Ok(Response::new(info))

@@ -21,7 +21,7 @@ use arrow::datatypes::SchemaRef;
 use mover_proto::{PartId, Write};
 
 use crate::catalog::Catalog;
-use crate::connectors::WriteReport;
+use crate::connectors::{Connector, StagedPart, WriteReport, undo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::BatchStream;
 
@@ -80,7 +80,43 @@ type Key = (u32, u32);
 
 enum Part {
     Arriving,
-    Staged(spool::File),
+    Staged(Staged),
+}
+
+/// A part staged, by its target's connector where it stages parts itself, else spooled here.
+/// Dropped unpublished, it is removed.
+enum Staged {
+    Spooled(spool::File),
+    Native(NativePart),
+}
+
+impl Staged {
+    fn rows(&self) -> u64 {
+        match self {
+            Staged::Spooled(f) => f.rows,
+            Staged::Native(n) => n.part.as_ref().map_or(0, |p| p.rows),
+        }
+    }
+}
+
+/// A part its connector staged; dropped while it holds the part, the connector discards it in
+/// a task of its own.
+struct NativePart {
+    connector: Arc<dyn Connector>,
+    part: Option<StagedPart>,
+}
+
+impl Drop for NativePart {
+    fn drop(&mut self) {
+        if let Some(part) = self.part.take() {
+            let connector = Arc::clone(&self.connector);
+            undo::spawn("a staged part of a write in parts", async move {
+                if let Err(e) = connector.discard_parts(vec![part]).await {
+                    tracing::warn!(error = %e, "cannot remove a staged part");
+                }
+            });
+        }
+    }
 }
 
 enum State {
@@ -202,8 +238,38 @@ impl Writes {
             key,
             done: false,
         };
-        let staged = spool::write(&self.inner.spool, schema, batches).await;
+        let staged = self.stage_here(id, key, schema, batches).await;
         arriving.finish(staged.map_err(|e| e.within(&name)))
+    }
+
+    /// Part `key` of write `id` staged by the target's connector, or spooled.
+    async fn stage_here(
+        &self,
+        id: &str,
+        key: Key,
+        schema: SchemaRef,
+        batches: BatchStream,
+    ) -> Result<Staged> {
+        let write = {
+            let sessions = self.inner.lock();
+            let w = sessions.get(id).ok_or_else(gone)?;
+            w.write.clone()
+        };
+        let sink = self.inner.catalog.sink(&write)?;
+        if !sink.connector.stages_parts(&sink.spec) {
+            let file = spool::write(&self.inner.spool, schema, batches).await?;
+            return Ok(Staged::Spooled(file));
+        }
+        let stage = format!("{}-{}-{}", &id[..id.len().min(16)], key.0, key.1);
+        let part = sink
+            .connector
+            .stage_part(&sink.spec, &stage, schema, batches)
+            .await
+            .map_err(|e| e.within(&sink.label))?;
+        Ok(Staged::Native(NativePart {
+            connector: sink.connector,
+            part: Some(part),
+        }))
     }
 
     /// Publish exactly `parts` of `principal`'s write `id`, in one step, and drop the rest.
@@ -255,7 +321,7 @@ impl Writes {
         // asking again gives the result.
         let catalog = self.inner.catalog.clone();
         let publishing =
-            tokio::spawn(async move { catalog.write(&write, schema, spool::read(files)).await });
+            tokio::spawn(async move { publish(&catalog, &write, schema, files).await });
         let result = publishing
             .await
             .unwrap_or_else(|e| Err(Error::internal(format!("the commit failed: {e}"))));
@@ -323,9 +389,9 @@ impl Session {
         }
     }
 
-    /// The staged files of `keys`, each a distinct partition's staged part; every other part
-    /// is dropped (its file removed).
-    fn take(&mut self, keys: &[Key]) -> Result<Vec<spool::File>> {
+    /// The staged parts of `keys`, each a distinct partition's; every other part is dropped
+    /// (and so removed).
+    fn take(&mut self, keys: &[Key]) -> Result<Vec<Staged>> {
         let mut partitions = std::collections::BTreeSet::new();
         for &key in keys {
             if !partitions.insert(key.0) {
@@ -366,6 +432,39 @@ impl Session {
         // Dropping a staged part removes it; an arriving one drops itself when it ends.
         self.parts.retain(|_, p| matches!(p, Part::Arriving));
     }
+}
+
+/// `parts` as the write `write`, in one step: through the connector that staged them, or, for
+/// spooled parts, read back in order into the target's single write.
+async fn publish(
+    catalog: &Catalog,
+    write: &Write,
+    schema: SchemaRef,
+    parts: Vec<Staged>,
+) -> Result<WriteReport> {
+    let sink = catalog.sink(write)?;
+    let mut native = Vec::new();
+    let mut spooled = Vec::new();
+    for part in parts {
+        match part {
+            Staged::Native(mut n) => native.extend(n.part.take()),
+            Staged::Spooled(f) => spooled.push(f),
+        }
+    }
+    if native.is_empty() {
+        return catalog.write(write, schema, spool::read(spooled)).await;
+    }
+    let published = sink
+        .connector
+        .publish_parts(&sink.spec, schema, native.clone())
+        .await
+        .map_err(|e| e.within(&sink.label));
+    if published.is_err()
+        && let Err(e) = sink.connector.discard_parts(native).await
+    {
+        tracing::warn!(error = %e, "cannot remove the staged parts of a failed commit");
+    }
+    published
 }
 
 /// `principal`'s write `id`, if there is one.
@@ -429,7 +528,7 @@ struct Arriving<'a> {
 }
 
 impl Arriving<'_> {
-    fn finish(mut self, staged: Result<spool::File>) -> Result<u64> {
+    fn finish(mut self, staged: Result<Staged>) -> Result<u64> {
         self.done = true;
         let mut sessions = self.inner.lock();
         let Some(w) = sessions.get_mut(self.id) else {
@@ -441,7 +540,7 @@ impl Arriving<'_> {
                 Err(e)
             }
             Ok(file) if matches!(w.state, State::Open) => {
-                let rows = file.rows;
+                let rows = file.rows();
                 w.parts.insert(self.key, Part::Staged(file));
                 Ok(rows)
             }
@@ -558,39 +657,57 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_publishes_exactly_the_listed_attempts_and_can_be_asked_again() {
+        // SQLite's parts are spooled; a bucket prefix stages its own.
         let dir = tempfile::tempdir().unwrap();
         let w = writes(dir.path(), Duration::from_secs(30));
-        let target = write("db/main/t");
+        commits_exactly(&w, dir.path(), write("db/main/t"), read("db/main/t"), 5).await;
+        let mut prefix_read = read("mem");
+        match prefix_read.what.as_mut() {
+            Some(mover_proto::read::What::Path(p)) => p.parts.push("t/".into()),
+            _ => unreachable!(),
+        }
+        commits_exactly(&w, dir.path(), prefix("mem", "t/"), prefix_read, 0).await;
+    }
+
+    async fn commits_exactly(
+        w: &Writes,
+        dir: &std::path::Path,
+        target: Write,
+        read: mover_proto::Read,
+        spool_files: usize,
+    ) {
         let id = w.begin("alice", target.clone(), None).unwrap().id;
-        assert_eq!(stage(&w, &id, part(0, 0), 10).await.unwrap(), 10);
+        assert_eq!(stage(w, &id, part(0, 0), 10).await.unwrap(), 10);
         // Partition 1 failed once and was retried; a speculative copy of partition 2 ran too.
-        stage(&w, &id, part(1, 0), 7).await.unwrap();
-        stage(&w, &id, part(1, 1), 20).await.unwrap();
-        stage(&w, &id, part(2, 0), 5).await.unwrap();
-        stage(&w, &id, part(2, 1), 5).await.unwrap();
-        let again = stage(&w, &id, part(2, 1), 5).await.unwrap_err();
+        stage(w, &id, part(1, 0), 7).await.unwrap();
+        stage(w, &id, part(1, 1), 20).await.unwrap();
+        stage(w, &id, part(2, 0), 5).await.unwrap();
+        stage(w, &id, part(2, 1), 5).await.unwrap();
+        let again = stage(w, &id, part(2, 1), 5).await.unwrap_err();
         assert_eq!(again.kind, ErrorKind::AlreadyExists, "{again}");
-        assert_eq!(spooled(dir.path()), 5);
+        assert_eq!(spooled(dir), spool_files);
+        assert_eq!(w.staged_parts(), 5);
         // Nothing is visible before the commit.
-        assert!(w.inner.catalog.describe(&read("db/main/t")).await.is_err());
+        assert!(w.inner.catalog.describe(&read).await.is_err());
 
         let listed = [part(0, 0), part(1, 1), part(2, 0)];
         let twice = w.commit("alice", &id, &[part(1, 0), part(1, 1)]).await;
         assert_eq!(twice.unwrap_err().kind, ErrorKind::InvalidArgument);
         let report = w.commit("alice", &id, &listed).await.unwrap();
         assert_eq!(report.rows_committed, 35);
-        assert_eq!(count(&w.inner.catalog, &read("db/main/t")).await, 35);
-        assert_eq!(spooled(dir.path()), 0, "every part is gone, listed or not");
+        assert_eq!(count(&w.inner.catalog, &read).await, 35);
+        assert_eq!(spooled(dir), 0, "every part is gone, listed or not");
+        assert_eq!(w.staged_parts(), 0);
         // Asked again: the same answer, and nothing written twice.
         assert_eq!(w.commit("alice", &id, &listed).await.unwrap(), report);
-        assert_eq!(count(&w.inner.catalog, &read("db/main/t")).await, 35);
+        assert_eq!(count(&w.inner.catalog, &read).await, 35);
         let other = w.commit("alice", &id, &listed[..1]).await.unwrap_err();
         assert_eq!(other.kind, ErrorKind::FailedPrecondition, "{other}");
         assert_eq!(
             w.abort("alice", &id).unwrap_err().kind,
             ErrorKind::FailedPrecondition
         );
-        let late = stage(&w, &id, part(3, 0), 1).await.unwrap_err();
+        let late = stage(w, &id, part(3, 0), 1).await.unwrap_err();
         assert_eq!(late.kind, ErrorKind::FailedPrecondition, "{late}");
     }
 
@@ -658,7 +775,10 @@ mod tests {
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow::array::RecordBatch>>(1);
             let (_, first) = rows(5);
             let rest = tokio_stream::wrappers::ReceiverStream::new(rx);
-            (futures::StreamExt::boxed(futures::StreamExt::chain(first, rest)), tx)
+            (
+                futures::StreamExt::boxed(futures::StreamExt::chain(first, rest)),
+                tx,
+            )
         };
         let staging = w.stage("alice", &id, part(0, 0), schema, batches);
         let cut = tokio::time::timeout(Duration::from_millis(300), staging).await;

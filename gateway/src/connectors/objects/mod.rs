@@ -21,7 +21,9 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use mover_proto::Part;
 
 use super::Setup;
-use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
+use super::{
+    BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, StagedPart, WriteReport, WriteSpec,
+};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::Format;
 use options::{BucketTarget, Options};
@@ -352,6 +354,40 @@ impl Connector for Bucket {
         } else {
             write::write_file(self, &key, spec, schema, batches).await
         }
+    }
+
+    /// A prefix of data files stages its parts as hidden files beside them; a file, a pattern
+    /// or a records directory (whose files describe every part) is spooled by the gateway.
+    fn stages_parts(&self, spec: &WriteSpec) -> bool {
+        self.writable
+            && spec.file.format() != mover_proto::FileFormat::Records
+            && Key::parse(&spec.path).is_ok_and(|k| k.is_prefix() && k.glob().is_none())
+    }
+
+    async fn stage_part(
+        &self,
+        spec: &WriteSpec,
+        stage: &str,
+        schema: SchemaRef,
+        batches: BatchStream,
+    ) -> Result<StagedPart> {
+        let key = Key::parse(&spec.path)?;
+        write::stage_part(self, &key, spec, stage, schema, batches).await
+    }
+
+    async fn publish_parts(
+        &self,
+        spec: &WriteSpec,
+        _schema: SchemaRef,
+        parts: Vec<StagedPart>,
+    ) -> Result<WriteReport> {
+        let key = Key::parse(&spec.path)?;
+        write::publish_parts(self, &key, spec, parts).await
+    }
+
+    async fn discard_parts(&self, parts: Vec<StagedPart>) -> Result<()> {
+        write::discard_parts(self, parts).await;
+        Ok(())
     }
 }
 

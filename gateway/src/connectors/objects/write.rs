@@ -17,14 +17,14 @@ use arrow::datatypes::SchemaRef;
 use futures::StreamExt;
 use mover_proto::FileFormat;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use std::sync::Arc;
 
 use super::staged::{self, Staged};
 use super::{Bucket, Key, read};
 use crate::connectors::plan::{self, Plan};
-use crate::connectors::{WriteReport, WriteSpec, undo};
+use crate::connectors::{StagedPart, WriteReport, WriteSpec, undo};
 use crate::error::{Context, Error, Result};
 use crate::records::{self, Encoder, Format};
 use crate::transfer::BatchStream;
@@ -272,11 +272,7 @@ pub(super) async fn write_parts(
 ) -> Result<WriteReport> {
     let format = parts_format(spec)?;
     let old = read::data_files(bucket, key).await?;
-    let plan = plan::plan(
-        spec.existing,
-        !old.is_empty(),
-        &format!("{} ({} data files)", bucket.label(key), old.len()),
-    )?;
+    let plan = plan_parts(bucket, key, spec, &old)?;
     let names = PartNames::new(key, &format);
     let mut staged = Staged::new(&bucket.store);
     let rows = match upload_parts(bucket, &names, &format, schema, batches, &mut staged).await {
@@ -286,15 +282,108 @@ pub(super) async fn write_parts(
             return Err(e);
         }
     };
-    // Every new part is complete: the write commits by renaming them into place, in a task of
-    // its own, so that a write dropped now does not leave half of them.
+    commit_parts(bucket, key, &names, plan, old, staged).await?;
+    Ok(WriteReport {
+        rows_committed: rows,
+        ..Default::default()
+    })
+}
+
+/// What a prefix write does to the data files `old` of `key`.
+fn plan_parts(bucket: &Bucket, key: &Key, spec: &WriteSpec, old: &[ObjectMeta]) -> Result<Plan> {
+    plan::plan(
+        spec.existing,
+        !old.is_empty(),
+        &format!("{} ({} data files)", bucket.label(key), old.len()),
+    )
+}
+
+/// One part of a write in parts into the prefix `key`: its data files uploaded under hidden
+/// names of the part's own (`_staging-STAGE-N.ext`), published only by [`publish_parts`].
+pub(super) async fn stage_part(
+    bucket: &Bucket,
+    key: &Key,
+    spec: &WriteSpec,
+    stage: &str,
+    schema: SchemaRef,
+    batches: BatchStream,
+) -> Result<StagedPart> {
+    let format = parts_format(spec)?;
+    // A target the write may not touch fails its first part, not only its commit.
+    plan_parts(bucket, key, spec, &read::data_files(bucket, key).await?)?;
+    let names = PartNames::staging(key, &format, stage);
+    let mut staged = Staged::new(&bucket.store);
+    let rows = match upload_parts(bucket, &names, &format, schema, batches, &mut staged).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            staged.undo().await;
+            return Err(e);
+        }
+    };
+    let names = staged.commit().iter().map(|p| p.to_string()).collect();
+    Ok(StagedPart { rows, names })
+}
+
+/// The staged `parts` of a write in parts as the prefix `key`'s new data files, as a single
+/// prefix write commits its own.
+pub(super) async fn publish_parts(
+    bucket: &Bucket,
+    key: &Key,
+    spec: &WriteSpec,
+    parts: Vec<StagedPart>,
+) -> Result<WriteReport> {
+    let mut staged = Staged::new(&bucket.store);
+    let mut rows = 0;
+    for part in parts {
+        rows += part.rows;
+        for name in part.names {
+            staged.add(Path::from(name));
+        }
+    }
+    let format = parts_format(spec)?;
+    let old = read::data_files(bucket, key).await?;
+    let plan = match plan_parts(bucket, key, spec, &old) {
+        Ok(plan) => plan,
+        Err(e) => {
+            staged.undo().await;
+            return Err(e);
+        }
+    };
+    let names = PartNames::new(key, &format);
+    commit_parts(bucket, key, &names, plan, old, staged).await?;
+    Ok(WriteReport {
+        rows_committed: rows,
+        ..Default::default()
+    })
+}
+
+/// Remove staged parts.
+pub(super) async fn discard_parts(bucket: &Bucket, parts: Vec<StagedPart>) {
+    let paths = parts
+        .into_iter()
+        .flat_map(|p| p.names)
+        .map(Path::from)
+        .collect();
+    staged::delete_all(&*bucket.store, paths).await;
+}
+
+/// The commit of a prefix write whose new parts are all `staged`: they are renamed into place
+/// (as `names` publishes them), in a task of their own so that a write dropped now does not
+/// leave half of them; then, if the write replaces the rows, the `old` parts are removed.
+async fn commit_parts(
+    bucket: &Bucket,
+    key: &Key,
+    names: &PartNames,
+    plan: Plan,
+    old: Vec<ObjectMeta>,
+    staged: Staged,
+) -> Result<()> {
     let moves = (0..staged.len())
         .map(|n| names.published(n))
         .collect::<Result<Vec<_>>>()?;
     let moves: Vec<(Path, Path)> = staged.commit().into_iter().zip(moves).collect();
     let publishing = publish(bucket.store.clone(), moves, bucket.label(key));
     undo::outliving("publishing the parts", publishing, |_| async {}).await??;
-    // The old parts of an overwrite go the same way.
     if plan.replaces_rows() {
         let store = bucket.store.clone();
         let labels: Vec<String> = old.iter().map(|m| bucket.label(&m.location)).collect();
@@ -310,10 +399,7 @@ pub(super) async fn write_parts(
         // A write dropped now lets the removal finish: the new parts are the dataset.
         undo::outliving("removing the old parts", removing, |_| async {}).await??;
     }
-    Ok(WriteReport {
-        rows_committed: rows,
-        ..Default::default()
-    })
+    Ok(())
 }
 
 /// The names of one prefix write's parts. A run id keeps them apart from earlier writes'
@@ -322,7 +408,7 @@ pub(super) async fn write_parts(
 /// leaves nothing a reader sees; committing renames them into place.
 struct PartNames {
     prefix: String,
-    run: u128,
+    run: String,
     extension: &'static str,
 }
 
@@ -334,14 +420,23 @@ impl PartNames {
             .unwrap_or(0);
         Self {
             prefix: key.as_str().to_string(),
-            run,
+            run: format!("{run:x}"),
+            extension: format.extension(),
+        }
+    }
+
+    /// The names of one part of a write in parts, staged under the part's own name.
+    fn staging(key: &Key, format: &Format, stage: &str) -> Self {
+        Self {
+            prefix: key.as_str().to_string(),
+            run: stage.to_string(),
             extension: format.extension(),
         }
     }
 
     fn name(&self, stem: &str, n: usize) -> Result<Path> {
-        let (prefix, run, ext) = (&self.prefix, self.run, self.extension);
-        Path::parse(format!("{prefix}/{stem}-{run:x}-{n:05}.{ext}"))
+        let (prefix, run, ext) = (&self.prefix, &self.run, self.extension);
+        Path::parse(format!("{prefix}/{stem}-{run}-{n:05}.{ext}"))
             .map_err(|e| Error::internal(format!("bad part name: {e}")))
     }
 

@@ -9,6 +9,7 @@
 mod bound;
 pub mod codec;
 pub mod options;
+mod parts;
 pub mod types;
 
 use std::sync::Arc;
@@ -25,7 +26,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::plan::{self, Plan};
 use super::{
-    BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec, sql_errors,
+    BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, StagedPart, WriteReport, WriteSpec,
+    sql_errors,
 };
 use crate::convert::strict_cast;
 use crate::error::{CellError, Context, Error, ErrorKind, Result};
@@ -516,7 +518,8 @@ impl Connector for Postgres {
                 r.try_get::<String, _>(0).internal("listing")?,
                 r.try_get::<String, _>(1).internal("listing")?,
             ];
-            if super::path_has_prefix(&path, prefix) {
+            // A staged part of a write in parts is no dataset of its own.
+            if super::path_has_prefix(&path, prefix) && !path[1].starts_with(parts::STAGE_PREFIX) {
                 // Listing reads no columns; GetFlightInfo and GetSchema do.
                 out.push(DatasetInfo {
                     path,
@@ -681,6 +684,33 @@ impl Connector for Postgres {
             }
         });
         Ok((schema, ReceiverStream::new(rx).boxed()))
+    }
+
+    fn stages_parts(&self, _spec: &WriteSpec) -> bool {
+        true
+    }
+
+    async fn stage_part(
+        &self,
+        spec: &WriteSpec,
+        stage: &str,
+        schema: SchemaRef,
+        batches: BatchStream,
+    ) -> Result<StagedPart> {
+        self.stage(spec, stage, schema, batches).await
+    }
+
+    async fn publish_parts(
+        &self,
+        spec: &WriteSpec,
+        schema: SchemaRef,
+        parts: Vec<StagedPart>,
+    ) -> Result<WriteReport> {
+        self.publish(spec, schema, parts).await
+    }
+
+    async fn discard_parts(&self, parts: Vec<StagedPart>) -> Result<()> {
+        self.discard(parts).await
     }
 
     async fn write(

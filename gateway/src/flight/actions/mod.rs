@@ -3,6 +3,7 @@
 
 mod cancel;
 mod moving;
+mod renew;
 mod sniff;
 mod writing;
 
@@ -18,6 +19,7 @@ pub(super) fn list() -> Vec<ActionType> {
         sniff::TYPE,
         moving::TYPE,
         cancel::TYPE,
+        renew::TYPE,
         writing::BEGIN,
         writing::COMMIT,
         writing::ABORT,
@@ -41,6 +43,7 @@ pub(super) async fn run(
         t if t == sniff::TYPE.0 => sniff::run(service, caller, action.body).await,
         t if t == moving::TYPE.0 => moving::run(service, caller, action.body).await,
         t if t == cancel::TYPE.0 => cancel::run(service, caller, action.body).await,
+        t if t == renew::TYPE.0 => renew::run(service, caller, action.body).await,
         t if t == writing::BEGIN.0 => writing::begin(service, caller, action.body).await,
         t if t == writing::COMMIT.0 => writing::commit(service, caller, action.body).await,
         t if t == writing::ABORT.0 => writing::abort(service, caller, action.body).await,
