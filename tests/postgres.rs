@@ -195,9 +195,24 @@ async fn a_table_split_into_block_ranges_reads_whole() {
     };
     let info = client.info(&split("pg/public/big")).await.unwrap();
     assert_eq!(info.endpoint.len(), 4);
+    assert!(info.endpoint.iter().all(|e| e.expiration_time.is_some()));
+    // Rows added and removed after GetFlightInfo are not seen: every part reads in the
+    // snapshot the FlightInfo exported.
+    pg.psql("INSERT INTO big SELECT g, 'new' FROM generate_series(200001, 201000) g; DELETE FROM big WHERE id <= 10");
+    let parts_client = client.handle();
+    let read_part = |ticket: arrow_flight::Ticket| {
+        let mut client = parts_client.handle();
+        async move {
+            let batches: Vec<arrow::array::RecordBatch> =
+                client.redeem(ticket).await?.try_collect().await?;
+            Ok::<_, mover_client::ClientError>(batches.iter().map(|b| b.num_rows()).sum::<usize>())
+        }
+    };
+    let first = info.endpoint[0].ticket.clone().unwrap();
+    let first_rows = read_part(first.clone()).await.unwrap();
     // Each endpoint a block range; together every row once.
     let mut ids = Vec::new();
-    for endpoint in info.endpoint {
+    for endpoint in info.endpoint.clone() {
         let batches: Vec<_> = client
             .redeem(endpoint.ticket.unwrap())
             .await
@@ -218,6 +233,25 @@ async fn a_table_split_into_block_ranges_reads_whole() {
     }
     ids.sort_unstable();
     assert_eq!(ids, (1..=200_000).collect::<Vec<i32>>());
+    // Read again, a part gives the same rows; released, its snapshot is gone, and so is the
+    // transaction that held it.
+    assert_eq!(read_part(first.clone()).await.unwrap(), first_rows);
+    client.release(info).await.unwrap();
+    let refused = read_part(first).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(tonic::Code::FailedPrecondition),
+        "{refused}"
+    );
+    let held = "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'";
+    let started = std::time::Instant::now();
+    while pg.psql(held) != "0" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the snapshot is still held"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     // A view has no blocks to split; a database without split_reads does not split.
     let info = client.info(&split("pg/public/big_view")).await.unwrap();
     assert_eq!(info.endpoint.len(), 1);

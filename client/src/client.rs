@@ -284,6 +284,14 @@ impl Client {
         Ok(self.flight.get_flight_info(descriptor(read)).await?)
     }
 
+    /// Tell the gateway a FlightInfo is done with: running reads of its tickets stop, and what
+    /// its endpoints hold (a Postgres read's snapshot) is released.
+    pub async fn release(&mut self, info: FlightInfo) -> Result<()> {
+        let request = arrow_flight::CancelFlightInfoRequest::new(info);
+        self.flight.cancel_flight_info(request).await?;
+        Ok(())
+    }
+
     pub async fn schema(&mut self, read: &Read) -> Result<Schema> {
         Ok(self.flight.get_schema(descriptor(read)).await?)
     }

@@ -248,6 +248,16 @@ impl Catalog {
             .collect())
     }
 
+    /// Hold what a part of a partitioned read shares with the others (a Postgres snapshot)
+    /// until `until`, or release it (`None`); false when it holds nothing.
+    pub fn hold(&self, read: &Read, until: Option<std::time::Instant>) -> bool {
+        let Some(part) = &read.part else {
+            return false;
+        };
+        self.read_spec(read)
+            .is_ok_and(|(source, _)| source.connector.hold_part(part, until))
+    }
+
     /// The records hints of a file, as `_format_delimited` would hold them.
     pub async fn sniff(&self, read: &Read) -> Result<serde_json::Value> {
         let (source, spec) = self.read_spec(read)?;

@@ -481,6 +481,7 @@ impl Config {
         Setup {
             base_dir: self.base_dir.clone(),
             batch_rows: self.server.batch_rows,
+            hold: std::time::Duration::from_secs(self.server.ticket_ttl_seconds),
         }
     }
 }

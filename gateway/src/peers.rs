@@ -84,6 +84,7 @@ impl Peers {
             )))
         })?);
         let mut tickets = VecDeque::new();
+        let done_with = (info.endpoint.len() > 1).then(|| info.clone());
         for endpoint in info.endpoint {
             // Endpoints elsewhere would make this gateway dial a place no config named.
             if let Some(other) = endpoint.location.iter().find(|l| !peer.is_at(&l.uri)) {
@@ -101,7 +102,18 @@ impl Peers {
             tickets.push_back(ticket);
         }
         let stream = pull_endpoints(&client, peer, tickets, schema.clone(), in_flight);
-        Ok((schema, stream))
+        // Once every endpoint is read, the peer may let go of what they share (a Postgres
+        // snapshot, otherwise held as long as the tickets live).
+        let release = futures::stream::once(async move {
+            if let Some(info) = done_with
+                && let Err(e) = client.release(info).await
+            {
+                tracing::warn!(error = %e, "the peer did not release its read");
+            }
+            None
+        })
+        .filter_map(futures::future::ready);
+        Ok((schema, stream.chain(release).boxed()))
     }
 }
 

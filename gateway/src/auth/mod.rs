@@ -173,6 +173,11 @@ impl Auth {
         self.tickets.issue(read, caller)
     }
 
+    /// How long a ticket lives.
+    pub fn ticket_ttl(&self) -> std::time::Duration {
+        self.tickets.ttl()
+    }
+
     /// A ticket, and when it expires (seconds since the Unix epoch).
     pub fn issue_ticket_until(&self, read: &Read, caller: &Caller) -> (Vec<u8>, u64) {
         self.tickets.issue_until(read, caller)

@@ -46,6 +46,10 @@ impl Tickets {
     }
 
     /// A ticket for `read`, redeemable by `caller` until the ticket TTL has passed.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     pub fn issue(&self, read: &Read, caller: &Caller) -> Vec<u8> {
         self.issue_until(read, caller).0
     }

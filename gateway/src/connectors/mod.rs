@@ -202,6 +202,13 @@ pub trait Connector: Send + Sync {
         Ok(vec![None])
     }
 
+    /// Hold what `part` shares with the other parts of its read (a Postgres snapshot) until
+    /// `until`, or release it now (`None`): a renewed or cancelled FlightInfo. False when the
+    /// part holds nothing.
+    fn hold_part(&self, _part: &Part, _until: Option<std::time::Instant>) -> bool {
+        false
+    }
+
     /// A table's primary key: its name where the database names it, and its columns in key
     /// order; `None` for a table without one. Only database tables have keys.
     async fn primary_key(&self, _path: &[String]) -> Result<Option<PrimaryKey>> {
@@ -303,6 +310,9 @@ pub struct Setup {
     pub base_dir: PathBuf,
     /// Rows per batch that readers produce.
     pub batch_rows: usize,
+    /// How long what a partitioned read's parts share (a Postgres snapshot) is held: as long
+    /// as the tickets that name the parts live.
+    pub hold: std::time::Duration,
 }
 
 impl Setup {

@@ -152,6 +152,7 @@ mod tests {
         let setup = crate::connectors::Setup {
             base_dir: "/tmp".into(),
             batch_rows: 8192,
+            hold: std::time::Duration::from_secs(60),
         };
         (b.target(&setup).unwrap(), b)
     }

@@ -10,6 +10,7 @@ mod bound;
 pub mod codec;
 pub mod options;
 mod parts;
+mod snapshots;
 pub mod types;
 
 use std::sync::Arc;
@@ -45,6 +46,9 @@ pub struct Postgres {
     max_value_bytes: usize,
     split_reads: bool,
     connect_timeout: std::time::Duration,
+    /// How long a split read's snapshot is held (its tickets' lifetime).
+    hold: std::time::Duration,
+    snapshots: snapshots::Held,
 }
 
 /// How a read's rows are fetched.
@@ -198,6 +202,7 @@ pub struct Settings<'a> {
     pub max_value_bytes: usize,
     pub split_reads: bool,
     pub connect_timeout: std::time::Duration,
+    pub hold: std::time::Duration,
 }
 
 impl Postgres {
@@ -220,6 +225,8 @@ impl Postgres {
             max_value_bytes: settings.max_value_bytes,
             split_reads: settings.split_reads,
             connect_timeout: settings.connect_timeout,
+            hold: settings.hold,
+            snapshots: snapshots::Held::default(),
         })
     }
 
@@ -562,15 +569,25 @@ impl Connector for Postgres {
             return Ok(vec![None]);
         }
         let step = blocks / parts;
+        // Every part reads in one snapshot, held while the tickets live.
+        let snapshot = self
+            .snapshots
+            .export(self.connect().await?, self.hold)
+            .await?;
         Ok((0..parts)
             .map(|i| {
                 Some(Part {
                     first_block: i * step,
                     end_block: if i + 1 == parts { 0 } else { (i + 1) * step },
+                    snapshot: snapshot.clone(),
                     ..Default::default()
                 })
             })
             .collect())
+    }
+
+    fn hold_part(&self, part: &Part, until: Option<std::time::Instant>) -> bool {
+        !part.snapshot.is_empty() && self.snapshots.hold(&part.snapshot, until)
     }
 
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
@@ -591,6 +608,9 @@ impl Connector for Postgres {
 
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         let mut conn = self.connect().await?;
+        if let Some(part) = spec.part.as_ref().filter(|p| !p.snapshot.is_empty()) {
+            snapshots::import(&mut conn, &part.snapshot).await?;
+        }
         let (cols, select) = self.prepare_read(&mut conn, spec).await?;
         let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(&mut conn)

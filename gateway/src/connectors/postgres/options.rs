@@ -58,6 +58,7 @@ impl DatabaseOptions for Options {
                 max_value_bytes: self.max_value_mb.saturating_mul(1024 * 1024),
                 split_reads: self.split_reads,
                 connect_timeout,
+                hold: setup.hold,
             },
         )?))
     }

@@ -1,6 +1,7 @@
 //! `CancelFlightInfo` (Flight's own action): stop the caller's running DoGets of the
-//! FlightInfo's tickets. Nothing runs before a DoGet (tickets are stateless), so a FlightInfo
-//! none of whose tickets is being read now is NOT_CANCELLABLE: there is nothing to stop.
+//! FlightInfo's tickets, and release what its parts hold (a split Postgres read's snapshot).
+//! A FlightInfo none of whose tickets is being read or holds anything is NOT_CANCELLABLE:
+//! there is nothing to stop.
 
 use arrow_flight::{CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus};
 use bytes::Bytes;
@@ -33,7 +34,13 @@ pub(super) async fn run(
         .filter_map(|e| e.ticket.as_ref().map(|t| t.ticket.as_ref()))
         .collect();
     let cancelled = service.running.cancel(&tickets, caller.name());
-    let status = if cancelled > 0 {
+    // What the parts share (a Postgres snapshot) is released: the FlightInfo is done with.
+    let released = tickets
+        .iter()
+        .filter_map(|t| service.auth.redeem_ticket(t, caller).ok())
+        .filter(|read| service.catalog.hold(read, None))
+        .count();
+    let status = if cancelled + released > 0 {
         CancelStatus::Cancelled
     } else {
         CancelStatus::NotCancellable

@@ -38,6 +38,11 @@ pub(super) async fn run(
     // The rules may have changed since the ticket was issued.
     service.check_read(caller, &read)?;
     let (ticket, expires_at) = service.auth.issue_ticket_until(&read, caller);
+    // What the part shares with the others (a Postgres snapshot) lives as long as the ticket.
+    service.catalog.hold(
+        &read,
+        Some(std::time::Instant::now() + service.auth.ticket_ttl()),
+    );
     let renewed = FlightEndpoint {
         location: old.location,
         app_metadata: old.app_metadata,
