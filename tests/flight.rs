@@ -604,3 +604,32 @@ async fn flight_info_for_parquet_reads_only_the_footer() {
         .unwrap_err();
     assert!(err.to_string().contains("p.parquet"), "{err}");
 }
+
+/// A SQLite table is read in ranges of its rowids, every row once (holes in the rowids
+/// included); a view and a WITHOUT ROWID table, whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sqlite_table_is_read_in_rowid_ranges() {
+    let dir = workdir();
+    rusqlite::Connection::open(dir.path().join("data/mover.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE big (id INTEGER NOT NULL, pad TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+             INSERT INTO big SELECT i, 'x' || i FROM n;
+             DELETE FROM big WHERE id BETWEEN 20000 AND 30000;
+             CREATE VIEW big_view AS SELECT * FROM big;
+             CREATE TABLE keyed (id INTEGER PRIMARY KEY, pad TEXT) WITHOUT ROWID;
+             INSERT INTO keyed SELECT id, pad FROM big;",
+        )
+        .unwrap();
+    let gw = Gateway::start_default(dir.path());
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    let expected: Vec<i64> = (1..20000).chain(30001..=100_000).collect();
+    let (endpoints, ids) = mover_tests::ids_in_parts(&mut client, "demo/main/big", 4).await;
+    assert_eq!(endpoints, 4);
+    assert_eq!(ids, expected);
+    for whole in ["demo/main/big_view", "demo/main/keyed"] {
+        let (endpoints, ids) = mover_tests::ids_in_parts(&mut client, whole, 4).await;
+        assert_eq!((endpoints, ids.len()), (1, expected.len()), "{whole}");
+    }
+}

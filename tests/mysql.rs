@@ -438,3 +438,25 @@ fn logins_switch_plugins_and_fail_by_reason() {
         assert!(!err.contains(wrong) && !gw.log().contains(wrong), "{err}");
     }
 }
+
+/// A table with an integer primary key is read in ranges of it, every row once; a table
+/// without one, whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_is_read_in_primary_key_ranges() {
+    let db = Mariadb::start();
+    db.sql(
+        "CREATE TABLE big (id BIGINT NOT NULL PRIMARY KEY, pad VARCHAR(20));
+         INSERT INTO big SELECT seq, CONCAT('x', seq) FROM seq_1_to_100000;
+         CREATE TABLE loose (id BIGINT, pad TEXT);
+         INSERT INTO loose SELECT seq, 'y' FROM seq_1_to_100000;
+         ANALYZE TABLE big, loose;",
+    );
+    let dir = workdir();
+    let gw = gateway_for(&db, dir.path(), "");
+    let mut client = mover_client::Client::connect(&gw.url).await.unwrap();
+    let (endpoints, ids) = mover_tests::ids_in_parts(&mut client, "maria/test/big", 4).await;
+    assert_eq!(endpoints, 4);
+    assert_eq!(ids, (1..=100_000).collect::<Vec<i64>>());
+    let (endpoints, ids) = mover_tests::ids_in_parts(&mut client, "maria/test/loose", 4).await;
+    assert_eq!((endpoints, ids.len()), (1, 100_000));
+}

@@ -31,7 +31,7 @@ pub use gateway::{Gateway, bin, bin_dir, fails, hash_password, mvrec, ok, workdi
 pub use gcs::FakeGcs;
 pub use mariadb::Mariadb;
 pub use moto::S3Server;
-pub use names::count_rows;
+pub use names::{count_rows, ids_in_parts};
 pub use net::{CountingProxy, free_port};
 pub use pki::Pki;
 pub use postgres::Postgres;

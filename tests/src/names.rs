@@ -56,3 +56,31 @@ pub async fn count_rows(client: &mut Client, read: &Read) -> Result<usize, Strin
     let all: Vec<RecordBatch> = batches.try_collect().await.map_err(|e| e.to_string())?;
     Ok(all.iter().map(|b| b.num_rows()).sum())
 }
+
+/// `name` read as up to `partitions` endpoints, each redeemed on its own: how many endpoints
+/// came, and the values of the first column (an integer id) of every row, sorted.
+pub async fn ids_in_parts(client: &mut Client, name: &str, partitions: u32) -> (usize, Vec<i64>) {
+    let mut r = read(name);
+    r.partitions = partitions;
+    let info = client.info(&r).await.expect("GetFlightInfo");
+    let endpoints = info.endpoint.len();
+    let mut ids = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("a ticket");
+        let batches: Vec<arrow::array::RecordBatch> =
+            futures::TryStreamExt::try_collect(client.redeem(ticket).await.expect("DoGet"))
+                .await
+                .expect("the endpoint's rows");
+        for b in &batches {
+            let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64)
+                .expect("an integer id");
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .expect("Int64");
+            ids.extend(col.values().iter().copied());
+        }
+    }
+    ids.sort_unstable();
+    (endpoints, ids)
+}

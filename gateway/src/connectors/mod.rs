@@ -10,6 +10,7 @@ pub mod objects;
 pub mod params;
 pub mod plan;
 pub mod postgres;
+pub mod ranges;
 pub mod sql_errors;
 pub mod sqlite;
 pub mod undo;

@@ -379,6 +379,54 @@ impl Connector for Mysql {
         self.describe_read(spec).await
     }
 
+    /// A table with a one-column integer primary key in ranges of it (MariaDB sends one
+    /// stream at one thread's pace: parts read at once go faster); others are read whole.
+    async fn partitions(
+        &self,
+        spec: &ReadSpec,
+        max: usize,
+    ) -> Result<Vec<Option<mover_proto::Part>>> {
+        let crate::connectors::ReadTarget::Dataset(path) = &spec.target else {
+            return Ok(vec![None]);
+        };
+        let key = match self.primary_key(path).await? {
+            Some(k) if k.columns.len() == 1 => k.columns.into_iter().next().expect("one column"),
+            _ => return Ok(vec![None]),
+        };
+        let table = self.table(path)?;
+        let mut conn = self.connect().await?;
+        // Plain queries of the catalog (MariaDB can crash on correlated ones).
+        let facts: Option<(String, Option<u64>)> = conn
+            .exec_first(
+                "SELECT c.DATA_TYPE, t.TABLE_ROWS FROM information_schema.COLUMNS c, \
+                 information_schema.TABLES t WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? \
+                 AND c.COLUMN_NAME = ? AND t.TABLE_SCHEMA = c.TABLE_SCHEMA \
+                 AND t.TABLE_NAME = c.TABLE_NAME",
+                (&table.database, &table.name, &key),
+            )
+            .await
+            .map_err(|e| db_error(e, &format!("reading the key of table {table}")))?;
+        let Some((data_type, rows)) = facts else {
+            return Ok(vec![None]);
+        };
+        let integer = ["tinyint", "smallint", "mediumint", "int", "bigint"];
+        if !integer.contains(&data_type.to_ascii_lowercase().as_str()) {
+            return Ok(vec![None]);
+        }
+        let q = quote(&key);
+        let span: Option<(Option<i64>, Option<i64>)> = conn
+            .query_first(format!("SELECT MIN({q}), MAX({q}) FROM {}", table.quoted()))
+            .await
+            // An unsigned BIGINT past i64 does not fit a range: read whole.
+            .unwrap_or(None);
+        Ok(match span {
+            Some((Some(low), Some(high))) => {
+                crate::connectors::ranges::key_ranges(&key, low, high, rows.unwrap_or(0), max)
+            }
+            _ => vec![None],
+        })
+    }
+
     async fn is_command(&self, sql: &str) -> Result<bool> {
         self.returns_nothing(sql).await
     }

@@ -27,8 +27,8 @@ impl Mysql {
         spec: &ReadSpec,
         reading: bool,
     ) -> Result<(String, Option<Vec<(String, Declared)>>)> {
-        if spec.part.is_some() {
-            return Err(Error::invalid("MySQL reads are not split into parts"));
+        if spec.part.is_some() && matches!(spec.target, ReadTarget::Query { .. }) {
+            return Err(Error::invalid("a query is not read in parts"));
         }
         match &spec.target {
             ReadTarget::Dataset(path) => {
@@ -44,7 +44,12 @@ impl Mysql {
                         _ => quote(n),
                     })
                     .collect();
-                let select = format!("SELECT {} FROM {}", list.join(", "), table.quoted());
+                // A part is a range of the integer primary key.
+                let range = match &spec.part {
+                    Some(part) => crate::connectors::ranges::filter(Some(part), &quote(&part.key)),
+                    None => String::new(),
+                };
+                let select = format!("SELECT {} FROM {}{range}", list.join(", "), table.quoted());
                 Ok((select, Some(declared)))
             }
             ReadTarget::Query { sql, params } => {

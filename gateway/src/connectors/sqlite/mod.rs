@@ -24,6 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{BatchStream, Connector, DatasetInfo, ReadSpec, ReadTarget, WriteReport, WriteSpec};
 use crate::error::{Context, Error, Result};
+use mover_proto::Part;
 
 const DEFAULT_SCHEMA: &str = "main";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,8 +127,8 @@ impl Sqlite {
     /// The read of `spec`; one only `describing` leaves unbound placeholders NULL (the rows
     /// are never read).
     async fn start(&self, spec: &ReadSpec, describing: bool) -> Result<(SchemaRef, BatchStream)> {
-        if spec.part.is_some() {
-            return Err(Error::invalid("SQLite reads are not split into parts"));
+        if spec.part.is_some() && matches!(spec.target, ReadTarget::Query { .. }) {
+            return Err(Error::invalid("a query is not read in parts"));
         }
         let (mut job, table) = self.start_read(spec)?;
         job.describing = describing;
@@ -149,9 +150,12 @@ impl Sqlite {
         Ok(match &spec.target {
             ReadTarget::Dataset(path) => {
                 let table = Table::from_path(path, DEFAULT_SCHEMA)?;
+                // A part is a range of rowids (the name unquoted: quoted, a column of that
+                // name would be read instead).
+                let range = super::ranges::filter(spec.part.as_ref(), "rowid");
                 let job = read::ReadJob {
                     conn,
-                    sql: format!("SELECT * FROM {}", table.quoted()),
+                    sql: format!("SELECT * FROM {}{range}", table.quoted()),
                     params: None,
                     describing: false,
                     not_null: vec![],
@@ -199,6 +203,48 @@ impl Connector for Sqlite {
         let table = Table::from_path(path, DEFAULT_SCHEMA)?;
         self.blocking(move |conn| keys::foreign(&conn, &table, which))
             .await
+    }
+
+    /// A table with rowids in ranges of them; views and WITHOUT ROWID tables are read whole.
+    async fn partitions(&self, spec: &ReadSpec, max: usize) -> Result<Vec<Option<Part>>> {
+        let ReadTarget::Dataset(path) = &spec.target else {
+            return Ok(vec![None]);
+        };
+        let table = Table::from_path(path, DEFAULT_SCHEMA)?;
+        let sql = format!(
+            "SELECT min(rowid), max(rowid), count(*) FROM {}",
+            table.quoted()
+        );
+        let span = self
+            .blocking(move |conn| {
+                let is_table: bool = conn
+                    .query_row(
+                        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                        [&table.name],
+                        |r| r.get(0),
+                    )
+                    .internal("reading the catalog")?;
+                if !is_table {
+                    return Ok(None);
+                }
+                // A WITHOUT ROWID table has no rowid: it is read whole.
+                Ok(conn
+                    .query_row(&sql, [], |r| {
+                        Ok((
+                            r.get::<_, Option<i64>>(0)?,
+                            r.get::<_, Option<i64>>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    })
+                    .ok())
+            })
+            .await?;
+        Ok(match span {
+            Some((Some(low), Some(high), rows)) => {
+                super::ranges::key_ranges("rowid", low, high, rows as u64, max)
+            }
+            _ => vec![None],
+        })
     }
 
     async fn list(&self, prefix: &[String]) -> Result<Vec<DatasetInfo>> {
