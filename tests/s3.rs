@@ -346,3 +346,68 @@ async fn an_http_bucket_reads_and_refuses_writes() {
     .unwrap_err();
     assert_eq!(err.code(), Some(Code::PermissionDenied), "{err}");
 }
+
+/// A partitioned read's tickets pin each object's ETag: redeemed again they give the same
+/// rows; once a file is replaced, its ticket is refused as changed, never read as other rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn tickets_of_a_prefix_pin_the_objects_they_read() {
+    let mut t = setup("").await;
+    let client = &mut t.client;
+    for p in 0..3 {
+        let name = format!("lake/pinned/part-{p}.parquet");
+        put(
+            client,
+            write(&name, ExistingTable::Fail),
+            vec![wide(p * 10..(p + 1) * 10)],
+        )
+        .await
+        .unwrap();
+    }
+    let mut split = read("lake/pinned/");
+    split.partitions = 3;
+    let info = client.info(&split).await.unwrap();
+    assert_eq!(info.endpoint.len(), 3);
+    let rows = |batches: Vec<RecordBatch>| batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    let ticket = |i: usize| info.endpoint[i].ticket.clone().unwrap();
+    let once: Vec<RecordBatch> = client
+        .redeem(ticket(0))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let again: Vec<RecordBatch> = client
+        .redeem(ticket(0))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(once, again);
+    assert_eq!(rows(once), 10);
+    // part-1 replaced by other rows.
+    put(
+        client,
+        write("lake/pinned/part-1.parquet", ExistingTable::DropAndRecreate),
+        vec![wide(500..520)],
+    )
+    .await
+    .unwrap();
+    let changed = match client.redeem(ticket(1)).await {
+        Err(e) => e.to_string(),
+        Ok(stream) => stream
+            .try_collect::<Vec<RecordBatch>>()
+            .await
+            .map(|b| format!("read {} rows", rows(b)))
+            .unwrap_or_else(|e| e.to_string()),
+    };
+    assert!(changed.contains("changed since GetFlightInfo"), "{changed}");
+    let other: Vec<RecordBatch> = client
+        .redeem(ticket(2))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(rows(other), 10);
+}

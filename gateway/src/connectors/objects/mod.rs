@@ -266,6 +266,10 @@ impl Connector for Bucket {
             .map(|group| {
                 Some(Part {
                     files: group.iter().map(|m| m.location.to_string()).collect(),
+                    etags: group
+                        .iter()
+                        .map(|m| m.e_tag.clone().unwrap_or_default())
+                        .collect(),
                     schema_file: schema_file.clone(),
                     ..Default::default()
                 })
@@ -299,7 +303,13 @@ impl Connector for Bucket {
         };
         // Parts come inside signed tickets; still, a part reads only files its key names.
         let mut metas = Vec::with_capacity(part.files.len());
-        for file in part.files.iter().chain([&part.schema_file]) {
+        let pinned = part.etags.iter().map(Some).chain(std::iter::repeat(None));
+        for (file, etag) in part
+            .files
+            .iter()
+            .zip(pinned)
+            .chain([(&part.schema_file, None)])
+        {
             let location = object_store::path::Path::parse(file)
                 .map_err(|e| Error::invalid(format!("bad part file {file:?}: {e}")))?;
             if !key.covers(&location) {
@@ -308,12 +318,29 @@ impl Connector for Bucket {
                     format!("{} does not name {file}", self.label(&key)),
                 ));
             }
-            metas.push(
-                self.store
-                    .head(&location)
-                    .await
-                    .map_err(|e| Error::not_found(format!("{}: {e}", self.label(&location))))?,
-            );
+            let meta = self.store.head(&location).await.map_err(|e| {
+                Error::new(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "{} is gone since GetFlightInfo listed it ({e}); call GetFlightInfo again",
+                        self.label(&location)
+                    ),
+                )
+            })?;
+            // The ticket's rows are the file's as listed: a file replaced since is refused.
+            if let Some(etag) = etag.filter(|e| !e.is_empty())
+                && meta.e_tag.as_deref() != Some(etag.as_str())
+            {
+                return Err(Error::new(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "{} changed since GetFlightInfo listed it (ETag {etag}, now {}); call GetFlightInfo again",
+                        self.label(&location),
+                        meta.e_tag.as_deref().unwrap_or("none")
+                    ),
+                ));
+            }
+            metas.push(meta);
         }
         let schema_from = metas.pop();
         if metas.is_empty() {
