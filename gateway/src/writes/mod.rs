@@ -207,7 +207,7 @@ impl Writes {
     ) -> Result<u64> {
         let key = (key.partition, key.attempt);
         let name = part_name(key);
-        {
+        let write = {
             let mut sessions = self.inner.lock();
             let w = session(&mut sessions, principal, id)?;
             w.open()?;
@@ -230,7 +230,8 @@ impl Writes {
                 None => w.schema = Some(schema.clone()),
             }
             w.parts.insert(key, Part::Arriving);
-        }
+            w.write.clone()
+        };
         // Until it is staged, a part dropped (the client left) or failed is forgotten.
         let arriving = Arriving {
             inner: &self.inner,
@@ -238,24 +239,20 @@ impl Writes {
             key,
             done: false,
         };
-        let staged = self.stage_here(id, key, schema, batches).await;
+        let staged = self.stage_here(&write, id, key, schema, batches).await;
         arriving.finish(staged.map_err(|e| e.within(&name)))
     }
 
     /// Part `key` of write `id` staged by the target's connector, or spooled.
     async fn stage_here(
         &self,
+        write: &Write,
         id: &str,
         key: Key,
         schema: SchemaRef,
         batches: BatchStream,
     ) -> Result<Staged> {
-        let write = {
-            let sessions = self.inner.lock();
-            let w = sessions.get(id).ok_or_else(gone)?;
-            w.write.clone()
-        };
-        let sink = self.inner.catalog.sink(&write)?;
+        let sink = self.inner.catalog.sink(write)?;
         if !sink.connector.stages_parts(&sink.spec) {
             let file = spool::write(&self.inner.spool, schema, batches).await?;
             return Ok(Staged::Spooled(file));

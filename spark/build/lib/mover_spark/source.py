@@ -98,7 +98,7 @@ class MoverReader(DataSourceReader):
     def read(self, partition: Endpoint) -> Iterator[pa.RecordBatch]:
         # The endpoint's own location when it names one (mover:// and arrow-flight-reuse-
         # connection:// mean the gateway asked).
-        here = [u for u in partition.locations if u.startswith(("grpc", "grpc+tls", "grpc+tcp"))]
+        here = [u for u in partition.locations if u.startswith("grpc")]
         gateway = Gateway(self.options, here[0] if here else None)
         try:
             stream = gateway.read(partition.ticket)
