@@ -95,7 +95,8 @@ def test_list_schema_get_put(gateway):
     actions = [a.type for a in c.list_actions()]
     assert sorted(actions) == [
         "CancelFlightInfo", "ClosePreparedStatement", "CloseSession", "CreatePreparedStatement",
-        "GetSessionOptions", "SetSessionOptions", "move", "sniff",
+        "GetSessionOptions", "RenewFlightEndpoint", "SetSessionOptions", "abort_write",
+        "begin_write", "commit_write", "move", "sniff",
     ]
 
 
