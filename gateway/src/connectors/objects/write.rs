@@ -274,14 +274,7 @@ pub(super) async fn write_parts(
     let old = read::data_files(bucket, key).await?;
     let plan = plan_parts(bucket, key, spec, &old)?;
     let names = PartNames::new(key, &format);
-    let mut staged = Staged::new(&bucket.store);
-    let rows = match upload_parts(bucket, &names, &format, schema, batches, &mut staged).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            staged.undo().await;
-            return Err(e);
-        }
-    };
+    let (rows, staged) = upload_staged(bucket, &names, &format, schema, batches).await?;
     commit_parts(bucket, key, &names, plan, old, staged).await?;
     Ok(WriteReport {
         rows_committed: rows,
@@ -312,14 +305,7 @@ pub(super) async fn stage_part(
     // A target the write may not touch fails its first part, not only its commit.
     plan_parts(bucket, key, spec, &read::data_files(bucket, key).await?)?;
     let names = PartNames::staging(key, &format, stage);
-    let mut staged = Staged::new(&bucket.store);
-    let rows = match upload_parts(bucket, &names, &format, schema, batches, &mut staged).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            staged.undo().await;
-            return Err(e);
-        }
-    };
+    let (rows, staged) = upload_staged(bucket, &names, &format, schema, batches).await?;
     let names = staged.commit().iter().map(|p| p.to_string()).collect();
     Ok(StagedPart { rows, names })
 }
@@ -448,6 +434,25 @@ impl PartNames {
 
     fn published(&self, n: usize) -> Result<Path> {
         self.name("part", n)
+    }
+}
+
+/// Every batch uploaded as parts named by `names`, held in a [`Staged`] guard; on an error
+/// the parts already uploaded are removed before it returns.
+async fn upload_staged(
+    bucket: &Bucket,
+    names: &PartNames,
+    format: &Format,
+    schema: SchemaRef,
+    batches: BatchStream,
+) -> Result<(u64, Staged)> {
+    let mut staged = Staged::new(&bucket.store);
+    match upload_parts(bucket, names, format, schema, batches, &mut staged).await {
+        Ok(rows) => Ok((rows, staged)),
+        Err(e) => {
+            staged.undo().await;
+            Err(e)
+        }
     }
 }
 
