@@ -318,6 +318,72 @@ async fn a_partitioned_move_of_eight_endpoints_matches_the_source() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_partitioned_move_into_a_prefix_stages_a_part_an_endpoint_and_commits_once() {
+    let pair = Pair::start();
+    let out = ok(mvrec_as(
+        &pair.pki,
+        "alice",
+        &[
+            "cp",
+            "--partitions",
+            "8",
+            &pair.on_east("files/parts/"),
+            &format!("{}/files/out/", pair.west.tls_url()),
+            "-q",
+        ],
+    ));
+    let n = PART_FILES * PART_ROWS;
+    assert!(out.contains(&format!("copied {n} rows")), "{out}");
+    // Each of east's eight endpoints was its own part on west (a staged file or more each),
+    // published at once: every id once, nothing staged left.
+    assert!(
+        pair.west.log().contains("moving in parts"),
+        "{}",
+        pair.west.log()
+    );
+    let files = mover_tests::files_under(&pair.west_dir.path().join("data/out"));
+    assert!(files.len() >= PART_FILES, "{files:?}");
+    assert!(files.iter().all(|f| !f.contains("_staging")), "{files:?}");
+    let mut west = pair.client(&pair.west.tls_url(), "alice").await;
+    let (_, ids) = mover_tests::names::ids_in_parts(&mut west, "files/out/", 1).await;
+    assert_eq!(ids, (0..n as i64).collect::<Vec<_>>());
+
+    // One endpoint of eight fails (its file has a ragged row): nothing is published, and
+    // what the other parts staged is removed.
+    let bad = pair.east_dir.path().join("data/bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    for f in 0..PART_FILES {
+        let mut text = String::from("id,name\n");
+        for r in 0..PART_ROWS {
+            text.push_str(&format!("{r},name {r}\n"));
+        }
+        if f == 5 {
+            text.push_str("7,a,ragged row\n");
+        }
+        std::fs::write(bad.join(format!("part-{f}.csv")), text).unwrap();
+    }
+    let err = fails(mvrec_as(
+        &pair.pki,
+        "alice",
+        &[
+            "cp",
+            "--partitions",
+            "8",
+            &pair.on_east("files/bad/"),
+            &format!("{}/files/out2/", pair.west.tls_url()),
+            "-q",
+        ],
+    ));
+    assert!(
+        err.contains("source: gateway east") && err.contains("part-5.csv"),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_millis(300)); // removals run in tasks of their own
+    let left = mover_tests::files_under(&pair.west_dir.path().join("data"));
+    assert!(left.iter().all(|f| !f.starts_with("out2")), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn refusals_name_who_and_what() {
     let pair = Pair::start();
     let west = pair.west.tls_url();

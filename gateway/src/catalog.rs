@@ -426,7 +426,7 @@ pub(crate) mod tests {
     pub(crate) fn write(name: &str) -> Write {
         Write {
             path: Some(Path {
-                parts: name.split('/').map(String::from).collect(),
+                parts: mover_client::names::parse(name).expect("a dataset name"),
             }),
             existing_table: ExistingTable::Fail as i32,
             ..Default::default()
@@ -436,7 +436,7 @@ pub(crate) mod tests {
     pub(crate) fn read(name: &str) -> Read {
         Read {
             what: Some(What::Path(Path {
-                parts: name.split('/').map(String::from).collect(),
+                parts: mover_client::names::parse(name).expect("a dataset name"),
             })),
             ..Default::default()
         }

@@ -3,8 +3,9 @@
 //! A gateway dials only the peers its config names (no open relay), over TLS verified against
 //! the peer's CA, presenting its own certificate: the peer sees this gateway's principal and
 //! applies its own rules. The peer's GetFlightInfo may answer with several endpoints (a
-//! partitioned read); they are read at once, up to the peer's `parallel`, into one stream, so
-//! the target still commits once, and only when every endpoint arrived whole.
+//! partitioned read); they are read at once, up to the peer's `parallel`, into one stream, or
+//! each as a part of a write in parts ([`crate::moves`] decides), so the target still commits
+//! once, and only when every endpoint arrived whole.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,14 +61,9 @@ impl Peers {
             })
     }
 
-    /// The schema of `read` on `peer`, then its batches: every endpoint of the peer's answer,
-    /// read up to `peer.parallel` at once. Dropping the stream cancels the reads on the peer.
-    pub async fn pull(
-        &self,
-        peer: &PeerTarget,
-        read: &Read,
-        in_flight: usize,
-    ) -> Result<(SchemaRef, BatchStream)> {
+    /// `read` on `peer`: its schema and the tickets of its endpoints, to be read as one
+    /// stream ([`Pulled::merged`]) or each as a part of a write ([`Pulled::endpoint`]).
+    pub async fn open(&self, peer: &PeerTarget, read: &Read) -> Result<Pulled> {
         let on_peer = |e: Error| e.within(peer.label());
         let mut client = dial(peer, self.max_message_bytes).await.map_err(on_peer)?;
         let mut read = read.clone();
@@ -83,9 +79,8 @@ impl Peers {
                 "its FlightInfo has no usable schema: {e}"
             )))
         })?);
-        let mut tickets = VecDeque::new();
-        let done_with = (info.endpoint.len() > 1).then(|| info.clone());
-        for endpoint in info.endpoint {
+        let mut tickets = Vec::new();
+        for endpoint in &info.endpoint {
             // Endpoints elsewhere would make this gateway dial a place no config named.
             if let Some(other) = endpoint.location.iter().find(|l| !peer.is_at(&l.uri)) {
                 return Err(on_peer(Error::new(
@@ -98,22 +93,83 @@ impl Peers {
             }
             let ticket = endpoint
                 .ticket
+                .clone()
                 .ok_or_else(|| on_peer(Error::invalid("it sent an endpoint without a ticket")))?;
-            tickets.push_back(ticket);
+            tickets.push(ticket);
         }
-        let stream = pull_endpoints(&client, peer, tickets, schema.clone(), in_flight);
-        // Once every endpoint is read, the peer may let go of what they share (a Postgres
-        // snapshot, otherwise held as long as the tickets live).
-        let release = futures::stream::once(async move {
-            if let Some(info) = done_with
-                && let Err(e) = client.release(info).await
-            {
-                tracing::warn!(error = %e, "the peer did not release its read");
-            }
-            None
+        Ok(Pulled {
+            client,
+            peer: peer.clone(),
+            schema,
+            tickets,
+            shared: (info.endpoint.len() > 1).then_some(info),
         })
-        .filter_map(futures::future::ready);
-        Ok((schema, stream.chain(release).boxed()))
+    }
+}
+
+/// A read opened on a peer: its schema and endpoints, not yet read.
+pub struct Pulled {
+    client: Client,
+    peer: PeerTarget,
+    pub schema: SchemaRef,
+    tickets: Vec<Ticket>,
+    /// The FlightInfo of a read split in parts, whose endpoints may share what the peer holds
+    /// for them (a Postgres snapshot) until it is told they are done with.
+    shared: Option<arrow_flight::FlightInfo>,
+}
+
+impl Pulled {
+    /// How many endpoints the peer's answer has.
+    pub fn endpoints(&self) -> usize {
+        self.tickets.len()
+    }
+
+    /// How many endpoints this gateway reads from the peer at once.
+    pub fn parallel(&self) -> usize {
+        self.peer.parallel.max(1)
+    }
+
+    /// Every endpoint read, up to `parallel` at once, into one stream; once all are read the
+    /// peer is told it may release what they share.
+    pub fn merged(self, in_flight: usize) -> (SchemaRef, BatchStream) {
+        let Pulled {
+            client,
+            peer,
+            schema,
+            tickets,
+            shared,
+        } = self;
+        let stream = pull_endpoints(&client, &peer, tickets.into(), schema.clone(), in_flight);
+        let release = futures::stream::once(release(client, shared))
+            .filter_map(|()| futures::future::ready(None::<Result<RecordBatch>>));
+        (schema, stream.chain(release).boxed())
+    }
+
+    /// Endpoint `i`'s batches alone, each checked against the schema.
+    pub fn endpoint(&self, i: usize, in_flight: usize) -> BatchStream {
+        let tickets = VecDeque::from([self.tickets[i].clone()]);
+        pull_endpoints(
+            &self.client,
+            &self.peer,
+            tickets,
+            self.schema.clone(),
+            in_flight,
+        )
+    }
+
+    /// Tell the peer the endpoints are done with (they were all read, or the move failed).
+    pub async fn release(self) {
+        release(self.client, self.shared).await
+    }
+}
+
+/// Once every endpoint is read, the peer may let go of what they share (a Postgres snapshot,
+/// otherwise held as long as the tickets live).
+async fn release(mut client: Client, shared: Option<arrow_flight::FlightInfo>) {
+    if let Some(info) = shared
+        && let Err(e) = client.release(info).await
+    {
+        tracing::warn!(error = %e, "the peer did not release its read");
     }
 }
 

@@ -250,6 +250,13 @@ pub trait Connector: Send + Sync {
         false
     }
 
+    /// Whether the commit of staged parts into `spec` moves them into place (a rename) rather
+    /// than copying them again (Postgres's `INSERT … SELECT`): where it does, a move split in
+    /// parts writes every part at once for nothing; where it copies, one stream is cheaper.
+    fn publishes_parts_in_place(&self, _spec: &WriteSpec) -> bool {
+        false
+    }
+
     /// Write `batches` as one part of a write in parts into `spec`, where no reader of the
     /// target sees it; `stage` names the part uniquely (letters, digits and `-`). On any error,
     /// or if this future is dropped, nothing of it stays.

@@ -350,6 +350,19 @@ impl Writes {
         }
     }
 
+    /// Abort `principal`'s write `id` if it is still open and forget it at once: for a write
+    /// the gateway began itself (a move in parts), which no client will ask about again.
+    pub fn forget(&self, principal: &str, id: &str) {
+        let mut sessions = self.inner.lock();
+        if let Ok(w) = session(&mut sessions, principal, id) {
+            if matches!(w.state, State::Open) {
+                w.abort("its move ended without a commit");
+            }
+            // A part still arriving drops what it staged when it finds the write gone.
+            sessions.remove(id);
+        }
+    }
+
     /// Parts staged and waiting, over every open write (tests and `/metrics` count them).
     pub fn staged_parts(&self) -> usize {
         self.inner

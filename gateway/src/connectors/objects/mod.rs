@@ -391,6 +391,11 @@ impl Connector for Bucket {
             && Key::parse(&spec.path).is_ok_and(|k| k.is_prefix() && k.glob().is_none())
     }
 
+    /// Staged parts are renamed into place.
+    fn publishes_parts_in_place(&self, spec: &WriteSpec) -> bool {
+        self.stages_parts(spec)
+    }
+
     async fn stage_part(
         &self,
         spec: &WriteSpec,

@@ -1,5 +1,6 @@
 //! A write in parts into a Postgres table: each part is loaded by binary COPY into a staging
-//! table of its own beside the target (`_mover_stage_…`, which listings leave out), and the
+//! table of its own beside the target (`_mover_stage_…`, which listings leave out; unlogged,
+//! so a part is written once to the WAL, by the commit, and a crash empties it), and the
 //! commit is one transaction that prepares the target as a single write would (create,
 //! truncate, delete or drop and create), copies in every listed part with `INSERT … SELECT`
 //! and drops the staging tables. A failed commit rolls back whole; a dropped or failed part
@@ -54,7 +55,7 @@ impl Postgres {
                     .map(|i| quote(&cols[i].name))
                     .collect();
                 format!(
-                    "CREATE TABLE {} AS SELECT {} FROM {} WITH NO DATA",
+                    "CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} WITH NO DATA",
                     staging.quoted(),
                     chosen.join(", "),
                     target.quoted()
@@ -62,7 +63,7 @@ impl Postgres {
             }
             _ => {
                 let defs = plan::column_definitions(&schema, quote, super::types::ddl_type)?;
-                format!("CREATE TABLE {} ({defs})", staging.quoted())
+                format!("CREATE UNLOGGED TABLE {} ({defs})", staging.quoted())
             }
         };
         tx.execute(AssertSqlSafe(create))

@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::flight::progress::with_progress;
 use crate::flight::service::{MoverService, Stream};
 use crate::flight::status;
-use crate::moves;
+use crate::moves::Mover;
 use crate::transfer::Meter;
 
 pub(super) const TYPE: (&str, &str) = (
@@ -58,17 +58,21 @@ pub(super) async fn run(
     }
 
     let meter = Arc::new(Meter::default());
-    let (catalog, peers) = (service.catalog.clone(), service.peers.clone());
-    let in_flight = service.limits.in_flight;
+    let mover = Mover {
+        catalog: service.catalog.clone(),
+        peers: service.peers.clone(),
+        writes: service.writes.clone(),
+        in_flight: service.limits.in_flight,
+    };
     let work_meter = meter.clone();
     let (source, target) = (source.clone(), target.clone());
+    let principal = caller.name().to_string();
     let work = async move {
         let _slot = slot;
         let peer = peer.as_ref();
-        moves::run(
-            &catalog, &peers, peer, &source, &target, work_meter, in_flight,
-        )
-        .await
+        mover
+            .run(&principal, peer, &source, &target, work_meter)
+            .await
     };
     let results = with_progress(meter, work).map_ok(|p| arrow_flight::Result {
         body: p.encode_to_vec().into(),
