@@ -176,6 +176,16 @@ impl Pair {
         format!("{}/{name}", self.east.tls_url())
     }
 
+    /// `mvrec cp --partitions 8` as alice, of `from` on east to `to` on west.
+    fn cp_in_parts(&self, from: &str, to: &str) -> std::process::Output {
+        let (from, to) = (self.on_east(from), format!("{}/{to}", self.west.tls_url()));
+        mvrec_as(
+            &self.pki,
+            "alice",
+            &["cp", "--partitions", "8", &from, &to, "-q"],
+        )
+    }
+
     async fn client(&self, url: &str, who: &str) -> Client {
         Client::connect_with(url, &as_who(&self.pki, who, "ca"))
             .await
@@ -289,18 +299,7 @@ async fn a_partitioned_move_of_eight_endpoints_matches_the_source() {
     assert_eq!(info.endpoint.len(), PART_FILES);
     assert!(!info.ordered);
 
-    let out = ok(mvrec_as(
-        &pair.pki,
-        "alice",
-        &[
-            "cp",
-            "--partitions",
-            "8",
-            &pair.on_east("files/parts/"),
-            &format!("{}/demo/main/parts", pair.west.tls_url()),
-            "-q",
-        ],
-    ));
+    let out = ok(pair.cp_in_parts("files/parts/", "demo/main/parts"));
     let n = PART_FILES * PART_ROWS;
     assert!(out.contains(&format!("copied {n} rows")), "{out}");
     let mut got = sqlite_rows(&pair.west_db(), "parts");
@@ -320,18 +319,7 @@ async fn a_partitioned_move_of_eight_endpoints_matches_the_source() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partitioned_move_into_a_prefix_stages_a_part_an_endpoint_and_commits_once() {
     let pair = Pair::start();
-    let out = ok(mvrec_as(
-        &pair.pki,
-        "alice",
-        &[
-            "cp",
-            "--partitions",
-            "8",
-            &pair.on_east("files/parts/"),
-            &format!("{}/files/out/", pair.west.tls_url()),
-            "-q",
-        ],
-    ));
+    let out = ok(pair.cp_in_parts("files/parts/", "files/out/"));
     let n = PART_FILES * PART_ROWS;
     assert!(out.contains(&format!("copied {n} rows")), "{out}");
     // Each of east's eight endpoints was its own part on west (a staged file or more each),
@@ -362,18 +350,7 @@ async fn a_partitioned_move_into_a_prefix_stages_a_part_an_endpoint_and_commits_
         }
         std::fs::write(bad.join(format!("part-{f}.csv")), text).unwrap();
     }
-    let err = fails(mvrec_as(
-        &pair.pki,
-        "alice",
-        &[
-            "cp",
-            "--partitions",
-            "8",
-            &pair.on_east("files/bad/"),
-            &format!("{}/files/out2/", pair.west.tls_url()),
-            "-q",
-        ],
-    ));
+    let err = fails(pair.cp_in_parts("files/bad/", "files/out2/"));
     assert!(
         err.contains("source: gateway east") && err.contains("part-5.csv"),
         "{err}"

@@ -353,11 +353,7 @@ mod tests {
             s.next().await.unwrap().unwrap()
         };
         let endless = futures::stream::repeat_with(move || Ok(batch.clone())).boxed();
-        let mut to = write("mem/out/");
-        to.file = Some(mover_proto::FileOptions {
-            format: mover_proto::FileFormat::Csv as i32,
-            ..Default::default()
-        });
+        let to = prefix("mem/out/");
         let mover = mover(&catalog, dir.path());
         let moving = mover.pipe((schema, endless), &to, Arc::new(Meter::default()));
         // Long enough for several parts to be published; then the move is dropped.
