@@ -4,7 +4,7 @@
 //! the peer's CA, presenting its own certificate: the peer sees this gateway's principal and
 //! applies its own rules. The peer's GetFlightInfo may answer with several endpoints (a
 //! partitioned read); they are read at once, up to the peer's `parallel`, into one stream, or
-//! each as a part of a write in parts ([`crate::moves`] decides), so the target still commits
+//! each as a part of a write in parts (the move decides which), so the target still commits
 //! once, and only when every endpoint arrived whole.
 
 use std::collections::{BTreeMap, VecDeque};
