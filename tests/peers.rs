@@ -358,6 +358,32 @@ async fn a_partitioned_move_into_a_prefix_stages_a_part_an_endpoint_and_commits_
     std::thread::sleep(Duration::from_millis(300)); // removals run in tasks of their own
     let left = mover_tests::files_under(&pair.west_dir.path().join("data"));
     assert!(left.iter().all(|f| !f.starts_with("out2")), "{left:?}");
+
+    // Through mvrec (--via-client) the same: a write in parts of eight DoPuts at once,
+    // committed once; and a bad endpoint aborts it.
+    let via_client = |from: &str, to: &str| {
+        let (from, to) = (pair.on_east(from), format!("{}/{to}", pair.west.tls_url()));
+        let args = ["cp", "--via-client", "--partitions", "8", &from, &to, "-q"];
+        mvrec_as(&pair.pki, "alice", &args)
+    };
+    let out = ok(via_client("files/parts/", "files/out3/"));
+    assert!(out.contains(&format!("copied {n} rows")), "{out}");
+    let log = pair.west.log();
+    assert_eq!(log.matches("a write in parts began").count(), 1, "{log}");
+    assert!(log.contains("committing a write in parts"), "{log}");
+    let files = mover_tests::files_under(&pair.west_dir.path().join("data/out3"));
+    assert!(files.len() >= PART_FILES, "{files:?}");
+    assert!(files.iter().all(|f| !f.contains("_staging")), "{files:?}");
+    let (_, ids) = mover_tests::names::ids_in_parts(&mut west, "files/out3/", 1).await;
+    assert_eq!(ids, (0..n as i64).collect::<Vec<_>>());
+    let err = fails(via_client("files/bad/", "files/out4/"));
+    assert!(
+        err.contains("the source failed") && err.contains("part-5.csv"),
+        "{err}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let left = mover_tests::files_under(&pair.west_dir.path().join("data"));
+    assert!(left.iter().all(|f| !f.starts_with("out4")), "{left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,7 +12,9 @@ use arrow_flight::{Action, FlightClient, FlightData, FlightDescriptor, FlightInf
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use mover_proto::{
-    Command, END_OF_UPLOAD, MOVE_ACTION, Move, Progress, Read, Write, command::Kind,
+    ABORT_WRITE_ACTION, AbortWrite, BEGIN_WRITE_ACTION, BeginWrite, COMMIT_WRITE_ACTION, Command,
+    CommitWrite, END_OF_UPLOAD, MOVE_ACTION, Move, PartId, Progress, Read, Write, WritePart,
+    WriteSession, command::Kind,
 };
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ pub const DEFAULT_GATEWAY: &str = "grpc://127.0.0.1:50051";
 /// is too small for wide batches; 64 MiB is bounded but roomy. The gateway's
 /// `server.max_message_bytes` defaults to this too.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Parts of a write in parts sent at once by [`Client::copy_from`].
+pub const PARTS_AT_ONCE: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -362,8 +366,10 @@ impl Client {
 
     /// Copy `source` from the gateway `from` to `write` on this gateway, the data passing
     /// through this process: for gateways that cannot reach each other. Flight data is
-    /// forwarded as it arrives, never decoded. The upload ends with the end-of-upload message
-    /// only if every endpoint of the source arrived whole; else the target rolls back.
+    /// forwarded as it arrives, never decoded. A source of several endpoints goes up as a
+    /// write in parts, an endpoint a part at once, where the target publishes parts in place
+    /// (a bucket prefix); else as one upload. Either way the target changes only if every
+    /// endpoint arrived whole, and then at once.
     pub async fn copy_from(
         &mut self,
         from: &mut Client,
@@ -372,8 +378,31 @@ impl Client {
         on_progress: impl FnMut(&Progress),
     ) -> Result<Progress> {
         let info = from.info(source).await?;
+        let tickets = tickets(info)?;
+        if tickets.len() > 1 {
+            let session = self.begin_write(write, 0).await?;
+            if session.in_place {
+                return self
+                    .copy_in_parts(from, tickets, &session.write_id, on_progress)
+                    .await;
+            }
+            // Here the commit would copy every part again: one stream is cheaper.
+            self.abort_write(&session.write_id).await?;
+        }
+        self.forward(from, tickets, write_descriptor(write), on_progress)
+            .await
+    }
+
+    /// Every endpoint of `tickets` as one upload under `descriptor`.
+    async fn forward(
+        &mut self,
+        from: &mut Client,
+        tickets: Vec<arrow_flight::Ticket>,
+        descriptor: FlightDescriptor,
+        on_progress: impl FnMut(&Progress),
+    ) -> Result<Progress> {
         let (tx, rx) = futures::channel::mpsc::channel::<FlightData>(4);
-        let forward = forward_endpoints(from, tickets(info)?, write_descriptor(write), tx);
+        let forward = forward_endpoints(from, tickets, descriptor, tx);
         let put = async {
             let results = self.flight.do_put(rx.map(Ok)).await?;
             last_progress(results.map(|r| r.map(|r| r.app_metadata)), on_progress).await
@@ -384,6 +413,104 @@ impl Client {
             (Err(source), _) => Err(ClientError::Source(Box::new(source))),
             (Ok(()), put) => put,
         }
+    }
+
+    /// Each endpoint of `tickets` as part of the write `id`, up to [`PARTS_AT_ONCE`] at once,
+    /// then the commit of every part; the first failure aborts the write.
+    async fn copy_in_parts(
+        &mut self,
+        from: &Client,
+        tickets: Vec<arrow_flight::Ticket>,
+        id: &str,
+        on_progress: impl FnMut(&Progress),
+    ) -> Result<Progress> {
+        let started = std::time::Instant::now();
+        let n = tickets.len();
+        let sent = std::sync::Mutex::new((vec![Progress::default(); n], on_progress));
+        let report = |i: usize, p: &Progress| {
+            let mut sent = sent.lock().unwrap_or_else(|e| e.into_inner());
+            let (parts, on_progress) = &mut *sent;
+            parts[i] = p.clone();
+            on_progress(&sum(parts, started));
+        };
+        let parts: Vec<PartId> = (0..n as u32)
+            .map(|partition| PartId {
+                partition,
+                attempt: 0,
+            })
+            .collect();
+        let uploads = futures::stream::iter(tickets.into_iter().zip(&parts).enumerate())
+            .map(|(i, (ticket, part))| {
+                let (mut to, mut from) = (self.handle(), from.handle());
+                let descriptor = part_descriptor(id, part);
+                let report = &report;
+                async move {
+                    to.forward(&mut from, vec![ticket], descriptor, |p| report(i, p))
+                        .await
+                }
+            })
+            .buffer_unordered(PARTS_AT_ONCE);
+        let staged: Result<Vec<Progress>> = uploads.try_collect().await;
+        if let Err(e) = staged {
+            // Nothing is published; the gateway also drops the write at its expiry.
+            if let Err(abort) = self.abort_write(id).await {
+                tracing::warn!(error = %abort, "cannot abort the write in parts");
+            }
+            return Err(e);
+        }
+        let mut done = self.commit_write(id, parts).await?;
+        let (parts, _) = sent.into_inner().unwrap_or_else(|e| e.into_inner());
+        let read = sum(&parts, started);
+        (done.rows_read, done.bytes_read, done.seconds) =
+            (read.rows_read, read.bytes_read, read.seconds);
+        Ok(done)
+    }
+
+    /// Open a write in parts into `write`'s target, for `ttl_seconds` (0: the gateway's
+    /// default).
+    pub async fn begin_write(&mut self, write: &Write, ttl_seconds: u32) -> Result<WriteSession> {
+        let begin = BeginWrite {
+            target: Some(write.clone()),
+            ttl_seconds,
+        };
+        let body = self
+            .one_result(BEGIN_WRITE_ACTION, begin.encode_to_vec())
+            .await?;
+        WriteSession::decode(body)
+            .map_err(|e| ClientError::Protocol(format!("bad write session: {e}")))
+    }
+
+    /// Publish exactly `parts` of the write `id`; the final report.
+    pub async fn commit_write(&mut self, id: &str, parts: Vec<PartId>) -> Result<Progress> {
+        let commit = CommitWrite {
+            write_id: id.into(),
+            parts,
+        };
+        let body = self
+            .one_result(COMMIT_WRITE_ACTION, commit.encode_to_vec())
+            .await?;
+        decode_progress(&body)
+    }
+
+    /// Drop every part of the write `id`.
+    pub async fn abort_write(&mut self, id: &str) -> Result<()> {
+        let abort = AbortWrite {
+            write_id: id.into(),
+        };
+        let action = Action::new(ABORT_WRITE_ACTION, abort.encode_to_vec());
+        let mut results = self.flight.do_action(action).await?;
+        while results.next().await.transpose()?.is_some() {}
+        Ok(())
+    }
+
+    /// The one result of the action `name`.
+    async fn one_result(&mut self, name: &str, body: Vec<u8>) -> Result<bytes::Bytes> {
+        let mut results = self.flight.do_action(Action::new(name, body)).await?;
+        results
+            .next()
+            .await
+            .ok_or_else(|| ClientError::Protocol(format!("{name} gave no result")))?
+            .map_err(ClientError::from)
     }
 
     /// The records hints the gateway tells from a file's first bytes, as JSON.
@@ -451,6 +578,29 @@ fn write_descriptor(write: &Write) -> FlightDescriptor {
         kind: Some(Kind::Write(write)),
     };
     FlightDescriptor::new_cmd(command.encode_to_vec())
+}
+
+/// The descriptor of one part of the write `id`.
+fn part_descriptor(id: &str, part: &PartId) -> FlightDescriptor {
+    let command = Command {
+        kind: Some(Kind::Part(WritePart {
+            write_id: id.into(),
+            partition: part.partition,
+            attempt: part.attempt,
+            end_marker: true,
+        })),
+    };
+    FlightDescriptor::new_cmd(command.encode_to_vec())
+}
+
+/// What the parts of a write sent, as one report.
+fn sum(parts: &[Progress], started: std::time::Instant) -> Progress {
+    Progress {
+        rows_read: parts.iter().map(|p| p.rows_read).sum(),
+        bytes_read: parts.iter().map(|p| p.bytes_read).sum(),
+        seconds: started.elapsed().as_secs_f64(),
+        ..Default::default()
+    }
 }
 
 fn end_of_upload() -> impl Stream<Item = std::result::Result<FlightData, FlightError>> {

@@ -50,6 +50,8 @@ pub(super) async fn begin(
         .target
         .ok_or_else(|| Status::invalid_argument("the write names no target"))?;
     service.check_write(caller, &target)?;
+    let sink = service.catalog.sink(&target).map_err(status)?;
+    let in_place = sink.connector.publishes_parts_in_place(&sink.spec);
     let ttl = match begin.ttl_seconds {
         0 => None,
         s => Some(std::time::Duration::from_secs(s.into())),
@@ -62,6 +64,7 @@ pub(super) async fn begin(
     let session = WriteSession {
         write_id: begun.id,
         expires_at: unix_seconds(begun.expires_at),
+        in_place,
     };
     Ok(one(session.encode_to_vec()))
 }
