@@ -261,3 +261,70 @@ async fn a_table_split_into_block_ranges_reads_whole() {
     let info = client.info(&split("pg/public/big")).await.unwrap();
     assert_eq!(info.endpoint.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_gateways_staged_parts_are_swept_once_their_write_is_over() {
+    use mover_proto::{ExistingTable, PartId, Write};
+    let pg = Postgres::start();
+    let dir = workdir();
+    let extra = "[server]\nspool_dir = \"spool\"\n";
+    let mut gw = gateway_for(&pg, dir.path(), extra);
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    let target = |name: &str| Write {
+        path: Some(mover_proto::Path {
+            parts: mover_client::names::parse(name).unwrap(),
+        }),
+        existing_table: ExistingTable::Append as i32,
+        ..Default::default()
+    };
+    let batch = arrow::array::RecordBatch::try_from_iter([(
+        "id",
+        std::sync::Arc::new(arrow::array::Int64Array::from_iter_values(0..1000)) as _,
+    )])
+    .unwrap();
+    // One part each of three writes in parts, staged three ways: a Postgres staging table, a
+    // bucket prefix's hidden file, a spooled file (a single-file target). Then the gateway
+    // dies before any commit or abort.
+    let mut expires = 0;
+    for name in ["pg/public/landed", "files/out/", "files/one.csv"] {
+        let session = client.begin_write(&target(name), 1).await.unwrap();
+        expires = expires.max(session.expires_at);
+        let part = PartId {
+            partition: 0,
+            attempt: 0,
+        };
+        let batches = futures::stream::iter([Ok(batch.clone())]);
+        let staged = client
+            .put_part(&session.write_id, &part, batch.schema(), batches)
+            .await
+            .unwrap();
+        assert_eq!(staged.rows_read, 1000, "{name}");
+    }
+    gw.kill();
+    let stage_tables = "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_mover\\_stage\\_%'";
+    assert_eq!(pg.psql(stage_tables), "1");
+    let staged_files = || {
+        let mut files = mover_tests::files_under(&dir.path().join("data"));
+        files.extend(mover_tests::files_under(&dir.path().join("spool")));
+        files
+    };
+    let left = staged_files();
+    assert!(left.iter().any(|f| f.contains("_staging-")), "{left:?}");
+    assert!(left.iter().any(|f| f.ends_with(".arrows")), "{left:?}");
+
+    // A gateway started after the writes' expiry (with the grace for other gateways' clocks)
+    // removes all of it, and no reader ever saw any of it.
+    let over = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(expires)
+        + std::time::Duration::from_secs(11);
+    if let Ok(wait) = over.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(wait);
+    }
+    let gw = gateway_for(&pg, dir.path(), extra);
+    gw.wait_for_log("removed a stopped gateway's spooled parts", 30);
+    gw.wait_for_log("removed parts staged by writes that ended", 30);
+    assert_eq!(pg.psql(stage_tables), "0");
+    assert_eq!(pg.psql("SELECT to_regclass('public.landed') IS NULL"), "t");
+    let left = staged_files();
+    assert!(left.is_empty(), "{left:?}");
+}

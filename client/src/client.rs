@@ -347,6 +347,34 @@ impl Client {
     where
         S: Stream<Item = std::result::Result<RecordBatch, FlightError>> + Send + 'static,
     {
+        self.upload(write_descriptor(write), schema, batches).await
+    }
+
+    /// Send `batches` as `part` of the write in parts `write_id`: staged, not yet published;
+    /// the report counts the rows staged.
+    pub async fn put_part<S>(
+        &mut self,
+        write_id: &str,
+        part: &PartId,
+        schema: SchemaRef,
+        batches: S,
+    ) -> Result<Progress>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, FlightError>> + Send + 'static,
+    {
+        self.upload(part_descriptor(write_id, part), schema, batches)
+            .await
+    }
+
+    async fn upload<S>(
+        &mut self,
+        descriptor: FlightDescriptor,
+        schema: SchemaRef,
+        batches: S,
+    ) -> Result<Progress>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, FlightError>> + Send + 'static,
+    {
         let failed = Arc::new(AtomicBool::new(false));
         let seen = failed.clone();
         let batches = batches.inspect(move |item| {
@@ -356,7 +384,7 @@ impl Client {
         });
         let data = FlightDataEncoderBuilder::new()
             .with_schema(schema)
-            .with_flight_descriptor(Some(write_descriptor(write)))
+            .with_flight_descriptor(Some(descriptor))
             .build(batches)
             .chain(end_of_upload())
             .take_while(move |_| futures::future::ready(!failed.load(Ordering::SeqCst)));

@@ -148,6 +148,23 @@ impl Catalog {
             .collect()
     }
 
+    /// Every source swept of the parts that writes in parts left behind
+    /// ([`Connector::sweep_parts`]): each source that removed some, or failed, with how many.
+    pub async fn sweep_parts(&self, now: std::time::SystemTime) -> Vec<(String, Result<usize>)> {
+        let mut swept = Vec::new();
+        for (name, source) in self.sources.iter() {
+            let result = source
+                .connector
+                .sweep_parts(now)
+                .await
+                .map_err(|e| e.within(name));
+            if !matches!(result, Ok(0)) {
+                swept.push((name.clone(), result));
+            }
+        }
+        swept
+    }
+
     /// The datasets of one source, named below it: a database's every table and view, a
     /// bucket's top level (one listing, not a walk of the bucket).
     pub async fn list_source(&self, name: &str) -> Result<Vec<DatasetInfo>> {

@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod ranges;
 pub mod sql_errors;
 pub mod sqlite;
+pub mod stages;
 pub mod undo;
 
 use std::path::{Path, PathBuf};
@@ -289,6 +290,13 @@ pub trait Connector: Send + Sync {
     /// Remove staged parts that will not be published.
     async fn discard_parts(&self, _parts: Vec<StagedPart>) -> Result<()> {
         Ok(())
+    }
+
+    /// Remove what writes in parts staged here and left behind, by this gateway or another
+    /// (one killed before its write's commit or abort): every part whose stage name
+    /// ([`stages`]) says its write expired before `now`. How many were removed.
+    async fn sweep_parts(&self, _now: std::time::SystemTime) -> Result<usize> {
+        Ok(0)
     }
 
     /// The records hints a file's first bytes suggest. Only files have them.

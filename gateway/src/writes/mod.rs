@@ -21,7 +21,7 @@ use arrow::datatypes::SchemaRef;
 use mover_proto::{PartId, Write};
 
 use crate::catalog::Catalog;
-use crate::connectors::{Connector, StagedPart, WriteReport, undo};
+use crate::connectors::{Connector, StagedPart, WriteReport, stages, undo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::BatchStream;
 
@@ -43,6 +43,10 @@ const MAX_PARTS: usize = 100_000;
 
 /// How often expired writes are looked for.
 const REAP_EVERY: Duration = Duration::from_secs(1);
+
+/// How often every target is swept for parts a killed gateway staged (one catalog query a
+/// database, one listing a bucket).
+const SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
 
 /// A write `begin` opened.
 #[derive(Debug, Clone)]
@@ -142,6 +146,7 @@ impl Writes {
         });
         if tokio::runtime::Handle::try_current().is_ok() {
             tokio::spawn(reap(Arc::downgrade(&inner)));
+            tokio::spawn(sweep(Arc::downgrade(&inner)));
         }
         Self { inner }
     }
@@ -207,7 +212,7 @@ impl Writes {
     ) -> Result<u64> {
         let key = (key.partition, key.attempt);
         let name = part_name(key);
-        let write = {
+        let (write, expires_at) = {
             let mut sessions = self.inner.lock();
             let w = session(&mut sessions, principal, id)?;
             w.open()?;
@@ -230,7 +235,7 @@ impl Writes {
                 None => w.schema = Some(schema.clone()),
             }
             w.parts.insert(key, Part::Arriving);
-            w.write.clone()
+            (w.write.clone(), w.expires_at)
         };
         // Until it is staged, a part dropped (the client left) or failed is forgotten.
         let arriving = Arriving {
@@ -239,7 +244,10 @@ impl Writes {
             key,
             done: false,
         };
-        let staged = self.stage_here(&write, id, key, schema, batches).await;
+        // Named with the write's expiry: a gateway killed now leaves a part any gateway can
+        // tell is over.
+        let stage = stages::name(expires_at, id, key.0, key.1);
+        let staged = self.stage_here(&write, &stage, schema, batches).await;
         arriving.finish(staged.map_err(|e| e.within(&name)))
     }
 
@@ -247,8 +255,7 @@ impl Writes {
     async fn stage_here(
         &self,
         write: &Write,
-        id: &str,
-        key: Key,
+        stage: &str,
         schema: SchemaRef,
         batches: BatchStream,
     ) -> Result<Staged> {
@@ -257,10 +264,9 @@ impl Writes {
             let file = spool::write(&self.inner.spool, schema, batches).await?;
             return Ok(Staged::Spooled(file));
         }
-        let stage = format!("{}-{}-{}", &id[..id.len().min(16)], key.0, key.1);
         let part = sink
             .connector
-            .stage_part(&sink.spec, &stage, schema, batches)
+            .stage_part(&sink.spec, stage, schema, batches)
             .await
             .map_err(|e| e.within(&sink.label))?;
         Ok(Staged::Native(NativePart {
@@ -605,6 +611,32 @@ async fn reap(inner: Weak<Inner>) {
     }
 }
 
+/// What killed gateways left, removed at start and every [`SWEEP_EVERY`] while this lives:
+/// their spool folders on this machine, and in every target the parts their writes staged
+/// there, once those writes are over ([`stages`]).
+async fn sweep(inner: Weak<Inner>) {
+    loop {
+        let Some(live) = inner.upgrade() else {
+            return;
+        };
+        spool::sweep(&live.settings.spool_dir, &live.spool);
+        let catalog = live.catalog.clone();
+        drop(live);
+        for (source, swept) in catalog.sweep_parts(SystemTime::now()).await {
+            match swept {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    source,
+                    parts = n,
+                    "removed parts staged by writes that ended without a commit or abort"
+                ),
+                Err(e) => tracing::warn!(source, error = %e, "cannot sweep stale staged parts"),
+            }
+        }
+        tokio::time::sleep(SWEEP_EVERY).await;
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -797,5 +829,59 @@ mod tests {
         stage(&w, &id, part(0, 0), 5).await.unwrap();
         let report = w.commit("alice", &id, &[part(0, 0)]).await.unwrap();
         assert_eq!(report.rows_committed, 5);
+    }
+
+    #[tokio::test]
+    async fn what_a_killed_gateway_staged_is_swept_once_its_write_is_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog(dir.path());
+        let sink = catalog.sink(&prefix("mem", "t/")).unwrap();
+        let now = SystemTime::now();
+        let stage_as = |expires_at: SystemTime, n: i64| {
+            let (schema, batches) = rows(n);
+            let stage = stages::name(expires_at, "0123456789abcdef", 0, 0);
+            let sink = &sink;
+            async move {
+                sink.connector
+                    .stage_part(&sink.spec, &stage, schema, batches)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Parts no gateway will commit or discard: one whose write is over, one still open.
+        let over = stage_as(now - stages::GRACE - Duration::from_secs(5), 3).await;
+        let open = stage_as(now + Duration::from_secs(60), 7).await;
+        let swept = catalog.sweep_parts(now).await;
+        assert_eq!(swept.len(), 1, "{swept:?}");
+        assert_eq!(
+            (swept[0].0.as_str(), swept[0].1.as_ref().ok()),
+            ("mem", Some(&1))
+        );
+        // The open write's part is still there to publish; the other is gone.
+        let (schema, _) = rows(0);
+        let gone = sink
+            .connector
+            .publish_parts(&sink.spec, schema.clone(), vec![over])
+            .await;
+        assert!(gone.is_err());
+        let published = sink
+            .connector
+            .publish_parts(&sink.spec, schema, vec![open])
+            .await
+            .unwrap();
+        assert_eq!(published.rows_committed, 7);
+        assert!(catalog.sweep_parts(now).await.is_empty());
+
+        // A spool folder of a process that is gone is removed; a running one's stays.
+        let spool = dir.path().join("spool");
+        let dead = spool.join("mover-spool-4000000000-ab");
+        let live = spool.join(format!("mover-spool-{}-cd", std::process::id()));
+        for folder in [&dead, &live] {
+            std::fs::create_dir_all(folder).unwrap();
+            std::fs::write(folder.join("part-1.arrows"), b"x").unwrap();
+        }
+        spool::sweep(&spool, &spool.join("mover-spool-1-own"));
+        assert!(!dead.exists());
+        assert!(live.join("part-1.arrows").exists());
     }
 }

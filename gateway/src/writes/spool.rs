@@ -37,6 +37,42 @@ impl Drop for File {
     }
 }
 
+/// Remove the spool folders in `dir` of gateway processes that no longer run (killed with
+/// parts spooled), never `own`. Each folder is named by its process id
+/// (`mover-spool-PID-…`); where the system cannot tell which processes run (no `/proc`),
+/// nothing is removed.
+pub fn sweep(dir: &Path, own: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("mover-spool-"))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if path == own || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                tracing::info!(folder = %path.display(), "removed a stopped gateway's spooled parts")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, folder = %path.display(), "cannot remove a stopped gateway's spool folder")
+            }
+        }
+    }
+}
+
 /// `batches` into a new file in `dir`; removed again if the stream fails or this is dropped.
 pub async fn write(dir: &Path, schema: SchemaRef, mut batches: BatchStream) -> Result<File> {
     tokio::fs::create_dir_all(dir)

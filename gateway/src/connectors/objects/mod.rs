@@ -421,6 +421,13 @@ impl Connector for Bucket {
         write::discard_parts(self, parts).await;
         Ok(())
     }
+
+    async fn sweep_parts(&self, now: std::time::SystemTime) -> Result<usize> {
+        if !self.writable {
+            return Ok(0);
+        }
+        write::sweep_parts(self, now).await
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use mover_proto::FileFormat;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, WriteMultipart};
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use super::staged::{self, Staged};
 use super::{Bucket, Key, read};
 use crate::connectors::plan::{self, Plan};
-use crate::connectors::{StagedPart, WriteReport, WriteSpec, undo};
+use crate::connectors::{StagedPart, WriteReport, WriteSpec, stages, undo};
 use crate::error::{Context, Error, Result};
 use crate::records::{self, Encoder, Format};
 use crate::transfer::BatchStream;
@@ -351,6 +351,39 @@ pub(super) async fn discard_parts(bucket: &Bucket, parts: Vec<StagedPart>) {
         .map(Path::from)
         .collect();
     staged::delete_all(&*bucket.store, paths).await;
+}
+
+/// Remove every staged part in the bucket whose write expired before `now` ([`stages`]): a
+/// killed gateway's. One listing of the whole bucket. A single prefix write's hidden parts
+/// (`_staging-RUN-N`) carry no expiry and are not taken.
+pub(super) async fn sweep_parts(bucket: &Bucket, now: SystemTime) -> Result<usize> {
+    let stale: Vec<Path> = bucket
+        .store
+        .list(None)
+        .try_filter(|m| futures::future::ready(is_stale_part(&m.location, now)))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .internal(format!(
+            "listing bucket {} for stale staged parts",
+            bucket.name
+        ))?;
+    let n = stale.len();
+    staged::delete_all(&*bucket.store, stale).await;
+    Ok(n)
+}
+
+/// Whether `path` is a part a write in parts staged (`_staging-STAGE-N.ext`) and its write
+/// expired before `now`.
+fn is_stale_part(path: &Path, now: SystemTime) -> bool {
+    let stage = path
+        .filename()
+        .and_then(|f| f.strip_prefix("_staging-"))
+        .and_then(|f| f.rsplit_once('.'))
+        .and_then(|(stem, _)| stem.rsplit_once('-'))
+        .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(stage, _)| stage);
+    stage.is_some_and(|s| stages::is_stale(s, '-', now))
 }
 
 /// The commit of a prefix write whose new parts are all `staged`: they are renamed into place

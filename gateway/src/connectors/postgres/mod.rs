@@ -733,6 +733,10 @@ impl Connector for Postgres {
         self.discard(parts).await
     }
 
+    async fn sweep_parts(&self, now: std::time::SystemTime) -> Result<usize> {
+        self.sweep(now).await
+    }
+
     async fn write(
         &self,
         spec: &WriteSpec,

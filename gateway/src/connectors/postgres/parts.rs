@@ -4,7 +4,11 @@
 //! commit is one transaction that prepares the target as a single write would (create,
 //! truncate, delete or drop and create), copies in every listed part with `INSERT … SELECT`
 //! and drops the staging tables. A failed commit rolls back whole; a dropped or failed part
-//! drops its own staging table with its transaction.
+//! drops its own staging table with its transaction. A killed gateway's staging tables are
+//! dropped by the next gateway to sweep the database, once their write's expiry (in their
+//! name, [`stages`]) has passed.
+
+use std::time::SystemTime;
 
 use arrow::datatypes::SchemaRef;
 use sqlx::{AssertSqlSafe, Connection, Executor};
@@ -13,8 +17,8 @@ use super::{
     DEFAULT_SCHEMA, Postgres, Table, columns, copy_in, db_error, prepare_table, quote,
     target_columns,
 };
-use crate::connectors::plan;
 use crate::connectors::{BatchStream, StagedPart, WriteReport, WriteSpec};
+use crate::connectors::{plan, stages};
 use crate::error::{Error, Result};
 
 /// The name staging tables start with.
@@ -122,6 +126,35 @@ impl Postgres {
             drop_table(&mut conn, &staged_table(part)?).await?;
         }
         Ok(())
+    }
+}
+
+impl Postgres {
+    /// Drop every staging table, in any schema, whose write expired before `now` (with
+    /// [`stages::GRACE`]); one the gateway's login may not drop is left, with a warning.
+    pub(super) async fn sweep(&self, now: SystemTime) -> Result<usize> {
+        let mut conn = self.connect().await?;
+        let found: Vec<(String, String)> = sqlx::query_as(
+            "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'r' AND strpos(c.relname, $1) = 1",
+        )
+        .bind(STAGE_PREFIX)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| db_error(e, "listing staging tables"))?;
+        let mut dropped = 0;
+        for (schema, name) in found {
+            if !stages::is_stale(&name[STAGE_PREFIX.len()..], '_', now) {
+                continue;
+            }
+            let table = Table { schema, name };
+            match drop_table(&mut conn, &table).await {
+                Ok(()) => dropped += 1,
+                Err(e) => tracing::warn!(error = %e, "cannot drop a stale staging table"),
+            }
+        }
+        Ok(dropped)
     }
 }
 

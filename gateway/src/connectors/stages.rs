@@ -1,0 +1,79 @@
+//! The names connectors give the parts of writes in parts they stage:
+//! `EXPIRY-WRITE-PARTITION-ATTEMPT`, the write's expiry first (seconds since the Unix epoch,
+//! in hex). A gateway killed before a write's commit or abort leaves its staged parts behind,
+//! and no record of them; the name alone tells any gateway that comes upon one that its write
+//! is over, so it can be removed ([`crate::connectors::Connector::sweep_parts`]).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long after its write's expiry a part is left alone: gateways that share a target
+/// (a database, a bucket) may not agree on the time to the second, and a write is aborted by
+/// its own gateway's clock.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// The stage name of `attempt` of `partition` of the write `write`, which expires at
+/// `expires_at`: letters, digits and `-` only.
+pub fn name(expires_at: SystemTime, write: &str, partition: u32, attempt: u32) -> String {
+    let expiry = expires_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let write: String = write
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    format!("{expiry:x}-{write}-{partition}-{attempt}")
+}
+
+/// When the write of the stage `stage` (as [`name`] made it, with `-` or `separator` between
+/// its fields) expires; `None` for any other name, which is never swept.
+pub fn expiry(stage: &str, separator: char) -> Option<SystemTime> {
+    let fields: Vec<&str> = stage.split(['-', separator]).collect();
+    let [expiry, write, partition, attempt] = fields.as_slice() else {
+        return None;
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit());
+    let ours = (1..=16).contains(&expiry.len())
+        && !write.is_empty()
+        && write.bytes().all(|b| b.is_ascii_alphanumeric())
+        && digits(partition)
+        && digits(attempt);
+    if !ours {
+        return None;
+    }
+    let seconds = u64::from_str_radix(expiry, 16).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+}
+
+/// Whether the stage `stage` belongs to a write that expired, with [`GRACE`], before `now`.
+pub fn is_stale(stage: &str, separator: char, now: SystemTime) -> bool {
+    expiry(stage, separator).is_some_and(|at| at + GRACE < now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_carries_its_write_expiry_and_nothing_else_is_taken_for_one() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let stage = name(at, "0123456789abcdef0123456789abcdef", 7, 2);
+        assert_eq!(stage, "6b49d200-0123456789abcdef-7-2");
+        assert_eq!(expiry(&stage, '-'), Some(at));
+        assert_eq!(expiry(&stage.replace('-', "_"), '_'), Some(at));
+        let after = at + GRACE + Duration::from_secs(1);
+        assert!(is_stale(&stage, '-', after));
+        assert!(!is_stale(&stage, '-', at + GRACE));
+        // A single prefix write's run, a user's own table, a forged expiry: never swept.
+        for other in [
+            "18a2b3c4d5e6f708",
+            "orders",
+            "zz-ab-1-0",
+            "6b49d200-ab-1",
+            "6b49d200-a b-1-0",
+            "",
+        ] {
+            assert_eq!(expiry(other, '_'), None, "{other}");
+        }
+    }
+}
