@@ -834,3 +834,110 @@ fn moves_read_files_by_sniffed_hints_and_given_hints_win() {
     let err = fails(gw.mvrec(&["schema", "demo/main/wrong"]));
     assert!(err.contains("wrong"), "{err}");
 }
+
+/// `gateway check`: a line for the server's own settings and one for every database and bucket,
+/// each reached at once; exit 1 naming what failed, 0 when all is well.
+#[test]
+fn gateway_check_reaches_every_source_and_names_what_failed() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    let dir = workdir();
+    let good = "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n";
+    let silent_pg = |name: &str| {
+        format!(
+            "[databases.{name}]\nurl = \"postgres://mover@127.0.0.1:{port}/postgres\"\nconnect_timeout_seconds = 2\n"
+        )
+    };
+    let gateway = mover_tests::bin("gateway");
+    let check = |config: &str| {
+        let file = dir.path().join("check.toml");
+        std::fs::write(&file, config).unwrap();
+        let out = std::process::Command::new(&gateway)
+            .args(["--config", file.to_str().unwrap(), "check"])
+            .env_remove("CHECK_UNSET_PASSWORD")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (passed, said, _) = check(good);
+    assert!(passed, "{said}");
+    for line in [
+        "ok    server:",
+        "ok    databases.demo:",
+        "ok    buckets.files:",
+    ] {
+        assert!(said.contains(line), "{line}: {said}");
+    }
+    // Two databases that never answer are waited for at once: one connect timeout in all.
+    let started = std::time::Instant::now();
+    let (passed, said, _) = check(&format!("{good}{}{}", silent_pg("pg"), silent_pg("pg2")));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!passed, "{said}");
+    assert!(said.contains("ok    databases.demo:"), "{said}");
+    for name in ["pg", "pg2"] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with(&format!("FAIL  databases.{name}:"))
+                    && l.contains("no answer within 2 s")),
+            "{said}"
+        );
+    }
+    // A secret that cannot be resolved fails the config itself, naming its key.
+    let unset = format!(
+        "{good}{}password_env = \"CHECK_UNSET_PASSWORD\"\n",
+        silent_pg("nopass")
+    );
+    let (passed, said, err) = check(&unset);
+    assert!(!passed, "{said}");
+    assert!(
+        err.contains("databases.nopass") && err.contains("CHECK_UNSET_PASSWORD"),
+        "{err}"
+    );
+}
+
+/// The standard gRPC health service answers on the Flight port.
+#[tokio::test]
+async fn the_gateway_answers_grpc_health_checks() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let dir = workdir();
+    let gw = Gateway::start_default(dir.path());
+    let channel = tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in ["", "arrow.flight.protocol.FlightService"] {
+        let answer = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}

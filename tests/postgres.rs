@@ -267,7 +267,7 @@ async fn a_killed_gateways_staged_parts_are_swept_once_their_write_is_over() {
     use mover_proto::{ExistingTable, PartId, Write};
     let pg = Postgres::start();
     let dir = workdir();
-    let extra = "[server]\nspool_dir = \"spool\"\n";
+    let extra = "[server]\nspool_dir = \"spool\"\nstale_parts_grace_seconds = 0\n";
     let mut gw = gateway_for(&pg, dir.path(), extra);
     let mut client = Client::connect(&gw.url).await.unwrap();
     let target = |name: &str| Write {
@@ -312,11 +312,9 @@ async fn a_killed_gateways_staged_parts_are_swept_once_their_write_is_over() {
     assert!(left.iter().any(|f| f.contains("_staging-")), "{left:?}");
     assert!(left.iter().any(|f| f.ends_with(".arrows")), "{left:?}");
 
-    // A gateway started after the writes' expiry (with the grace for other gateways' clocks)
-    // removes all of it, and no reader ever saw any of it.
-    let over = std::time::UNIX_EPOCH
-        + std::time::Duration::from_secs(expires)
-        + std::time::Duration::from_secs(11);
+    // A gateway started after the writes' expiry (and the grace, here none) removes all of
+    // it, and no reader ever saw any of it.
+    let over = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires + 2);
     if let Ok(wait) = over.duration_since(std::time::SystemTime::now()) {
         std::thread::sleep(wait);
     }

@@ -746,3 +746,48 @@ fn a_move_of_bad_input_leaves_the_target_as_it_was() {
     ]));
     assert_eq!(sqlite_rows(&data.join("mover.db"), "kept"), before);
 }
+
+#[test]
+fn an_endless_line_is_refused_before_it_is_held() {
+    // The shape of a decompression bomb: a small gzip file that expands into one line of
+    // 512 MiB (a header, then no newline), as CSV and as JSON lines.
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let line = 512 * 1024 * 1024;
+    for (name, head) in [("bomb.csv.gz", "a,b\\n"), ("bomb.jsonl.gz", "{\"a\": \"")] {
+        let made = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{{ printf '{head}'; head -c {line} /dev/zero | tr '\\0' x; }} | gzip -1 > {name}"
+            ))
+            .current_dir(&data)
+            .status()
+            .expect("sh, head, tr and gzip");
+        assert!(made.success());
+        assert!(std::fs::metadata(data.join(name)).unwrap().len() < 4 * 1024 * 1024);
+    }
+    let gw = Gateway::start_default(dir.path());
+    // The CSV's header is read, and its second line refused at the bound as it streams; the
+    // JSON lines file has no whole line in the (bounded) sample its schema is inferred from.
+    for (name, says) in [
+        (
+            "bomb.csv.gz",
+            "line 2 is longer than 64 MiB (buckets.files.max_line_mb)",
+        ),
+        ("bomb.jsonl.gz", "line 1 is longer than the 16"),
+    ] {
+        let err = fails(gw.mvrec(&["cp", &format!("files/{name}"), "files/out/bomb.parquet"]));
+        assert!(
+            err.contains(&format!("mvrec: invalid: source: files/{name}: {says}")),
+            "{err}"
+        );
+    }
+    let left = mover_tests::files_under(&data.join("out"));
+    assert!(left.is_empty(), "{left:?}");
+    let peak = gw.peak_rss_mb();
+    eprintln!("gateway peak RSS after the bombs: {peak} MiB");
+    assert!(peak < 256, "the gateway held {peak} MiB");
+    // Still serving.
+    std::fs::write(data.join("fine.csv"), "a,b\n1,2\n").unwrap();
+    mover_tests::ok(gw.mvrec(&["cp", "files/fine.csv", "files/out/fine.parquet"]));
+}

@@ -385,6 +385,14 @@ fn plaintext_off_loopback_needs_the_loud_setting() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_never_appear_in_any_output() {
+    for log_format in ["text", "json"] {
+        secrets_never_appear_with(log_format).await;
+    }
+}
+
+/// Every failure we can cause, with the gateway logging at debug in `log_format`, and
+/// `gateway check` of the same config: no secret in any of it.
+async fn secrets_never_appear_with(log_format: &str) {
     const S3_SECRET: &str = "s3-secret-Zq8vX2mN4p";
     const S3_KEY_ID: &str = "AKIA-KEYID-Yt7rW1";
     const PASSWORD: &str = "pw-Hj3kL9sQ";
@@ -407,6 +415,8 @@ async fn secrets_never_appear_in_any_output() {
             dir.path().join("gateway.toml").to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
+            "--log-format",
+            log_format,
         ])
         .env("T_KEY", S3_KEY_ID)
         .env("T_SECRET", S3_SECRET)
@@ -474,7 +484,36 @@ async fn secrets_never_appear_in_any_output() {
     seen.push_str(&format!("{:?}", client.info(&read("lake/a.parquet")).await));
     child.kill().unwrap();
     child.wait().unwrap();
-    seen.push_str(&std::fs::read_to_string(&log).unwrap());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    if log_format == "json" {
+        for line in logged.lines() {
+            let event: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+            assert!(
+                event["level"].is_string() && event["fields"].is_object(),
+                "{line}"
+            );
+        }
+    }
+    seen.push_str(&logged);
+    // `gateway check` reaches the unreachable bucket with the same keys, and says so.
+    let check = std::process::Command::new(mover_tests::bin("gateway"))
+        .args([
+            "--config",
+            dir.path().join("gateway.toml").to_str().unwrap(),
+            "check",
+        ])
+        .env("T_KEY", S3_KEY_ID)
+        .env("T_SECRET", S3_SECRET)
+        .output()
+        .unwrap();
+    let checked = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(
+        !check.status.success() && checked.contains("FAIL  buckets.lake"),
+        "{checked}"
+    );
+    seen.push_str(&checked);
+    seen.push_str(&String::from_utf8_lossy(&check.stderr));
     assert!(
         seen.contains("lake"),
         "the failures were not exercised: {seen}"

@@ -29,6 +29,34 @@ struct Source {
     connector: Arc<dyn Connector>,
 }
 
+/// Every configured source, each opened or the reason it could not be.
+fn opened(config: &Config) -> Vec<(String, SourceKind, Result<Source>)> {
+    let setup = config.setup();
+    let databases = config.databases.iter().map(|(name, db)| {
+        let source = db
+            .options
+            .open(name, &db.url, &setup)
+            .map_err(|e| e.within(format!("databases.{name}")))
+            .map(|connector| Source {
+                kind: SourceKind::Database,
+                allow_sql: db.allow_sql,
+                allow_sql_writes: db.allow_sql_writes,
+                connector,
+            });
+        (name.clone(), SourceKind::Database, source)
+    });
+    let buckets = config.buckets.iter().map(|(name, bucket)| {
+        let source = Bucket::open(name, bucket, &setup).map(|b| Source {
+            kind: SourceKind::Bucket,
+            allow_sql: false,
+            allow_sql_writes: false,
+            connector: Arc::new(b),
+        });
+        (name.clone(), SourceKind::Bucket, source)
+    });
+    databases.chain(buckets).collect()
+}
+
 /// The connector a write goes to, with its spec and the name errors give it.
 pub struct Sink {
     pub connector: Arc<dyn Connector>,
@@ -58,33 +86,33 @@ pub struct Listing {
 
 impl Catalog {
     pub fn from_config(config: &Config) -> Result<Self> {
-        let mut sources = BTreeMap::new();
-        let setup = config.setup();
-        for (name, db) in &config.databases {
-            let connector = db
-                .options
-                .open(name, &db.url, &setup)
-                .map_err(|e| e.within(format!("databases.{name}")))?;
-            let source = Source {
-                kind: SourceKind::Database,
-                allow_sql: db.allow_sql,
-                allow_sql_writes: db.allow_sql_writes,
-                connector,
-            };
-            sources.insert(name.clone(), source);
-        }
-        for (name, bucket) in &config.buckets {
-            let source = Source {
-                kind: SourceKind::Bucket,
-                allow_sql: false,
-                allow_sql_writes: false,
-                connector: Arc::new(Bucket::open(name, bucket, &setup)?),
-            };
-            sources.insert(name.clone(), source);
-        }
+        let sources = opened(config)
+            .into_iter()
+            .map(|(name, _, source)| Ok((name, source?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
         Ok(Self {
             sources: Arc::new(sources),
         })
+    }
+
+    /// Each configured source opened on its own (its secrets resolved) and listed once (a
+    /// database's login, a bucket's credentials), all at once: per source, by its config
+    /// key, how many datasets it shows at its top, or why it failed.
+    pub async fn check(config: &Config) -> Vec<(String, Result<usize>)> {
+        let checks = opened(config)
+            .into_iter()
+            .map(|(name, kind, source)| async move {
+                let key = match kind {
+                    SourceKind::Database => format!("databases.{name}"),
+                    SourceKind::Bucket => format!("buckets.{name}"),
+                };
+                let listed = match source {
+                    Ok(source) => source.connector.list(&[]).await.map(|found| found.len()),
+                    Err(e) => Err(e),
+                };
+                (key, listed)
+            });
+        futures::future::join_all(checks).await
     }
 
     fn source(&self, name: &str) -> Result<&Source> {
@@ -150,12 +178,15 @@ impl Catalog {
 
     /// Every source swept of the parts that writes in parts left behind
     /// ([`Connector::sweep_parts`]): each source that removed some, or failed, with how many.
-    pub async fn sweep_parts(&self, now: std::time::SystemTime) -> Vec<(String, Result<usize>)> {
+    pub async fn sweep_parts(
+        &self,
+        expired_before: std::time::SystemTime,
+    ) -> Vec<(String, Result<usize>)> {
         let mut swept = Vec::new();
         for (name, source) in self.sources.iter() {
             let result = source
                 .connector
-                .sweep_parts(now)
+                .sweep_parts(expired_before)
                 .await
                 .map_err(|e| e.within(name));
             if !matches!(result, Ok(0)) {

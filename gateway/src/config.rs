@@ -101,6 +101,12 @@ pub struct ServerConfig {
     /// The longest a client may ask a write in parts to stay open.
     #[serde(default = "default_max_write_ttl_seconds")]
     pub max_write_ttl_seconds: u64,
+    /// How long after its write's expiry a staged part that no gateway removed (its own was
+    /// killed) is left before any gateway sweeps it: longer than a commit may take, since a
+    /// bucket's commit renames parts after the expiry was checked, and than the clocks of
+    /// gateways sharing a target may differ.
+    #[serde(default = "default_stale_parts_grace_seconds")]
+    pub stale_parts_grace_seconds: u64,
     /// Where the parts of writes in parts wait for their commit (default: the system's
     /// temporary folder). Each gateway process keeps a folder of its own inside.
     pub spool_dir: Option<PathBuf>,
@@ -166,6 +172,7 @@ impl Default for ServerConfig {
             ticket_ttl_seconds: default_ticket_ttl_seconds(),
             write_ttl_seconds: default_write_ttl_seconds(),
             max_write_ttl_seconds: default_max_write_ttl_seconds(),
+            stale_parts_grace_seconds: default_stale_parts_grace_seconds(),
             spool_dir: None,
         }
     }
@@ -206,6 +213,9 @@ fn default_write_ttl_seconds() -> u64 {
 }
 fn default_max_write_ttl_seconds() -> u64 {
     86400
+}
+fn default_stale_parts_grace_seconds() -> u64 {
+    3600
 }
 fn default_parallel() -> usize {
     4

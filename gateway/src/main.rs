@@ -23,25 +23,41 @@ struct Args {
     /// Listen address, overriding the config's server.listen.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// How the log (on standard error) is written: text for people, or json, one object a
+    /// line, for a log collector.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Subcommand)]
 enum Command {
     /// Read a password from standard input and print its argon2 hash, for [[users]] password_hash.
     HashPassword,
+    /// Check the config without serving: parse it, load its certificates, resolve every
+    /// secret, and reach every database and bucket; one line each, exit 1 if any failed.
+    Check,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let args = Args::parse();
+    let log = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let args = Args::parse();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => log.init(),
+        LogFormat::Json => log.json().init(),
+    }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -64,6 +80,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::embedded_default(std::env::current_dir()?),
     };
+    if let Some(Command::Check) = args.command {
+        let mut failed = 0;
+        for (what, result) in server::check(&config).await {
+            match result {
+                Ok(said) => println!("ok    {what}: {said}"),
+                Err(e) => {
+                    failed += 1;
+                    println!("FAIL  {what}: {e}");
+                }
+            }
+        }
+        anyhow::ensure!(failed == 0, "{failed} check(s) failed");
+        return Ok(());
+    }
     let running = server::start(&config, args.listen).await?;
     // Tests and scripts read this line to find the port.
     println!("gateway listening on {}", running.addr);

@@ -261,6 +261,7 @@ mod tests {
         let settings = crate::writes::Settings {
             default_ttl: Duration::from_secs(60),
             max_ttl: Duration::from_secs(60),
+            sweep_grace: Duration::from_secs(3600),
             spool_dir: dir.join("spool"),
         };
         Mover {

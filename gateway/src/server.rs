@@ -49,14 +49,7 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
     // One crypto provider for every TLS user in the process (tonic, object_store).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let addr = listen.unwrap_or(config.server.listen);
-    let tls = match &config.server.tls {
-        Some(t) => Some(tls::server_config(
-            &config.path(&t.cert),
-            &config.path(&t.key),
-            t.client_ca.as_ref().map(|p| config.path(p)).as_deref(),
-        )?),
-        None => None,
-    };
+    let tls = server_tls(config)?;
     // Plaintext only on loopback, unless the operator says so loudly.
     if tls.is_none() && !addr.ip().is_loopback() {
         if !config.server.insecure_plaintext {
@@ -87,6 +80,12 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
     .max_decoding_message_size(config.server.max_message_bytes)
     .max_encoding_message_size(config.server.max_message_bytes);
     let config_timeout = config.server.request_timeout_seconds;
+    // The standard gRPC health service beside Flight: SERVING while the server runs, for load
+    // balancers and orchestrators.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<FlightServiceServer<MoverService>>()
+        .await;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         // HTTP/2 windows wide enough that a client can send its next batch while the sink
@@ -101,9 +100,14 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
             builder = builder.tls_config(tls).internal("bad TLS configuration")?;
         }
         builder
+            .add_service(health_service)
             .add_service(service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = rx.await;
+                // Told to stop: new calls are refused from here, and checks say so.
+                health
+                    .set_not_serving::<FlightServiceServer<MoverService>>()
+                    .await;
             })
             .await
             .internal("the server failed")
@@ -115,12 +119,48 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
     })
 }
 
+/// The server's TLS, when the config has `[server.tls]`.
+fn server_tls(config: &Config) -> Result<Option<tonic::transport::ServerTlsConfig>> {
+    config
+        .server
+        .tls
+        .as_ref()
+        .map(|t| {
+            tls::server_config(
+                &config.path(&t.cert),
+                &config.path(&t.key),
+                t.client_ca.as_ref().map(|p| config.path(p)).as_deref(),
+            )
+        })
+        .transpose()
+}
+
+/// What `gateway check` reports, a line each: the server's own settings (its TLS files, users,
+/// ticket key and peers' certificates), then every database and bucket, opened with its
+/// secrets and listed once. Nothing is served.
+pub async fn check(config: &Config) -> Vec<(String, Result<String>)> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let own = server_tls(config)
+        .and_then(|_| auth_from(config))
+        .and_then(|_| Peers::from_config(config))
+        .map(|_| "TLS, users, ticket key and peers load".to_string());
+    let mut lines = vec![("server".to_string(), own)];
+    for (key, listed) in Catalog::check(config).await {
+        lines.push((
+            key,
+            listed.map(|n| format!("reached; {n} datasets at its top")),
+        ));
+    }
+    lines
+}
+
 /// How long writes in parts stay open, and where their parts wait.
 fn writes_settings(config: &Config) -> crate::writes::Settings {
     let s = &config.server;
     crate::writes::Settings {
         default_ttl: Duration::from_secs(s.write_ttl_seconds),
         max_ttl: Duration::from_secs(s.max_write_ttl_seconds),
+        sweep_grace: Duration::from_secs(s.stale_parts_grace_seconds),
         spool_dir: s
             .spool_dir
             .as_ref()

@@ -111,6 +111,18 @@ impl Gateway {
         let _ = self.child.wait();
     }
 
+    /// The most memory the process has held (its peak resident set), in MiB.
+    pub fn peak_rss_mb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the gateway's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb / 1024)
+            .expect("VmHWM in /proc status")
+    }
+
     /// The `host:port` it listens on.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.url

@@ -294,8 +294,8 @@ pub trait Connector: Send + Sync {
 
     /// Remove what writes in parts staged here and left behind, by this gateway or another
     /// (one killed before its write's commit or abort): every part whose stage name
-    /// ([`stages`]) says its write expired before `now`. How many were removed.
-    async fn sweep_parts(&self, _now: std::time::SystemTime) -> Result<usize> {
+    /// ([`stages`]) says its write expired before `expired_before`. How many were removed.
+    async fn sweep_parts(&self, _expired_before: std::time::SystemTime) -> Result<usize> {
         Ok(0)
     }
 

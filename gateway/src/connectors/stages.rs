@@ -6,11 +6,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How long after its write's expiry a part is left alone: gateways that share a target
-/// (a database, a bucket) may not agree on the time to the second, and a write is aborted by
-/// its own gateway's clock.
-pub const GRACE: Duration = Duration::from_secs(10);
-
 /// The stage name of `attempt` of `partition` of the write `write`, which expires at
 /// `expires_at`: letters, digits and `-` only.
 pub fn name(expires_at: SystemTime, write: &str, partition: u32, attempt: u32) -> String {
@@ -45,9 +40,9 @@ pub fn expiry(stage: &str, separator: char) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
-/// Whether the stage `stage` belongs to a write that expired, with [`GRACE`], before `now`.
-pub fn is_stale(stage: &str, separator: char, now: SystemTime) -> bool {
-    expiry(stage, separator).is_some_and(|at| at + GRACE < now)
+/// Whether the stage `stage` belongs to a write that expired before `expired_before`.
+pub fn is_stale(stage: &str, separator: char, expired_before: SystemTime) -> bool {
+    expiry(stage, separator).is_some_and(|at| at < expired_before)
 }
 
 #[cfg(test)]
@@ -61,9 +56,8 @@ mod tests {
         assert_eq!(stage, "6b49d200-0123456789abcdef-7-2");
         assert_eq!(expiry(&stage, '-'), Some(at));
         assert_eq!(expiry(&stage.replace('-', "_"), '_'), Some(at));
-        let after = at + GRACE + Duration::from_secs(1);
-        assert!(is_stale(&stage, '-', after));
-        assert!(!is_stale(&stage, '-', at + GRACE));
+        assert!(is_stale(&stage, '-', at + Duration::from_secs(1)));
+        assert!(!is_stale(&stage, '-', at));
         // A single prefix write's run, a user's own table, a forged expiry: never swept.
         for other in [
             "18a2b3c4d5e6f708",

@@ -18,6 +18,10 @@ use arrow::array::RecordBatch;
 /// Decompressed text is handed on in chunks of about this size.
 const CHUNK_BYTES: usize = 256 * 1024;
 
+/// The most a compressed sample is expanded to: what a file of typical ratio gives from its
+/// first MiB, but bounded whatever the ratio.
+const SAMPLE_TEXT_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     Gzip,
@@ -119,6 +123,11 @@ pub async fn decompress_sample(sample: Bytes, is_whole_file: bool) -> Result<(By
     let mut clean_end = true;
     while let Some(chunk) = decoded.next().await {
         match chunk {
+            // A sample that expands past the bound (a decompression bomb) is cut there.
+            Ok(_) if out.len() >= SAMPLE_TEXT_BYTES => {
+                clean_end = false;
+                break;
+            }
             Ok(chunk) => out.extend_from_slice(&chunk),
             Err(e) if is_whole_file => return Err(e),
             // A cut-off stream: what decoded so far is the sample.

@@ -19,7 +19,7 @@ use crate::transfer::BatchStream;
 const INFER_RECORDS: usize = 10_000;
 
 pub fn infer_schema(sample: &[u8], whole_file: bool, dialect: CsvDialect) -> Result<SchemaRef> {
-    let sample = whole_lines(sample, whole_file);
+    let sample = whole_lines(sample, whole_file)?;
     let (schema, _) = CsvFormat::default()
         .with_header(dialect.header)
         .with_delimiter(dialect.delimiter)

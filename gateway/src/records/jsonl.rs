@@ -18,7 +18,7 @@ use crate::transfer::BatchStream;
 const INFER_RECORDS: usize = 10_000;
 
 pub fn infer_schema(sample: &[u8], whole_file: bool) -> Result<SchemaRef> {
-    let sample = whole_lines(sample, whole_file);
+    let sample = whole_lines(sample, whole_file)?;
     let (schema, _) = infer_json_schema(Cursor::new(sample), Some(INFER_RECORDS))
         .invalid("cannot read JSON lines")?;
     Ok(Arc::new(schema))

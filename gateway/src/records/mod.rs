@@ -15,6 +15,7 @@ pub mod compression;
 pub mod csv;
 pub mod delimited;
 pub mod jsonl;
+pub mod lines;
 pub mod parquet;
 pub mod schema;
 
@@ -285,13 +286,16 @@ impl Write for Drain {
 }
 
 /// Cut a sample at its last complete line, so inference never sees half a record.
-pub(crate) fn whole_lines(sample: &[u8], whole_file: bool) -> &[u8] {
+pub(crate) fn whole_lines(sample: &[u8], whole_file: bool) -> Result<&[u8]> {
     if whole_file {
-        return sample;
+        return Ok(sample);
     }
-    match sample.iter().rposition(|&b| b == b'\n') {
-        Some(i) => &sample[..=i],
-        None => sample,
+    match memchr::memrchr(b'\n', sample) {
+        Some(i) => Ok(&sample[..=i]),
+        None => Err(crate::error::Error::invalid(format!(
+            "line 1 is longer than the {} bytes read to infer the schema",
+            sample.len()
+        ))),
     }
 }
 
@@ -336,7 +340,13 @@ mod tests {
 
     #[test]
     fn whole_lines_cuts_a_partial_record() {
-        assert_eq!(whole_lines(b"a,b\n1,2\n3,", false), b"a,b\n1,2\n");
-        assert_eq!(whole_lines(b"a,b\n1,2\n3,", true), b"a,b\n1,2\n3,");
+        assert_eq!(whole_lines(b"a,b\n1,2\n3,", false).unwrap(), b"a,b\n1,2\n");
+        assert_eq!(whole_lines(b"a,b\n1,2\n3,", true).unwrap(), b"a,b\n1,2\n3,");
+        let err = whole_lines(b"a,b,c", false).unwrap_err();
+        assert!(
+            err.message.contains("line 1 is longer than the 5 bytes"),
+            "{}",
+            err.message
+        );
     }
 }

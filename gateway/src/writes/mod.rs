@@ -32,6 +32,8 @@ pub struct Settings {
     pub default_ttl: Duration,
     /// The longest lifetime `begin` may ask for.
     pub max_ttl: Duration,
+    /// How long after its write's expiry a part left behind by a killed gateway is swept.
+    pub sweep_grace: Duration,
     /// Where parts are spooled; each gateway process keeps a folder of its own inside.
     pub spool_dir: PathBuf,
 }
@@ -620,9 +622,10 @@ async fn sweep(inner: Weak<Inner>) {
             return;
         };
         spool::sweep(&live.settings.spool_dir, &live.spool);
-        let catalog = live.catalog.clone();
+        let (catalog, grace) = (live.catalog.clone(), live.settings.sweep_grace);
         drop(live);
-        for (source, swept) in catalog.sweep_parts(SystemTime::now()).await {
+        let before = SystemTime::now().checked_sub(grace).unwrap_or(UNIX_EPOCH);
+        for (source, swept) in catalog.sweep_parts(before).await {
             match swept {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
@@ -661,6 +664,7 @@ mod tests {
         let settings = Settings {
             default_ttl: ttl,
             max_ttl: Duration::from_secs(60),
+            sweep_grace: Duration::from_secs(3600),
             spool_dir: dir.join("spool"),
         };
         Writes::new(catalog(dir), settings)
@@ -849,7 +853,7 @@ mod tests {
             }
         };
         // Parts no gateway will commit or discard: one whose write is over, one still open.
-        let over = stage_as(now - stages::GRACE - Duration::from_secs(5), 3).await;
+        let over = stage_as(now - Duration::from_secs(5), 3).await;
         let open = stage_as(now + Duration::from_secs(60), 7).await;
         let swept = catalog.sweep_parts(now).await;
         assert_eq!(swept.len(), 1, "{swept:?}");

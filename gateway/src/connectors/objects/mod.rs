@@ -38,6 +38,8 @@ pub struct Bucket {
     writable: bool,
     /// Parts of a prefix write are cut at about this many bytes.
     part_bytes: u64,
+    /// The longest line a text file may have (`max_line_mb`).
+    max_line_bytes: usize,
     /// The bucket's URL (`file:///abs/dir`, `s3://bucket/prefix`): records manifests name
     /// their files by it, as Records Mover does.
     base_url: String,
@@ -72,6 +74,7 @@ impl Bucket {
             batch_rows: setup.batch_rows,
             writable: built.writable,
             part_bytes: config.part_size_mb.saturating_mul(1024 * 1024),
+            max_line_bytes: config.max_line_mb.max(1).saturating_mul(1024 * 1024),
             base_url,
         })
     }
@@ -422,11 +425,11 @@ impl Connector for Bucket {
         Ok(())
     }
 
-    async fn sweep_parts(&self, now: std::time::SystemTime) -> Result<usize> {
+    async fn sweep_parts(&self, expired_before: std::time::SystemTime) -> Result<usize> {
         if !self.writable {
             return Ok(0);
         }
-        write::sweep_parts(self, now).await
+        write::sweep_parts(self, expired_before).await
     }
 }
 

@@ -34,10 +34,18 @@ pub struct Options {
     /// Writing to a prefix splits the output into parts of about this many megabytes.
     #[serde(default = "default_part_size_mb")]
     pub part_size_mb: u64,
+    /// The longest line a text file (CSV, records, JSON lines) may have, decompressed; a
+    /// longer one is refused by file and line before it is held in memory.
+    #[serde(default = "default_max_line_mb")]
+    pub max_line_mb: usize,
 }
 
 fn default_part_size_mb() -> u64 {
     256
+}
+
+fn default_max_line_mb() -> usize {
+    64
 }
 
 /// What a bucket URL names, once checked.

@@ -96,7 +96,8 @@ pub(super) async fn sniff_file(bucket: &Bucket, meta: &ObjectMeta) -> Result<Hin
     crate::records::sniff::sniff(&raw, &text, whole).map_err(|e| e.within(&label))
 }
 
-/// A text file's bytes as a stream, decompressed when its first bytes say it is compressed.
+/// A text file's bytes as a stream, decompressed when its first bytes say it is compressed,
+/// its lines bounded by `max_line_mb`.
 pub(super) async fn text_bytes(
     bucket: &Bucket,
     meta: &ObjectMeta,
@@ -109,7 +110,13 @@ pub(super) async fn text_bytes(
         .into_stream()
         .map_err(|e| Error::internal(e.to_string()))
         .boxed();
-    compression::decompress(bytes).await
+    let text = compression::decompress(bytes).await?;
+    let setting = format!("buckets.{}.max_line_mb", bucket.name);
+    Ok(crate::records::lines::bounded(
+        text,
+        bucket.max_line_bytes,
+        setting,
+    ))
 }
 
 /// The first bytes of a file as stored, and whether they are the whole file.

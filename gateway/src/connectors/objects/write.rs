@@ -353,14 +353,14 @@ pub(super) async fn discard_parts(bucket: &Bucket, parts: Vec<StagedPart>) {
     staged::delete_all(&*bucket.store, paths).await;
 }
 
-/// Remove every staged part in the bucket whose write expired before `now` ([`stages`]): a
-/// killed gateway's. One listing of the whole bucket. A single prefix write's hidden parts
+/// Remove every staged part in the bucket whose write expired before `expired_before`
+/// ([`stages`]): a killed gateway's. One listing of the whole bucket. A single prefix write's hidden parts
 /// (`_staging-RUN-N`) carry no expiry and are not taken.
-pub(super) async fn sweep_parts(bucket: &Bucket, now: SystemTime) -> Result<usize> {
+pub(super) async fn sweep_parts(bucket: &Bucket, expired_before: SystemTime) -> Result<usize> {
     let stale: Vec<Path> = bucket
         .store
         .list(None)
-        .try_filter(|m| futures::future::ready(is_stale_part(&m.location, now)))
+        .try_filter(|m| futures::future::ready(is_stale_part(&m.location, expired_before)))
         .map_ok(|m| m.location)
         .try_collect()
         .await
@@ -374,8 +374,8 @@ pub(super) async fn sweep_parts(bucket: &Bucket, now: SystemTime) -> Result<usiz
 }
 
 /// Whether `path` is a part a write in parts staged (`_staging-STAGE-N.ext`) and its write
-/// expired before `now`.
-fn is_stale_part(path: &Path, now: SystemTime) -> bool {
+/// expired before `expired_before`.
+fn is_stale_part(path: &Path, expired_before: SystemTime) -> bool {
     let stage = path
         .filename()
         .and_then(|f| f.strip_prefix("_staging-"))
@@ -383,7 +383,7 @@ fn is_stale_part(path: &Path, now: SystemTime) -> bool {
         .and_then(|(stem, _)| stem.rsplit_once('-'))
         .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .map(|(stage, _)| stage);
-    stage.is_some_and(|s| stages::is_stale(s, '-', now))
+    stage.is_some_and(|s| stages::is_stale(s, '-', expired_before))
 }
 
 /// The commit of a prefix write whose new parts are all `staged`: they are renamed into place

@@ -733,8 +733,8 @@ impl Connector for Postgres {
         self.discard(parts).await
     }
 
-    async fn sweep_parts(&self, now: std::time::SystemTime) -> Result<usize> {
-        self.sweep(now).await
+    async fn sweep_parts(&self, expired_before: std::time::SystemTime) -> Result<usize> {
+        self.sweep(expired_before).await
     }
 
     async fn write(

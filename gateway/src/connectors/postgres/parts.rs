@@ -130,9 +130,9 @@ impl Postgres {
 }
 
 impl Postgres {
-    /// Drop every staging table, in any schema, whose write expired before `now` (with
-    /// [`stages::GRACE`]); one the gateway's login may not drop is left, with a warning.
-    pub(super) async fn sweep(&self, now: SystemTime) -> Result<usize> {
+    /// Drop every staging table, in any schema, whose write expired before `expired_before`;
+    /// one the gateway's login may not drop is left, with a warning.
+    pub(super) async fn sweep(&self, expired_before: SystemTime) -> Result<usize> {
         let mut conn = self.connect().await?;
         let found: Vec<(String, String)> = sqlx::query_as(
             "SELECT n.nspname::text, c.relname::text FROM pg_class c \
@@ -145,7 +145,7 @@ impl Postgres {
         .map_err(|e| db_error(e, "listing staging tables"))?;
         let mut dropped = 0;
         for (schema, name) in found {
-            if !stages::is_stale(&name[STAGE_PREFIX.len()..], '_', now) {
+            if !stages::is_stale(&name[STAGE_PREFIX.len()..], '_', expired_before) {
                 continue;
             }
             let table = Table { schema, name };
