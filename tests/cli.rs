@@ -941,3 +941,72 @@ async fn the_gateway_answers_grpc_health_checks() {
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 }
+
+/// `/metrics`: calls by kind of source and target and how they ended, rows and bytes, streams
+/// open, errors by code, durations; in Prometheus text, on an address of its own.
+#[test]
+fn metrics_count_calls_rows_and_errors_by_kind() {
+    let dir = workdir();
+    std::fs::write(dir.path().join("data/orders.csv"), ORDERS).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "[server]\nmetrics_listen = \"127.0.0.1:{port}\"\n\
+         [databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n"
+    );
+    let gw = Gateway::start_with_config(dir.path(), &config);
+    ok(gw.mvrec(&["cp", "files/orders.csv", "demo/main/orders"]));
+    ok(gw.mvrec(&["cat", "demo/main/orders"]));
+    fails(gw.mvrec(&["cp", "files/orders.csv", "demo/main/orders"])); // exists: refused
+    fails(gw.mvrec(&["cat", "files/nowhere.csv"]));
+    let scrape = || {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        text
+    };
+    let text = scrape();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    let mv = r#"call="move",source="file",target="sqlite""#;
+    assert_eq!(value(&format!("mover_calls_started_total{{{mv}}}")), 2.0);
+    assert_eq!(
+        value(&format!(
+            "mover_calls_ended_total{{{mv},outcome=\"finished\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "mover_calls_ended_total{{{mv},outcome=\"failed\"}}"
+        )),
+        1.0
+    );
+    // The rows read: the move that was refused may have read some before the refusal.
+    let moved = value(&format!("mover_rows_total{{{mv}}}"));
+    assert!((3.0..=6.0).contains(&moved), "{moved}");
+    assert!(value(&format!("mover_bytes_total{{{mv}}}")) > 0.0);
+    let get = r#"call="do_get",source="sqlite",target="client""#;
+    assert_eq!(
+        value(&format!(
+            "mover_calls_ended_total{{{get},outcome=\"finished\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(value(&format!("mover_rows_total{{{get}}}")), 3.0);
+    assert_eq!(value(&format!("mover_call_seconds_count{{{get}}}")), 1.0);
+    assert_eq!(value(r#"mover_streams_open{call="move"}"#), 0.0);
+    assert!(value(r#"mover_errors_total{code="AlreadyExists"}"#) >= 1.0);
+    assert!(value(r#"mover_errors_total{code="NotFound"}"#) >= 1.0);
+}

@@ -24,6 +24,9 @@ pub enum SourceKind {
 
 struct Source {
     kind: SourceKind,
+    /// What it is, for metrics: its URL's scheme (`postgres`, `mysql`, `sqlite`, `s3`, `gs`,
+    /// `az`, `file`, `https`, `memory`).
+    scheme: String,
     allow_sql: bool,
     allow_sql_writes: bool,
     connector: Arc<dyn Connector>,
@@ -39,6 +42,7 @@ fn opened(config: &Config) -> Vec<(String, SourceKind, Result<Source>)> {
             .map_err(|e| e.within(format!("databases.{name}")))
             .map(|connector| Source {
                 kind: SourceKind::Database,
+                scheme: scheme(&db.url),
                 allow_sql: db.allow_sql,
                 allow_sql_writes: db.allow_sql_writes,
                 connector,
@@ -48,6 +52,7 @@ fn opened(config: &Config) -> Vec<(String, SourceKind, Result<Source>)> {
     let buckets = config.buckets.iter().map(|(name, bucket)| {
         let source = Bucket::open(name, bucket, &setup).map(|b| Source {
             kind: SourceKind::Bucket,
+            scheme: scheme(&bucket.url),
             allow_sql: false,
             allow_sql_writes: false,
             connector: Arc::new(b),
@@ -55,6 +60,19 @@ fn opened(config: &Config) -> Vec<(String, SourceKind, Result<Source>)> {
         (name.clone(), SourceKind::Bucket, source)
     });
     databases.chain(buckets).collect()
+}
+
+/// A URL's scheme, lower-cased; `postgresql` and `mariadb` as `postgres` and `mysql`.
+fn scheme(url: &str) -> String {
+    let scheme = url
+        .split_once("://")
+        .map_or("", |(s, _)| s)
+        .to_ascii_lowercase();
+    match scheme.as_str() {
+        "postgresql" => "postgres".into(),
+        "mariadb" => "mysql".into(),
+        _ => scheme,
+    }
 }
 
 /// The connector a write goes to, with its spec and the name errors give it.
@@ -166,6 +184,33 @@ impl Catalog {
             }
         }
         listing
+    }
+
+    /// What kind of source a read reads (its source's URL scheme), for metrics; `unknown`
+    /// for a name this catalog does not have.
+    pub fn kind_of_read(&self, read: &Read) -> String {
+        let name = match &read.what {
+            Some(mover_proto::read::What::Path(p)) => p.parts.first().map(String::as_str),
+            Some(mover_proto::read::What::Query(q)) => Some(q.database.as_str()),
+            None => None,
+        };
+        self.kind_of(name)
+    }
+
+    /// What kind of source a write writes, for metrics.
+    pub fn kind_of_write(&self, write: &Write) -> String {
+        self.kind_of(
+            write
+                .path
+                .as_ref()
+                .and_then(|p| p.parts.first())
+                .map(String::as_str),
+        )
+    }
+
+    fn kind_of(&self, name: Option<&str>) -> String {
+        name.and_then(|n| self.sources.get(n))
+            .map_or_else(|| "unknown".into(), |s| s.scheme.clone())
     }
 
     /// Every configured source's name and kind, in name order.

@@ -54,6 +54,9 @@ pub struct Config {
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where Prometheus metrics are served, over plain HTTP with no authentication (off when
+    /// unset): keep it on loopback or a network only scrapers reach.
+    pub metrics_listen: Option<SocketAddr>,
     /// Largest gRPC message accepted or sent.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
@@ -157,6 +160,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            metrics_listen: None,
             max_message_bytes: default_max_message_bytes(),
             batch_rows: default_batch_rows(),
             in_flight_batches: default_in_flight_batches(),

@@ -38,6 +38,7 @@ pub mod connectors;
 pub mod convert;
 pub mod error;
 pub mod flight;
+pub mod metrics;
 pub mod moves;
 pub mod peers;
 pub mod records;

@@ -63,6 +63,10 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
         tracing::warn!(%addr, "INSECURE: serving plaintext on a non-loopback address; anyone on the network can read and change the data in transit");
     }
     let auth = Arc::new(auth_from(config)?);
+    if let Some(addr) = config.server.metrics_listen {
+        crate::metrics::install(addr)?;
+        tracing::info!(%addr, "serving metrics");
+    }
     let catalog = Catalog::from_config(config)?;
     let peers = Peers::from_config(config)?;
     let listener = TcpListener::bind(addr)

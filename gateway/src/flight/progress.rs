@@ -2,7 +2,6 @@
 //! final one (or the error). The work is dropped (cancelled, and so rolled back) when the
 //! client stops listening.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Future;
@@ -14,7 +13,7 @@ use tonic::Status;
 use super::status;
 use crate::connectors::WriteReport;
 use crate::error::Result;
-use crate::transfer::Meter;
+use crate::metrics::Watch;
 
 /// How often a running DoPut or move reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -31,10 +30,11 @@ impl From<WriteReport> for Done {
     }
 }
 
-/// Run `work` while reporting `meter`'s progress every second on the returned stream, then the
-/// final report (or the error). If the receiver goes away, `work` is dropped: cancelled.
+/// Run `work` while reporting what `watch` has counted every second on the returned stream,
+/// then the final report (or the error). If the receiver goes away, `work` is dropped:
+/// cancelled.
 pub(super) fn with_progress<W, R>(
-    meter: Arc<Meter>,
+    mut watch: Watch,
     work: W,
 ) -> ReceiverStream<Result<Progress, Status>>
 where
@@ -43,12 +43,14 @@ where
 {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
+        let meter = watch.meter().clone();
         tokio::pin!(work);
         let mut ticker = tokio::time::interval(PROGRESS_EVERY);
         ticker.tick().await; // the first tick is immediate
         loop {
             tokio::select! {
                 result = &mut work => {
+                    watch.ended(result.is_ok());
                     let last = result.map(|done| {
                         let mut p = meter.progress();
                         match done.into() {

@@ -34,6 +34,7 @@ use crate::auth::{Auth, Caller, Right};
 use crate::catalog::Catalog;
 use crate::connectors::{DatasetInfo, WriteReport};
 use crate::error::{Error, Result};
+use crate::metrics::Watch;
 use crate::peers::Peers;
 use crate::transfer::{self, Meter};
 use crate::writes::Writes;
@@ -91,6 +92,14 @@ impl MoverService {
         self.check_read(caller, read)?;
         let slot = self.slot(caller)?;
         let (schema, batches) = self.catalog.open_read(read).await.map_err(status)?;
+        let meter = Arc::new(Meter::default());
+        let batches = meter.metered(batches);
+        let watch = Watch::start(
+            "do_get",
+            self.catalog.kind_of_read(read),
+            "client".into(),
+            meter,
+        );
         let schema = reshape(schema);
         let batches = {
             let schema = schema.clone();
@@ -111,10 +120,16 @@ impl MoverService {
             _slot: slot,
             principal: caller.name().to_string(),
             ended: false,
+            watch,
         };
         let data = futures::stream::unfold((data, guard), |(mut data, mut guard)| async move {
             match data.next().await {
-                Some(item) => Some((item, (data, guard))),
+                Some(item) => {
+                    if item.is_err() {
+                        guard.watch.ended(false);
+                    }
+                    Some((item, (data, guard)))
+                }
                 None => {
                     guard.finish();
                     None
@@ -505,13 +520,18 @@ impl FlightService for MoverService {
             .boxed();
         let progress = match part_from_descriptor(&descriptor).map_err(status)? {
             Some(part) => {
+                let target = self.writes.target(caller.name(), &part.write_id);
+                let kind =
+                    target.map_or_else(|_| "unknown".into(), |t| self.catalog.kind_of_write(&t));
                 let (meter, work) = self.start_part(&caller, part, data).await?;
-                with_progress(meter, futures::TryFutureExt::map_ok(work, Done::Staged))
+                let watch = Watch::start("part", "client".into(), kind, meter);
+                with_progress(watch, futures::TryFutureExt::map_ok(work, Done::Staged))
             }
             None => {
                 let write = write_from_descriptor(&descriptor).map_err(status)?;
+                let kind = self.catalog.kind_of_write(&write);
                 let (meter, work) = self.start_put(&caller, write, data).await?;
-                with_progress(meter, work)
+                with_progress(Watch::start("do_put", "client".into(), kind, meter), work)
             }
         };
         let results = progress.map_ok(|p| PutResult {
@@ -566,11 +586,15 @@ struct ReadGuard {
     _slot: Option<OwnedSemaphorePermit>,
     principal: String,
     ended: bool,
+    watch: Watch,
 }
 
 impl ReadGuard {
     fn finish(&mut self) {
         self.ended = true;
+        if self.watch.outcome_open() {
+            self.watch.ended(true);
+        }
     }
 }
 

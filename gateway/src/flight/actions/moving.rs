@@ -13,6 +13,7 @@ use crate::auth::Caller;
 use crate::flight::progress::with_progress;
 use crate::flight::service::{MoverService, Stream};
 use crate::flight::status;
+use crate::metrics::Watch;
 use crate::moves::Mover;
 use crate::transfer::Meter;
 
@@ -58,6 +59,16 @@ pub(super) async fn run(
     }
 
     let meter = Arc::new(Meter::default());
+    let source_kind = match &peer {
+        Some(_) => "peer".to_string(),
+        None => service.catalog.kind_of_read(source),
+    };
+    let watch = Watch::start(
+        "move",
+        source_kind,
+        service.catalog.kind_of_write(target),
+        meter.clone(),
+    );
     let mover = Mover {
         catalog: service.catalog.clone(),
         peers: service.peers.clone(),
@@ -74,7 +85,7 @@ pub(super) async fn run(
             .run(&principal, peer, &source, &target, work_meter)
             .await
     };
-    let results = with_progress(meter, work).map_ok(|p| arrow_flight::Result {
+    let results = with_progress(watch, work).map_ok(|p| arrow_flight::Result {
         body: p.encode_to_vec().into(),
     });
     Ok(results.boxed())
