@@ -1010,3 +1010,76 @@ fn metrics_count_calls_rows_and_errors_by_kind() {
     assert!(value(r#"mover_errors_total{code="AlreadyExists"}"#) >= 1.0);
     assert!(value(r#"mover_errors_total{code="NotFound"}"#) >= 1.0);
 }
+
+/// `mvrec moves` lists a running move with its rows so far; `mvrec moves cancel ID` stops it,
+/// its target rolls back, and the move's log lines carry its id.
+#[test]
+fn mvrec_moves_lists_and_cancels_a_running_move() {
+    use std::io::Write as _;
+    let dir = workdir();
+    let data = dir.path().join("data");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(data.join("big.csv")).unwrap());
+        writeln!(f, "id,name,qty").unwrap();
+        for i in 0..3_000_000u32 {
+            writeln!(f, "{i},name {i},{}", i % 97).unwrap();
+        }
+    }
+    let gw = Gateway::start_default(dir.path());
+    assert!(ok(gw.mvrec(&["moves"])).contains("no moves of yours are running"));
+    let child = std::process::Command::new(mover_tests::bin("mvrec"))
+        .args([
+            "--gateway",
+            &gw.url,
+            "cp",
+            "files/big.csv",
+            "demo/main/big",
+            "-q",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Listed once it has read some rows.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let id = loop {
+        let listed = ok(gw.mvrec(&["moves"]));
+        let row = listed
+            .lines()
+            .find(|l| l.contains("files/big.csv -> demo/main/big"));
+        if let Some(row) = row {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            if fields[2] != "0" {
+                break fields[0].to_string();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listed: {listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let err = fails(gw.mvrec(&["moves", "cancel", "no-such-move"]));
+    assert!(
+        err.contains("not found") && err.contains("no-such-move"),
+        "{err}"
+    );
+    assert!(ok(gw.mvrec(&["moves", "cancel", &id])).contains(&format!("cancelled move {id}")));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the move finished despite the cancel"
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("cancelled"), "{said}");
+    assert!(!mover_tests::sqlite_has_table(
+        &data.join("mover.db"),
+        "big"
+    ));
+    assert!(ok(gw.mvrec(&["moves"])).contains("no moves of yours are running"));
+    let log = gw.log();
+    assert!(
+        log.contains(&id) && log.contains("a move was cancelled"),
+        "{log}"
+    );
+}

@@ -12,9 +12,9 @@ use arrow_flight::{Action, FlightClient, FlightData, FlightDescriptor, FlightInf
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use mover_proto::{
-    ABORT_WRITE_ACTION, AbortWrite, BEGIN_WRITE_ACTION, BeginWrite, COMMIT_WRITE_ACTION, Command,
-    CommitWrite, END_OF_UPLOAD, MOVE_ACTION, Move, PartId, Progress, Read, Write, WritePart,
-    WriteSession, command::Kind,
+    ABORT_WRITE_ACTION, AbortWrite, BEGIN_WRITE_ACTION, BeginWrite, CANCEL_MOVE_ACTION,
+    COMMIT_WRITE_ACTION, Command, CommitWrite, END_OF_UPLOAD, LIST_MOVES_ACTION, MOVE_ACTION, Move,
+    PartId, Progress, Read, Write, WritePart, WriteSession, command::Kind,
 };
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -525,8 +525,13 @@ impl Client {
         let abort = AbortWrite {
             write_id: id.into(),
         };
-        let action = Action::new(ABORT_WRITE_ACTION, abort.encode_to_vec());
-        let mut results = self.flight.do_action(action).await?;
+        self.no_result(ABORT_WRITE_ACTION, abort.encode_to_vec())
+            .await
+    }
+
+    /// Run the action `name`, which answers nothing.
+    async fn no_result(&mut self, name: &str, body: Vec<u8>) -> Result<()> {
+        let mut results = self.flight.do_action(Action::new(name, body)).await?;
         while results.next().await.transpose()?.is_some() {}
         Ok(())
     }
@@ -539,6 +544,21 @@ impl Client {
             .await
             .ok_or_else(|| ClientError::Protocol(format!("{name} gave no result")))?
             .map_err(ClientError::from)
+    }
+
+    /// The moves this caller began that are running on the gateway now.
+    pub async fn list_moves(&mut self) -> Result<Vec<mover_proto::MoveInfo>> {
+        let body = self.one_result(LIST_MOVES_ACTION, vec![]).await?;
+        let list = mover_proto::MoveList::decode(body)
+            .map_err(|e| ClientError::Protocol(format!("bad move list: {e}")))?;
+        Ok(list.moves)
+    }
+
+    /// Cancel this caller's running move `id`.
+    pub async fn cancel_move(&mut self, id: &str) -> Result<()> {
+        let cancel = mover_proto::CancelMove { id: id.into() };
+        self.no_result(CANCEL_MOVE_ACTION, cancel.encode_to_vec())
+            .await
     }
 
     /// The records hints the gateway tells from a file's first bytes, as JSON.

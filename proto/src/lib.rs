@@ -20,6 +20,10 @@ pub mod flight_sessions {
 /// The name of the DoAction that moves a source to a target inside one gateway.
 pub const MOVE_ACTION: &str = "move";
 
+/// The DoActions that list the caller's running moves (a `MoveList`) and cancel one.
+pub const LIST_MOVES_ACTION: &str = "list_moves";
+pub const CANCEL_MOVE_ACTION: &str = "cancel_move";
+
 /// The name of the DoAction that tells a file's records hints: the body is a `Read` naming the
 /// file, the one result the 13 hints as a JSON object.
 pub const SNIFF_ACTION: &str = "sniff";

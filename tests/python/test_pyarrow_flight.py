@@ -96,7 +96,7 @@ def test_list_schema_get_put(gateway):
     assert sorted(actions) == [
         "CancelFlightInfo", "ClosePreparedStatement", "CloseSession", "CreatePreparedStatement",
         "GetSessionOptions", "RenewFlightEndpoint", "SetSessionOptions", "abort_write",
-        "begin_write", "commit_write", "move", "sniff",
+        "begin_write", "cancel_move", "commit_write", "list_moves", "move", "sniff",
     ]
 
 

@@ -3,6 +3,7 @@
 mod cat;
 mod cp;
 mod ls;
+mod moves;
 mod schema;
 mod sniff;
 
@@ -96,6 +97,9 @@ enum Command {
         after_help = "Examples:\n  mvrec sniff files/export.csv.gz\n  mvrec sniff files/vertica.dat"
     )]
     Sniff(sniff::SniffArgs),
+    /// List your moves running on the gateway (id, rows so far, rate), or cancel one.
+    #[command(after_help = "Examples:\n  mvrec moves\n  mvrec moves cancel 3f9c2a1b8d7e6f50")]
+    Moves(moves::MovesArgs),
 }
 
 /// How to read the source: its columns, and for a file, what its name does not say.
@@ -295,6 +299,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let url = gateways.of(args.name());
                 sniff::run(&mut gateways.connect(Some(&url)).await?, args).await
             }
+            Command::Moves(args) => moves::run(&mut gateways.connect(None).await?, args).await,
         }
     }
     .await;

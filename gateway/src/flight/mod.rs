@@ -12,6 +12,7 @@
 //!   service; it knows the catalog, no connector.
 
 mod actions;
+mod moving_now;
 mod names;
 mod progress;
 mod put;

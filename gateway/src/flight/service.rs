@@ -22,6 +22,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::actions;
+use super::moving_now::MovingNow;
 use super::names::{
     part_from_descriptor, prefix_from_criteria, read_from_descriptor, read_path,
     write_from_descriptor,
@@ -74,6 +75,7 @@ pub struct MoverService {
     pub(super) auth: Arc<Auth>,
     pub(super) peers: Peers,
     pub(super) running: Running,
+    pub(super) moving: MovingNow,
     pub(super) writes: Writes,
 }
 
@@ -232,6 +234,7 @@ impl MoverService {
             auth,
             peers,
             running: Running::default(),
+            moving: MovingNow::default(),
             writes,
         }
     }

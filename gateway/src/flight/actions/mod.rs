@@ -4,6 +4,7 @@
 mod cancel;
 mod moving;
 mod renew;
+mod running_moves;
 mod sniff;
 mod writing;
 
@@ -18,6 +19,8 @@ pub(super) fn list() -> Vec<ActionType> {
     [
         sniff::TYPE,
         moving::TYPE,
+        running_moves::LIST,
+        running_moves::CANCEL,
         cancel::TYPE,
         renew::TYPE,
         writing::BEGIN,
@@ -42,6 +45,8 @@ pub(super) async fn run(
     match action.r#type.as_str() {
         t if t == sniff::TYPE.0 => sniff::run(service, caller, action.body).await,
         t if t == moving::TYPE.0 => moving::run(service, caller, action.body).await,
+        t if t == running_moves::LIST.0 => Ok(running_moves::list(service, caller)),
+        t if t == running_moves::CANCEL.0 => running_moves::cancel(service, caller, action.body),
         t if t == cancel::TYPE.0 => cancel::run(service, caller, action.body).await,
         t if t == renew::TYPE.0 => renew::run(service, caller, action.body).await,
         t if t == writing::BEGIN.0 => writing::begin(service, caller, action.body).await,

@@ -16,6 +16,7 @@ use crate::flight::status;
 use crate::metrics::Watch;
 use crate::moves::Mover;
 use crate::transfer::Meter;
+use tracing::Instrument;
 
 pub(super) const TYPE: (&str, &str) = (
     MOVE_ACTION,
@@ -78,6 +79,16 @@ pub(super) async fn run(
     let work_meter = meter.clone();
     let (source, target) = (source.clone(), target.clone());
     let principal = caller.name().to_string();
+    let id = crate::writes::spool::hex(&crate::auth::tokens::random_bytes::<8>());
+    let names = (
+        match &mv.source_gateway.as_str() {
+            &"" => name_of_read(&source),
+            url => format!("@{url}/{}", name_of_read(&source)),
+        },
+        name_of_write(&target),
+    );
+    // Every log line of the move carries its id, principal, source and target.
+    let span = tracing::info_span!("move", id = %id, principal = %principal, source = %names.0, target = %names.1);
     let work = async move {
         let _slot = slot;
         let peer = peer.as_ref();
@@ -85,8 +96,29 @@ pub(super) async fn run(
             .run(&principal, peer, &source, &target, work_meter)
             .await
     };
+    let work = service
+        .moving
+        .track(id, caller.name(), names, meter.clone(), work)
+        .instrument(span);
     let results = with_progress(watch, work).map_ok(|p| arrow_flight::Result {
         body: p.encode_to_vec().into(),
     });
     Ok(results.boxed())
+}
+
+/// A read as mvrec names it: its path (`files/exports/orders/`), or its database and SQL.
+fn name_of_read(read: &mover_proto::Read) -> String {
+    match &read.what {
+        Some(mover_proto::read::What::Path(p)) => p.parts.join("/"),
+        Some(mover_proto::read::What::Query(q)) => format!("{} --sql {:?}", q.database, q.sql),
+        None => String::new(),
+    }
+}
+
+fn name_of_write(write: &mover_proto::Write) -> String {
+    write
+        .path
+        .as_ref()
+        .map(|p| p.parts.join("/"))
+        .unwrap_or_default()
 }
