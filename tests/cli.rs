@@ -307,16 +307,9 @@ fn ls_with_databases_down_lists_the_rest_and_names_them() {
 
 #[test]
 fn killing_mvrec_mid_move_cancels_the_move() {
-    use std::io::Write as _;
     let dir = workdir();
     let data = dir.path().join("data");
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(data.join("big.csv")).unwrap());
-        writeln!(f, "id,name,qty").unwrap();
-        for i in 0..2_000_000u32 {
-            writeln!(f, "{i},name {i},{}", i % 97).unwrap();
-        }
-    }
+    big_csv(&data, 2_000_000);
     let gw = Gateway::start_default(dir.path());
     let mut child = std::process::Command::new(mover_tests::bin("mvrec"))
         .args([
@@ -1015,16 +1008,9 @@ fn metrics_count_calls_rows_and_errors_by_kind() {
 /// its target rolls back, and the move's log lines carry its id.
 #[test]
 fn mvrec_moves_lists_and_cancels_a_running_move() {
-    use std::io::Write as _;
     let dir = workdir();
     let data = dir.path().join("data");
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(data.join("big.csv")).unwrap());
-        writeln!(f, "id,name,qty").unwrap();
-        for i in 0..3_000_000u32 {
-            writeln!(f, "{i},name {i},{}", i % 97).unwrap();
-        }
-    }
+    big_csv(&data, 3_000_000);
     let gw = Gateway::start_default(dir.path());
     assert!(ok(gw.mvrec(&["moves"])).contains("no moves of yours are running"));
     let child = std::process::Command::new(mover_tests::bin("mvrec"))
@@ -1082,4 +1068,97 @@ fn mvrec_moves_lists_and_cancels_a_running_move() {
         log.contains(&id) && log.contains("a move was cancelled"),
         "{log}"
     );
+}
+
+/// A CSV of `rows` rows in `data/big.csv`: a move of it takes seconds.
+fn big_csv(data: &std::path::Path, rows: u32) {
+    use std::io::Write as _;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(data.join("big.csv")).unwrap());
+    writeln!(f, "id,name,qty").unwrap();
+    for i in 0..rows {
+        writeln!(f, "{i},name {i},{}", i % 97).unwrap();
+    }
+}
+
+/// SIGTERM drains: no new calls, a running move finishes within the grace and the gateway
+/// exits 0; a move that outlasts the grace, or a second signal, is cancelled and rolled back,
+/// and the gateway still exits 0.
+#[test]
+fn sigterm_drains_then_cancels_what_outlasts_the_grace() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    big_csv(&data, 2_000_000);
+    let with_grace = |seconds: u64| {
+        format!(
+            "[server]\ndrain_seconds = {seconds}\n[databases.demo]\nurl = \"sqlite://data/mover.db\"\n\
+             [buckets.files]\nurl = \"file://data\"\n"
+        )
+    };
+    let start_move = |gw: &Gateway, table: &str| {
+        let child = std::process::Command::new(mover_tests::bin("mvrec"))
+            .args([
+                "--gateway",
+                &gw.url,
+                "cp",
+                "files/big.csv",
+                &format!("demo/main/{table}"),
+                "-q",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Under way once the gateway lists it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !ok(gw.mvrec(&["moves"])).contains("files/big.csv") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the move never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child
+    };
+    let db = data.join("mover.db");
+
+    // Within the grace: the move finishes, new calls are refused meanwhile, exit 0.
+    let mut gw = Gateway::start_with_config(dir.path(), &with_grace(120));
+    let mv = start_move(&gw, "whole");
+    gw.terminate();
+    gw.wait_for_log("draining", 10);
+    fails(gw.mvrec(&["ls"]));
+    let out = mv.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(gw.wait_exit(60).success());
+    assert_eq!(mover_tests::sqlite_rows(&db, "whole").len(), 2_000_000);
+
+    // Past a grace of 1 s: cancelled, rolled back, exit 0.
+    let mut gw = Gateway::start_with_config(dir.path(), &with_grace(1));
+    let mv = start_move(&gw, "late");
+    gw.terminate();
+    let out = mv.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("shutting down"),
+        "{said}"
+    );
+    assert!(gw.wait_exit(60).success());
+    assert!(!mover_tests::sqlite_has_table(&db, "late"));
+
+    // A second signal stops at once, still rolling back.
+    let mut gw = Gateway::start_with_config(dir.path(), &with_grace(600));
+    let mv = start_move(&gw, "twice");
+    gw.terminate();
+    gw.wait_for_log("draining", 10);
+    let signalled = std::time::Instant::now();
+    gw.terminate();
+    let out = mv.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(gw.wait_exit(60).success());
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!mover_tests::sqlite_has_table(&db, "twice"));
 }

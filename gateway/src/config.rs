@@ -54,6 +54,10 @@ pub struct Config {
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// On SIGTERM (or Ctrl-C) no new call is taken, and running ones have this long to finish
+    /// before they are cancelled and rolled back; a second signal cancels them at once.
+    #[serde(default = "default_drain_seconds")]
+    pub drain_seconds: u64,
     /// Where Prometheus metrics are served, over plain HTTP with no authentication (off when
     /// unset): keep it on loopback or a network only scrapers reach.
     pub metrics_listen: Option<SocketAddr>,
@@ -161,6 +165,7 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             metrics_listen: None,
+            drain_seconds: default_drain_seconds(),
             max_message_bytes: default_max_message_bytes(),
             batch_rows: default_batch_rows(),
             in_flight_batches: default_in_flight_batches(),
@@ -217,6 +222,9 @@ fn default_write_ttl_seconds() -> u64 {
 }
 fn default_max_write_ttl_seconds() -> u64 {
     86400
+}
+fn default_drain_seconds() -> u64 {
+    30
 }
 fn default_stale_parts_grace_seconds() -> u64 {
     3600

@@ -97,13 +97,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let running = server::start(&config, args.listen).await?;
     // Tests and scripts read this line to find the port.
     println!("gateway listening on {}", running.addr);
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => { r?; }
-        r = terminate() => { r?; }
-    }
-    tracing::info!("shutting down");
-    running.stop().await?;
+    signalled().await?;
+    let grace = std::time::Duration::from_secs(config.server.drain_seconds);
+    tracing::info!(
+        seconds = grace.as_secs(),
+        "draining: no new calls; running ones may finish"
+    );
+    running.drain(grace, signalled()).await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// The first SIGTERM or Ctrl-C.
+async fn signalled() -> std::io::Result<()> {
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        r = terminate() => r,
+    }
 }
 
 async fn terminate() -> std::io::Result<()> {

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
@@ -26,8 +27,15 @@ const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 pub struct Running {
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Cancels the calls still running.
+    stopping: CancellationToken,
     task: JoinHandle<Result<()>>,
 }
+
+/// How long cancelled calls have to send their last answer before the server is dropped
+/// under them, and how long their rollbacks then have.
+const CANCELLED_CALLS_END: Duration = Duration::from_secs(5);
+const ROLLBACKS_END: Duration = Duration::from_secs(30);
 
 impl Running {
     /// Stop accepting calls, let running ones finish, and wait for the server to end.
@@ -36,6 +44,38 @@ impl Running {
             let _ = tx.send(());
         }
         (&mut self.task).await.internal("the server task failed")?
+    }
+
+    /// Drain: take no new call, give the running ones `grace` to finish (or until `now`
+    /// resolves: a second signal), then cancel what still runs, each rolled back, and wait
+    /// for the rollbacks.
+    pub async fn drain(mut self, grace: Duration, now: impl std::future::Future) -> Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::select! {
+            ended = &mut self.task => return ended.internal("the server task failed")?,
+            _ = tokio::time::sleep(grace) => {
+                tracing::warn!(seconds = grace.as_secs(), "calls still running after the drain grace; cancelling them");
+            }
+            _ = now => tracing::warn!("told again to stop; cancelling the calls still running"),
+        }
+        self.stopping.cancel();
+        if tokio::time::timeout(CANCELLED_CALLS_END, &mut self.task)
+            .await
+            .is_err()
+        {
+            // Calls that do not watch the cancel (a Flight SQL statement) are dropped here:
+            // their guards roll them back.
+            self.task.abort();
+        }
+        if tokio::time::timeout(ROLLBACKS_END, crate::connectors::undo::settled())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some rollbacks did not finish in time; what they staged may remain");
+        }
+        Ok(())
     }
 
     /// Wait until the server ends by itself (it does not, unless it fails).
@@ -74,12 +114,14 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
         .internal(format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr().internal("no local address")?;
     let writes = Writes::new(catalog.clone(), writes_settings(config));
+    let stopping = CancellationToken::new();
     let service = FlightServiceServer::new(MoverService::new(
         catalog,
         Limits::from_config(&config.server),
         auth,
         peers,
         writes,
+        stopping.clone(),
     ))
     .max_decoding_message_size(config.server.max_message_bytes)
     .max_encoding_message_size(config.server.max_message_bytes);
@@ -119,6 +161,7 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
     Ok(Running {
         addr,
         shutdown: Some(tx),
+        stopping,
         task,
     })
 }

@@ -14,6 +14,14 @@ use super::status;
 use crate::connectors::WriteReport;
 use crate::error::Result;
 use crate::metrics::Watch;
+use tokio_util::sync::CancellationToken;
+
+/// What a call the gateway's shutdown cancelled ends with.
+pub(super) fn stopped() -> Status {
+    Status::unavailable(
+        "the gateway is shutting down: this call was cancelled and what it wrote rolled back; try again",
+    )
+}
 
 /// How often a running DoPut or move reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -35,6 +43,7 @@ impl From<WriteReport> for Done {
 /// cancelled.
 pub(super) fn with_progress<W, R>(
     mut watch: Watch,
+    stopping: CancellationToken,
     work: W,
 ) -> ReceiverStream<Result<Progress, Status>>
 where
@@ -44,7 +53,8 @@ where
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         let meter = watch.meter().clone();
-        tokio::pin!(work);
+        // Boxed, not pinned on the stack, so that it can be dropped before the last answer.
+        let mut work = Box::pin(work);
         let mut ticker = tokio::time::interval(PROGRESS_EVERY);
         ticker.tick().await; // the first tick is immediate
         loop {
@@ -69,6 +79,12 @@ where
                 _ = tx.closed() => {
                     tracing::info!("the client went away; cancelling");
                     return; // drops `work`: the sink rolls back
+                }
+                _ = stopping.cancelled() => {
+                    tracing::info!("the gateway is stopping; cancelling");
+                    drop(work); // the sink rolls back before the client hears
+                    let _ = tx.send(Err(stopped())).await;
+                    return;
                 }
                 _ = ticker.tick() => {
                     // A closed channel is noticed by the branch above on the next turn.

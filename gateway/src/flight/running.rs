@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use super::service::Stream;
@@ -47,6 +48,7 @@ impl Running {
         &self,
         ticket: &[u8],
         principal: &str,
+        stopping: CancellationToken,
         data: Stream<arrow_flight::FlightData>,
     ) -> Stream<arrow_flight::FlightData> {
         let (cancel, cancelled) = oneshot::channel();
@@ -64,16 +66,25 @@ impl Running {
             id,
         };
         let state = (data, Some(cancelled), registered);
-        futures::stream::unfold(state, |(mut data, cancelled, registered)| async move {
-            let mut cancelled = cancelled?;
-            tokio::select! {
-                item = data.next() => item.map(|item| (item, (data, Some(cancelled), registered))),
-                _ = &mut cancelled => {
-                    let stopped = Status::cancelled("the read was cancelled (CancelFlightInfo)");
-                    // Dropping the source stops the read at the database.
-                    drop(data);
-                    Some((Err(stopped), (futures::stream::empty().boxed(), None, registered)))
-                }
+        futures::stream::unfold(state, move |(mut data, cancelled, registered)| {
+            let stopping = stopping.clone();
+            async move {
+                let mut cancelled = cancelled?;
+                let stopped = tokio::select! {
+                    item = data.next() => {
+                        return item.map(|item| (item, (data, Some(cancelled), registered)));
+                    }
+                    _ = &mut cancelled => {
+                        Status::cancelled("the read was cancelled (CancelFlightInfo)")
+                    }
+                    _ = stopping.cancelled() => super::progress::stopped(),
+                };
+                // Dropping the source stops the read at the database.
+                drop(data);
+                Some((
+                    Err(stopped),
+                    (futures::stream::empty().boxed(), None, registered),
+                ))
             }
         })
         .boxed()

@@ -19,6 +19,7 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use mover_proto::Read;
 use prost::Message;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::actions;
@@ -77,6 +78,8 @@ pub struct MoverService {
     pub(super) running: Running,
     pub(super) moving: MovingNow,
     pub(super) writes: Writes,
+    /// Cancelled when the gateway stops: calls still running end, rolled back.
+    pub(super) stopping: CancellationToken,
 }
 
 impl MoverService {
@@ -138,7 +141,9 @@ impl MoverService {
                 }
             }
         });
-        Ok(self.running.track(ticket, caller.name(), data.boxed()))
+        Ok(self
+            .running
+            .track(ticket, caller.name(), self.stopping.clone(), data.boxed()))
     }
 
     /// The write of a DoPut's `data` (its first message carries the descriptor) as `write`
@@ -227,6 +232,7 @@ impl MoverService {
         auth: Arc<Auth>,
         peers: Peers,
         writes: Writes,
+        stopping: CancellationToken,
     ) -> Self {
         Self {
             catalog,
@@ -235,6 +241,7 @@ impl MoverService {
             peers,
             running: Running::default(),
             moving: MovingNow::default(),
+            stopping,
             writes,
         }
     }
@@ -528,13 +535,15 @@ impl FlightService for MoverService {
                     target.map_or_else(|_| "unknown".into(), |t| self.catalog.kind_of_write(&t));
                 let (meter, work) = self.start_part(&caller, part, data).await?;
                 let watch = Watch::start("part", "client".into(), kind, meter);
-                with_progress(watch, futures::TryFutureExt::map_ok(work, Done::Staged))
+                let work = futures::TryFutureExt::map_ok(work, Done::Staged);
+                with_progress(watch, self.stopping.clone(), work)
             }
             None => {
                 let write = write_from_descriptor(&descriptor).map_err(status)?;
                 let kind = self.catalog.kind_of_write(&write);
                 let (meter, work) = self.start_put(&caller, write, data).await?;
-                with_progress(Watch::start("do_put", "client".into(), kind, meter), work)
+                let watch = Watch::start("do_put", "client".into(), kind, meter);
+                with_progress(watch, self.stopping.clone(), work)
             }
         };
         let results = progress.map_ok(|p| PutResult {

@@ -100,9 +100,10 @@ pub(super) async fn run(
         .moving
         .track(id, caller.name(), names, meter.clone(), work)
         .instrument(span);
-    let results = with_progress(watch, work).map_ok(|p| arrow_flight::Result {
-        body: p.encode_to_vec().into(),
-    });
+    let results =
+        with_progress(watch, service.stopping.clone(), work).map_ok(|p| arrow_flight::Result {
+            body: p.encode_to_vec().into(),
+        });
     Ok(results.boxed())
 }
 
