@@ -58,6 +58,11 @@ async fn main() -> ExitCode {
         LogFormat::Text => log.init(),
         LogFormat::Json => log.json().init(),
     }
+    // A panic (a bug) is logged with its backtrace, inside the span of the move it hit.
+    std::panic::set_hook(Box::new(|info| {
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        tracing::error!(panic = %info, %backtrace, "a panic");
+    }));
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

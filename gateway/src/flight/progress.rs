@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use futures::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::{Future, FutureExt};
 use mover_proto::Progress;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -15,6 +17,19 @@ use crate::connectors::WriteReport;
 use crate::error::Result;
 use crate::metrics::Watch;
 use tokio_util::sync::CancellationToken;
+
+/// The error of a call whose work panicked: the panic itself is logged, with its backtrace, by
+/// the gateway's panic hook.
+fn panicked(what: &str, panic: &(dyn std::any::Any + Send)) -> crate::error::Error {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    crate::error::Error::internal(format!(
+        "{what} failed inside the gateway (a bug, logged with its backtrace): {message}; what it wrote was rolled back"
+    ))
+}
 
 /// What a call the gateway's shutdown cancelled ends with.
 pub(super) fn stopped() -> Status {
@@ -38,10 +53,12 @@ impl From<WriteReport> for Done {
     }
 }
 
-/// Run `work` while reporting what `watch` has counted every second on the returned stream,
-/// then the final report (or the error). If the receiver goes away, `work` is dropped:
-/// cancelled.
+/// Run `work` (`what`: "move 3f9c…", "this upload") while reporting what `watch` has counted
+/// every second on the returned stream, then the final report (or the error). If the receiver
+/// goes away, `work` is dropped: cancelled. A panic inside `work` (a bug) drops it too, so what
+/// it wrote rolls back, and ends the call with INTERNAL naming `what`.
 pub(super) fn with_progress<W, R>(
+    what: String,
     mut watch: Watch,
     stopping: CancellationToken,
     work: W,
@@ -54,12 +71,14 @@ where
     tokio::spawn(async move {
         let meter = watch.meter().clone();
         // Boxed, not pinned on the stack, so that it can be dropped before the last answer.
-        let mut work = Box::pin(work);
+        let mut work = Box::pin(AssertUnwindSafe(work).catch_unwind());
         let mut ticker = tokio::time::interval(PROGRESS_EVERY);
         ticker.tick().await; // the first tick is immediate
         loop {
             tokio::select! {
                 result = &mut work => {
+                    drop(work); // a panicked future's guards roll back before the client hears
+                    let result = result.unwrap_or_else(|panic| Err(panicked(&what, panic.as_ref())));
                     watch.ended(result.is_ok());
                     let last = result.map(|done| {
                         let mut p = meter.progress();
@@ -94,4 +113,53 @@ where
         }
     });
     ReceiverStream::new(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::{catalog, read, rows, write};
+    use futures::StreamExt;
+
+    /// A bug that panics mid-write (here, in the source's stream, after one batch has gone
+    /// into the table) ends the call with INTERNAL naming it, and the table never appears.
+    #[tokio::test]
+    async fn a_panic_mid_write_is_internal_named_and_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog(dir.path());
+        let (schema, first) = rows(100);
+        let panicking = first.chain(futures::stream::poll_fn(
+            |_| -> std::task::Poll<Option<_>> { panic!("an injected bug") },
+        ));
+        let target = write("db/main/t");
+        let writing = {
+            let catalog = catalog.clone();
+            async move { catalog.write(&target, schema, panicking.boxed()).await }
+        };
+        let watch = Watch::start("move", "test".into(), "sqlite".into(), Default::default());
+        let answers: Vec<_> = with_progress(
+            "move 0123abcd".into(),
+            watch,
+            CancellationToken::new(),
+            writing,
+        )
+        .collect()
+        .await;
+        let last = answers.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(last.code(), tonic::Code::Internal);
+        assert!(
+            last.message()
+                .contains("move 0123abcd failed inside the gateway")
+                && last.message().contains("an injected bug"),
+            "{}",
+            last.message()
+        );
+        let gone = catalog.open_read(&read("db/main/t")).await.err().unwrap();
+        assert_eq!(
+            gone.kind,
+            crate::error::ErrorKind::NotFound,
+            "{}",
+            gone.message
+        );
+    }
 }

@@ -536,14 +536,14 @@ impl FlightService for MoverService {
                 let (meter, work) = self.start_part(&caller, part, data).await?;
                 let watch = Watch::start("part", "client".into(), kind, meter);
                 let work = futures::TryFutureExt::map_ok(work, Done::Staged);
-                with_progress(watch, self.stopping.clone(), work)
+                with_progress("this part".into(), watch, self.stopping.clone(), work)
             }
             None => {
                 let write = write_from_descriptor(&descriptor).map_err(status)?;
                 let kind = self.catalog.kind_of_write(&write);
                 let (meter, work) = self.start_put(&caller, write, data).await?;
                 let watch = Watch::start("do_put", "client".into(), kind, meter);
-                with_progress(watch, self.stopping.clone(), work)
+                with_progress("this upload".into(), watch, self.stopping.clone(), work)
             }
         };
         let results = progress.map_ok(|p| PutResult {

@@ -96,14 +96,16 @@ pub(super) async fn run(
             .run(&principal, peer, &source, &target, work_meter)
             .await
     };
+    let what = format!("move {id}");
     let work = service
         .moving
         .track(id, caller.name(), names, meter.clone(), work)
         .instrument(span);
-    let results =
-        with_progress(watch, service.stopping.clone(), work).map_ok(|p| arrow_flight::Result {
+    let results = with_progress(what, watch, service.stopping.clone(), work).map_ok(|p| {
+        arrow_flight::Result {
             body: p.encode_to_vec().into(),
-        });
+        }
+    });
     Ok(results.boxed())
 }
 
