@@ -460,3 +460,68 @@ async fn a_table_is_read_in_primary_key_ranges() {
     let (endpoints, ids) = mover_tests::ids_in_parts(&mut client, "maria/test/loose", 4).await;
     assert_eq!((endpoints, ids.len()), (1, 100_000));
 }
+
+/// `password_command`: the password of each database printed by a program of the config's
+/// (here a script standing in for a secrets service's CLI, found relative to the config),
+/// used to log in to real Postgres and MariaDB servers, and never shown.
+#[test]
+fn passwords_from_a_command_log_in_to_postgres_and_mariadb() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE t AS SELECT 1 AS id");
+    let db = Mariadb::start();
+    let dir = workdir();
+    let vault = dir.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(vault.join("pg"), Postgres::PASSWORD).unwrap();
+    std::fs::write(vault.join("maria"), Mariadb::PASSWORD).unwrap();
+    let script = dir.path().join("vault.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nexec cat \"$(dirname \"$0\")/vault/$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = format!(
+        "[databases.maria]\nurl = \"{}\"\npassword_command = [\"./vault.sh\", \"maria\"]\n\
+         [databases.pg]\nurl = \"{}\"\npassword_command = [\"./vault.sh\", \"pg\"]\n\
+         [buckets.files]\nurl = \"file://data\"\n",
+        db.url(),
+        pg.url()
+    );
+    let gw = Gateway::start_with_config(dir.path(), &cfg);
+    ok(gw.mvrec(&["cp", "pg/public/t", "maria/test/t"]));
+    assert_eq!(db.sql("SELECT id FROM t"), "1");
+    let check = std::process::Command::new(mover_tests::bin("gateway"))
+        .args([
+            "--config",
+            dir.path().join("gateway.toml").to_str().unwrap(),
+            "check",
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(check.status.success(), "{said}");
+    assert!(
+        said.contains("ok    databases.pg:") && said.contains("ok    databases.maria:"),
+        "{said}"
+    );
+    // A password the server refuses: named by database, the secret nowhere.
+    std::fs::write(vault.join("pg"), "not-the-password").unwrap();
+    let check = std::process::Command::new(mover_tests::bin("gateway"))
+        .args([
+            "--config",
+            dir.path().join("gateway.toml").to_str().unwrap(),
+            "check",
+        ])
+        .output()
+        .unwrap();
+    let refused = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(
+        !check.status.success() && refused.contains("FAIL  databases.pg:"),
+        "{refused}"
+    );
+    let seen = format!("{said}{refused}{}", gw.log());
+    for secret in [Postgres::PASSWORD, Mariadb::PASSWORD, "not-the-password"] {
+        assert!(!seen.contains(secret), "a secret leaked: {secret}");
+    }
+}

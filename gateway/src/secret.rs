@@ -1,8 +1,10 @@
-//! Secrets, only ever by reference: the environment variable or file a config names holds the
-//! value. A [`Secret`] never shows its value in `Debug`, and errors name where the secret
-//! was looked for, never what it is.
+//! Secrets, only ever by reference: the environment variable, file or program a config names
+//! holds the value. A [`Secret`] never shows its value in `Debug`, and errors name where the
+//! secret was looked for, never what it is.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -41,15 +43,108 @@ pub fn from_file(key: &str, base: &Path, file: &Path) -> Result<Secret> {
         .map_err(|e| Error::invalid(format!("{key}: {}: {e}", path.display())))
 }
 
-/// A password given by `password_env` or `password_file` (or neither; never both).
-pub fn password(env: Option<&str>, file: Option<&Path>, base: &Path) -> Result<Option<Secret>> {
-    match (env, file) {
-        (Some(var), None) => from_env("password_env", var).map(Some),
-        (None, Some(file)) => from_file("password_file", base, file).map(Some),
-        (None, None) => Ok(None),
-        (Some(_), Some(_)) => Err(Error::invalid(
-            "give password_env or password_file, not both",
+/// Where a database's password is: at most one of these.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PasswordFrom<'a> {
+    pub env: Option<&'a str>,
+    pub file: Option<&'a Path>,
+    /// A program and its arguments, run without a shell.
+    pub command: Option<&'a [String]>,
+    /// How long the program may take.
+    pub timeout: Duration,
+}
+
+/// A password given by `password_env`, `password_file` or `password_command` (or none; never
+/// two).
+pub fn password(from: PasswordFrom, base: &Path) -> Result<Option<Secret>> {
+    match (from.env, from.file, from.command) {
+        (Some(var), None, None) => from_env("password_env", var).map(Some),
+        (None, Some(file), None) => from_file("password_file", base, file).map(Some),
+        (None, None, Some(argv)) => {
+            from_command("password_command", base, argv, from.timeout).map(Some)
+        }
+        (None, None, None) => Ok(None),
+        _ => Err(Error::invalid(
+            "give one of password_env, password_file and password_command, not several",
         )),
+    }
+}
+
+/// How long a password program may take, unless the config says.
+pub fn default_command_timeout_seconds() -> u64 {
+    10
+}
+
+/// The most a password program may print.
+const MAX_COMMAND_OUTPUT: u64 = 64 * 1024;
+
+/// The secret a program prints: `argv[0]` (found on PATH, or relative to `base` when it holds
+/// a `/`) run with the rest as its arguments, no shell, no input, within `timeout`; its
+/// standard output, trimmed, is the secret. A failure names the program and how it failed
+/// (could not start, its exit status, no answer in time, printed nothing), never what it
+/// printed, on either stream.
+pub fn from_command(key: &str, base: &Path, argv: &[String], timeout: Duration) -> Result<Secret> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(Error::invalid(format!(
+            "{key}: give the program to run, and its arguments"
+        )));
+    };
+    let path = match program.contains('/') {
+        true => resolve(base, Path::new(program)),
+        false => PathBuf::from(program),
+    };
+    let failed = |why: String| Error::invalid(format!("{key}: {program} {why}"));
+    let mut child = std::process::Command::new(&path)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| failed(format!("cannot be run: {e}")))?;
+    // Read on a thread of its own: a program that prints more than a pipe holds would
+    // otherwise never exit.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let reading = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout
+            .take(MAX_COMMAND_OUTPUT + 1)
+            .read_to_end(&mut out)
+            .map(|_| out)
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed(format!(
+                    "gave no answer within {} s and was stopped",
+                    timeout.as_secs()
+                )));
+            }
+            Err(e) => return Err(failed(format!("cannot be waited for: {e}"))),
+        }
+    };
+    let out = reading
+        .join()
+        .map_err(|_| failed("could not be read".into()))?
+        .map_err(|e| failed(format!("could not be read: {e}")))?;
+    // Too much output first: a program cut off by the closed pipe fails because of it.
+    if out.len() as u64 > MAX_COMMAND_OUTPUT {
+        return Err(failed(format!(
+            "printed more than {MAX_COMMAND_OUTPUT} bytes"
+        )));
+    }
+    if !status.success() {
+        return Err(failed(format!("failed ({status})")));
+    }
+    let text =
+        String::from_utf8(out).map_err(|_| failed("printed something that is not UTF-8".into()))?;
+    match text.trim() {
+        "" => Err(failed("printed nothing".into())),
+        secret => Ok(Secret(secret.to_string())),
     }
 }
 
@@ -72,4 +167,55 @@ pub fn refuse_inline_password(url: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(argv: &[&str], timeout: u64) -> Result<Secret> {
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+        from_command(
+            "password_command",
+            Path::new("/"),
+            &argv,
+            Duration::from_secs(timeout),
+        )
+    }
+
+    #[test]
+    fn a_password_command_prints_the_secret_or_fails_naming_only_itself() {
+        assert_eq!(
+            run(&["printf", "  pw-Zq8 \\n"], 5).unwrap().expose(),
+            "pw-Zq8"
+        );
+        let said = |argv: &[&str], timeout| run(argv, timeout).unwrap_err().message;
+        let missing = said(&["no-such-program-x1"], 5);
+        assert!(
+            missing.contains("password_command: no-such-program-x1 cannot be run"),
+            "{missing}"
+        );
+        // The exit status, never what it printed (on either stream).
+        let failing = said(
+            &["sh", "-c", "echo pw-leaked; echo pw-leaked >&2; exit 3"],
+            5,
+        );
+        assert!(
+            failing.contains("sh failed") && failing.contains('3'),
+            "{failing}"
+        );
+        assert!(!failing.contains("pw-leaked"), "{failing}");
+        let empty = said(&["true"], 5);
+        assert!(empty.contains("true printed nothing"), "{empty}");
+        let started = Instant::now();
+        let slow = said(&["sleep", "30"], 1);
+        assert!(slow.contains("sleep gave no answer within 1 s"), "{slow}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let chatty = said(&["sh", "-c", "yes pw-leaked | head -c 200000"], 5);
+        assert!(
+            chatty.contains("printed more than") && !chatty.contains("pw-leaked"),
+            "{chatty}"
+        );
+        assert!(run(&[], 5).is_err());
+    }
 }

@@ -17,6 +17,12 @@ pub struct Options {
     pub password_env: Option<String>,
     /// Path of a file holding the password.
     pub password_file: Option<PathBuf>,
+    /// A program that prints the password (`["vault", "read", "-field=pw", "db/x"]`), run
+    /// without a shell each time the gateway opens the database's config.
+    pub password_command: Option<Vec<String>>,
+    /// How long `password_command` may take.
+    #[serde(default = "crate::secret::default_command_timeout_seconds")]
+    pub password_command_timeout_seconds: u64,
     /// TLS, the server's certificate verified against this CA (and its host name).
     pub ca_file: Option<PathBuf>,
     /// What a zero date (`0000-00-00`) reads as: "error" (the default) or "null".
@@ -40,8 +46,12 @@ impl DatabaseOptions for Options {
     fn open(&self, name: &str, url: &str, setup: &Setup) -> Result<Arc<dyn Connector>> {
         secret::refuse_inline_password(url)?;
         let password = secret::password(
-            self.password_env.as_deref(),
-            self.password_file.as_deref(),
+            secret::PasswordFrom {
+                env: self.password_env.as_deref(),
+                file: self.password_file.as_deref(),
+                command: self.password_command.as_deref(),
+                timeout: std::time::Duration::from_secs(self.password_command_timeout_seconds),
+            },
             &setup.base_dir,
         )?;
         if !(1..=16).contains(&self.load_streams) {
