@@ -791,3 +791,33 @@ fn an_endless_line_is_refused_before_it_is_held() {
     std::fs::write(data.join("fine.csv"), "a,b\n1,2\n").unwrap();
     mover_tests::ok(gw.mvrec(&["cp", "files/fine.csv", "files/out/fine.parquet"]));
 }
+
+/// A file whose records do not end in a newline (Vertica's `\x01` between fields, `\x02`
+/// between records) read as plain CSV was once all header: zero rows, exit 0. Now it is an
+/// error naming the file and saying what to give; a CSV with rows and no final newline, and a
+/// header-only file, still read as before.
+#[test]
+fn a_file_of_one_unended_line_is_refused_not_read_as_zero_rows() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let mut vertica = b"id\x01name\x02".to_vec();
+    for i in 0..1000 {
+        vertica.extend_from_slice(format!("{i}\x01name {i}\x02").as_bytes());
+    }
+    std::fs::write(data.join("vertica.csv"), &vertica).unwrap();
+    std::fs::write(data.join("unended.csv"), "id,name\n1,a\n2,b").unwrap();
+    std::fs::write(data.join("header.csv"), "id,name\n").unwrap();
+    let gw = Gateway::start_default(dir.path());
+    let err = fails(gw.mvrec(&["cp", "files/vertica.csv", "files/out/v.parquet"]));
+    assert!(
+        err.contains("files/vertica.csv")
+            && err.contains("one line with no line end")
+            && err.contains("--from-format records"),
+        "{err}"
+    );
+    assert!(mover_tests::files_under(&data.join("out")).is_empty());
+    let out = mover_tests::ok(gw.mvrec(&["cp", "files/unended.csv", "demo/main/unended"]));
+    assert!(out.contains("copied 2 rows"), "{out}");
+    let out = mover_tests::ok(gw.mvrec(&["cp", "files/header.csv", "demo/main/header"]));
+    assert!(out.contains("copied 0 rows"), "{out}");
+}

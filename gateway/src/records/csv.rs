@@ -40,7 +40,41 @@ pub fn decode(
         .with_delimiter(dialect.delimiter)
         .with_batch_size(batch_rows)
         .build_decoder();
+    let bytes = match dialect.header {
+        true => with_a_line_end(bytes),
+        false => bytes,
+    };
     Ok(byte_decode(bytes, decoder))
+}
+
+/// `bytes`, failing at their end if they held no line end at all: a file of one unended line
+/// read with a header is all header and no rows, which is how a file whose records end
+/// otherwise (Vertica's `\x02`) was once copied as zero rows, successfully.
+fn with_a_line_end(bytes: BoxStream<'static, Result<Bytes>>) -> BoxStream<'static, Result<Bytes>> {
+    let state = (bytes, 0u64, false, false);
+    futures::stream::unfold(state, |(mut bytes, seen, ended_a_line, over)| async move {
+        if over {
+            return None;
+        }
+        match bytes.next().await {
+            Some(Ok(chunk)) => {
+                let ended = ended_a_line || memchr::memchr(b'\n', &chunk).is_some();
+                let seen = seen + chunk.len() as u64;
+                Some((Ok(chunk), (bytes, seen, ended, false)))
+            }
+            Some(Err(e)) => Some((Err(e), (bytes, seen, ended_a_line, true))),
+            None if seen > 0 && !ended_a_line => Some((
+                Err(Error::invalid(format!(
+                    "the file is one line with no line end ({seen} bytes): read as a CSV header \
+                     it leaves no rows. If its records end otherwise (Vertica's \\x02), read it \
+                     with --from-format records and the hints `mvrec sniff` prints"
+                ))),
+                (bytes, seen, ended_a_line, true),
+            )),
+            None => None,
+        }
+    })
+    .boxed()
 }
 
 /// What arrow's push decoders (CSV, JSON) have in common.
