@@ -311,19 +311,7 @@ fn killing_mvrec_mid_move_cancels_the_move() {
     let data = dir.path().join("data");
     big_csv(&data, 2_000_000);
     let gw = Gateway::start_default(dir.path());
-    let mut child = std::process::Command::new(mover_tests::bin("mvrec"))
-        .args([
-            "--gateway",
-            &gw.url,
-            "cp",
-            "files/big.csv",
-            "demo/main/big",
-            "-q",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = gw.mvrec_spawn(&["cp", "files/big.csv", "demo/main/big", "-q"]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -847,15 +835,10 @@ fn gateway_check_reaches_every_source_and_names_what_failed() {
             "[databases.{name}]\nurl = \"postgres://mover@127.0.0.1:{port}/postgres\"\nconnect_timeout_seconds = 2\n"
         )
     };
-    let gateway = mover_tests::bin("gateway");
     let check = |config: &str| {
         let file = dir.path().join("check.toml");
         std::fs::write(&file, config).unwrap();
-        let out = std::process::Command::new(&gateway)
-            .args(["--config", file.to_str().unwrap(), "check"])
-            .env_remove("CHECK_UNSET_PASSWORD")
-            .output()
-            .unwrap();
+        let out = mover_tests::gateway_check(&file);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string(),
@@ -941,11 +924,7 @@ async fn the_gateway_answers_grpc_health_checks() {
 fn metrics_count_calls_rows_and_errors_by_kind() {
     let dir = workdir();
     std::fs::write(dir.path().join("data/orders.csv"), ORDERS).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = mover_tests::free_port();
     let config = format!(
         "[server]\nmetrics_listen = \"127.0.0.1:{port}\"\n\
          [databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n"
@@ -1013,19 +992,7 @@ fn mvrec_moves_lists_and_cancels_a_running_move() {
     big_csv(&data, 3_000_000);
     let gw = Gateway::start_default(dir.path());
     assert!(ok(gw.mvrec(&["moves"])).contains("no moves of yours are running"));
-    let child = std::process::Command::new(mover_tests::bin("mvrec"))
-        .args([
-            "--gateway",
-            &gw.url,
-            "cp",
-            "files/big.csv",
-            "demo/main/big",
-            "-q",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = gw.mvrec_spawn(&["cp", "files/big.csv", "demo/main/big", "-q"]);
     // Listed once it has read some rows.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let id = loop {
@@ -1095,19 +1062,7 @@ fn sigterm_drains_then_cancels_what_outlasts_the_grace() {
         )
     };
     let start_move = |gw: &Gateway, table: &str| {
-        let child = std::process::Command::new(mover_tests::bin("mvrec"))
-            .args([
-                "--gateway",
-                &gw.url,
-                "cp",
-                "files/big.csv",
-                &format!("demo/main/{table}"),
-                "-q",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = gw.mvrec_spawn(&["cp", "files/big.csv", &format!("demo/main/{table}"), "-q"]);
         // Under way once the gateway lists it.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while !ok(gw.mvrec(&["moves"])).contains("files/big.csv") {

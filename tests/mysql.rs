@@ -491,14 +491,7 @@ fn passwords_from_a_command_log_in_to_postgres_and_mariadb() {
     let gw = Gateway::start_with_config(dir.path(), &cfg);
     ok(gw.mvrec(&["cp", "pg/public/t", "maria/test/t"]));
     assert_eq!(db.sql("SELECT id FROM t"), "1");
-    let check = std::process::Command::new(mover_tests::bin("gateway"))
-        .args([
-            "--config",
-            dir.path().join("gateway.toml").to_str().unwrap(),
-            "check",
-        ])
-        .output()
-        .unwrap();
+    let check = mover_tests::gateway_check(&dir.path().join("gateway.toml"));
     let said = String::from_utf8_lossy(&check.stdout).to_string();
     assert!(check.status.success(), "{said}");
     assert!(
@@ -507,14 +500,7 @@ fn passwords_from_a_command_log_in_to_postgres_and_mariadb() {
     );
     // A password the server refuses: named by database, the secret nowhere.
     std::fs::write(vault.join("pg"), "not-the-password").unwrap();
-    let check = std::process::Command::new(mover_tests::bin("gateway"))
-        .args([
-            "--config",
-            dir.path().join("gateway.toml").to_str().unwrap(),
-            "check",
-        ])
-        .output()
-        .unwrap();
+    let check = mover_tests::gateway_check(&dir.path().join("gateway.toml"));
     let refused = String::from_utf8_lossy(&check.stdout).to_string();
     assert!(
         !check.status.success() && refused.contains("FAIL  databases.pg:"),

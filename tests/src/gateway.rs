@@ -178,6 +178,25 @@ impl Gateway {
     pub fn mvrec(&self, args: &[&str]) -> Output {
         mvrec(&[&["--gateway", &self.url], args].concat())
     }
+
+    /// Start `mvrec` against this gateway and leave it running (its output piped).
+    pub fn mvrec_spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(bin("mvrec"))
+            .args(["--gateway", &self.url])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mvrec")
+    }
+}
+
+/// `gateway --config CONFIG check`.
+pub fn gateway_check(config: &Path) -> Output {
+    Command::new(bin("gateway"))
+        .args(["--config", config.to_str().expect("utf-8 path"), "check"])
+        .output()
+        .expect("run gateway check")
 }
 
 impl Drop for Gateway {

@@ -27,7 +27,7 @@ pub mod values;
 
 pub use azurite::Azurite;
 pub use files::{files_under, sqlite_has_table, sqlite_rows};
-pub use gateway::{Gateway, bin, bin_dir, fails, hash_password, mvrec, ok, workdir};
+pub use gateway::{Gateway, bin, bin_dir, fails, gateway_check, hash_password, mvrec, ok, workdir};
 pub use gcs::FakeGcs;
 pub use mariadb::Mariadb;
 pub use moto::S3Server;
