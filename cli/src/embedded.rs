@@ -27,6 +27,10 @@ impl Embedded {
         config.server.tls = None;
         config.users.clear();
         config.access.clear();
+        // The long-running gateway of this config serves metrics and sweeps; one command's
+        // gateway does neither.
+        config.server.metrics_listen = None;
+        config.server.sweep_stale_parts = false;
         let running = server::start(&config, Some("127.0.0.1:0".parse()?)).await?;
         Ok(Self { running })
     }

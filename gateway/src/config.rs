@@ -114,6 +114,10 @@ pub struct ServerConfig {
     /// gateways sharing a target may differ.
     #[serde(default = "default_stale_parts_grace_seconds")]
     pub stale_parts_grace_seconds: u64,
+    /// Whether this gateway sweeps what killed gateways staged (not a config key: a gateway
+    /// run inside mvrec for one command leaves that to the long-running ones).
+    #[serde(skip, default = "default_sweep")]
+    pub sweep_stale_parts: bool,
     /// Where the parts of writes in parts wait for their commit (default: the system's
     /// temporary folder). Each gateway process keeps a folder of its own inside.
     pub spool_dir: Option<PathBuf>,
@@ -182,6 +186,7 @@ impl Default for ServerConfig {
             write_ttl_seconds: default_write_ttl_seconds(),
             max_write_ttl_seconds: default_max_write_ttl_seconds(),
             stale_parts_grace_seconds: default_stale_parts_grace_seconds(),
+            sweep_stale_parts: default_sweep(),
             spool_dir: None,
         }
     }
@@ -222,6 +227,9 @@ fn default_write_ttl_seconds() -> u64 {
 }
 fn default_max_write_ttl_seconds() -> u64 {
     86400
+}
+fn default_sweep() -> bool {
+    true
 }
 fn default_drain_seconds() -> u64 {
     30

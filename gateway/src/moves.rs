@@ -262,6 +262,7 @@ mod tests {
             default_ttl: Duration::from_secs(60),
             max_ttl: Duration::from_secs(60),
             sweep_grace: Duration::from_secs(3600),
+            sweep: false,
             spool_dir: dir.join("spool"),
         };
         Mover {

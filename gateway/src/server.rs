@@ -208,6 +208,7 @@ fn writes_settings(config: &Config) -> crate::writes::Settings {
         default_ttl: Duration::from_secs(s.write_ttl_seconds),
         max_ttl: Duration::from_secs(s.max_write_ttl_seconds),
         sweep_grace: Duration::from_secs(s.stale_parts_grace_seconds),
+        sweep: s.sweep_stale_parts,
         spool_dir: s
             .spool_dir
             .as_ref()

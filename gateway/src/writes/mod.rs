@@ -34,6 +34,8 @@ pub struct Settings {
     pub max_ttl: Duration,
     /// How long after its write's expiry a part left behind by a killed gateway is swept.
     pub sweep_grace: Duration,
+    /// Whether to sweep at all.
+    pub sweep: bool,
     /// Where parts are spooled; each gateway process keeps a folder of its own inside.
     pub spool_dir: PathBuf,
 }
@@ -148,7 +150,9 @@ impl Writes {
         });
         if tokio::runtime::Handle::try_current().is_ok() {
             tokio::spawn(reap(Arc::downgrade(&inner)));
-            tokio::spawn(sweep(Arc::downgrade(&inner)));
+            if inner.settings.sweep {
+                tokio::spawn(sweep(Arc::downgrade(&inner)));
+            }
         }
         Self { inner }
     }
@@ -665,6 +669,7 @@ mod tests {
             default_ttl: ttl,
             max_ttl: Duration::from_secs(60),
             sweep_grace: Duration::from_secs(3600),
+            sweep: false,
             spool_dir: dir.join("spool"),
         };
         Writes::new(catalog(dir), settings)
