@@ -633,3 +633,108 @@ async fn a_sqlite_table_is_read_in_rowid_ranges() {
         assert_eq!((endpoints, ids.len()), (1, expected.len()), "{whole}");
     }
 }
+
+/// Load: 200 small DoGets at once, then 32 moves at once of three kinds (CSV -> Parquet,
+/// SQLite -> CSV, CSV -> SQLite): every result exact, and the gateway holds no more file
+/// descriptors afterwards than before.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_reads_and_thirty_two_moves_at_once_leak_nothing() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let mut csv = String::from("id,name\n");
+    for i in 0..5000 {
+        csv.push_str(&format!("{i},name {i}\n"));
+    }
+    std::fs::write(data.join("in.csv"), &csv).unwrap();
+    let config = "[server]\nmax_streams_per_principal = 512\n\
+                  [databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n";
+    let gw = Gateway::start_with_config(dir.path(), config);
+    let mv = |from: &str, to: &str| mover_proto::Move {
+        source: Some(read(from)),
+        target: Some(write(to, ExistingTable::Fail)),
+        source_gateway: String::new(),
+    };
+    {
+        let mut setup = Client::connect(&gw.url).await.unwrap();
+        let small = mv("files/in.csv", "demo/main/small");
+        setup.move_dataset(&small, |_| {}).await.unwrap();
+    }
+    // Counted with no client connected: the load's connections must all close again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = gw.open_fds();
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    let ids_sum: i64 = (0..5000).sum();
+
+    let sum_of = |batches: Vec<RecordBatch>| -> (usize, i64) {
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        let sum = batches
+            .iter()
+            .map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .iter()
+                    .sum::<i64>()
+            })
+            .sum();
+        (rows, sum)
+    };
+    let reads = (0..200).map(|_| {
+        let mut c = client.handle();
+        async move {
+            let batches: Vec<RecordBatch> = c
+                .read(&read("demo/main/small"))
+                .await?
+                .try_collect()
+                .await?;
+            Ok::<_, mover_client::ClientError>(batches)
+        }
+    });
+    for got in futures::future::join_all(reads).await {
+        assert_eq!(sum_of(got.unwrap()), (5000, ids_sum));
+    }
+
+    let moves = (0..32).map(|i| {
+        let mut c = client.handle();
+        let (from, to) = match i % 3 {
+            0 => (
+                "files/in.csv".to_string(),
+                format!("files/out/p{i}.parquet"),
+            ),
+            1 => ("demo/main/small".to_string(), format!("files/out/c{i}.csv")),
+            _ => ("files/in.csv".to_string(), format!("demo/main/t{i}")),
+        };
+        let mv = mv(&from, &to);
+        async move { (to, c.move_dataset(&mv, |_| {}).await) }
+    });
+    for (to, done) in futures::future::join_all(moves).await {
+        let done = done.unwrap_or_else(|e| panic!("{to}: {e}"));
+        assert_eq!(done.rows_committed, 5000, "{to}");
+        let batches: Vec<RecordBatch> = client
+            .read(&read(&to))
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(sum_of(batches), (5000, ids_sum), "{to}");
+    }
+    drop(client);
+    // Connections close as their clients go; give the server a moment to see it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gw.open_fds() > before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} file descriptors open after the load, {before} before",
+            gw.open_fds()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "after the load: {} open fds ({before} before), peak RSS {} MiB",
+        gw.open_fds(),
+        gw.peak_rss_mb()
+    );
+}

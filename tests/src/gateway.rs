@@ -136,6 +136,13 @@ impl Gateway {
         }
     }
 
+    /// How many file descriptors the process has open now (sockets, files, the database).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("the gateway's /proc fd folder")
+            .count()
+    }
+
     /// The most memory the process has held (its peak resident set), in MiB.
     pub fn peak_rss_mb(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
