@@ -29,6 +29,10 @@ pub struct AccessRule {
     /// Databases (names, or globs over them) this principal may send free SQL to.
     #[serde(default)]
     pub query: Vec<String>,
+    /// This principal sees and cancels every principal's running moves (`mvrec moves`), not
+    /// only its own.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,7 @@ struct Granted {
     /// The literal text before the first wildcard of each read rule: which prefixes a listing
     /// may show.
     read_roots: Vec<String>,
+    admin: bool,
 }
 
 /// The rules of one gateway, compiled.
@@ -85,10 +90,16 @@ impl Rules {
                 write: globs(&principal, &write)?,
                 query: globs(&principal, &query)?,
                 read_roots,
+                admin: rules.iter().any(|r| r.admin),
             };
             out.insert(principal, granted);
         }
         Ok(Self { by_principal: out })
+    }
+
+    /// Does a rule make `principal` an admin (every principal's moves)?
+    pub fn is_admin(&self, principal: &str) -> bool {
+        self.by_principal.get(principal).is_some_and(|g| g.admin)
     }
 
     /// May `principal` use `right` on `name` (a dataset, a prefix ending in `/`, or a glob)?
@@ -191,6 +202,7 @@ mod tests {
             read: read.iter().map(|s| s.to_string()).collect(),
             write: vec![],
             query: vec!["demo".into()],
+            admin: false,
         }])
         .unwrap()
     }
@@ -247,12 +259,28 @@ mod tests {
     }
 
     #[test]
+    fn an_admin_rule_makes_its_principal_an_admin_and_no_other() {
+        let rule = |principal: &str, admin| AccessRule {
+            principal: principal.into(),
+            read: vec![],
+            write: vec![],
+            query: vec![],
+            admin,
+        };
+        let r =
+            Rules::compile(&[rule("ops", true), rule("ops", false), rule("alice", false)]).unwrap();
+        assert!(r.is_admin("ops"));
+        assert!(!r.is_admin("alice") && !r.is_admin("nobody"));
+    }
+
+    #[test]
     fn rules_with_other_wildcards_are_refused() {
         let e = Rules::compile(&[AccessRule {
             principal: "p".into(),
             read: vec!["lake/?.csv".into()],
             write: vec![],
             query: vec![],
+            admin: false,
         }])
         .err()
         .unwrap();

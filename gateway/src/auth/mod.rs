@@ -202,6 +202,15 @@ impl Auth {
 
     /// Whether the rules let the caller write anything at all (anyone may, where no rules
     /// apply).
+    /// May `caller` see and cancel every principal's moves? Without authentication there is
+    /// one caller, who may.
+    pub fn is_admin(&self, caller: &Caller) -> bool {
+        match caller {
+            Caller::Anyone => true,
+            Caller::Principal(p) => self.rules.is_admin(p),
+        }
+    }
+
     pub fn may_write_anything(&self, caller: &Caller) -> bool {
         match caller {
             Caller::Anyone => true,

@@ -1,6 +1,6 @@
 //! The moves running now (the `move` action's), by id, for `list_moves` and `cancel_move`:
 //! a move registers when it starts and is gone when it ends, however it ends. A principal sees
-//! and cancels only the moves it began.
+//! and cancels only the moves it began, unless an access rule makes it an admin.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -80,12 +80,12 @@ impl MovingNow {
         }
     }
 
-    /// `principal`'s moves running now, oldest first.
-    pub fn list(&self, principal: &str) -> Vec<MoveInfo> {
+    /// `principal`'s moves running now (every principal's for an `admin`), oldest first.
+    pub fn list(&self, principal: &str, admin: bool) -> Vec<MoveInfo> {
         let mut moves: Vec<MoveInfo> = self
             .lock()
             .iter()
-            .filter(|(_, e)| e.principal == principal)
+            .filter(|(_, e)| admin || e.principal == principal)
             .map(|(id, e)| {
                 let p = e.meter.progress();
                 MoveInfo {
@@ -103,11 +103,11 @@ impl MovingNow {
         moves
     }
 
-    /// Cancel `principal`'s move `id`.
-    pub fn cancel(&self, principal: &str, id: &str) -> Result<()> {
+    /// Cancel `principal`'s move `id` (any principal's for an `admin`).
+    pub fn cancel(&self, principal: &str, admin: bool, id: &str) -> Result<()> {
         let mut entries = self.lock();
         match entries.get_mut(id) {
-            Some(e) if e.principal == principal => {
+            Some(e) if admin || e.principal == principal => {
                 if let Some(cancel) = e.cancel.take() {
                     let _ = cancel.send(());
                 }
@@ -136,19 +136,23 @@ mod tests {
         let alice =
             tokio::spawn(moving.track("m1".into(), "alice", names(), Arc::default(), forever()));
         let bob = moving.track("m2".into(), "bob", names(), Arc::default(), forever());
-        let listed = moving.list("alice");
+        let listed = moving.list("alice", false);
         assert_eq!(listed.len(), 1);
         assert_eq!(
             (listed[0].id.as_str(), listed[0].source.as_str()),
             ("m1", "files/a.csv")
         );
-        let refused = moving.cancel("bob", "m1").unwrap_err();
+        let refused = moving.cancel("bob", false, "m1").unwrap_err();
         assert_eq!(refused.kind, ErrorKind::NotFound);
-        moving.cancel("alice", "m1").unwrap();
+        // An admin sees both, and may cancel either.
+        assert_eq!(moving.list("carol", true).len(), 2);
+        moving.cancel("alice", false, "m1").unwrap();
         let ended = alice.await.unwrap().unwrap_err();
         assert_eq!(ended.kind, ErrorKind::Cancelled);
-        assert!(moving.list("alice").is_empty());
-        drop(bob);
-        assert!(moving.list("bob").is_empty());
+        assert!(moving.list("alice", false).is_empty());
+        let bob = tokio::spawn(bob);
+        moving.cancel("carol", true, "m2").unwrap();
+        assert_eq!(bob.await.unwrap().unwrap_err().kind, ErrorKind::Cancelled);
+        assert!(moving.list("carol", true).is_empty());
     }
 }
