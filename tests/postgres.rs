@@ -326,3 +326,37 @@ async fn a_killed_gateways_staged_parts_are_swept_once_their_write_is_over() {
     let left = staged_files();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A password rotated under a running gateway: the server refuses the old one, the gateway
+/// runs its `password_command` again and logs in with the new one, no restart.
+#[test]
+fn a_rotated_password_is_read_again_without_a_restart() {
+    let pg = Postgres::start();
+    // The gateway logs in as a role of its own, whose password the test rotates.
+    pg.psql("CREATE TABLE t AS SELECT 1 AS id; CREATE ROLE app LOGIN PASSWORD 'app-pw-1'; GRANT SELECT ON t TO app");
+    let dir = workdir();
+    let vault = dir.path().join("vault.txt");
+    std::fs::write(&vault, "app-pw-1").unwrap();
+    let cfg = format!(
+        "[databases.pg]\nurl = \"{}\"\npassword_command = [\"cat\", \"{}\"]\n[buckets.files]\nurl = \"file://data\"\n",
+        pg.url().replace("mover@", "app@"),
+        vault.display()
+    );
+    let gw = Gateway::start_with_config(dir.path(), &cfg);
+    assert!(ok(gw.mvrec(&["cat", "pg/public/t"])).contains('1'));
+    const ROTATED: &str = "rotated-pw-Q4v9";
+    pg.psql(&format!("ALTER ROLE app PASSWORD '{ROTATED}'"));
+    std::fs::write(&vault, ROTATED).unwrap();
+    assert!(ok(gw.mvrec(&["cat", "pg/public/t"])).contains('1'));
+    let log = gw.log();
+    assert!(
+        log.contains("the server refused the password; read it again"),
+        "{log}"
+    );
+    assert!(!log.contains(ROTATED) && !log.contains("app-pw-1"), "{log}");
+    // A password that stays wrong fails as before, naming the database.
+    std::fs::write(&vault, "still-wrong").unwrap();
+    pg.psql("ALTER ROLE app PASSWORD 'another-one'");
+    let err = fails(gw.mvrec(&["cat", "pg/public/t"]));
+    assert!(err.contains("database pg"), "{err}");
+}

@@ -75,6 +75,32 @@ pub fn default_command_timeout_seconds() -> u64 {
     10
 }
 
+/// Reads a database's password again from where its config says (a rotated one).
+pub type Reread = std::sync::Arc<dyn Fn() -> Result<Secret> + Send + Sync>;
+
+/// What reads the password of `from` again, owning what it needs; `None` when the config
+/// gives no password.
+pub fn reread(from: PasswordFrom, base: &Path) -> Option<Reread> {
+    let (env, file, command) = (
+        from.env.map(str::to_string),
+        from.file.map(Path::to_path_buf),
+        from.command.map(<[String]>::to_vec),
+    );
+    if env.is_none() && file.is_none() && command.is_none() {
+        return None;
+    }
+    let (timeout, base) = (from.timeout, base.to_path_buf());
+    Some(std::sync::Arc::new(move || {
+        let from = PasswordFrom {
+            env: env.as_deref(),
+            file: file.as_deref(),
+            command: command.as_deref(),
+            timeout,
+        };
+        password(from, &base)?.ok_or_else(|| Error::internal("the password went away"))
+    }))
+}
+
 /// The most a password program may print.
 const MAX_COMMAND_OUTPUT: u64 = 64 * 1024;
 

@@ -41,7 +41,9 @@ const MIN_PART_BLOCKS: u64 = 1024;
 #[derive(Clone)]
 pub struct Postgres {
     name: String,
-    options: PgConnectOptions,
+    /// Written only when a rotated password is read again; shared by clones.
+    options: std::sync::Arc<std::sync::RwLock<PgConnectOptions>>,
+    reread: Option<crate::secret::Reread>,
     batch_rows: usize,
     max_value_bytes: usize,
     split_reads: bool,
@@ -105,6 +107,13 @@ fn db_error(e: sqlx::Error, context: &str) -> Error {
 /// A connection that could not be opened: the server's refusal by its SQLSTATE (a wrong
 /// password is PermissionDenied, too many connections ResourceExhausted), anything else
 /// (refused, unreachable, TLS) Unavailable.
+/// Whether the server refused the login's password (SQLSTATE 28P01).
+fn refused_password(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "28P01")
+}
+
 fn connect_error(e: sqlx::Error, database: &str) -> Error {
     let context = format!("database {database}: cannot connect");
     match db_error(e, &context) {
@@ -197,6 +206,8 @@ fn select_list(cols: &[Column]) -> String {
 /// What a [`Postgres`] is built with ([`options::Options`], resolved).
 pub struct Settings<'a> {
     pub password: Option<&'a str>,
+    /// Reads the password again when the server refuses it (it was rotated).
+    pub reread: Option<crate::secret::Reread>,
     pub ca: Option<&'a std::path::Path>,
     pub batch_rows: usize,
     pub max_value_bytes: usize,
@@ -220,7 +231,8 @@ impl Postgres {
         }
         Ok(Self {
             name: name.into(),
-            options,
+            options: std::sync::Arc::new(std::sync::RwLock::new(options)),
+            reread: settings.reread,
             batch_rows: settings.batch_rows,
             max_value_bytes: settings.max_value_bytes,
             split_reads: settings.split_reads,
@@ -232,11 +244,43 @@ impl Postgres {
 
     async fn connect(&self) -> Result<PgConnection> {
         super::connect_within(self.connect_timeout, &self.name, async {
-            PgConnection::connect_with(&self.options)
-                .await
-                .map_err(|e| connect_error(e, &self.name))
+            let connected = match PgConnection::connect_with(&self.options()).await {
+                // A refused password may have been rotated: read it again, try once more.
+                Err(e) if refused_password(&e) && self.reread_password().await => {
+                    PgConnection::connect_with(&self.options()).await
+                }
+                other => other,
+            };
+            connected.map_err(|e| connect_error(e, &self.name))
         })
         .await
+    }
+
+    fn options(&self) -> PgConnectOptions {
+        self.options
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Read the password again from where the config says; whether it could be.
+    async fn reread_password(&self) -> bool {
+        let Some(reread) = self.reread.clone() else {
+            return false;
+        };
+        match tokio::task::spawn_blocking(move || reread()).await {
+            Ok(Ok(password)) => {
+                let mut options = self.options.write().unwrap_or_else(|p| p.into_inner());
+                *options = options.clone().password(password.expose());
+                tracing::info!(database = %self.name, "the server refused the password; read it again");
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(database = %self.name, error = %e, "cannot read the password again");
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     fn label(&self, what: &impl std::fmt::Display) -> String {
@@ -334,7 +378,7 @@ impl Postgres {
 
     /// Ask the server to stop the query of backend `pid` (its reader went away).
     fn cancel(&self, pid: i32) {
-        let (options, limit) = (self.options.clone(), self.connect_timeout);
+        let (options, limit) = (self.options(), self.connect_timeout);
         tokio::spawn(async move {
             let connecting = tokio::time::timeout(limit, PgConnection::connect_with(&options));
             if let Ok(Ok(mut conn)) = connecting.await {

@@ -47,15 +47,13 @@ fn default_max_value_mb() -> usize {
 impl DatabaseOptions for Options {
     fn open(&self, name: &str, url: &str, setup: &Setup) -> Result<Arc<dyn Connector>> {
         secret::refuse_inline_password(url)?;
-        let password = secret::password(
-            secret::PasswordFrom {
-                env: self.password_env.as_deref(),
-                file: self.password_file.as_deref(),
-                command: self.password_command.as_deref(),
-                timeout: std::time::Duration::from_secs(self.password_command_timeout_seconds),
-            },
-            &setup.base_dir,
-        )?;
+        let from = secret::PasswordFrom {
+            env: self.password_env.as_deref(),
+            file: self.password_file.as_deref(),
+            command: self.password_command.as_deref(),
+            timeout: std::time::Duration::from_secs(self.password_command_timeout_seconds),
+        };
+        let password = secret::password(from, &setup.base_dir)?;
         let connect_timeout = connect_timeout(self.connect_timeout_seconds)?;
         let ca = self.ca_file.as_ref().map(|p| setup.path(p));
         Ok(Arc::new(Postgres::new(
@@ -63,6 +61,7 @@ impl DatabaseOptions for Options {
             url,
             super::Settings {
                 password: password.as_ref().map(|p| p.expose()),
+                reread: secret::reread(from, &setup.base_dir),
                 ca: ca.as_deref(),
                 batch_rows: setup.batch_rows,
                 max_value_bytes: self.max_value_mb.saturating_mul(1024 * 1024),
