@@ -221,9 +221,8 @@ fn unreachable_gateway_and_bad_names_are_clear() {
     assert!(err.contains("not allowed"), "{err}");
 }
 
-/// A gateway whose databases `pg` and `maria` take the TCP connection and never say a word
-/// (connect timeouts of `seconds`), beside `files` holding orders.csv.
-fn silent_databases(dir: &std::path::Path, seconds: u64) -> Gateway {
+/// The port of a server that takes TCP connections and never says a word.
+fn silent_server() -> u16 {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -232,6 +231,13 @@ fn silent_databases(dir: &std::path::Path, seconds: u64) -> Gateway {
             held.push(conn);
         }
     });
+    port
+}
+
+/// A gateway whose databases `pg` and `maria` take the TCP connection and never say a word
+/// (connect timeouts of `seconds`), beside `files` holding orders.csv.
+fn silent_databases(dir: &std::path::Path, seconds: u64) -> Gateway {
+    let port = silent_server();
     std::fs::write(dir.join("data/orders.csv"), ORDERS).unwrap();
     let config = format!(
         "[databases.pg]\nurl = \"postgres://mover@127.0.0.1:{port}/postgres\"\nconnect_timeout_seconds = {seconds}\n\
@@ -820,14 +826,7 @@ fn moves_read_files_by_sniffed_hints_and_given_hints_win() {
 /// each reached at once; exit 1 naming what failed, 0 when all is well.
 #[test]
 fn gateway_check_reaches_every_source_and_names_what_failed() {
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = silent.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in silent.incoming() {
-            held.push(conn);
-        }
-    });
+    let port = silent_server();
     let dir = workdir();
     let good = "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n[buckets.files]\nurl = \"file://data\"\n";
     let silent_pg = |name: &str| {
