@@ -14,6 +14,18 @@ use tonic::Status;
 use super::service::{MoverService, Stream};
 use crate::auth::Caller;
 
+/// An action's body as the mover.v1 message `what`, or INVALID_ARGUMENT.
+fn decoded<M: prost::Message + Default>(body: bytes::Bytes, what: &str) -> Result<M, Status> {
+    M::decode(body)
+        .map_err(|e| Status::invalid_argument(format!("the body is not a mover.v1.{what}: {e}")))
+}
+
+/// An action's one result.
+fn one(body: Vec<u8>) -> Stream<arrow_flight::Result> {
+    use futures::StreamExt;
+    futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed()
+}
+
 /// What ListActions says this gateway does.
 pub(super) fn list() -> Vec<ActionType> {
     [

@@ -28,8 +28,7 @@ pub(super) fn list(service: &MoverService, caller: &Caller) -> Stream<arrow_flig
             .moving
             .list(caller.name(), service.auth.is_admin(caller)),
     };
-    let body = listed.encode_to_vec().into();
-    futures::stream::iter([Ok(arrow_flight::Result { body })]).boxed()
+    super::one(listed.encode_to_vec())
 }
 
 pub(super) fn cancel(
@@ -37,9 +36,7 @@ pub(super) fn cancel(
     caller: &Caller,
     body: Bytes,
 ) -> Result<Stream<arrow_flight::Result>, Status> {
-    let cancel = CancelMove::decode(body).map_err(|e| {
-        Status::invalid_argument(format!("the body is not a mover.v1.CancelMove: {e}"))
-    })?;
+    let cancel: CancelMove = super::decoded(body, "CancelMove")?;
     service
         .moving
         .cancel(caller.name(), service.auth.is_admin(caller), &cancel.id)

@@ -16,6 +16,8 @@ use crate::flight::service::{MoverService, Stream};
 use crate::flight::status;
 use crate::writes::unix_seconds;
 
+use super::{decoded, one};
+
 pub(super) const BEGIN: (&str, &str) = (
     BEGIN_WRITE_ACTION,
     "Open a write in parts into one target; the body is a mover.v1.BeginWrite, the result a \
@@ -30,15 +32,6 @@ pub(super) const ABORT: (&str, &str) = (
     ABORT_WRITE_ACTION,
     "Drop every part of a write in parts; the body is a mover.v1.AbortWrite",
 );
-
-fn decoded<M: Message + Default>(body: Bytes, what: &str) -> Result<M, Status> {
-    M::decode(body)
-        .map_err(|e| Status::invalid_argument(format!("the body is not a mover.v1.{what}: {e}")))
-}
-
-fn one(body: Vec<u8>) -> Stream<arrow_flight::Result> {
-    futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed()
-}
 
 pub(super) async fn begin(
     service: &MoverService,
