@@ -821,3 +821,103 @@ fn a_file_of_one_unended_line_is_refused_not_read_as_zero_rows() {
     let out = mover_tests::ok(gw.mvrec(&["cp", "files/header.csv", "demo/main/header"]));
     assert!(out.contains("copied 0 rows"), "{out}");
 }
+
+/// The names under `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A prefix written is a records directory, whatever wrote it: the parts, `_format_parquet`,
+/// `_schema.json` and a `_manifest` naming every part. Appending keeps the manifest true;
+/// appending another format is refused with the prefix as it was; overwriting with JSON lines
+/// (which no records format holds) leaves a plain prefix.
+#[test]
+fn a_prefix_written_is_a_records_directory_and_stays_a_true_one() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    std::fs::write(data.join("in.csv"), "id,name\n1,a\n2,b\n3,c\n").unwrap();
+    let gw = Gateway::start_default(dir.path());
+    mover_tests::ok(gw.mvrec(&["cp", "files/in.csv", "files/ours/"]));
+    let out = data.join("ours");
+    let names = names_in(&out);
+    assert_eq!(names[..3], ["_format_parquet", "_manifest", "_schema.json"]);
+    assert_eq!(names.len(), 4, "{names:?}");
+    let manifest = |out: &std::path::Path| -> Vec<String> {
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("_manifest")).unwrap()).unwrap();
+        doc["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["url"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(manifest(&out), names[3..]);
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("_schema.json")).unwrap()).unwrap();
+    assert_eq!(schema["fields"]["id"]["type"], "integer");
+    assert_eq!(std::fs::read(out.join("_format_parquet")).unwrap(), b"");
+
+    // An append of another format is refused, and nothing changes.
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "files/in.csv",
+        "files/ours/",
+        "--to-format",
+        "csv",
+        "--existing-table",
+        "append",
+    ]));
+    assert!(
+        err.contains("files/ours/ is a records directory of Parquet")
+            && err.contains("not as delimited text"),
+        "{err}"
+    );
+    assert_eq!(names_in(&out), names);
+
+    // An append of Parquet adds a part to the manifest, and every row reads back.
+    mover_tests::ok(gw.mvrec(&[
+        "cp",
+        "files/in.csv",
+        "files/ours/",
+        "--existing-table",
+        "append",
+    ]));
+    let parts: Vec<String> = names_in(&out)
+        .into_iter()
+        .filter(|n| !n.starts_with('_'))
+        .collect();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(manifest(&out), parts);
+    let copied = mover_tests::ok(gw.mvrec(&["cp", "files/ours/", "demo/main/back"]));
+    assert!(copied.contains("copied 6 rows"), "{copied}");
+
+    // Overwritten with JSON lines, it is a plain prefix of one part.
+    mover_tests::ok(gw.mvrec(&[
+        "cp",
+        "files/in.csv",
+        "files/ours/",
+        "--to-format",
+        "jsonl",
+        "--existing-table",
+        "truncate-and-overwrite",
+    ]));
+    let left = names_in(&out);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].ends_with(".jsonl"), "{left:?}");
+    let copied = mover_tests::ok(gw.mvrec(&["cp", "files/ours/", "demo/main/again"]));
+    assert!(copied.contains("copied 3 rows"), "{copied}");
+}

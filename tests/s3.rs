@@ -224,7 +224,11 @@ async fn writing_to_a_prefix_splits_into_parts_and_replaces_them_whole() {
         put(client, to.clone(), batches.clone()).await.unwrap(),
         20_000
     );
-    let first: Vec<String> = s3.keys("lake-test");
+    // The parts, and the files that make the prefix a records directory.
+    let (first, described): (Vec<String>, Vec<String>) = s3
+        .keys("lake-test")
+        .into_iter()
+        .partition(|k| !k.starts_with("exports/split/_"));
     assert!(first.len() >= 3, "expected several ~1 MB parts: {first:?}");
     assert!(
         first
@@ -232,6 +236,12 @@ async fn writing_to_a_prefix_splits_into_parts_and_replaces_them_whole() {
             .all(|k| k.starts_with("exports/split/part-") && k.ends_with(".csv")),
         "{first:?}"
     );
+    let description = [
+        "exports/split/_format_delimited",
+        "exports/split/_manifest",
+        "exports/split/_schema.json",
+    ];
+    assert_eq!(described, description);
     assert_eq!(rows_of(client, "lake/split/").await, 20_000);
 
     // Writing again without a mode is refused; append adds parts; overwrite replaces them all.
@@ -245,7 +255,7 @@ async fn writing_to_a_prefix_splits_into_parts_and_replaces_them_whole() {
     to.existing_table = ExistingTable::TruncateAndOverwrite as i32;
     put(client, to.clone(), vec![wide(0..7)]).await.unwrap();
     assert_eq!(rows_of(client, "lake/split/").await, 7);
-    assert_eq!(s3.keys("lake-test").len(), 1);
+    assert_eq!(s3.keys("lake-test").len(), 1 + description.len());
 
     // Parquet is the default format of a prefix write.
     put(

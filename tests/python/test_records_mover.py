@@ -177,3 +177,42 @@ def test_records_mover_opens_a_parquet_directory_the_gateway_writes(tmp_path):
     assert [r[4] for r in rows] == [r["day"] for r in ROWS]
     assert [r[5] for r in rows] == [r["at"] for r in ROWS]
     assert [r[6] for r in rows] == [r["at"] + "+00:00" for r in ROWS]
+
+
+@pytest.mark.parametrize("to_format", ["parquet", "csv"])
+def test_records_mover_reads_a_prefix_written_with_no_records_options(tmp_path, to_format):
+    """A prefix is written as a records directory whatever the format, and appending to it keeps
+    its manifest true. Records Mover reads a Parquet directory's files one by one, but joins a
+    delimited directory's into one stream, taking a second part's header for a row: so it reads
+    the delimited directory before the append (one part), and the gateway after it."""
+    with start_gateway(tmp_path) as gw:
+        data = gw["dir"] / "data"
+        typed_source(data / "mover.db")
+        fmt = [] if to_format == "parquet" else ["--to-format", "csv"]
+        mvrec(gw, "cp", "demo/main/src", "files/plain/", *fmt)
+        if to_format == "csv":
+            rows = json.loads(records_mover(READ, str(data / "plain")))
+        mvrec(gw, "cp", "demo/main/src", "files/plain/", *fmt, "--existing-table", "append")
+        described = sorted(p.name for p in (data / "plain").iterdir() if p.name.startswith("_"))
+        manifest = json.loads((data / "plain" / "_manifest").read_text())
+        if to_format == "parquet":
+            got = json.loads(records_mover(READ_PARQUET, str(data / "plain")))
+            assert got["format"] == "parquet"
+            assert got["fields"]["at_utc"] == "datetimetz"
+            rows = got["rows"]
+        # What the gateway reads back is every row of both writes.
+        mvrec(gw, "cp", "files/plain/", "files/back.jsonl")
+        back = [json.loads(line) for line in (data / "back.jsonl").read_text().splitlines()]
+    assert described == ["_format_" + ("parquet" if to_format == "parquet" else "delimited"), "_manifest", "_schema.json"]
+    parts = sorted(p.name for p in (data / "plain").iterdir() if not p.name.startswith("_"))
+    assert [e["url"].rsplit("/", 1)[1] for e in manifest["entries"]] == parts
+    assert len(parts) == 2
+    writes = 2 if to_format == "parquet" else 1
+    assert [int(r[0]) for r in rows] == [1, 2, 3] * writes, rows
+    assert [r[1] for r in rows] == [r["name"] for r in ROWS] * writes
+    assert [r[4][:10] for r in rows] == [r["day"] for r in ROWS] * writes
+    assert [r[5] for r in rows] == [r["at"] for r in ROWS] * writes
+    assert [r[6] for r in rows] == [r["at"] + "+00:00" for r in ROWS] * writes
+    assert [r["id"] for r in back] == [1, 2, 3] * 2
+    assert [r.get("name") for r in back] == [r["name"] for r in ROWS] * 2
+    assert [r["at_utc"] for r in back] == [r["at"].replace(" ", "T") + "Z" for r in ROWS] * 2

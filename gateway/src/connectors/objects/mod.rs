@@ -4,6 +4,7 @@
 //! and HTTP take the same path: [`stores`] builds the store from the config, [`keys`] confines
 //! names to it, [`read`] and [`write`] stream the formats of [`crate::records`] over it.
 
+mod description;
 mod keys;
 pub mod options;
 mod read;
@@ -26,6 +27,14 @@ use super::{
 };
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::Format;
+use records_dir::RecordsDir;
+
+/// What a dataset key reads ([`Bucket::dataset`]).
+enum Dataset {
+    Delimited(records_dir::Delimited),
+    /// Files read alike, by the spec given.
+    Files(Vec<ObjectMeta>, Box<ReadSpec>),
+}
 use options::{BucketTarget, Options};
 
 pub use keys::Key;
@@ -93,6 +102,23 @@ impl Bucket {
     }
 
     /// The objects a key names: one file, or the data files of a prefix or glob, in name order.
+    /// What `key` reads: a delimited records directory, or files read alike (a Parquet
+    /// directory's in its manifest's order, read as Parquet whatever the options say; a plain
+    /// prefix's or a pattern's in name order; a file).
+    async fn dataset(&self, key: &Key, spec: &ReadSpec) -> Result<Dataset> {
+        let dir = records_dir::open(self, key, crate::records::strict(&spec.file)).await?;
+        Ok(match dir {
+            Some(RecordsDir::Delimited(dir)) => Dataset::Delimited(dir),
+            Some(RecordsDir::Parquet { files }) => {
+                let mut spec = spec.clone();
+                spec.file.format = mover_proto::FileFormat::Parquet as i32;
+                spec.file.records = None;
+                Dataset::Files(files, Box::new(spec))
+            }
+            None => Dataset::Files(self.objects(key).await?, Box::new(spec.clone())),
+        })
+    }
+
     async fn objects(&self, key: &Key) -> Result<Vec<ObjectMeta>> {
         if !key.is_prefix() && key.glob().is_none() {
             return Ok(vec![self.head(key).await?]);
@@ -209,20 +235,22 @@ impl Connector for Bucket {
 
     async fn describe(&self, spec: &ReadSpec) -> Result<DatasetInfo> {
         let key = dataset_key(spec, &self.name)?;
-        if let Some(dir) = records_dir::open(self, &key, crate::records::strict(&spec.file)).await?
-        {
-            return Ok(DatasetInfo {
-                path: match &spec.target {
-                    ReadTarget::Dataset(p) => p.clone(),
-                    ReadTarget::Query { .. } => vec![],
-                },
-                schema: dir.schema(self).await?,
-                total_records: None,
-                total_bytes: None,
-                view: false,
-            });
-        }
-        let metas = self.objects(&key).await?;
+        let path = match &spec.target {
+            ReadTarget::Dataset(p) => p.clone(),
+            ReadTarget::Query { .. } => vec![],
+        };
+        let (metas, spec) = match self.dataset(&key, spec).await? {
+            Dataset::Delimited(dir) => {
+                return Ok(DatasetInfo {
+                    path,
+                    schema: dir.schema,
+                    total_records: None,
+                    total_bytes: None,
+                    view: false,
+                });
+            }
+            Dataset::Files(metas, spec) => (metas, spec),
+        };
         let format = read::read_format(self, &metas[0], &spec.file).await?;
         let (schema, mut total) = read::describe_file(self, &metas[0], &format).await?;
         // Row counts of Parquet parts come from their footers; text formats have none.
@@ -235,10 +263,7 @@ impl Connector for Bucket {
             total = None;
         }
         Ok(DatasetInfo {
-            path: match &spec.target {
-                ReadTarget::Dataset(p) => p.clone(),
-                ReadTarget::Query { .. } => vec![],
-            },
+            path,
             schema: read::project_schema(&schema, &spec.columns)?,
             total_records: total,
             total_bytes: Some(metas.iter().map(|m| m.size).sum()),
@@ -249,16 +274,13 @@ impl Connector for Bucket {
     /// Contiguous runs of the files in name order, about the same number of bytes each.
     async fn partitions(&self, spec: &ReadSpec, max: usize) -> Result<Vec<Option<Part>>> {
         let key = dataset_key(spec, &self.name)?;
-        // A records directory is read whole: its files need its format and schema.
-        if max <= 1
-            || !(key.is_prefix() || key.glob().is_some())
-            || records_dir::open(self, &key, crate::records::strict(&spec.file))
-                .await?
-                .is_some()
-        {
+        if max <= 1 || !(key.is_prefix() || key.glob().is_some()) {
             return Ok(vec![None]);
         }
-        let metas = self.objects(&key).await?;
+        let metas = match self.dataset(&key, spec).await? {
+            Dataset::Delimited(dir) => dir.files,
+            Dataset::Files(metas, _) => metas,
+        };
         let groups = split_by_size(&metas, max);
         if groups.len() <= 1 {
             return Ok(vec![None]);
@@ -294,15 +316,11 @@ impl Connector for Bucket {
 
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         let key = dataset_key(spec, &self.name)?;
-        if spec.part.is_none()
-            && let Some(dir) =
-                records_dir::open(self, &key, crate::records::strict(&spec.file)).await?
-        {
-            return dir.read(self, spec).await;
-        }
         let Some(part) = &spec.part else {
-            let metas = self.objects(&key).await?;
-            return read::read_dataset(self, metas, spec, None).await;
+            return match self.dataset(&key, spec).await? {
+                Dataset::Delimited(dir) => Ok(dir.read(self)),
+                Dataset::Files(metas, spec) => read::read_dataset(self, metas, &spec, None).await,
+            };
         };
         // Parts come inside signed tickets; still, a part reads only files its key names.
         let mut metas = Vec::with_capacity(part.files.len());
@@ -348,6 +366,12 @@ impl Connector for Bucket {
         let schema_from = metas.pop();
         if metas.is_empty() {
             return Err(Error::invalid("a part names no files"));
+        }
+        // A delimited records directory's files are read by its hints and schema.
+        if let Some(RecordsDir::Delimited(dir)) =
+            records_dir::open(self, &key, crate::records::strict(&spec.file)).await?
+        {
+            return Ok(dir.with_files(metas).read(self));
         }
         read::read_dataset(self, metas, spec, schema_from).await
     }
@@ -413,11 +437,11 @@ impl Connector for Bucket {
     async fn publish_parts(
         &self,
         spec: &WriteSpec,
-        _schema: SchemaRef,
+        schema: SchemaRef,
         parts: Vec<StagedPart>,
     ) -> Result<WriteReport> {
         let key = Key::parse(&spec.path)?;
-        write::publish_parts(self, &key, spec, parts).await
+        write::publish_parts(self, &key, spec, &schema, parts).await
     }
 
     async fn discard_parts(&self, parts: Vec<StagedPart>) -> Result<()> {

@@ -9,15 +9,15 @@
 
 use arrow::datatypes::SchemaRef;
 use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStoreExt};
+use object_store::{ListResult, ObjectMeta, ObjectStoreExt};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::description::{self, Description};
 use super::staged::Staged;
 use super::write::{IfAbandoned, Upload};
 use super::{Bucket, Key, keys, read};
-use crate::connectors::{ReadSpec, WriteReport, WriteSpec};
+use crate::connectors::{WriteReport, WriteSpec};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::compression::{Codec, Compressed};
 use crate::records::hinted::HintedEncoder;
@@ -25,16 +25,36 @@ use crate::records::hints::{Compression, Hints};
 use crate::records::{Encoder, Format, schema, typed};
 use crate::transfer::BatchStream;
 
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum DirFormat {
     Delimited(Hints),
     Parquet,
 }
 
-pub(super) struct RecordsDir {
-    format: DirFormat,
-    /// From `_schema.json`, when there is one.
-    schema: Option<SchemaRef>,
-    files: Vec<ObjectMeta>,
+impl DirFormat {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            DirFormat::Delimited(_) => "delimited text",
+            DirFormat::Parquet => "Parquet",
+        }
+    }
+}
+
+pub(super) enum RecordsDir {
+    Delimited(Delimited),
+    /// Parquet files, which carry their own schema: read as any Parquet files are, in the
+    /// manifest's order (a `_schema.json` beside them says less than they do).
+    Parquet {
+        files: Vec<ObjectMeta>,
+    },
+}
+
+/// A delimited records directory: every file read with the directory's hints and the types of
+/// its `_schema.json`.
+pub(super) struct Delimited {
+    hints: Hints,
+    pub(super) schema: SchemaRef,
+    pub(super) files: Vec<ObjectMeta>,
 }
 
 /// `_format_delimited` as Records Mover writes it (other keys, such as `type`, are ignored).
@@ -66,6 +86,67 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
         return Ok(None);
     }
     let label = bucket.label(key);
+    let Some((level, format)) = listed_format(bucket, key, strict).await? else {
+        return Ok(None);
+    };
+    let find = |file: &str| level.objects.iter().find(|m| file_name(m) == file);
+    let schema = match (&format, find("_schema.json")) {
+        (DirFormat::Parquet, _) => None,
+        (DirFormat::Delimited(_), Some(meta)) => {
+            let doc: Value = read_json(bucket, meta).await?.unwrap_or(Value::Null);
+            Some(
+                schema::to_arrow(&doc, false)
+                    .map_err(|e| e.within(&label))?
+                    .0,
+            )
+        }
+        (DirFormat::Delimited(_), None) => {
+            return Err(Error::invalid(format!(
+                "{label}: a delimited records directory needs its _schema.json"
+            )));
+        }
+    };
+    let files = match find("_manifest").or_else(|| find("manifest")) {
+        Some(meta) => manifest_files(bucket, meta, &level.objects, &label).await?,
+        None => {
+            let mut files: Vec<ObjectMeta> = level
+                .objects
+                .iter()
+                .filter(|m| keys::is_data_file(&m.location) && file_name(m) != "manifest")
+                .cloned()
+                .collect();
+            files.sort_by(|a, b| a.location.cmp(&b.location));
+            files
+        }
+    };
+    if files.is_empty() {
+        return Err(Error::not_found(format!(
+            "{label}: the records directory has no data files"
+        )));
+    }
+    Ok(Some(match (format, schema) {
+        (DirFormat::Delimited(hints), Some(schema)) => RecordsDir::Delimited(Delimited {
+            hints,
+            schema,
+            files,
+        }),
+        _ => RecordsDir::Parquet { files },
+    }))
+}
+
+/// The format of the records directory `key` names, or None when it is a plain prefix.
+pub(super) async fn format_of(bucket: &Bucket, key: &Key) -> Result<Option<DirFormat>> {
+    Ok(listed_format(bucket, key, false).await?.map(|(_, f)| f))
+}
+
+/// The prefix `key` listed (one level), with the format its `_format_` file gives it; None
+/// when it has none.
+async fn listed_format(
+    bucket: &Bucket,
+    key: &Key,
+    strict: bool,
+) -> Result<Option<(ListResult, DirFormat)>> {
+    let label = bucket.label(key);
     let level = bucket
         .store
         .list_with_delimiter(Some(key.path()))
@@ -87,46 +168,7 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
         }
     };
     let format = dir_format(bucket, format_meta, &label, strict).await?;
-    let find = |file: &str| level.objects.iter().find(|m| file_name(m) == file);
-    let schema = match find("_schema.json") {
-        Some(meta) => {
-            let doc: Value = read_json(bucket, meta).await?.unwrap_or(Value::Null);
-            Some(
-                schema::to_arrow(&doc, false)
-                    .map_err(|e| e.within(&label))?
-                    .0,
-            )
-        }
-        None if matches!(format, DirFormat::Delimited(_)) => {
-            return Err(Error::invalid(format!(
-                "{label}: a delimited records directory needs its _schema.json"
-            )));
-        }
-        None => None,
-    };
-    let files = match find("_manifest").or_else(|| find("manifest")) {
-        Some(meta) => manifest_files(bucket, meta, &level.objects, &label).await?,
-        None => {
-            let mut files: Vec<ObjectMeta> = level
-                .objects
-                .iter()
-                .filter(|m| keys::is_data_file(&m.location) && file_name(m) != "manifest")
-                .cloned()
-                .collect();
-            files.sort_by(|a, b| a.location.cmp(&b.location));
-            files
-        }
-    };
-    if files.is_empty() {
-        return Err(Error::not_found(format!(
-            "{label}: the records directory has no data files"
-        )));
-    }
-    Ok(Some(RecordsDir {
-        format,
-        schema,
-        files,
-    }))
+    Ok(Some((level, format)))
 }
 
 fn file_name(meta: &ObjectMeta) -> &str {
@@ -209,36 +251,22 @@ async fn manifest_files(
         .collect()
 }
 
-impl RecordsDir {
-    /// The directory's schema: `_schema.json`, else the first Parquet file's.
-    pub(super) async fn schema(&self, bucket: &Bucket) -> Result<SchemaRef> {
-        match &self.schema {
-            Some(s) => Ok(s.clone()),
-            None => Ok(
-                read::describe_file(bucket, &self.files[0], &Format::Parquet)
-                    .await?
-                    .0,
-            ),
-        }
+impl Delimited {
+    /// The directory with only `files` to read (a partition of it).
+    pub(super) fn with_files(self, files: Vec<ObjectMeta>) -> Self {
+        Self { files, ..self }
     }
 
-    /// Every data file in order, as one stream.
-    pub(super) async fn read(
-        self,
-        bucket: &Bucket,
-        spec: &ReadSpec,
-    ) -> Result<(SchemaRef, BatchStream)> {
-        let (hints, schema) = match (self.format, self.schema) {
-            (DirFormat::Delimited(hints), Some(schema)) => (hints, schema),
-            _ => {
-                let mut spec = spec.clone();
-                spec.file.format = mover_proto::FileFormat::Parquet as i32;
-                return read::read_dataset(bucket, self.files, &spec, None).await;
-            }
-        };
+    /// Its files in order, as one stream of its schema's rows.
+    pub(super) fn read(self, bucket: &Bucket) -> (SchemaRef, BatchStream) {
+        let Self {
+            hints,
+            schema,
+            files,
+        } = self;
         let bucket = bucket.clone();
         let file_schema = schema.clone();
-        let stream = futures::stream::iter(self.files)
+        let stream = futures::stream::iter(files)
             .then(move |meta| {
                 let (bucket, schema, hints) = (bucket.clone(), file_schema.clone(), hints.clone());
                 async move {
@@ -251,15 +279,15 @@ impl RecordsDir {
             })
             .try_flatten()
             .boxed();
-        Ok((schema, stream))
+        (schema, stream)
     }
 }
 
 /// Write a records directory into the empty prefix `key`: the data file (`data001.parquet`,
 /// or `data001.csv` by the hints, compressed as they say), `_format_parquet` (empty, as
 /// Records Mover requires) or `_format_delimited` with all 13 hints, a strict `_schema.json`,
-/// and the manifest last, written as `manifest` and renamed `_manifest`, so a reader never
-/// sees a manifest before its files. On any failure, or if the write is dropped, what was
+/// and the manifest last, so a reader never sees a manifest before its files
+/// ([`Description::write`]). On any failure, or if the write is dropped, what was
 /// written is removed (a [`Staged`] guard).
 pub(super) async fn write(
     bucket: &Bucket,
@@ -277,22 +305,22 @@ pub(super) async fn write(
     }
     // Types the records schema cannot say are refused before a byte is written.
     let schema_doc = schema::from_arrow(&schema)?;
-    let layout = Layout::of(spec, schema)?;
-    let data_path = dir_path(key, &layout.data_name)?;
+    let layout = Layout::of(spec, schema, schema_doc)?;
+    let data_path = description::in_dir(key, &layout.data_name)?;
     let upload = Upload::with_encoder(bucket, data_path.clone(), layout.encoder).await?;
     let rows = upload
         .write_all(batches, &label, IfAbandoned::Delete)
         .await?;
     let mut staged = Staged::new(&bucket.store);
     staged.add(data_path.clone());
-    let describe = Metadata {
-        format_file: layout.format_file,
-        format_doc: layout.format_doc,
-        schema_doc,
-        data_path,
-        data_name: layout.data_name,
+    let described = async {
+        let files = description::sizes(bucket, &[data_path]).await?;
+        layout
+            .description
+            .write(bucket, key, &files, Some(&mut staged))
+            .await
     };
-    if let Err(e) = describe.write(bucket, key, &mut staged).await {
+    if let Err(e) = described.await {
         staged.undo().await;
         return Err(e);
     }
@@ -303,17 +331,9 @@ pub(super) async fn write(
     })
 }
 
-/// `name` inside the directory `key`.
-fn dir_path(key: &Key, name: &str) -> Result<Path> {
-    Path::parse(format!("{}/{name}", key.as_str()))
-        .map_err(|e| Error::internal(format!("bad name {name}: {e}")))
-}
-
 /// What a records directory is written as, from the write's records options.
 struct Layout {
-    format_file: &'static str,
-    /// `_format_delimited`'s document; `_format_parquet` is empty, as Records Mover requires.
-    format_doc: Option<Value>,
+    description: Description,
     data_name: String,
     encoder: Box<dyn Encoder>,
     /// Hints that were not understood and skipped.
@@ -321,7 +341,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(spec: &WriteSpec, schema: SchemaRef) -> Result<Self> {
+    fn of(spec: &WriteSpec, schema: SchemaRef, schema_doc: Value) -> Result<Self> {
         let options = spec.file.records.clone().unwrap_or_default();
         match options.format_type.as_str() {
             "parquet" => {
@@ -331,8 +351,7 @@ impl Layout {
                     ));
                 }
                 Ok(Self {
-                    format_file: "_format_parquet",
-                    format_doc: None,
+                    description: Description::parquet(Some(schema_doc)),
                     data_name: "data001.parquet".into(),
                     encoder: crate::records::encoder(&Format::Parquet, schema)?,
                     notes: vec![],
@@ -353,11 +372,8 @@ impl Layout {
                 if let Some(codec) = codec {
                     encoder = Box::new(Compressed::new(codec, encoder)?);
                 }
-                let doc =
-                    json!({"type": "delimited", "variant": variant, "hints": hints.to_json()});
                 Ok(Self {
-                    format_file: "_format_delimited",
-                    format_doc: Some(doc),
+                    description: Description::delimited(variant, hints, schema_doc),
                     data_name: format!("data001.csv{extension}"),
                     encoder,
                     notes,
@@ -367,59 +383,5 @@ impl Layout {
                 "records format type {other:?}: delimited and parquet are written"
             ))),
         }
-    }
-}
-
-/// The files that describe a written data file: `_format_*`, `_schema.json` and the manifest,
-/// written as `manifest` and renamed `_manifest` last, so a reader never sees a manifest
-/// before its files.
-struct Metadata {
-    format_file: &'static str,
-    format_doc: Option<Value>,
-    schema_doc: Value,
-    data_path: Path,
-    data_name: String,
-}
-
-impl Metadata {
-    /// Write them, each held in `staged` as soon as it exists.
-    async fn write(self, bucket: &Bucket, key: &Key, staged: &mut Staged) -> Result<()> {
-        let label = bucket.label(key);
-        let size = bucket
-            .store
-            .head(&self.data_path)
-            .await
-            .internal(format!("reading back {label}{}", self.data_name))?
-            .size;
-        let manifest = json!({"entries": [{
-            "url": format!("{}/{}/{}", bucket.base_url, key.as_str(), self.data_name),
-            "mandatory": true,
-            "meta": {"content_length": size},
-        }]});
-        let json = |doc: &Value| serde_json::to_vec(doc).expect("JSON");
-        for (name, bytes) in [
-            (
-                self.format_file,
-                self.format_doc.as_ref().map(json).unwrap_or_default(),
-            ),
-            ("_schema.json", json(&self.schema_doc)),
-            ("manifest", json(&manifest)),
-        ] {
-            let p = dir_path(key, name)?;
-            bucket
-                .store
-                .put(&p, bytes.into())
-                .await
-                .internal(format!("writing {label}{name}"))?;
-            staged.add(p);
-        }
-        // Staged before the rename: a drop during it finds `_manifest` or `manifest` to remove.
-        let (from, to) = (dir_path(key, "manifest")?, dir_path(key, "_manifest")?);
-        staged.add(to.clone());
-        bucket
-            .store
-            .rename(&from, &to)
-            .await
-            .internal(format!("renaming {label}manifest"))
     }
 }

@@ -13,7 +13,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
 use mover_proto::FileFormat;
 use object_store::path::Path;
@@ -21,11 +21,12 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use std::sync::Arc;
 
+use super::description::{self, Description};
 use super::staged::{self, Staged};
-use super::{Bucket, Key, read};
+use super::{Bucket, Key, read, records_dir};
 use crate::connectors::plan::{self, Plan};
 use crate::connectors::{StagedPart, WriteReport, WriteSpec, stages, undo};
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::{self, Encoder, Format};
 use crate::transfer::BatchStream;
 
@@ -272,23 +273,73 @@ pub(super) async fn write_parts(
 ) -> Result<WriteReport> {
     let format = parts_format(spec)?;
     let old = read::data_files(bucket, key).await?;
-    let plan = plan_parts(bucket, key, spec, &old)?;
+    let plan = plan_parts(bucket, key, spec, &format, &schema, &old).await?;
     let names = PartNames::new(key, &format);
     let (rows, staged) = upload_staged(bucket, &names, &format, schema, batches).await?;
-    commit_parts(bucket, key, &names, plan, old, staged).await?;
+    let notes = commit_parts(bucket, key, &names, plan, old, staged).await?;
     Ok(WriteReport {
         rows_committed: rows,
-        ..Default::default()
+        notes,
     })
 }
 
-/// What a prefix write does to the data files `old` of `key`.
-fn plan_parts(bucket: &Bucket, key: &Key, spec: &WriteSpec, old: &[ObjectMeta]) -> Result<Plan> {
-    plan::plan(
+/// What a prefix write does to the data files `old` of `key`, and how it describes the
+/// prefix as a records directory once committed.
+struct PartsPlan {
+    plan: Plan,
+    description: Option<Description>,
+    notes: Vec<String>,
+}
+
+/// The plan of a prefix write of `format` and `schema` onto the data files `old` of `key`.
+/// Parts appended to a records directory must be of its format (and hints): its description
+/// is rewritten for them all.
+async fn plan_parts(
+    bucket: &Bucket,
+    key: &Key,
+    spec: &WriteSpec,
+    format: &Format,
+    schema: &Schema,
+    old: &[ObjectMeta],
+) -> Result<PartsPlan> {
+    let label = bucket.label(key);
+    let plan = plan::plan(
         spec.existing,
         !old.is_empty(),
-        &format!("{} ({} data files)", bucket.label(key), old.len()),
-    )
+        &format!("{label} ({} data files)", old.len()),
+    )?;
+    let mut notes = Vec::new();
+    let mut description = Description::of_parts(format, schema, &mut notes)?;
+    if plan == Plan::Append
+        && let Some(existing) = records_dir::format_of(bucket, key).await?
+        && description.as_ref().is_none_or(|d| d.format != existing)
+    {
+        let new = match &description {
+            None => "JSON lines",
+            Some(d) if d.format.name() == existing.name() => "delimited text with other hints",
+            Some(d) => d.format.name(),
+        };
+        return Err(Error::new(
+            ErrorKind::FailedPrecondition,
+            format!(
+                "{label} is a records directory of {}; parts appended to it are written as it is, not as {new}: give its format and hints, or overwrite it",
+                existing.name(),
+            ),
+        ));
+    }
+    // A records directory's files are its own level's: folders below it cannot be described.
+    let depth = key.path().parts().count() + 1;
+    if plan == Plan::Append && old.iter().any(|m| m.location.parts().count() > depth) {
+        notes.push(format!(
+            "{label} holds data files in folders below it, so it is left a plain prefix, not described as a records directory"
+        ));
+        description = None;
+    }
+    Ok(PartsPlan {
+        plan,
+        description,
+        notes,
+    })
 }
 
 /// One part of a write in parts into the prefix `key`: its data files uploaded under hidden
@@ -303,7 +354,8 @@ pub(super) async fn stage_part(
 ) -> Result<StagedPart> {
     let format = parts_format(spec)?;
     // A target the write may not touch fails its first part, not only its commit.
-    plan_parts(bucket, key, spec, &read::data_files(bucket, key).await?)?;
+    let old = read::data_files(bucket, key).await?;
+    plan_parts(bucket, key, spec, &format, &schema, &old).await?;
     let names = PartNames::staging(key, &format, stage);
     let (rows, staged) = upload_staged(bucket, &names, &format, schema, batches).await?;
     let names = staged.commit().iter().map(|p| p.to_string()).collect();
@@ -316,6 +368,7 @@ pub(super) async fn publish_parts(
     bucket: &Bucket,
     key: &Key,
     spec: &WriteSpec,
+    schema: &Schema,
     parts: Vec<StagedPart>,
 ) -> Result<WriteReport> {
     let mut staged = Staged::new(&bucket.store);
@@ -328,7 +381,7 @@ pub(super) async fn publish_parts(
     }
     let format = parts_format(spec)?;
     let old = read::data_files(bucket, key).await?;
-    let plan = match plan_parts(bucket, key, spec, &old) {
+    let plan = match plan_parts(bucket, key, spec, &format, schema, &old).await {
         Ok(plan) => plan,
         Err(e) => {
             staged.undo().await;
@@ -336,10 +389,10 @@ pub(super) async fn publish_parts(
         }
     };
     let names = PartNames::new(key, &format);
-    commit_parts(bucket, key, &names, plan, old, staged).await?;
+    let notes = commit_parts(bucket, key, &names, plan, old, staged).await?;
     Ok(WriteReport {
         rows_committed: rows,
-        ..Default::default()
+        notes,
     })
 }
 
@@ -386,39 +439,65 @@ fn is_stale_part(path: &Path, expired_before: SystemTime) -> bool {
     stage.is_some_and(|s| stages::is_stale(s, '-', expired_before))
 }
 
-/// The commit of a prefix write whose new parts are all `staged`: they are renamed into place
-/// (as `names` publishes them), in a task of their own so that a write dropped now does not
-/// leave half of them; then, if the write replaces the rows, the `old` parts are removed.
+/// The commit of a prefix write whose new parts are all `staged`, in a task of its own so that
+/// a write dropped now does not stop half-way: the parts are renamed into place (as `names`
+/// publishes them); the prefix is described as a records directory of the kept `old` parts
+/// and the new ones, the manifest last (if that fails, the new parts are removed again and
+/// the prefix is as it was); then, if the write replaces the rows, the `old` parts are
+/// removed. The plan's notes.
 async fn commit_parts(
     bucket: &Bucket,
     key: &Key,
     names: &PartNames,
-    plan: Plan,
+    plan: PartsPlan,
     old: Vec<ObjectMeta>,
     staged: Staged,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let moves = (0..staged.len())
         .map(|n| names.published(n))
         .collect::<Result<Vec<_>>>()?;
     let moves: Vec<(Path, Path)> = staged.commit().into_iter().zip(moves).collect();
-    let publishing = publish(bucket.store.clone(), moves, bucket.label(key));
-    undo::outliving("publishing the parts", publishing, |_| async {}).await??;
-    if plan.replaces_rows() {
-        let store = bucket.store.clone();
-        let labels: Vec<String> = old.iter().map(|m| bucket.label(&m.location)).collect();
-        let removing = async move {
-            for (meta, label) in old.iter().zip(labels) {
-                store
-                    .delete(&meta.location)
-                    .await
-                    .internal(format!("cannot remove the old part {label}"))?;
+    let new: Vec<Path> = moves.iter().map(|(_, to)| to.clone()).collect();
+    let (bucket, key) = (bucket.clone(), key.clone());
+    let PartsPlan {
+        plan,
+        description,
+        notes,
+    } = plan;
+    let committing = async move {
+        publish(bucket.store.clone(), moves, bucket.label(&key)).await?;
+        let replaces = plan.replaces_rows();
+        match &description {
+            Some(description) => {
+                let described = async {
+                    let kept = old.iter().filter(|_| !replaces);
+                    let mut files: Vec<(String, u64)> = kept
+                        .map(|m| (m.location.filename().unwrap_or_default().into(), m.size))
+                        .collect();
+                    files.extend(description::sizes(&bucket, &new).await?);
+                    description.write(&bucket, &key, &files, None).await
+                };
+                if let Err(e) = described.await {
+                    staged::delete_all(&*bucket.store, new).await;
+                    return Err(e);
+                }
             }
-            Ok::<_, Error>(())
-        };
-        // A write dropped now lets the removal finish: the new parts are the dataset.
-        undo::outliving("removing the old parts", removing, |_| async {}).await??;
-    }
-    Ok(())
+            // Parts no records format holds (JSON lines) replace a directory's description.
+            None if replaces => description::remove_all(&bucket, &key).await,
+            None => {}
+        }
+        if replaces {
+            for meta in &old {
+                bucket.store.delete(&meta.location).await.internal(format!(
+                    "cannot remove the old part {}",
+                    bucket.label(&meta.location)
+                ))?;
+            }
+        }
+        Ok::<_, Error>(())
+    };
+    undo::outliving("committing the parts", committing, |_| async {}).await??;
+    Ok(notes)
 }
 
 /// The names of one prefix write's parts. A run id keeps them apart from earlier writes'
