@@ -360,3 +360,68 @@ fn a_rotated_password_is_read_again_without_a_restart() {
     let err = fails(gw.mvrec(&["cat", "pg/public/t"]));
     assert!(err.contains("database pg"), "{err}");
 }
+
+/// A uuid travels as Arrow's `arrow.uuid` and an array as a list; text formats write the uuid's
+/// canonical text and, in CSV and records files, an array as JSON text (JSON lines: a JSON
+/// array). Appended to a table with uuid and array columns, each file comes back value for
+/// value.
+#[test]
+fn uuids_and_arrays_reach_every_text_format_and_come_back() {
+    let pg = Postgres::start();
+    pg.psql(
+        "CREATE TABLE src (id int PRIMARY KEY, u uuid, a int4[], ta text[]);
+         INSERT INTO src VALUES
+          (1, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,NULL,3}', '{\"a\",\"\",NULL,\"q\\\"uote, comma\"}'),
+          (2, '00000000-0000-0000-0000-000000000000', '{}', '{}'),
+          (3, NULL, NULL, NULL);",
+    );
+    let dir = workdir();
+    let gw = gateway_for(&pg, dir.path(), "");
+    let want = fingerprint(&pg, "src");
+    let data = dir.path().join("data");
+    for (name, extra) in [
+        ("src.csv", &[][..]),
+        ("src.jsonl", &[][..]),
+        ("src_rm/", &["--to-variant", "bluelabs"][..]),
+        ("src_csv/", &["--to-format", "csv"][..]),
+    ] {
+        let file = format!("files/{name}");
+        let mut args = vec!["cp", "pg/public/src", file.as_str()];
+        args.extend_from_slice(extra);
+        ok(gw.mvrec(&args));
+        let table = format!("back_{}", name.replace(['.', '/'], "_"));
+        pg.psql(&format!("CREATE TABLE {table} (LIKE src)"));
+        ok(gw.mvrec(&[
+            "cp",
+            &file,
+            &format!("pg/public/{table}"),
+            "--existing-table",
+            "append",
+        ]));
+        assert_eq!(fingerprint(&pg, &table), want, "{name}");
+    }
+    let csv = std::fs::read_to_string(data.join("src.csv")).unwrap();
+    assert!(
+        csv.contains("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,\"[1,null,3]\""),
+        "{csv}"
+    );
+    let jsonl = std::fs::read_to_string(data.join("src.jsonl")).unwrap();
+    assert!(
+        jsonl.contains(r#""u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","a":[1,null,3]"#),
+        "{jsonl}"
+    );
+    // A value that is not a uuid is refused by row and column, and the table is as it was.
+    std::fs::write(data.join("bad.csv"), "id,u,a,ta\n9,not-a-uuid,,\n").unwrap();
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "files/bad.csv",
+        "pg/public/back_src_csv",
+        "--existing-table",
+        "append",
+    ]));
+    assert!(
+        err.contains("row 1") && err.contains("\"u\"") && err.contains("not a uuid"),
+        "{err}"
+    );
+    assert_eq!(fingerprint(&pg, "back_src_csv"), want);
+}

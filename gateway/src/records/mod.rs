@@ -11,6 +11,7 @@
 //! [`parquet`], [`jsonl`], [`compression`] (gzip, bzip2, zstd by their bytes) and [`schema`]
 //! (Records Mover's `_schema.json`).
 
+pub mod as_text;
 pub mod compression;
 pub mod csv;
 pub mod delimited;
@@ -26,9 +27,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use mover_proto::{CsvOptions, FileFormat, FileOptions};
 
+use crate::convert;
 use crate::error::{Error, Result};
 
 /// A file format with its options, resolved from the command and the file's name.
@@ -183,20 +185,7 @@ impl Format {
             return Ok(());
         }
         for f in schema.fields() {
-            let flat = !f.data_type().is_nested()
-                && !matches!(
-                    f.data_type(),
-                    DataType::Dictionary(..) | DataType::Union(..)
-                );
-            // Text formats have no bytes type: hex or base64 would read back as text.
-            let binary_csv = matches!(
-                f.data_type(),
-                DataType::Binary
-                    | DataType::LargeBinary
-                    | DataType::BinaryView
-                    | DataType::FixedSizeBinary(_)
-            );
-            if !flat || binary_csv {
+            if !convert::is_uuid(f) && !as_text::can_hold(f.data_type()) {
                 return Err(Error::unsupported(format!(
                     "column {:?}: {} cannot hold {}; write Parquet instead",
                     f.name(),
@@ -206,6 +195,20 @@ impl Format {
             }
         }
         Ok(())
+    }
+
+    /// The schema this format writes `schema` as: a text format's uuids as text, and CSV's
+    /// and delimited text's lists, structs and maps as JSON text ([`as_text`]).
+    pub fn written_schema(&self, schema: &SchemaRef) -> SchemaRef {
+        self.as_text(schema).unwrap_or_else(|| schema.clone())
+    }
+
+    fn as_text(&self, schema: &Schema) -> Option<SchemaRef> {
+        match self {
+            Format::Parquet => None,
+            Format::Jsonl => as_text::schema(schema, false),
+            Format::Csv(_) | Format::Delimited(_) => as_text::schema(schema, true),
+        }
     }
 }
 
@@ -257,11 +260,21 @@ pub fn encoder_for(key: &str, format: &Format, schema: Arc<Schema>) -> Result<Bo
 
 pub fn encoder(format: &Format, schema: Arc<Schema>) -> Result<Box<dyn Encoder>> {
     format.check_schema(&schema)?;
-    Ok(match format {
+    let view = format.as_text(&schema);
+    let schema = view.clone().unwrap_or(schema);
+    let plain: Box<dyn Encoder> = match format {
         Format::Csv(dialect) => Box::new(csv::CsvEncoder::new(*dialect, schema)),
         Format::Delimited(h) => Box::new(hinted::HintedEncoder::new((**h).clone(), schema)?),
         Format::Parquet => Box::new(parquet::ParquetEncoder::new(schema)?),
         Format::Jsonl => Box::new(jsonl::JsonlEncoder::new()),
+    };
+    Ok(match view {
+        Some(view) => Box::new(as_text::AsText::new(
+            plain,
+            view,
+            !matches!(format, Format::Jsonl),
+        )),
+        None => plain,
     })
 }
 

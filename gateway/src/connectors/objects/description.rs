@@ -4,6 +4,8 @@
 //! except JSON lines (a format Records Mover does not have), so Records Mover, Spark and DuckDB
 //! (which skip `_` files) all read what it wrote.
 
+use std::sync::Arc;
+
 use arrow::datatypes::Schema;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
@@ -61,7 +63,8 @@ impl Description {
         notes: &mut Vec<String>,
     ) -> Result<Option<Self>> {
         let delimited = |hints: Hints| -> Result<Self> {
-            let doc = schema::from_arrow(schema).map_err(|e| {
+            let written = format.written_schema(&Arc::new(schema.clone()));
+            let doc = schema::from_arrow(&written).map_err(|e| {
                 e.within("a delimited prefix is written as a records directory, whose _schema.json")
             })?;
             Ok(Self::delimited("bluelabs", hints, doc))

@@ -20,7 +20,6 @@ use super::{Bucket, Key, keys, read};
 use crate::connectors::{WriteReport, WriteSpec};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::compression::{Codec, Compressed};
-use crate::records::hinted::HintedEncoder;
 use crate::records::hints::{Compression, Hints};
 use crate::records::{Encoder, Format, schema, typed};
 use crate::transfer::BatchStream;
@@ -303,9 +302,7 @@ pub(super) async fn write(
             format!("{label} is not empty; a records directory is written only into an empty one"),
         ));
     }
-    // Types the records schema cannot say are refused before a byte is written.
-    let schema_doc = schema::from_arrow(&schema)?;
-    let layout = Layout::of(spec, schema, schema_doc)?;
+    let layout = Layout::of(spec, schema)?;
     let data_path = description::in_dir(key, &layout.data_name)?;
     let upload = Upload::with_encoder(bucket, data_path.clone(), layout.encoder).await?;
     let rows = upload
@@ -341,7 +338,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(spec: &WriteSpec, schema: SchemaRef, schema_doc: Value) -> Result<Self> {
+    fn of(spec: &WriteSpec, schema: SchemaRef) -> Result<Self> {
         let options = spec.file.records.clone().unwrap_or_default();
         match options.format_type.as_str() {
             "parquet" => {
@@ -350,6 +347,8 @@ impl Layout {
                         "a parquet records directory takes no variant or hints; they describe delimited files",
                     ));
                 }
+                // Types the records schema cannot say are refused before a byte is written.
+                let schema_doc = schema::from_arrow(&schema)?;
                 Ok(Self {
                     description: Description::parquet(Some(schema_doc)),
                     data_name: "data001.parquet".into(),
@@ -367,8 +366,10 @@ impl Layout {
                 let (hints, notes) = Hints::from_json(Some(variant), &given, strict)?;
                 let codec = hints.compression.map(Compression::codec);
                 let extension = codec.map_or("", Codec::extension);
-                let mut encoder: Box<dyn Encoder> =
-                    Box::new(HintedEncoder::new(hints.clone(), schema)?);
+                let format = Format::Delimited(Box::new(hints.clone()));
+                // What the file holds: uuids and arrays as text (records::as_text).
+                let schema_doc = schema::from_arrow(&format.written_schema(&schema))?;
+                let mut encoder = crate::records::encoder(&format, schema)?;
                 if let Some(codec) = codec {
                     encoder = Box::new(Compressed::new(codec, encoder)?);
                 }

@@ -148,9 +148,14 @@ fn numeric_typmod(typmod: i32) -> Option<(u8, i8)> {
 }
 
 /// The Arrow field for a column, with its declared Postgres type in the metadata.
+/// A uuid is marked as Arrow's canonical `arrow.uuid`, so that text formats write its text.
 pub fn field(name: &str, pg: &PgType, declared: &str, nullable: bool) -> Field {
-    Field::new(name, pg.arrow(), nullable)
-        .with_metadata(HashMap::from([(PG_TYPE.to_string(), declared.to_string())]))
+    let field = Field::new(name, pg.arrow(), nullable)
+        .with_metadata(HashMap::from([(PG_TYPE.to_string(), declared.to_string())]));
+    match pg {
+        PgType::Uuid => crate::convert::uuid_field(field),
+        _ => field,
+    }
 }
 
 /// The Postgres type to create a column of this Arrow type with.
