@@ -511,3 +511,53 @@ fn passwords_from_a_command_log_in_to_postgres_and_mariadb() {
         assert!(!seen.contains(secret), "a secret leaked: {secret}");
     }
 }
+
+/// A Postgres uuid becomes a MariaDB `UUID` (10.7 and later; `CHAR(36)` before) and an array
+/// a JSON column; both come back into Postgres uuid and array columns value for value.
+#[test]
+fn uuids_and_arrays_reach_mariadb_and_come_back() {
+    let pg = Postgres::start();
+    pg.psql(
+        "CREATE TABLE src (id int PRIMARY KEY, u uuid, a int4[], ta text[]);
+         INSERT INTO src VALUES
+          (1, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,NULL,3}', '{\"a\",\"\",NULL}'),
+          (2, '00000000-0000-0000-0000-000000000000', '{}', '{}'),
+          (3, NULL, NULL, NULL);",
+    );
+    let db = Mariadb::start();
+    let dir = workdir();
+    let cfg = format!(
+        "[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n\
+         [databases.pg]\nurl = \"{}\"\npassword_env = \"PG_TEST_PASSWORD\"\n",
+        db.url(),
+        pg.url()
+    );
+    let gw = Gateway::start_with_config_env(
+        dir.path(),
+        &cfg,
+        &[
+            ("MARIA_PASSWORD", Mariadb::PASSWORD),
+            ("PG_TEST_PASSWORD", Postgres::PASSWORD),
+        ],
+    );
+    ok(gw.mvrec(&["cp", "pg/public/src", "maria/test/src"]));
+    assert_eq!(column_types(&db, "src"), "int(11),uuid,longtext,longtext");
+    assert_eq!(
+        db.sql("SELECT CONCAT_WS('|', u, a, ta) FROM test.src WHERE id = 1"),
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|[1,null,3]|[\"a\",\"\",null]"
+    );
+    pg.psql("CREATE TABLE back (LIKE src)");
+    ok(gw.mvrec(&[
+        "cp",
+        "maria/test/src",
+        "pg/public/back",
+        "--existing-table",
+        "append",
+    ]));
+    let rows = |table: &str| {
+        pg.psql(&format!(
+            "SELECT string_agg(x::text, E'\\n' ORDER BY x.id) FROM {table} x"
+        ))
+    };
+    assert_eq!(rows("back"), rows("src"));
+}

@@ -100,19 +100,28 @@ impl AsText {
     }
 
     fn convert(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let schema = batch.schema();
-        let columns = schema
-            .fields()
-            .iter()
-            .zip(batch.columns())
-            .map(|(f, col)| match column_as(f, self.nested_as_json) {
-                As::Itself => Ok(col.clone()),
-                As::UuidText => Ok(convert::uuids_to_text(col)),
-                As::JsonText => json_text(f, col.as_ref()),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        RecordBatch::try_new(self.view.clone(), columns).internal("a batch as text")
+        batch_as_text(batch, &self.view, self.nested_as_json)
     }
+}
+
+/// `batch` as `view` (what [`schema`] gave for its schema, or that with other metadata).
+pub fn batch_as_text(
+    batch: &RecordBatch,
+    view: &SchemaRef,
+    nested_as_json: bool,
+) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, col)| match column_as(f, nested_as_json) {
+            As::Itself => Ok(col.clone()),
+            As::UuidText => Ok(convert::uuids_to_text(col)),
+            As::JsonText => json_text(f, col.as_ref()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(view.clone(), columns).internal("a batch as text")
 }
 
 impl Encoder for AsText {

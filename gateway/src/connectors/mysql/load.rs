@@ -80,6 +80,7 @@ impl<'a> Load<'a> {
             .query_first("SELECT @@local_infile")
             .await
             .map_err(|e| db_error(e, "reading local_infile"))?;
+        let (schema, batches) = Self::with_text_columns(&mut conn, schema, batches).await?;
         Ok(Self {
             mysql,
             conn,
@@ -90,6 +91,34 @@ impl<'a> Load<'a> {
             batches: Some(batches),
             bits: vec![],
         })
+    }
+
+    /// Uuids, lists and structs as the text MySQL takes them in ([`types::text_view`]).
+    async fn with_text_columns(
+        conn: &mut Conn,
+        schema: SchemaRef,
+        batches: BatchStream,
+    ) -> Result<(SchemaRef, BatchStream)> {
+        if !schema
+            .fields()
+            .iter()
+            .any(|f| crate::convert::is_uuid(f) || f.data_type().is_nested())
+        {
+            return Ok((schema, batches));
+        }
+        let version: Option<String> = conn
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(|e| db_error(e, "reading the server's version"))?;
+        let uuid_type = types::uuid_type(version.as_deref().unwrap_or_default());
+        let Some(view) = types::text_view(&schema, uuid_type) else {
+            return Ok((schema, batches));
+        };
+        let to = view.clone();
+        let batches = batches
+            .map(move |b| b.and_then(|b| crate::records::as_text::batch_as_text(&b, &to, true)))
+            .boxed();
+        Ok((view, batches))
     }
 
     pub(super) async fn run(mut self, existing: plan::Existing) -> Result<WriteReport> {

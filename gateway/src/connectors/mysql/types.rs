@@ -28,7 +28,9 @@
 
 use std::collections::HashMap;
 
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::error::{Error, Result};
 
@@ -185,6 +187,45 @@ pub fn field(name: &str, kind: Kind, nullable: bool, declared: Option<&Declared>
     Field::new(name, kind.arrow(), nullable).with_metadata(metadata)
 }
 
+/// The columns MySQL takes as text, as text: a uuid (`arrow.uuid`) as its canonical form into
+/// a `uuid_type` column (MariaDB's `UUID` from 10.7, else `CHAR(36)`), and a list, struct or
+/// map as JSON text into a JSON column. None when there are none.
+pub fn text_view(schema: &Schema, uuid_type: &str) -> Option<SchemaRef> {
+    let view = crate::records::as_text::schema(schema, true)?;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(view.fields())
+        .map(|(from, to)| {
+            let mut metadata = to.metadata().clone();
+            if crate::convert::is_uuid(from) {
+                metadata.insert(MYSQL_TYPE.to_string(), uuid_type.to_string());
+            } else if from.data_type().is_nested() {
+                metadata.insert(EXTENSION.to_string(), JSON.to_string());
+            }
+            to.as_ref().clone().with_metadata(metadata)
+        })
+        .collect();
+    Some(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )))
+}
+
+/// The type a uuid column is created with on a server of this `VERSION()`.
+pub fn uuid_type(version: &str) -> &'static str {
+    let mariadb = version.to_ascii_lowercase().contains("mariadb");
+    let mut numbers = version
+        .split(['.', '-'])
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    if mariadb && (major, minor) >= (10, 7) {
+        "UUID"
+    } else {
+        "CHAR(36)"
+    }
+}
+
 /// The MySQL type to create a column of this Arrow field with.
 pub fn ddl_type(field: &Field) -> Result<String> {
     if field.metadata().get(EXTENSION).map(String::as_str) == Some(JSON) {
@@ -282,6 +323,7 @@ fn declared_is_safe(declared: &str) -> bool {
         "timestamp",
         "year",
         "bit",
+        "uuid",
     ];
     if !known.contains(&base.trim()) {
         return false;
@@ -349,7 +391,15 @@ fn kind_matches(declared: &str, data_type: &DataType) -> bool {
         Float64 => base == "double",
         Utf8 => matches!(
             base,
-            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set"
+            "char"
+                | "varchar"
+                | "tinytext"
+                | "text"
+                | "mediumtext"
+                | "longtext"
+                | "enum"
+                | "set"
+                | "uuid"
         ),
         Binary => matches!(
             base,
@@ -410,5 +460,13 @@ mod tests {
         assert_eq!(keep("enum('a\\'', 'b')", DataType::Utf8), "LONGTEXT");
         assert_eq!(keep("enum('a'),'b')", DataType::Utf8), "LONGTEXT");
         assert_eq!(keep("varchar(10)", DataType::Int64), "BIGINT");
+    }
+
+    #[test]
+    fn uuids_are_mariadbs_uuid_from_10_7() {
+        assert_eq!(uuid_type("10.11.19-MariaDB-0+deb12u1"), "UUID");
+        assert_eq!(uuid_type("10.7.0-MariaDB"), "UUID");
+        assert_eq!(uuid_type("10.6.12-MariaDB-log"), "CHAR(36)");
+        assert_eq!(uuid_type("8.0.36"), "CHAR(36)");
     }
 }
