@@ -561,3 +561,130 @@ fn uuids_and_arrays_reach_mariadb_and_come_back() {
     };
     assert_eq!(rows("back"), rows("src"));
 }
+
+/// db-facts, as Records Mover's users keep their credentials: `db_facts = "NAME"` gives a
+/// database's whole connection, db-facts fetching the password from a secrets service of its
+/// own config (here a script standing in for one, through db-facts' `json_script`). A password
+/// rotated in the service works without a restart; a name db-facts does not know is refused
+/// by name; no secret is ever logged or shown.
+#[test]
+fn db_facts_gives_the_whole_connection_and_a_rotated_password() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let db_facts = root.join(".venv/bin/db-facts");
+    assert!(
+        db_facts.exists(),
+        "{} is missing: run scripts/test (it installs db-facts into .venv from tests/python/requirements.txt)",
+        db_facts.display()
+    );
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE t AS SELECT 1 AS id; CREATE ROLE app LOGIN PASSWORD 'app-pw-1'; GRANT SELECT ON t TO app");
+    let db = Mariadb::start();
+    let dir = workdir();
+    let vault = dir.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(vault.join("pg"), "app-pw-1").unwrap();
+    std::fs::write(vault.join("maria"), Mariadb::PASSWORD).unwrap();
+    let script = dir.path().join("vault.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '%s' \"{\\\"password\\\": \\\"$(cat \"$(dirname \"$0\")/vault/$1\")\\\"}\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = |url: String| {
+        url.rsplit(':')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let facts = dir.path().join("dbfacts.yml");
+    std::fs::write(
+        &facts,
+        format!(
+            "exports_from:\n  vault:\n    json_script: [\"{}\", \"{{{{ vault_entry }}}}\"]\n\
+             dbs:\n  warehouse:\n    exports_from: vault\n    vault_entry: pg\n    exports:\n      \
+             type: postgres\n      host: 127.0.0.1\n      port: {}\n      database: postgres\n      user: app\n  \
+             shop:\n    exports_from: vault\n    vault_entry: maria\n    exports:\n      \
+             type: mysql\n      host: 127.0.0.1\n      port: {}\n      database: test\n      user: mover\n",
+            script.display(),
+            port(pg.url()),
+            port(db.url()),
+        ),
+    )
+    .unwrap();
+    let command = format!("db_facts_command = [\"{}\"]\n", db_facts.display());
+    let cfg = format!(
+        "[databases.pg]\ndb_facts = \"warehouse\"\n{command}\
+         [databases.maria]\ndb_facts = \"shop\"\n{command}\
+         [buckets.files]\nurl = \"file://data\"\n"
+    );
+    let env = [("DB_FACTS_PATH", facts.to_str().unwrap())];
+    let gw = Gateway::start_with_config_env(dir.path(), &cfg, &env);
+    ok(gw.mvrec(&["cp", "pg/public/t", "maria/test/t"]));
+    assert_eq!(db.sql("SELECT id FROM t"), "1");
+
+    // Rotated in the secrets service: read again when Postgres refuses the old one.
+    const ROTATED: &str = "rotated-pw-Z8k2";
+    pg.psql(&format!("ALTER ROLE app PASSWORD '{ROTATED}'"));
+    std::fs::write(vault.join("pg"), ROTATED).unwrap();
+    assert!(ok(gw.mvrec(&["cat", "pg/public/t"])).contains('1'));
+    let log = gw.log();
+    assert!(
+        log.contains("the server refused the password; read it again"),
+        "{log}"
+    );
+    // And in MariaDB: both the streaming reader's login and mysql_async's (the load's).
+    const ROTATED_TOO: &str = "rotated-maria-Q1w7";
+    db.sql(&format!(
+        "ALTER USER mover@'%' IDENTIFIED BY '{ROTATED_TOO}'"
+    ));
+    std::fs::write(vault.join("maria"), ROTATED_TOO).unwrap();
+    assert!(ok(gw.mvrec(&["cat", "maria/test/t"])).contains('1'));
+    db.sql("ALTER USER mover@'%' IDENTIFIED BY 'and-again-R5'");
+    std::fs::write(vault.join("maria"), "and-again-R5").unwrap();
+    ok(gw.mvrec(&["cp", "pg/public/t", "maria/test/t2"]));
+    assert_eq!(db.sql("SELECT id FROM t2"), "1");
+    let rereads = gw
+        .log()
+        .matches("the server refused the password; read it again")
+        .count();
+    assert!(rereads >= 3, "{rereads} re-reads");
+
+    // A name db-facts does not know: the config is refused, naming it and how db-facts failed.
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(
+        &unknown,
+        format!("[databases.pg]\ndb_facts = \"nothere\"\n{command}"),
+    )
+    .unwrap();
+    let check = std::process::Command::new(mover_tests::bin("gateway"))
+        .arg("--config")
+        .arg(&unknown)
+        .arg("check")
+        .env("DB_FACTS_PATH", &facts)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(!check.status.success(), "{said}");
+    assert!(
+        said.contains("db_facts \"nothere\"") && said.contains("failed (exit status: 1)"),
+        "{said}"
+    );
+    let seen = format!("{said}{}", gw.log());
+    for secret in [
+        "app-pw-1",
+        ROTATED,
+        Mariadb::PASSWORD,
+        ROTATED_TOO,
+        "and-again-R5",
+    ] {
+        assert!(!seen.contains(secret), "a secret leaked: {secret}");
+    }
+}

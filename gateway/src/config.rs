@@ -258,7 +258,8 @@ pub struct DatabaseConfig {
 /// backend.
 #[derive(Debug, Clone, Deserialize)]
 struct RawDatabase {
-    url: String,
+    /// None when `db_facts` gives it.
+    url: Option<String>,
     #[serde(default)]
     allow_sql: bool,
     #[serde(default)]
@@ -279,6 +280,36 @@ pub struct PeerTarget {
     pub parallel: usize,
 }
 
+/// A database's URL: as the config gives it, or built from what db-facts says of its
+/// `db_facts` name (the password is read from db-facts again when the database opens).
+fn database_url(url: Option<String>, keys: &toml::Table, base: &Path) -> Result<String> {
+    let facts = keys.get("db_facts").and_then(toml::Value::as_str);
+    match (url, facts) {
+        (Some(url), None) => Ok(url),
+        (None, Some(name)) => {
+            let command: Vec<String> = match keys.get("db_facts_command") {
+                Some(v) => v.clone().try_into().map_err(|_| {
+                    Error::invalid("db_facts_command: give the program and its arguments, as a list of strings")
+                })?,
+                None => vec![],
+            };
+            let timeout = keys
+                .get("password_command_timeout_seconds")
+                .and_then(toml::Value::as_integer)
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or_else(secret::default_command_timeout_seconds);
+            let timeout = std::time::Duration::from_secs(timeout);
+            Ok(secret::db_facts::read(name, &command, base, timeout)?.url)
+        }
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "give url or db_facts, not both: db-facts gives the whole connection",
+        )),
+        (None, None) => Err(Error::invalid(
+            "give the database's url (or a db_facts name)",
+        )),
+    }
+}
+
 impl Config {
     /// Read and check a config file.
     pub fn load(path: &Path) -> Result<Self> {
@@ -297,10 +328,11 @@ impl Config {
             toml::from_str(text).map_err(|e| Error::invalid(e.to_string().trim().to_string()))?;
         config.base_dir = base_dir;
         for (name, raw) in std::mem::take(&mut config.raw_databases) {
-            let options = connectors::database_options(&raw.url, raw.keys)
-                .map_err(|e| e.within(format!("databases.{name}")))?;
+            let within = |e: Error| e.within(format!("databases.{name}"));
+            let url = database_url(raw.url, &raw.keys, &config.base_dir).map_err(within)?;
+            let options = connectors::database_options(&url, raw.keys).map_err(within)?;
             let db = DatabaseConfig {
-                url: raw.url,
+                url,
                 allow_sql: raw.allow_sql,
                 allow_sql_writes: raw.allow_sql_writes,
                 options,
@@ -589,6 +621,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("MOVER_UNSET_VARIABLE"), "{e}");
+    }
+
+    #[test]
+    fn a_database_has_a_url_or_a_db_facts_name() {
+        let e = parse("[databases.d]\nallow_sql = true\n").unwrap_err();
+        assert!(
+            e.message.contains("databases.d: give the database's url"),
+            "{e}"
+        );
+        let e =
+            parse("[databases.d]\nurl = \"postgres://u@h/db\"\ndb_facts = \"w\"\n").unwrap_err();
+        assert!(e.message.contains("not both"), "{e}");
+        let e = parse(
+            "[databases.d]\ndb_facts = \"w\"\ndb_facts_command = [\"/nonexistent/db-facts\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .contains("db_facts \"w\": /nonexistent/db-facts cannot be run"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -67,10 +67,12 @@ impl GlobalHandler for SharedHandler {
 /// A connection whose LOCAL INFILE requests are served by its own handler.
 pub(super) async fn connection(mysql: &Mysql) -> Result<(Conn, Arc<StreamHandler>)> {
     let handler = StreamHandler::new(random_name("mover-stream-"));
-    let opts: Opts = OptsBuilder::from_opts(mysql.opts.clone())
-        .local_infile_handler(Some(SharedHandler(handler.clone())))
-        .into();
-    Ok((mysql.connect_with(opts).await?, handler))
+    let with_handler = |opts: Opts| -> Opts {
+        OptsBuilder::from_opts(opts)
+            .local_infile_handler(Some(SharedHandler(handler.clone())))
+            .into()
+    };
+    Ok((mysql.connect_with(with_handler).await?, handler))
 }
 
 #[cfg(test)]

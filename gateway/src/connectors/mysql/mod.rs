@@ -33,6 +33,8 @@ mod read;
 pub mod types;
 pub mod wire;
 
+use std::sync::{Arc, RwLock};
+
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
@@ -118,9 +120,12 @@ const SESSION: &str = "SET time_zone = '+00:00', NAMES utf8mb4, \
 #[derive(Clone)]
 pub struct Mysql {
     name: String,
-    opts: Opts,
+    /// Shared by every clone, and changed when a refused password is read again.
+    opts: Arc<RwLock<Opts>>,
     /// The same server for the streaming reader ([`wire`]).
-    wire: wire::Target,
+    wire: Arc<RwLock<wire::Target>>,
+    /// Reads the password again from where the config says, when the server refuses it.
+    reread: Option<crate::secret::Reread>,
     database: String,
     batch_rows: usize,
     zero_dates: ZeroDates,
@@ -132,6 +137,7 @@ pub struct Mysql {
 /// What a [`Mysql`] is built with ([`options::Options`], resolved).
 pub struct Settings<'a> {
     pub password: Option<&'a str>,
+    pub reread: Option<crate::secret::Reread>,
     pub ca: Option<&'a std::path::Path>,
     pub batch_rows: usize,
     pub zero_dates: ZeroDates,
@@ -172,8 +178,9 @@ impl Mysql {
         }
         Ok(Self {
             name: name.into(),
-            opts: builder.into(),
-            wire,
+            opts: Arc::new(RwLock::new(builder.into())),
+            wire: Arc::new(RwLock::new(wire)),
+            reread: settings.reread,
             database,
             batch_rows: settings.batch_rows,
             zero_dates: settings.zero_dates,
@@ -183,7 +190,47 @@ impl Mysql {
     }
 
     async fn connect(&self) -> Result<Conn> {
-        self.connect_with(self.opts.clone()).await
+        self.connect_with(|opts| opts).await
+    }
+
+    /// A connection of the streaming reader ([`wire`]), the password read again once if the
+    /// server refuses it.
+    async fn wire(&self) -> Result<wire::Wire> {
+        let target = || self.wire.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let connecting = async {
+            match wire::Wire::connect(&target()).await {
+                Err(e) if e.kind == ErrorKind::PermissionDenied && self.reread_password().await => {
+                    wire::Wire::connect(&target()).await
+                }
+                other => other,
+            }
+            .map_err(|e| e.within(format!("database {}", self.name)))
+        };
+        super::connect_within(self.connect_timeout, &self.name, connecting).await
+    }
+
+    /// Read the password again from where the config says; whether it could be.
+    async fn reread_password(&self) -> bool {
+        let Some(reread) = self.reread.clone() else {
+            return false;
+        };
+        match tokio::task::spawn_blocking(move || reread()).await {
+            Ok(Ok(password)) => {
+                let mut opts = self.opts.write().unwrap_or_else(|p| p.into_inner());
+                *opts = OptsBuilder::from_opts(opts.clone())
+                    .pass(Some(password.expose()))
+                    .into();
+                let mut wire = self.wire.write().unwrap_or_else(|p| p.into_inner());
+                wire.password = Some(password.expose().to_string());
+                tracing::info!(database = %self.name, "the server refused the password; read it again");
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(database = %self.name, error = %e, "the password could not be read again");
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// How long opening a connection may take (the reader's and mysql_async's alike).
@@ -192,7 +239,19 @@ impl Mysql {
         self
     }
 
-    async fn connect_with(&self, opts: Opts) -> Result<Conn> {
+    /// A connection with the current options as `tune` changes them; a refused password is
+    /// read again (a rotated one) and the login tried once more.
+    async fn connect_with(&self, tune: impl Fn(Opts) -> Opts) -> Result<Conn> {
+        let opts = || tune(self.opts.read().unwrap_or_else(|p| p.into_inner()).clone());
+        match self.connect_once(opts()).await {
+            Err(e) if e.kind == ErrorKind::PermissionDenied && self.reread_password().await => {
+                self.connect_once(opts()).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect_once(&self, opts: Opts) -> Result<Conn> {
         super::connect_within(self.connect_timeout, &self.name, async {
             Conn::new(opts).await.map_err(|e| {
                 let e = db_error(e, &format!("database {}: cannot connect", self.name));

@@ -148,19 +148,7 @@ impl Mysql {
                 };
                 let (declared, mut rows) = match bound {
                     None => {
-                        let connecting = async {
-                            wire::Wire::connect(&this.wire)
-                                .await
-                                .map_err(|e| e.within(format!("database {}", this.name)))
-                        };
-                        let wire = wire.insert(
-                            crate::connectors::connect_within(
-                                this.connect_timeout,
-                                &this.name,
-                                connecting,
-                            )
-                            .await?,
-                        );
+                        let wire = wire.insert(this.wire().await?);
                         conn_id = Some(wire.id());
                         let (select, declared) = {
                             let mut conn = this.connect().await?;

@@ -20,9 +20,16 @@ pub struct Options {
     /// A program that prints the password (`["vault", "read", "-field=pw", "db/x"]`), run
     /// without a shell each time the gateway opens the database's config.
     pub password_command: Option<Vec<String>>,
-    /// How long `password_command` may take.
+    /// How long `password_command` (or the db-facts program) may take.
     #[serde(default = "crate::secret::default_command_timeout_seconds")]
     pub password_command_timeout_seconds: u64,
+    /// The db-facts name the whole connection comes from (`db-facts json NAME`), in place of
+    /// `url` and a password key: the config's URL is built from its answer, and the password
+    /// read from it each time the database is opened or refuses a login.
+    pub db_facts: Option<String>,
+    /// The db-facts program and its first arguments; `["db-facts"]` unless given.
+    #[serde(default)]
+    pub db_facts_command: Vec<String>,
     /// The CA the server's certificate must chain to; the connection is then verify-full (TLS
     /// required, certificate and host name verified).
     pub ca_file: Option<PathBuf>,
@@ -51,6 +58,10 @@ impl DatabaseOptions for Options {
             env: self.password_env.as_deref(),
             file: self.password_file.as_deref(),
             command: self.password_command.as_deref(),
+            db_facts: self
+                .db_facts
+                .as_deref()
+                .map(|n| (n, self.db_facts_command.as_slice())),
             timeout: std::time::Duration::from_secs(self.password_command_timeout_seconds),
         };
         let password = secret::password(from, &setup.base_dir)?;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+pub mod db_facts;
+
 /// A secret read from where the config points; never shown by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -50,24 +52,39 @@ pub struct PasswordFrom<'a> {
     pub file: Option<&'a Path>,
     /// A program and its arguments, run without a shell.
     pub command: Option<&'a [String]>,
+    /// A db-facts name, and the program that answers for it (empty: `db-facts`).
+    pub db_facts: Option<(&'a str, &'a [String])>,
     /// How long the program may take.
     pub timeout: Duration,
 }
 
-/// A password given by `password_env`, `password_file` or `password_command` (or none; never
-/// two).
+/// A password given by `password_env`, `password_file`, `password_command` or `db_facts` (or
+/// none; never two).
 pub fn password(from: PasswordFrom, base: &Path) -> Result<Option<Secret>> {
-    match (from.env, from.file, from.command) {
-        (Some(var), None, None) => from_env("password_env", var).map(Some),
-        (None, Some(file), None) => from_file("password_file", base, file).map(Some),
-        (None, None, Some(argv)) => {
-            from_command("password_command", base, argv, from.timeout).map(Some)
-        }
-        (None, None, None) => Ok(None),
-        _ => Err(Error::invalid(
-            "give one of password_env, password_file and password_command, not several",
-        )),
+    let given = [
+        from.env.is_some(),
+        from.file.is_some(),
+        from.command.is_some(),
+        from.db_facts.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(Error::invalid(
+            "give one of password_env, password_file, password_command and db_facts, not several",
+        ));
     }
+    if let Some(var) = from.env {
+        return from_env("password_env", var).map(Some);
+    }
+    if let Some(file) = from.file {
+        return from_file("password_file", base, file).map(Some);
+    }
+    if let Some(argv) = from.command {
+        return from_command("password_command", base, argv, from.timeout).map(Some);
+    }
+    if let Some((name, command)) = from.db_facts {
+        return db_facts::read(name, command, base, from.timeout).map(|f| f.password);
+    }
+    Ok(None)
 }
 
 /// How long a password program may take, unless the config says.
@@ -86,7 +103,8 @@ pub fn reread(from: PasswordFrom, base: &Path) -> Option<Reread> {
         from.file.map(Path::to_path_buf),
         from.command.map(<[String]>::to_vec),
     );
-    if env.is_none() && file.is_none() && command.is_none() {
+    let facts = from.db_facts.map(|(n, c)| (n.to_string(), c.to_vec()));
+    if env.is_none() && file.is_none() && command.is_none() && facts.is_none() {
         return None;
     }
     let (timeout, base) = (from.timeout, base.to_path_buf());
@@ -95,6 +113,7 @@ pub fn reread(from: PasswordFrom, base: &Path) -> Option<Reread> {
             env: env.as_deref(),
             file: file.as_deref(),
             command: command.as_deref(),
+            db_facts: facts.as_ref().map(|(n, c)| (n.as_str(), c.as_slice())),
             timeout,
         };
         password(from, &base)?.ok_or_else(|| Error::internal("the password went away"))
