@@ -1116,3 +1116,86 @@ fn sigterm_drains_then_cancels_what_outlasts_the_grace() {
     assert!(signalled.elapsed() < std::time::Duration::from_secs(20));
     assert!(!mover_tests::sqlite_has_table(&db, "twice"));
 }
+
+/// The README's quick start, read from the README itself and run line by line through a shell,
+/// as a user on a fresh machine would: the embedded default, started where `./data` does not
+/// exist, writes the sample the commands use. Started again, it leaves what is there alone.
+#[test]
+fn the_readme_quick_start_works_as_printed_on_a_fresh_machine() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let after = readme
+        .split_once("Then, in another shell")
+        .expect("the quick start's second block")
+        .1;
+    let block = after
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let commands: Vec<String> = block
+        .lines()
+        .map(|l| l.split("  #").next().unwrap().trim().to_string())
+        .filter(|l| l.starts_with("mvrec "))
+        .collect();
+    assert!(commands.len() >= 10, "{commands:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    assert!(!dir.path().join("data").exists());
+    let gw = Gateway::start_default(dir.path());
+    let path = format!(
+        "{}:{}",
+        mover_tests::bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut said = String::new();
+    for command in &commands {
+        let mut sh = std::process::Command::new("sh");
+        sh.args(["-c", command])
+            .current_dir(dir.path())
+            .env("PATH", &path);
+        // `--config` runs a gateway inside mvrec; every other line talks to the server.
+        if !command.contains("--config") {
+            sh.env("MVREC_GATEWAY", &gw.url);
+        }
+        let out = sh.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if command.starts_with("mvrec moves cancel") {
+            // An example id: no such move runs.
+            assert!(
+                !out.status.success() && text.contains("not found"),
+                "{command}: {text}"
+            );
+        } else {
+            assert!(out.status.success(), "{command}: {text}");
+        }
+        said.push_str(&text);
+    }
+    assert!(
+        said.contains("demo/main/customers") && said.contains("files/export.csv.gz"),
+        "{said}"
+    );
+    assert!(
+        said.contains("copied 5000 rows") && said.contains("| 5100"),
+        "{said}"
+    );
+    assert!(
+        said.contains("from files/export.csv.gz to demo/main/t"),
+        "{said}"
+    );
+    assert!(dir.path().join("data/out/orders.parquet").exists());
+    drop(gw);
+
+    // Started again, with data there: nothing is written over.
+    let a = dir.path().join("data/a.csv");
+    std::fs::write(&a, "id\n42\n").unwrap();
+    let gw = Gateway::start_default(dir.path());
+    ok(gw.mvrec(&["ls"]));
+    assert_eq!(std::fs::read_to_string(&a).unwrap(), "id\n42\n");
+}

@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod moves;
 pub mod peers;
 pub mod records;
+pub mod sample;
 pub mod secret;
 pub mod server;
 pub mod transfer;

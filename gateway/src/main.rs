@@ -81,10 +81,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", mover_gateway::auth::tokens::hash_password(password)?);
         return Ok(());
     }
+    // The embedded default on a fresh machine (no data folder yet) serves a sample.
+    let sample = args.config.is_none()
+        && args.command.is_none()
+        && !std::path::Path::new(mover_gateway::sample::DATA).exists();
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::embedded_default(std::env::current_dir()?),
     };
+    if sample {
+        let catalog = mover_gateway::catalog::Catalog::from_config(&config)?;
+        let data = config.base_dir.join(mover_gateway::sample::DATA);
+        mover_gateway::sample::create(&catalog, &data).await?;
+    }
     if let Some(Command::Check) = args.command {
         let mut failed = 0;
         for (what, result) in server::check(&config).await {
