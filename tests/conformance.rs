@@ -28,18 +28,19 @@ async fn across_connectors(n: usize) {
         put(&mut client, "demo/main/conformance", &table(n)).await,
         n as u64
     );
-    let mv = |from: &str, to: &str| mover_proto::Move {
+    let mv_as = |from: &str, to: &str, existing: ExistingTable| mover_proto::Move {
         source: Some(Read {
             what: Some(What::Path(path(from))),
             ..Default::default()
         }),
         target: Some(Write {
             path: Some(path(to)),
-            existing_table: ExistingTable::Fail as i32,
+            existing_table: existing as i32,
             ..Default::default()
         }),
         ..Default::default()
     };
+    let mv = |from: &str, to: &str| mv_as(from, to, ExistingTable::Fail);
     for (file, sqlite_table) in [
         ("files/moved.parquet", "demo/main/moved"),
         ("lake/moved.parquet", "demo/main/moved_s3"),
@@ -58,6 +59,29 @@ async fn across_connectors(n: usize) {
             &get(&mut client, sqlite_table).await,
         );
     }
+    // Avro has no 8- or 16-bit or unsigned integers, and reads them back wider: its values
+    // come back exactly into a table of the original types.
+    let (file, sqlite_table) = ("files/moved.avro", "demo/main/moved_avro");
+    client
+        .move_dataset(&mv("demo/main/conformance", sqlite_table), |_| {})
+        .await
+        .unwrap();
+    client
+        .move_dataset(&mv("demo/main/conformance", file), |_| {})
+        .await
+        .unwrap();
+    client
+        .move_dataset(
+            &mv_as(file, sqlite_table, ExistingTable::TruncateAndOverwrite),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_same(
+        "sqlite -> avro -> sqlite",
+        &table(n),
+        &get(&mut client, sqlite_table).await,
+    );
     assert!(s3.pending_uploads("conformance").is_empty());
 }
 

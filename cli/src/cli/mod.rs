@@ -137,6 +137,8 @@ pub enum Format {
     Csv,
     Parquet,
     Jsonl,
+    /// Avro object container files.
+    Avro,
     /// A records directory (Records Mover's layout), written to a prefix ending in /. For a
     /// source file: delimited text read by the records hints sniffed from it.
     Records,
@@ -148,6 +150,7 @@ impl Format {
             Format::Csv => FileFormat::Csv,
             Format::Parquet => FileFormat::Parquet,
             Format::Jsonl => FileFormat::Jsonl,
+            Format::Avro => FileFormat::Avro,
             Format::Records => FileFormat::Records,
         }
     }

@@ -12,6 +12,7 @@
 //! (Records Mover's `_schema.json`).
 
 pub mod as_text;
+pub mod avro;
 pub mod compression;
 pub mod csv;
 pub mod delimited;
@@ -39,6 +40,8 @@ pub enum Format {
     Csv(CsvDialect),
     Parquet,
     Jsonl,
+    /// Avro object container files.
+    Avro,
     /// Delimited text described by records hints (escapes, quoting, date formats, ...).
     Delimited(Box<hints::Hints>),
 }
@@ -98,6 +101,7 @@ impl Format {
             FileFormat::Csv => csv(CsvDialect::default()),
             FileFormat::Parquet => Ok(Format::Parquet),
             FileFormat::Jsonl => Ok(Format::Jsonl),
+            FileFormat::Avro => Ok(Format::Avro),
             FileFormat::Records => Err(Error::invalid(format!(
                 "{key}: a records directory is a prefix: name it with a trailing / (records directories are read by their _format_ file)"
             ))),
@@ -105,7 +109,7 @@ impl Format {
                 Some(Format::Csv(base)) => csv(base),
                 Some(f) => Ok(f),
                 None => Err(Error::invalid(format!(
-                    "cannot tell the format of {key:?} from its name; name it .csv, .tsv, .parquet or .jsonl, or give the format"
+                    "cannot tell the format of {key:?} from its name; name it .csv, .tsv, .parquet, .jsonl or .avro, or give the format"
                 ))),
             },
         }
@@ -143,6 +147,7 @@ impl Format {
             }),
             "parquet" | "pq" => Format::Parquet,
             "jsonl" | "ndjson" => Format::Jsonl,
+            "avro" => Format::Avro,
             _ => return None,
         })
     }
@@ -154,6 +159,7 @@ impl Format {
             Format::Csv(_) | Format::Delimited(_) => "csv",
             Format::Parquet => "parquet",
             Format::Jsonl => "jsonl",
+            Format::Avro => "avro",
         }
     }
 
@@ -162,12 +168,17 @@ impl Format {
             Format::Csv(_) => "CSV",
             Format::Parquet => "Parquet",
             Format::Jsonl => "JSON lines",
+            Format::Avro => "Avro",
             Format::Delimited(_) => "delimited text",
         }
     }
 
     /// Refuse, by column, types this format cannot hold, before any byte is written.
     pub fn check_schema(&self, schema: &Schema) -> Result<()> {
+        // Avro's writer says by itself what it cannot hold, before a block is written.
+        if matches!(self, Format::Avro) {
+            return Ok(());
+        }
         if matches!(self, Format::Parquet) {
             // parquet-rs does not write these yet; say so by column before any byte is written.
             if let Some(f) = schema.fields().iter().find(|f| {
@@ -205,7 +216,7 @@ impl Format {
 
     fn as_text(&self, schema: &Schema) -> Option<SchemaRef> {
         match self {
-            Format::Parquet => None,
+            Format::Parquet | Format::Avro => None,
             Format::Jsonl => as_text::schema(schema, false),
             Format::Csv(_) | Format::Delimited(_) => as_text::schema(schema, true),
         }
@@ -254,6 +265,9 @@ pub fn encoder_for(key: &str, format: &Format, schema: Arc<Schema>) -> Result<Bo
         Some(_) if *format == Format::Parquet => Err(Error::invalid(format!(
             "{key}: Parquet compresses its own pages; name the file .parquet"
         ))),
+        Some(_) if *format == Format::Avro => Err(Error::invalid(format!(
+            "{key}: Avro compresses its own blocks; name the file .avro"
+        ))),
         Some(codec) => Ok(Box::new(compression::Compressed::new(codec, plain)?)),
     }
 }
@@ -267,6 +281,7 @@ pub fn encoder(format: &Format, schema: Arc<Schema>) -> Result<Box<dyn Encoder>>
         Format::Delimited(h) => Box::new(hinted::HintedEncoder::new((**h).clone(), schema)?),
         Format::Parquet => Box::new(parquet::ParquetEncoder::new(schema)?),
         Format::Jsonl => Box::new(jsonl::JsonlEncoder::new()),
+        Format::Avro => Box::new(avro::AvroEncoder::new(&schema)?),
     };
     Ok(match view {
         Some(view) => Box::new(as_text::AsText::new(

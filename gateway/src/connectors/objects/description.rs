@@ -54,7 +54,7 @@ impl Description {
     }
 
     /// How the parts a prefix write of `format` and `schema` makes are described, with a note
-    /// for what it leaves out; None for JSON lines. A type a records schema cannot say is
+    /// for what it leaves out; None for JSON lines and Avro. A type a records schema cannot say is
     /// refused for delimited parts (they cannot be read back without their schema) and leaves
     /// `_schema.json` out for Parquet (whose files carry their own).
     pub(super) fn of_parts(
@@ -86,7 +86,8 @@ impl Description {
                 hints.compression = None;
                 Some(delimited(hints)?)
             }
-            Format::Jsonl => None,
+            // Records directories of Avro (`_format_avro`) are not written yet.
+            Format::Jsonl | Format::Avro => None,
         })
     }
 

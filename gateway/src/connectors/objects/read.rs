@@ -11,7 +11,7 @@ use crate::connectors::ReadSpec;
 use crate::error::{Context, Error, Result};
 use crate::records::encoding::decode_sample;
 use crate::records::hints::Hints;
-use crate::records::{Format, compression, csv, jsonl, parquet};
+use crate::records::{Format, avro, compression, csv, jsonl, parquet};
 use crate::transfer::BatchStream;
 
 /// Bytes read from the head of a CSV or JSON file to infer its schema.
@@ -48,6 +48,11 @@ pub(super) async fn describe_file(
             let reader =
                 parquet::ObjectReader::new(bucket.store.clone(), meta.location.clone(), meta.size);
             parquet::describe(reader).await.map(|(s, n)| (s, Some(n)))
+        }
+        Format::Avro => {
+            let reader =
+                avro::ObjectReader::new(bucket.store.clone(), meta.location.clone(), meta.size);
+            avro::describe(reader).await.map(|s| (s, None))
         }
         Format::Csv(dialect) => {
             let (sample, whole) = sample(bucket, meta).await?;
@@ -161,6 +166,14 @@ async fn read_file(
                 .await
                 .map_err(|e| e.within(&label))?
         }
+        Format::Avro => {
+            let reader =
+                avro::ObjectReader::new(bucket.store.clone(), meta.location.clone(), meta.size);
+            // Every column: the catalog narrows the batches to those asked for.
+            avro::decode(reader, bucket.batch_rows)
+                .await
+                .map_err(|e| e.within(&label))?
+        }
         Format::Csv(_) | Format::Jsonl | Format::Delimited(_) => {
             let schema = match schema {
                 Some(s) => s,
@@ -243,7 +256,7 @@ pub(super) async fn read_dataset(
                 // the first part's types (inference may differ on a sample) once their column
                 // names are seen to match.
                 let known = match format {
-                    Format::Parquet => None,
+                    Format::Parquet | Format::Avro => None,
                     _ => {
                         let (own, _) = describe_file(&bucket, &meta, &format).await?;
                         if names(&own) != names(&expected) {
