@@ -177,16 +177,21 @@ def check_database(url, client, catalog, spec):
         assert cur.fetchone()[0] == 1, catalog
 
         # A type the target cannot hold is refused by column, before any table is made.
+        # (Postgres takes arrays of one dimension: a deeper one is an invalid value there;
+        # MySQL and MariaDB hold any list as a JSON column.)
         odd = pa.table({"id": [1], "spans": pa.array([[[1]]], pa.list_(pa.list_(pa.int64())))})
-        # (Postgres takes arrays of one dimension: a deeper one is an invalid value there.)
-        refused = (Status.NOT_IMPLEMENTED, Status.INVALID_ARGUMENT)
-        e = fails_with(lambda: cur.adbc_ingest("odd", odd, mode="create"), refused)
-        assert "spans" in str(e), str(e)
-        try:
-            read_back(client, table("odd"))
-            raise AssertionError(f"{catalog}: odd was made")
-        except pa.ArrowKeyError as e:
-            assert "not found" in str(e), str(e)
+        if catalog == "maria":
+            cur.adbc_ingest("odd", odd, mode="create")
+            assert read_back(client, table("odd")).column("spans").to_pylist() == ["[[1]]"], catalog
+        else:
+            refused = (Status.NOT_IMPLEMENTED, Status.INVALID_ARGUMENT)
+            e = fails_with(lambda: cur.adbc_ingest("odd", odd, mode="create"), refused)
+            assert "spans" in str(e), str(e)
+            try:
+                read_back(client, table("odd"))
+                raise AssertionError(f"{catalog}: odd was made")
+            except pa.ArrowKeyError as e:
+                assert "not found" in str(e), str(e)
 
         # Refused clearly: a temporary table, an unknown catalog.
         fails_with(lambda: cur.adbc_ingest("tmp", first, mode="create", temporary=True), Status.INVALID_ARGUMENT, "temporary")
