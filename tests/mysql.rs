@@ -317,6 +317,21 @@ fn a_killed_load_leaves_big_as_it_was(db: &Mariadb, gw: &Gateway, mode: &str) {
     }
 }
 
+/// A gateway serving both servers, as `pg` and `maria`.
+fn pg_and_maria(pg: &Postgres, db: &Mariadb, dir: &std::path::Path) -> Gateway {
+    let cfg = format!(
+        "[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n\
+         [databases.pg]\nurl = \"{}\"\npassword_env = \"PG_TEST_PASSWORD\"\n",
+        db.url(),
+        pg.url()
+    );
+    let envs = [
+        ("MARIA_PASSWORD", Mariadb::PASSWORD),
+        ("PG_TEST_PASSWORD", Postgres::PASSWORD),
+    ];
+    Gateway::start_with_config_env(dir, &cfg, &envs)
+}
+
 #[test]
 fn postgres_and_mariadb_trade_every_value_both_can_hold() {
     let pg = Postgres::start();
@@ -332,20 +347,7 @@ fn postgres_and_mariadb_trade_every_value_both_can_hold() {
     );
     let db = Mariadb::start();
     let dir = workdir();
-    let cfg = format!(
-        "[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n\
-         [databases.pg]\nurl = \"{}\"\npassword_env = \"PG_TEST_PASSWORD\"\n",
-        db.url(),
-        pg.url()
-    );
-    let gw = Gateway::start_with_config_env(
-        dir.path(),
-        &cfg,
-        &[
-            ("MARIA_PASSWORD", Mariadb::PASSWORD),
-            ("PG_TEST_PASSWORD", Postgres::PASSWORD),
-        ],
-    );
+    let gw = pg_and_maria(&pg, &db, dir.path());
     ok(gw.mvrec(&["cp", "pg/public/shared", "maria/test/shared"]));
     assert_eq!(
         column_types(&db, "shared"),
@@ -526,20 +528,7 @@ fn uuids_and_arrays_reach_mariadb_and_come_back() {
     );
     let db = Mariadb::start();
     let dir = workdir();
-    let cfg = format!(
-        "[databases.maria]\nurl = \"{}\"\npassword_env = \"MARIA_PASSWORD\"\n\
-         [databases.pg]\nurl = \"{}\"\npassword_env = \"PG_TEST_PASSWORD\"\n",
-        db.url(),
-        pg.url()
-    );
-    let gw = Gateway::start_with_config_env(
-        dir.path(),
-        &cfg,
-        &[
-            ("MARIA_PASSWORD", Mariadb::PASSWORD),
-            ("PG_TEST_PASSWORD", Postgres::PASSWORD),
-        ],
-    );
+    let gw = pg_and_maria(&pg, &db, dir.path());
     ok(gw.mvrec(&["cp", "pg/public/src", "maria/test/src"]));
     assert_eq!(column_types(&db, "src"), "int(11),uuid,longtext,longtext");
     assert_eq!(

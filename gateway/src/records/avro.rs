@@ -3,7 +3,6 @@
 //! block per batch.
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -13,25 +12,14 @@ use arrow_avro::writer::AvroWriter;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryFutureExt};
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStoreExt;
 
 use super::{Drain, Encoder};
 use crate::error::{Error, Result};
 use crate::transfer::BatchStream;
 
-/// Ranged reads of one object, as arrow-avro's async reader wants them.
-pub struct ObjectReader {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
-}
-
-impl ObjectReader {
-    pub fn new(store: Arc<dyn ObjectStore>, path: Path, size: u64) -> Self {
-        Self { store, path, size }
-    }
-}
+/// Ranged reads of one object: the Parquet reader's, which serves Avro's too.
+pub use super::parquet::ObjectReader;
 
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes, AvroError>> {

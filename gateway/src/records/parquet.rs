@@ -26,11 +26,11 @@ use crate::transfer::BatchStream;
 /// Rows per row group written: bounds the writer's memory (a row group is buffered whole).
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Ranged reads of one object, as parquet's async reader wants them.
+/// Ranged reads of one object, as parquet's async reader wants them (and Avro's: [`super::avro`]).
 pub struct ObjectReader {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
+    pub(super) store: Arc<dyn ObjectStore>,
+    pub(super) path: Path,
+    pub(super) size: u64,
 }
 
 impl ObjectReader {
