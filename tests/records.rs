@@ -792,12 +792,12 @@ fn an_endless_line_is_refused_before_it_is_held() {
     mover_tests::ok(gw.mvrec(&["cp", "files/fine.csv", "files/out/fine.parquet"]));
 }
 
-/// A file whose records do not end in a newline (Vertica's `\x01` between fields, `\x02`
-/// between records) read as plain CSV was once all header: zero rows, exit 0. Now it is an
-/// error naming the file and saying what to give; a CSV with rows and no final newline, and a
-/// header-only file, still read as before.
+/// Files a user was handed, read with no hint at all, through `mvrec cp`: each by what its
+/// bytes say (what `mvrec sniff` prints), as Records Mover sniffs. A Vertica file (`\x01`
+/// between fields, `\x02` between records) was once all header, zero rows and exit 0; a
+/// CP1252 file failed on UTF-8 and a bluelabs one (backslash escapes) on ragged rows.
 #[test]
-fn a_file_of_one_unended_line_is_refused_not_read_as_zero_rows() {
+fn files_read_without_hints_are_read_by_what_their_bytes_say() {
     let dir = workdir();
     let data = dir.path().join("data");
     let mut vertica = b"id\x01name\x02".to_vec();
@@ -805,10 +805,46 @@ fn a_file_of_one_unended_line_is_refused_not_read_as_zero_rows() {
         vertica.extend_from_slice(format!("{i}\x01name {i}\x02").as_bytes());
     }
     std::fs::write(data.join("vertica.csv"), &vertica).unwrap();
-    std::fs::write(data.join("unended.csv"), "id,name\n1,a\n2,b").unwrap();
-    std::fs::write(data.join("header.csv"), "id,name\n").unwrap();
+    std::fs::write(
+        data.join("cp1252.csv"),
+        b"id,name\n1,caf\xe9\n2,\x93quoted\x94\n",
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("bluelabs.csv"),
+        "id,name\n1,a\\,b\n2,back\\\\slash\n3,\n",
+    )
+    .unwrap();
     let gw = Gateway::start_default(dir.path());
-    let err = fails(gw.mvrec(&["cp", "files/vertica.csv", "files/out/v.parquet"]));
+    let db = data.join("mover.db");
+    let copied = |file: &str, table: &str, rows: usize| {
+        let out = mover_tests::ok(gw.mvrec(&["cp", file, &format!("demo/main/{table}")]));
+        assert!(
+            out.contains(&format!("copied {rows} rows")),
+            "{file}: {out}"
+        );
+        sqlite_rows(&db, table)
+    };
+    let got = copied("files/vertica.csv", "vertica", 1000);
+    assert_eq!(got[0], ["0", "name 0"]);
+    assert_eq!(got[999], ["999", "name 999"]);
+    assert_eq!(
+        copied("files/cp1252.csv", "cp1252", 2),
+        [["1", "café"], ["2", "“quoted”"]]
+    );
+    assert_eq!(
+        copied("files/bluelabs.csv", "bluelabs", 3),
+        [["1", "a,b"], ["2", "back\\slash"], ["3", "NULL"]]
+    );
+    // Given, the format still decides: read as plain CSV, the Vertica file is one unended
+    // line, refused rather than read as zero rows.
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "files/vertica.csv",
+        "files/out/v.parquet",
+        "--from-format",
+        "csv",
+    ]));
     assert!(
         err.contains("files/vertica.csv")
             && err.contains("one line with no line end")
@@ -816,10 +852,78 @@ fn a_file_of_one_unended_line_is_refused_not_read_as_zero_rows() {
         "{err}"
     );
     assert!(mover_tests::files_under(&data.join("out")).is_empty());
+}
+
+/// Plain CSV (the faster reader) is chosen from the file's first MiB; an escape first met
+/// later fails naming the line and the hint to give, the target unchanged, and the hint
+/// reads it. A non-empty file never copies as zero rows unremarked: one unended line is
+/// refused, a header alone is a note.
+#[test]
+fn an_escape_past_the_sniffed_bytes_is_refused_by_line_with_the_hint_to_give() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let mut late = String::from("id,name\n");
+    let plain_rows = 100_000; // about 1.6 MiB: past the bytes sniffed
+    for i in 0..plain_rows {
+        late.push_str(&format!("{i},plain text {i}\n"));
+    }
+    late.push_str(&format!("{plain_rows},escaped\\, late\n"));
+    std::fs::write(data.join("late.csv"), &late).unwrap();
+    let ragged = format!(
+        "{}{plain_rows},one,too many\n",
+        &late[..late.rfind("100000,").unwrap()]
+    );
+    std::fs::write(data.join("ragged.csv"), ragged).unwrap();
+    std::fs::write(data.join("unended.csv"), "id,name\n1,a\n2,b").unwrap();
+    std::fs::write(data.join("oneline.csv"), "id,name").unwrap();
+    std::fs::write(data.join("header.csv"), "id,name\n").unwrap();
+    let gw = Gateway::start_default(dir.path());
+    let line = plain_rows + 2;
+    for target in ["files/out/late.parquet", "demo/main/late"] {
+        let err = fails(gw.mvrec(&["cp", "files/late.csv", target]));
+        assert!(
+            err.contains("files/late.csv")
+                && err.contains(&format!("line {line}: a backslash escape"))
+                && err.contains(r#"--from-hints '{"escape": "\\"}'"#),
+            "{err}"
+        );
+    }
+    assert!(mover_tests::files_under(&data.join("out")).is_empty());
+    assert!(sqlite_rows(&data.join("mover.db"), "late").is_empty());
+    let out = mover_tests::ok(gw.mvrec(&[
+        "cp",
+        "files/late.csv",
+        "demo/main/late",
+        "--from-hints",
+        r#"{"escape": "\\"}"#,
+    ]));
+    assert!(
+        out.contains(&format!("copied {} rows", plain_rows + 1)),
+        "{out}"
+    );
+    let rows = sqlite_rows(&data.join("mover.db"), "late");
+    assert_eq!(
+        rows.last().unwrap(),
+        &[plain_rows.to_string(), "escaped, late".into()]
+    );
+    // A ragged row past the sniffed bytes: named by line, with the same hint.
+    let err = fails(gw.mvrec(&["cp", "files/ragged.csv", "files/out/ragged.parquet"]));
+    assert!(
+        err.contains("files/ragged.csv")
+            && err.contains(&format!("incorrect number of fields for line {line}"))
+            && err.contains(r#"--from-hints '{"escape": "\\"}'"#),
+        "{err}"
+    );
+    assert!(mover_tests::files_under(&data.join("out")).is_empty());
+    let err = fails(gw.mvrec(&["cp", "files/oneline.csv", "files/out/one.parquet"]));
+    assert!(err.contains("one line with no line end"), "{err}");
     let out = mover_tests::ok(gw.mvrec(&["cp", "files/unended.csv", "demo/main/unended"]));
     assert!(out.contains("copied 2 rows"), "{out}");
     let out = mover_tests::ok(gw.mvrec(&["cp", "files/header.csv", "demo/main/header"]));
-    assert!(out.contains("copied 0 rows"), "{out}");
+    assert!(
+        out.contains("copied 0 rows") && out.contains("note: the source held no rows"),
+        "{out}"
+    );
 }
 
 /// The names under `dir`, sorted.

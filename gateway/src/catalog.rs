@@ -208,6 +208,17 @@ impl Catalog {
         )
     }
 
+    /// Whether a read reads a bucket (files), not a database.
+    pub fn reads_a_bucket(&self, read: &Read) -> bool {
+        let Some(mover_proto::read::What::Path(p)) = &read.what else {
+            return false;
+        };
+        p.parts
+            .first()
+            .and_then(|n| self.sources.get(n))
+            .is_some_and(|s| s.kind == SourceKind::Bucket)
+    }
+
     fn kind_of(&self, name: Option<&str>) -> String {
         name.and_then(|n| self.sources.get(n))
             .map_or_else(|| "unknown".into(), |s| s.scheme.clone())

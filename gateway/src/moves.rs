@@ -101,7 +101,17 @@ impl Mover {
         };
         if parts.parts.len() <= 1 {
             let opened = self.catalog.open_read(source).await.map_err(within)?;
-            return self.pipe(opened, target, meter).await;
+            let mut report = self.pipe(opened, target, meter).await?;
+            // A file of its header alone is copied as no rows, which is right, but should
+            // not pass unremarked: a file whose records end otherwise once looked the same.
+            if report.rows_committed == 0 && self.catalog.reads_a_bucket(source) {
+                report.notes.push(
+                    "the source held no rows (a delimited file of a header line alone, or an \
+                     empty file or prefix)"
+                        .into(),
+                );
+            }
+            return Ok(report);
         }
         let opened = |i: usize| {
             let (catalog, read) = (self.catalog.clone(), parts.parts[i].clone());

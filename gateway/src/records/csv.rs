@@ -40,11 +40,80 @@ pub fn decode(
         .with_delimiter(dialect.delimiter)
         .with_batch_size(batch_rows)
         .build_decoder();
+    let bytes = match dialect.no_escape {
+        true => no_escape(bytes, dialect.delimiter),
+        false => bytes,
+    };
     let bytes = match dialect.header {
         true => with_a_line_end(bytes),
         false => bytes,
     };
     Ok(byte_decode(bytes, decoder))
+}
+
+/// The hint that reads a file whose fields escape with a backslash.
+const ESCAPE_HINT: &str = r#"--from-hints '{"escape": "\\"}'"#;
+
+/// `bytes`, failing at the first backslash escape (`\\`, or `\` before the delimiter or a
+/// line end). A file is read as plain CSV when its sniffed first bytes showed no escape; one
+/// that first appears later means the file escapes (bluelabs does), and read on as plain CSV
+/// its fields would be split or kept wrongly, silently.
+fn no_escape(
+    bytes: BoxStream<'static, Result<Bytes>>,
+    delimiter: u8,
+) -> BoxStream<'static, Result<Bytes>> {
+    let escapes = move |b: u8| matches!(b, b'\\' | b'\n' | b'\r') || b == delimiter;
+    // The lines before this chunk, and whether the last one ended in a backslash.
+    let state = (bytes, 0u64, false, false);
+    futures::stream::unfold(state, move |(mut bytes, lines, pending, over)| async move {
+        if over {
+            return None;
+        }
+        let chunk = match bytes.next().await? {
+            Ok(chunk) => chunk,
+            Err(e) => return Some((Err(e), (bytes, lines, pending, true))),
+        };
+        let at = (pending && chunk.first().is_some_and(|&b| escapes(b)))
+            .then_some(0)
+            .or_else(|| {
+                memchr::memchr_iter(b'\\', &chunk)
+                    .find(|&i| chunk.get(i + 1).is_some_and(|&b| escapes(b)))
+            });
+        if let Some(at) = at {
+            let line = lines + newlines(&chunk[..at]) + 1;
+            let e = Error::invalid(format!(
+                "line {line}: a backslash escape, where the file's first bytes showed none and \
+                 it was being read as plain CSV: if backslashes escape in this file, read it \
+                 with {ESCAPE_HINT}; if they are data, with --from-format csv"
+            ));
+            return Some((Err(e), (bytes, lines, false, true)));
+        }
+        let (lines, pending) = (lines + newlines(&chunk), chunk.last() == Some(&b'\\'));
+        Some((Ok(chunk), (bytes, lines, pending, false)))
+    })
+    .boxed()
+}
+
+/// The line ends in `bytes` (a loop the compiler vectorises).
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// arrow-csv's error, with the hint that reads the file where it can tell one.
+fn bad_csv(e: arrow::error::ArrowError) -> Error {
+    let said = e.to_string();
+    let hint = if said.contains("incorrect number of fields") {
+        format!(
+            ": a row with more or fewer fields than the first; if fields escape the delimiter \
+             with a backslash, read it with {ESCAPE_HINT}"
+        )
+    } else if said.contains("invalid UTF-8") {
+        r#": the file is not UTF-8 there; give its encoding, say --from-hints '{"encoding": "CP1252"}'"#
+            .into()
+    } else {
+        String::new()
+    };
+    Error::invalid(format!("bad CSV: {said}{hint}")).with_source(e)
 }
 
 /// `bytes`, failing at their end if they held no line end at all: a file of one unended line
@@ -86,10 +155,10 @@ pub(crate) trait PushDecoder: Send + 'static {
 
 impl PushDecoder for arrow::csv::reader::Decoder {
     fn decode(&mut self, buf: &[u8]) -> Result<usize> {
-        arrow::csv::reader::Decoder::decode(self, buf).invalid("bad CSV")
+        arrow::csv::reader::Decoder::decode(self, buf).map_err(bad_csv)
     }
     fn flush(&mut self) -> Result<Option<RecordBatch>> {
-        arrow::csv::reader::Decoder::flush(self).invalid("bad CSV")
+        arrow::csv::reader::Decoder::flush(self).map_err(bad_csv)
     }
     fn full(&self) -> bool {
         self.capacity() == 0
@@ -213,17 +282,39 @@ mod tests {
     use super::*;
     use arrow::datatypes::{DataType, Field, Schema};
 
+    async fn unescaped(chunks: &[&'static str]) -> Result<String> {
+        let chunks: Vec<Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::from(*c))).collect();
+        let input = futures::stream::iter(chunks).boxed();
+        let out: Vec<Bytes> = futures::TryStreamExt::try_collect(no_escape(input, b',')).await?;
+        Ok(out.iter().map(|b| String::from_utf8_lossy(b)).collect())
+    }
+
+    #[tokio::test]
+    async fn an_escape_is_found_by_line_wherever_the_chunks_cut_it() {
+        let plain = ["a,b\n", "1,C:\\dir\n2,", "x\\y\n"];
+        assert_eq!(unescaped(&plain).await.unwrap(), plain.concat());
+        for (chunks, line) in [
+            (&["a,b\n1,x\\", ",y\n"][..], 2),
+            (&["a,b\n1,x\n2,back\\\\slash\n"][..], 3),
+            (&["a,b\n", "\n", "1,end\\", "\n"][..], 3),
+        ] {
+            let e = unescaped(chunks).await.unwrap_err();
+            assert!(
+                e.message
+                    .starts_with(&format!("line {line}: a backslash escape")),
+                "{chunks:?}: {e}"
+            );
+            assert!(e.message.contains(ESCAPE_HINT), "{e}");
+        }
+    }
+
     #[test]
     fn a_file_of_no_rows_keeps_its_header() {
         let schema = std::sync::Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("name", DataType::Utf8, true),
         ]));
-        let dialect = CsvDialect {
-            header: true,
-            delimiter: b',',
-        };
-        let encoder = Box::new(CsvEncoder::new(dialect, schema));
+        let encoder = Box::new(CsvEncoder::new(CsvDialect::default(), schema));
         assert_eq!(encoder.finish().unwrap(), b"id,name\n");
     }
 }

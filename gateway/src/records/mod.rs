@@ -50,6 +50,10 @@ pub enum Format {
 pub struct CsvDialect {
     pub header: bool,
     pub delimiter: u8,
+    /// Read as plain CSV because the file's first bytes, sniffed, showed no backslash
+    /// escape: a read that meets one later fails, naming the line and the hint to give
+    /// ([`csv::decode`]), rather than read the file's escaped fields wrongly.
+    pub no_escape: bool,
 }
 
 impl Default for CsvDialect {
@@ -57,6 +61,7 @@ impl Default for CsvDialect {
         Self {
             header: true,
             delimiter: b',',
+            no_escape: false,
         }
     }
 }
@@ -75,7 +80,11 @@ impl CsvDialect {
                 )));
             }
         };
-        Ok(Self { header, delimiter })
+        Ok(Self {
+            header,
+            delimiter,
+            ..base
+        })
     }
 }
 
@@ -142,8 +151,8 @@ impl Format {
         Some(match ext {
             "csv" => Format::Csv(CsvDialect::default()),
             "tsv" => Format::Csv(CsvDialect {
-                header: true,
                 delimiter: b'\t',
+                ..CsvDialect::default()
             }),
             "parquet" | "pq" => Format::Parquet,
             "jsonl" | "ndjson" => Format::Jsonl,
@@ -343,8 +352,8 @@ mod tests {
         assert_eq!(
             tsv,
             Format::Csv(CsvDialect {
-                header: true,
-                delimiter: b'\t'
+                delimiter: b'\t',
+                ..CsvDialect::default()
             })
         );
         let e = Format::resolve("x.dat", &auto).unwrap_err();
@@ -361,7 +370,8 @@ mod tests {
             Format::resolve("x.dat", &forced).unwrap(),
             Format::Csv(CsvDialect {
                 header: false,
-                delimiter: b'|'
+                delimiter: b'|',
+                no_escape: false,
             })
         );
     }

@@ -10,8 +10,8 @@ use super::{Bucket, Key, keys};
 use crate::connectors::ReadSpec;
 use crate::error::{Context, Error, Result};
 use crate::records::encoding::decode_sample;
-use crate::records::hints::Hints;
-use crate::records::{Format, avro, compression, csv, jsonl, parquet};
+use crate::records::hints::{Encoding, Hints};
+use crate::records::{CsvDialect, Format, avro, compression, csv, jsonl, parquet};
 use crate::transfer::BatchStream;
 
 /// Bytes read from the head of a CSV or JSON file to infer its schema.
@@ -73,7 +73,9 @@ pub(super) async fn describe_file(
 }
 
 /// The format `meta` is read with: as [`Format::resolve`] says, or the hints sniffed from the
-/// file with the user's laid over them ([`Format::sniffing`]).
+/// file with the user's laid over them ([`Format::sniffing`]). A file named as CSV, read with
+/// no format, CSV options or hints given, is read by what its bytes suggest
+/// ([`by_its_bytes`]).
 pub(super) async fn read_format(
     bucket: &Bucket,
     meta: &ObjectMeta,
@@ -81,7 +83,15 @@ pub(super) async fn read_format(
 ) -> Result<Format> {
     let label = || bucket.label(&meta.location);
     let Some(given) = Format::sniffing(options).map_err(|e| e.within(label()))? else {
-        return Format::resolve(meta.location.as_ref(), options).map_err(|e| e.within(label()));
+        let format =
+            Format::resolve(meta.location.as_ref(), options).map_err(|e| e.within(label()))?;
+        let nothing_given = options.format() == mover_proto::FileFormat::Auto
+            && options.csv.is_none()
+            && options.records.is_none();
+        return match format {
+            Format::Csv(dialect) if nothing_given => by_its_bytes(bucket, meta, dialect).await,
+            format => Ok(format),
+        };
     };
     let mut hints = sniff_file(bucket, meta).await?;
     let skipped = hints
@@ -89,6 +99,38 @@ pub(super) async fn read_format(
         .map_err(|e| e.within(label()))?;
     crate::records::warn_skipped(&label(), &skipped);
     Ok(Format::Delimited(Box::new(hints)))
+}
+
+/// A file named as CSV, by the hints its first bytes suggest (what `mvrec sniff` prints): read
+/// as plain CSV (arrow-csv, the faster reader) when those hints are what it reads, with the
+/// delimiter they found; else by the hints, so a Vertica file (`\x01`, `\x02`), a CP1252 one
+/// or a bluelabs one (backslash escapes, no quoting) reads as written. A file the sniffer
+/// cannot tell (empty) is left to the plain reader, which says why.
+async fn by_its_bytes(bucket: &Bucket, meta: &ObjectMeta, dialect: CsvDialect) -> Result<Format> {
+    let Ok(hints) = sniff_file(bucket, meta).await else {
+        return Ok(Format::Csv(dialect));
+    };
+    Ok(match plain_csv(&hints) {
+        Some(delimiter) => Format::Csv(CsvDialect {
+            delimiter,
+            no_escape: hints.escape.is_none(),
+            ..dialect
+        }),
+        None => Format::Delimited(Box::new(hints)),
+    })
+}
+
+/// The delimiter, when sniffed hints describe what arrow-csv reads alike: UTF-8, lines ending
+/// in `\n` or `\r\n`, an ASCII delimiter, `"` quotes, and no backslash escape; or a backslash
+/// seen beside doubled quotes, which is RFC 4180 text holding backslashes, not an escape.
+fn plain_csv(h: &Hints) -> Option<u8> {
+    let rfc4180_quotes = h.quoting.is_some() && h.doublequote;
+    let plain = h.encoding == Encoding::Utf8
+        && matches!(h.record_terminator.as_str(), "\n" | "\r\n")
+        && h.field_delimiter.is_ascii()
+        && h.quotechar == '"'
+        && (h.escape.is_none() || rfc4180_quotes);
+    plain.then_some(h.field_delimiter as u8)
 }
 
 /// The records hints of one file, told from its first bytes.
