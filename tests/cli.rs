@@ -1198,4 +1198,12 @@ fn the_readme_quick_start_works_as_printed_on_a_fresh_machine() {
     let gw = Gateway::start_default(dir.path());
     ok(gw.mvrec(&["ls"]));
     assert_eq!(std::fs::read_to_string(&a).unwrap(), "id\n42\n");
+    drop(gw);
+
+    // An empty data folder is as good as none: the sample is written into it.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir(empty.path().join("data")).unwrap();
+    let gw = Gateway::start_default(empty.path());
+    let listed = ok(gw.mvrec(&["ls", "files"]));
+    assert!(listed.contains("files/orders.csv"), "{listed}");
 }

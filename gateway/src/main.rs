@@ -81,10 +81,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", mover_gateway::auth::tokens::hash_password(password)?);
         return Ok(());
     }
-    // The embedded default on a fresh machine (no data folder yet) serves a sample.
+    // The embedded default on a fresh machine (no data folder yet, or an empty one) serves
+    // a sample.
     let sample = args.config.is_none()
         && args.command.is_none()
-        && !std::path::Path::new(mover_gateway::sample::DATA).exists();
+        && mover_gateway::sample::nothing_in(std::path::Path::new(mover_gateway::sample::DATA));
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::embedded_default(std::env::current_dir()?),

@@ -1,7 +1,8 @@
 //! Something to move in the first five minutes. The embedded default, started where `./data`
-//! does not exist yet (a fresh checkout), writes a small sample through its own connectors, so
-//! that `mvrec ls` shows datasets and every command of the README's quick start works as
-//! printed. It never writes over anything: only into the `data` folder it is about to create.
+//! does not exist yet (a fresh checkout) or is empty, writes a small sample through its own
+//! connectors, so that `mvrec ls` shows datasets and every command of the README's quick
+//! start works as printed. It never writes over anything: only into a `data` folder with
+//! nothing in it.
 //!
 //! - `files/orders.csv`: 5,000 orders (id, customer, placed_at, amount, status, note);
 //! - `files/more.csv`: 100 more orders, for an append;
@@ -39,8 +40,17 @@ allow_sql = true
 url = "file://."
 "#;
 
+/// Whether `data` is missing or an empty folder: the only place the sample is written, so
+/// that it never writes over anything.
+pub fn nothing_in(data: &Path) -> bool {
+    match std::fs::read_dir(data) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
 /// Write the sample through `catalog` (the embedded default's) and the config file into
-/// `data`, which the caller saw did not exist.
+/// `data`, which the caller saw was missing or empty.
 pub async fn create(catalog: &Catalog, data: &Path) -> Result<()> {
     let first = orders(1, 5_000);
     write(catalog, "files/orders.csv", None, first).await?;

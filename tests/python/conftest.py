@@ -24,6 +24,9 @@ def start_gateway(directory, config=None):
     """A gateway in `directory` (data in `directory/data`), with `config` text if given."""
     directory = pathlib.Path(directory)
     (directory / "data").mkdir(parents=True, exist_ok=True)
+    # A hidden file no listing shows: the embedded default writes its sample only into an
+    # empty data folder, and these tests bring their own data.
+    (directory / "data" / ".keep").touch()
     args = [_bin("gateway"), "--listen", "127.0.0.1:0"]
     if config is not None:
         (directory / "gateway.toml").write_text(config)

@@ -242,10 +242,13 @@ pub fn fails(out: Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A fresh directory with a `data` folder, the embedded default's bucket.
+/// A fresh directory with a `data` folder, the embedded default's bucket. The folder holds a
+/// hidden file (which no listing shows), so that the embedded default, which writes its
+/// sample into an empty one, leaves it to the test.
 pub fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::write(dir.path().join("data/.keep"), "").expect("data/.keep");
     dir
 }
 
