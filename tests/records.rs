@@ -1024,4 +1024,53 @@ fn a_prefix_written_is_a_records_directory_and_stays_a_true_one() {
     assert!(left[0].ends_with(".jsonl"), "{left:?}");
     let copied = mover_tests::ok(gw.mvrec(&["cp", "files/ours/", "demo/main/again"]));
     assert!(copied.contains("copied 3 rows"), "{copied}");
+
+    // Overwritten with Avro, it is an Avro records directory (`_format_avro`, empty, as
+    // Records Mover has it); an append of Avro keeps it one, and it reads back as Avro.
+    for existing in ["truncate-and-overwrite", "append"] {
+        mover_tests::ok(gw.mvrec(&[
+            "cp",
+            "files/in.csv",
+            "files/ours/",
+            "--to-format",
+            "avro",
+            "--existing-table",
+            existing,
+        ]));
+    }
+    let names = names_in(&out);
+    assert_eq!(names[..3], ["_format_avro", "_manifest", "_schema.json"]);
+    assert_eq!(std::fs::read(out.join("_format_avro")).unwrap(), b"");
+    let parts = &names[3..];
+    assert!(
+        parts.len() == 2 && parts.iter().all(|p| p.ends_with(".avro")),
+        "{names:?}"
+    );
+    assert_eq!(manifest(&out), parts);
+    let err = fails(gw.mvrec(&[
+        "cp",
+        "files/in.csv",
+        "files/ours/",
+        "--existing-table",
+        "append",
+    ]));
+    assert!(
+        err.contains("a records directory of Avro") && err.contains("not as Parquet"),
+        "{err}"
+    );
+    let copied = mover_tests::ok(gw.mvrec(&["cp", "files/ours/", "demo/main/avro"]));
+    assert!(copied.contains("copied 6 rows"), "{copied}");
+    assert_eq!(sqlite_rows(&data.join("mover.db"), "avro")[5], ["3", "c"]);
+    // A records directory asked for by type: one data file.
+    mover_tests::ok(gw.mvrec(&[
+        "cp",
+        "files/in.csv",
+        "files/rd/",
+        "--to-records-type",
+        "avro",
+    ]));
+    assert_eq!(
+        names_in(&data.join("rd")),
+        ["_format_avro", "_manifest", "_schema.json", "data001.avro"]
+    );
 }

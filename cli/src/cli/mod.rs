@@ -216,6 +216,7 @@ fn with_records(
             None => String::new(),
             Some(RecordsType::Delimited) => "delimited".into(),
             Some(RecordsType::Parquet) => "parquet".into(),
+            Some(RecordsType::Avro) => "avro".into(),
         },
     });
     Some(options)
@@ -226,6 +227,7 @@ fn with_records(
 pub enum RecordsType {
     Delimited,
     Parquet,
+    Avro,
 }
 
 /// A read from a name (or a database name with --sql); a gateway in front of the name is

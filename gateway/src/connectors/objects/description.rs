@@ -1,5 +1,5 @@
 //! The files that make a prefix a records directory, as Records Mover reads one:
-//! `_format_parquet` (empty) or `_format_delimited` (all 13 hints), `_schema.json`, and the
+//! `_format_parquet` or `_format_avro` (empty) or `_format_delimited` (all 13 hints), `_schema.json`, and the
 //! `_manifest` naming the data files in order. Every prefix the gateway writes gets them,
 //! except JSON lines (a format Records Mover does not have), so Records Mover, Spark and DuckDB
 //! (which skip `_` files) all read what it wrote.
@@ -22,6 +22,9 @@ use crate::records::{CsvDialect, Format, schema};
 
 pub(super) const FORMAT_PARQUET: &str = "_format_parquet";
 pub(super) const FORMAT_DELIMITED: &str = "_format_delimited";
+pub(super) const FORMAT_AVRO: &str = "_format_avro";
+/// Every format file, so that writing one removes the others.
+const FORMATS: [&str; 3] = [FORMAT_PARQUET, FORMAT_DELIMITED, FORMAT_AVRO];
 pub(super) const SCHEMA: &str = "_schema.json";
 pub(super) const MANIFEST: &str = "_manifest";
 
@@ -31,8 +34,8 @@ pub(super) struct Description {
     pub(super) format: DirFormat,
     /// The variant written beside the hints (all 13 are written, so it decides nothing).
     variant: String,
-    /// None where a records schema cannot say a column's type (Parquet only: a delimited
-    /// directory cannot be read without one).
+    /// None where a records schema cannot say a column's type (Parquet and Avro only: a
+    /// delimited directory cannot be read without one).
     schema_doc: Option<Value>,
 }
 
@@ -45,6 +48,13 @@ impl Description {
         }
     }
 
+    pub(super) fn avro(schema_doc: Option<Value>) -> Self {
+        Self {
+            format: DirFormat::Avro,
+            ..Self::parquet(schema_doc)
+        }
+    }
+
     pub(super) fn delimited(variant: &str, hints: Hints, schema_doc: Value) -> Self {
         Self {
             format: DirFormat::Delimited(hints),
@@ -54,9 +64,9 @@ impl Description {
     }
 
     /// How the parts a prefix write of `format` and `schema` makes are described, with a note
-    /// for what it leaves out; None for JSON lines and Avro. A type a records schema cannot say is
+    /// for what it leaves out; None for JSON lines. A type a records schema cannot say is
     /// refused for delimited parts (they cannot be read back without their schema) and leaves
-    /// `_schema.json` out for Parquet (whose files carry their own).
+    /// `_schema.json` out for Parquet and Avro (whose files carry their own).
     pub(super) fn of_parts(
         format: &Format,
         schema: &Schema,
@@ -69,16 +79,18 @@ impl Description {
             })?;
             Ok(Self::delimited("bluelabs", hints, doc))
         };
+        let own_schema = |notes: &mut Vec<String>, kind: &str| match schema::from_arrow(schema) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                notes.push(format!(
+                    "the prefix has no _schema.json ({e}); readers take the schema from the {kind} files"
+                ));
+                None
+            }
+        };
         Ok(match format {
-            Format::Parquet => Some(Self::parquet(match schema::from_arrow(schema) {
-                Ok(doc) => Some(doc),
-                Err(e) => {
-                    notes.push(format!(
-                        "the prefix has no _schema.json ({e}); readers take the schema from the Parquet files"
-                    ));
-                    None
-                }
-            })),
+            Format::Parquet => Some(Self::parquet(own_schema(notes, "Parquet"))),
+            Format::Avro => Some(Self::avro(own_schema(notes, "Avro"))),
             Format::Csv(dialect) => Some(delimited(csv_hints(*dialect))?),
             Format::Delimited(hints) => {
                 // Parts are never compressed, whatever the hints said.
@@ -86,16 +98,12 @@ impl Description {
                 hints.compression = None;
                 Some(delimited(hints)?)
             }
-            // Records directories of Avro (`_format_avro`) are not written yet.
-            Format::Jsonl | Format::Avro => None,
+            Format::Jsonl => None,
         })
     }
 
     pub(super) fn format_file(&self) -> &'static str {
-        match self.format {
-            DirFormat::Parquet => FORMAT_PARQUET,
-            DirFormat::Delimited(_) => FORMAT_DELIMITED,
-        }
+        self.format.file()
     }
 
     /// Write the description of `files` (the directory's data files in order, by name and
@@ -113,7 +121,7 @@ impl Description {
     ) -> Result<()> {
         let json = |doc: &Value| serde_json::to_vec(doc).expect("JSON");
         let format_doc = match &self.format {
-            DirFormat::Parquet => Vec::new(),
+            DirFormat::Parquet | DirFormat::Avro => Vec::new(),
             DirFormat::Delimited(hints) => json(
                 &json!({"type": "delimited", "variant": self.variant, "hints": hints.to_json()}),
             ),
@@ -133,11 +141,11 @@ impl Description {
             Some(doc) => written(put(bucket, key, SCHEMA, json(doc)).await?),
             None => remove(bucket, key, &[SCHEMA]).await,
         }
-        let other = match self.format {
-            DirFormat::Parquet => FORMAT_DELIMITED,
-            DirFormat::Delimited(_) => FORMAT_PARQUET,
-        };
-        remove(bucket, key, &[other]).await;
+        let others: Vec<&str> = FORMATS
+            .into_iter()
+            .filter(|f| *f != self.format_file())
+            .collect();
+        remove(bucket, key, &others).await;
         written(put(bucket, key, MANIFEST, json(&manifest)).await?);
         Ok(())
     }
@@ -157,12 +165,9 @@ async fn put(bucket: &Bucket, key: &Key, name: &str, bytes: Vec<u8>) -> Result<P
 /// Remove a prefix's description, `_format_` first: from then on it reads as a plain prefix,
 /// its data files in name order, whatever the manifest said.
 pub(super) async fn remove_all(bucket: &Bucket, key: &Key) {
-    remove(
-        bucket,
-        key,
-        &[FORMAT_PARQUET, FORMAT_DELIMITED, MANIFEST, SCHEMA],
-    )
-    .await;
+    let mut all = FORMATS.to_vec();
+    all.extend([MANIFEST, SCHEMA]);
+    remove(bucket, key, &all).await;
 }
 
 async fn remove(bucket: &Bucket, key: &Key, names: &[&str]) {

@@ -102,16 +102,16 @@ impl Bucket {
     }
 
     /// The objects a key names: one file, or the data files of a prefix or glob, in name order.
-    /// What `key` reads: a delimited records directory, or files read alike (a Parquet
-    /// directory's in its manifest's order, read as Parquet whatever the options say; a plain
-    /// prefix's or a pattern's in name order; a file).
+    /// What `key` reads: a delimited records directory, or files read alike (a Parquet or
+    /// Avro directory's in its manifest's order, read as its format whatever the options say;
+    /// a plain prefix's or a pattern's in name order; a file).
     async fn dataset(&self, key: &Key, spec: &ReadSpec) -> Result<Dataset> {
         let dir = records_dir::open(self, key, crate::records::strict(&spec.file)).await?;
         Ok(match dir {
             Some(RecordsDir::Delimited(dir)) => Dataset::Delimited(dir),
-            Some(RecordsDir::Parquet { files }) => {
+            Some(RecordsDir::SelfDescribing { format, files }) => {
                 let mut spec = spec.clone();
-                spec.file.format = mover_proto::FileFormat::Parquet as i32;
+                spec.file.format = format as i32;
                 spec.file.records = None;
                 Dataset::Files(files, Box::new(spec))
             }

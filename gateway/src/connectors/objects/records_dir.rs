@@ -1,5 +1,5 @@
 //! Records directories, as Records Mover writes them: `_format_delimited` (or
-//! `_format_parquet`), `_schema.json`, `_manifest` (or `manifest` when `_manifest` is
+//! `_format_parquet`, `_format_avro`), `_schema.json`, `_manifest` (or `manifest` when `_manifest` is
 //! absent), and the data files, read as one stream.
 //!
 //! The manifest's URLs point wherever the writer was; only their file names are used, and
@@ -28,6 +28,7 @@ use crate::transfer::BatchStream;
 pub(super) enum DirFormat {
     Delimited(Hints),
     Parquet,
+    Avro,
 }
 
 impl DirFormat {
@@ -35,15 +36,26 @@ impl DirFormat {
         match self {
             DirFormat::Delimited(_) => "delimited text",
             DirFormat::Parquet => "Parquet",
+            DirFormat::Avro => "Avro",
+        }
+    }
+
+    /// The file that names the format: `_format_delimited`, `_format_parquet`, `_format_avro`.
+    pub(super) fn file(&self) -> &'static str {
+        match self {
+            DirFormat::Delimited(_) => description::FORMAT_DELIMITED,
+            DirFormat::Parquet => description::FORMAT_PARQUET,
+            DirFormat::Avro => description::FORMAT_AVRO,
         }
     }
 }
 
 pub(super) enum RecordsDir {
     Delimited(Delimited),
-    /// Parquet files, which carry their own schema: read as any Parquet files are, in the
-    /// manifest's order (a `_schema.json` beside them says less than they do).
-    Parquet {
+    /// Parquet or Avro files, which carry their own schema: read as any such files are, in
+    /// the manifest's order (a `_schema.json` beside them says less than they do).
+    SelfDescribing {
+        format: mover_proto::FileFormat,
         files: Vec<ObjectMeta>,
     },
 }
@@ -89,8 +101,8 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
         return Ok(None);
     };
     let find = |file: &str| level.objects.iter().find(|m| file_name(m) == file);
-    let schema = match (&format, find("_schema.json")) {
-        (DirFormat::Parquet, _) => None,
+    let schema = match (&format, find(description::SCHEMA)) {
+        (DirFormat::Parquet | DirFormat::Avro, _) => None,
         (DirFormat::Delimited(_), Some(meta)) => {
             let doc: Value = read_json(bucket, meta).await?.unwrap_or(Value::Null);
             Some(
@@ -105,7 +117,7 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
             )));
         }
     };
-    let files = match find("_manifest").or_else(|| find("manifest")) {
+    let files = match find(description::MANIFEST).or_else(|| find("manifest")) {
         Some(meta) => manifest_files(bucket, meta, &level.objects, &label).await?,
         None => {
             let mut files: Vec<ObjectMeta> = level
@@ -129,7 +141,14 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
             schema,
             files,
         }),
-        _ => RecordsDir::Parquet { files },
+        (DirFormat::Avro, _) => RecordsDir::SelfDescribing {
+            format: mover_proto::FileFormat::Avro,
+            files,
+        },
+        _ => RecordsDir::SelfDescribing {
+            format: mover_proto::FileFormat::Parquet,
+            files,
+        },
     }))
 }
 
@@ -204,7 +223,7 @@ async fn dir_format(
     strict: bool,
 ) -> Result<DirFormat> {
     match file_name(meta) {
-        "_format_delimited" => {
+        description::FORMAT_DELIMITED => {
             let doc: FormatDelimited = read_json(bucket, meta).await?.unwrap_or_default();
             let what = format!("{label}_format_delimited");
             let (hints, skipped) = Hints::from_json(doc.variant.as_deref(), &doc.hints, strict)
@@ -212,9 +231,10 @@ async fn dir_format(
             crate::records::warn_skipped(&what, &skipped);
             Ok(DirFormat::Delimited(hints))
         }
-        "_format_parquet" => Ok(DirFormat::Parquet),
+        description::FORMAT_PARQUET => Ok(DirFormat::Parquet),
+        description::FORMAT_AVRO => Ok(DirFormat::Avro),
         other => Err(Error::unsupported(format!(
-            "{label}: records format {:?} is not read (delimited and parquet are)",
+            "{label}: records format {:?} is not read (delimited, parquet and avro are)",
             other.trim_start_matches("_format_")
         ))),
     }
@@ -283,8 +303,9 @@ impl Delimited {
 }
 
 /// Write a records directory into the empty prefix `key`: the data file (`data001.parquet`,
-/// or `data001.csv` by the hints, compressed as they say), `_format_parquet` (empty, as
-/// Records Mover requires) or `_format_delimited` with all 13 hints, a strict `_schema.json`,
+/// `data001.avro`, or `data001.csv` by the hints, compressed as they say), `_format_parquet`
+/// or `_format_avro` (empty, as Records Mover requires) or `_format_delimited` with all 13
+/// hints, a strict `_schema.json`,
 /// and the manifest last, so a reader never sees a manifest before its files
 /// ([`Description::write`]). On any failure, or if the write is dropped, what was
 /// written is removed (a [`Staged`] guard).
@@ -341,18 +362,22 @@ impl Layout {
     fn of(spec: &WriteSpec, schema: SchemaRef) -> Result<Self> {
         let options = spec.file.records.clone().unwrap_or_default();
         match options.format_type.as_str() {
-            "parquet" => {
+            kind @ ("parquet" | "avro") => {
                 if !options.variant.is_empty() || !options.hints_json.trim().is_empty() {
-                    return Err(Error::invalid(
-                        "a parquet records directory takes no variant or hints; they describe delimited files",
-                    ));
+                    return Err(Error::invalid(format!(
+                        "a {kind} records directory takes no variant or hints; they describe delimited files"
+                    )));
                 }
                 // Types the records schema cannot say are refused before a byte is written.
-                let schema_doc = schema::from_arrow(&schema)?;
+                let schema_doc = Some(schema::from_arrow(&schema)?);
+                let (format, description) = match kind {
+                    "parquet" => (Format::Parquet, Description::parquet(schema_doc)),
+                    _ => (Format::Avro, Description::avro(schema_doc)),
+                };
                 Ok(Self {
-                    description: Description::parquet(Some(schema_doc)),
-                    data_name: "data001.parquet".into(),
-                    encoder: crate::records::encoder(&Format::Parquet, schema)?,
+                    description,
+                    data_name: format!("data001.{kind}"),
+                    encoder: crate::records::encoder(&format, schema)?,
                     notes: vec![],
                 })
             }
@@ -381,7 +406,7 @@ impl Layout {
                 })
             }
             other => Err(Error::invalid(format!(
-                "records format type {other:?}: delimited and parquet are written"
+                "records format type {other:?}: delimited, parquet and avro are written"
             ))),
         }
     }
