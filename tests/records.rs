@@ -792,6 +792,43 @@ fn an_endless_line_is_refused_before_it_is_held() {
     mover_tests::ok(gw.mvrec(&["cp", "files/fine.csv", "files/out/fine.parquet"]));
 }
 
+/// An Avro file cut short, or one whose block claims 2^40 bytes, is refused naming the file,
+/// before anything is buffered or written; the gateway goes on serving.
+#[test]
+fn a_cut_or_forged_avro_file_is_refused_by_name() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    let mut csv = String::from("id,name\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i},name {i}\n"));
+    }
+    std::fs::write(data.join("in.csv"), csv).unwrap();
+    let gw = Gateway::start_default(dir.path());
+    mover_tests::ok(gw.mvrec(&["cp", "files/in.csv", "files/whole.avro"]));
+    let whole = std::fs::read(data.join("whole.avro")).unwrap();
+    // The file ends with the sync marker its header ends with: the first one ends the header.
+    let sync = &whole[whole.len() - 16..];
+    let header = whole.windows(16).position(|w| w == sync).unwrap() + 16;
+    let mut forged = whole[..header].to_vec();
+    forged.extend([2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40]); // one row, 2^40 bytes (zigzag)
+    forged.extend([0; 64]);
+    std::fs::write(data.join("forged.avro"), &forged).unwrap();
+    std::fs::write(data.join("cut.avro"), &whole[..whole.len() / 2]).unwrap();
+    for (name, says) in [
+        ("forged.avro", "a block of 1099511627776 bytes"),
+        ("cut.avro", "the file ends inside a block"),
+    ] {
+        let err = fails(gw.mvrec(&["cp", &format!("files/{name}"), "files/out/x.parquet"]));
+        assert!(
+            err.contains(&format!("invalid: source: files/{name}: bad Avro: {says}")),
+            "{err}"
+        );
+    }
+    assert!(mover_tests::files_under(&data.join("out")).is_empty());
+    let out = mover_tests::ok(gw.mvrec(&["cp", "files/whole.avro", "demo/main/whole"]));
+    assert!(out.contains("copied 20000 rows"), "{out}");
+}
+
 /// Files a user was handed, read with no hint at all, through `mvrec cp`: each by what its
 /// bytes say (what `mvrec sniff` prints), as Records Mover sniffs. A Vertica file (`\x01`
 /// between fields, `\x02` between records) was once all header, zero rows and exit 0; a

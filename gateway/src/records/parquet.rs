@@ -27,6 +27,7 @@ use crate::transfer::BatchStream;
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Ranged reads of one object, as parquet's async reader wants them (and Avro's: [`super::avro`]).
+#[derive(Clone)]
 pub struct ObjectReader {
     pub(super) store: Arc<dyn ObjectStore>,
     pub(super) path: Path,
