@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
@@ -25,14 +27,48 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Resul
     let read = |p: &Path, what: &str| {
         std::fs::read(p).invalid(format!("server.tls.{what}: cannot read {}", p.display()))
     };
-    let identity = Identity::from_pem(read(cert, "cert")?, read(key, "key")?);
-    let mut tls = ServerTlsConfig::new().identity(identity);
+    let (cert_pem, key_pem) = (read(cert, "cert")?, read(key, "key")?);
+    // tonic takes the files as they are and fails only once serving ("transport error"), so
+    // they are read here first, each failure naming its file.
+    let certs = certificates(&cert_pem, "cert", cert)?;
+    usable_key(certs, &key_pem, key)?;
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert_pem, key_pem));
     if let Some(ca) = client_ca {
+        let ca_pem = read(ca, "client_ca")?;
+        certificates(&ca_pem, "client_ca", ca)?;
         tls = tls
-            .client_ca_root(Certificate::from_pem(read(ca, "client_ca")?))
+            .client_ca_root(Certificate::from_pem(ca_pem))
             .client_auth_optional(false);
     }
     Ok(tls)
+}
+
+/// The certificates of a PEM file, each read as X.509: a file with none, or with something
+/// else in a certificate's place, is refused naming it.
+fn certificates(pem: &[u8], what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let bad = |why: String| Error::invalid(format!("server.tls.{what}: {}: {why}", path.display()));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(format!("not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    for c in &certs {
+        X509Certificate::from_der(c).map_err(|e| bad(format!("not an X.509 certificate: {e}")))?;
+    }
+    Ok(certs)
+}
+
+/// The private key of a PEM file, one TLS can sign with and that belongs to `certs`' first.
+fn usable_key(certs: Vec<CertificateDer<'static>>, pem: &[u8], path: &Path) -> Result<()> {
+    let bad = |why: String| Error::invalid(format!("server.tls.key: {}: {why}", path.display()));
+    let key =
+        PrivateKeyDer::from_pem_slice(pem).map_err(|e| bad(format!("no private key: {e}")))?;
+    let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
+        .map_err(|e| bad(format!("not a key TLS can use: {e}")))?;
+    rustls::sign::CertifiedKey::new(certs, signer)
+        .keys_match()
+        .map_err(|e| bad(format!("not the key of server.tls.cert: {e}")))
 }
 
 /// The principal named by a (verified) client certificate.

@@ -43,5 +43,47 @@ pub fn status(e: Error) -> tonic::Status {
         ErrorKind::Internal => Code::Internal,
     };
     crate::metrics::error(code);
-    tonic::Status::new(code, e.message)
+    tonic::Status::new(code, bounded(e.message))
+}
+
+/// The longest status message sent: gRPC carries it in a header, and a client refuses a
+/// header over 16 KiB (percent-encoded, so up to three bytes a character), which turned an
+/// error naming a 100 KB name into RESOURCE_EXHAUSTED "Stream removed".
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `message` within [`MAX_MESSAGE_BYTES`]: its start and its end (where the reason usually
+/// is, after the name it quotes), cut at character boundaries, saying how much was left out.
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let keep = MAX_MESSAGE_BYTES / 2;
+    let head = (0..=keep)
+        .rev()
+        .find(|&i| message.is_char_boundary(i))
+        .unwrap_or(0);
+    let tail = (message.len() - keep..message.len())
+        .find(|&i| message.is_char_boundary(i))
+        .unwrap_or(message.len());
+    format!(
+        "{} … ({} bytes left out) … {}",
+        &message[..head],
+        tail - head,
+        &message[tail..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_message_keeps_its_start_and_its_reason() {
+        let long = format!("key part \"{}é\" is not allowed", "x".repeat(100_000));
+        let said = bounded(long);
+        assert!(said.len() < MAX_MESSAGE_BYTES + 64, "{}", said.len());
+        assert!(said.starts_with("key part \"xxx") && said.ends_with("é\" is not allowed"));
+        assert!(said.contains("bytes left out"));
+        assert_eq!(bounded("short".into()), "short");
+    }
 }

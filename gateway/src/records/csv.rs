@@ -48,7 +48,113 @@ pub fn decode(
         true => with_a_line_end(bytes),
         false => bytes,
     };
+    let bytes = quotes_closed(bytes, dialect.delimiter);
     Ok(byte_decode(bytes, decoder))
+}
+
+/// `bytes`, failing at their end if a quoted field is still open there. arrow-csv (csv-core)
+/// ends a field left open at the end of the input, so a stray quote once took every row after
+/// it into one value, silently. Quotes are followed as csv-core reads them: one opens a field
+/// only at its start (after the delimiter or a line end), `""` inside is a quote, and any
+/// other quote is text. Only the quotes are visited (memchr), so text without them costs a
+/// scan for the line count.
+fn quotes_closed(
+    bytes: BoxStream<'static, Result<Bytes>>,
+    delimiter: u8,
+) -> BoxStream<'static, Result<Bytes>> {
+    let state = Quotes {
+        delimiter,
+        ..Quotes::default()
+    };
+    futures::stream::unfold(Some((bytes, state)), |s| async move {
+        let (mut bytes, mut q) = s?;
+        match bytes.next().await {
+            Some(Ok(chunk)) => {
+                q.follow(&chunk);
+                Some((Ok(chunk), Some((bytes, q))))
+            }
+            Some(Err(e)) => Some((Err(e), None)),
+            None if q.open => Some((
+                Err(Error::invalid(format!(
+                    "line {}: a quoted field opened there is never closed (the file ends inside it)",
+                    q.opened_on_line
+                ))),
+                None,
+            )),
+            None => None,
+        }
+    })
+    .boxed()
+}
+
+/// Where the quotes of a CSV stream leave it.
+#[derive(Default)]
+struct Quotes {
+    delimiter: u8,
+    /// Inside a quoted field.
+    open: bool,
+    /// A quote ended the last chunk inside a quoted field: closing, or the first of `""`.
+    quote_pending: bool,
+    /// The last byte of the chunk before, which says whether a quote at the start of this one
+    /// opens a field (none yet: the start of the file is a field's start).
+    last: Option<u8>,
+    /// Line ends before this chunk, and the line the open field began on.
+    lines: u64,
+    opened_on_line: u64,
+}
+
+impl Quotes {
+    fn follow(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        let mut opened_at = None;
+        if self.quote_pending {
+            self.quote_pending = false;
+            match chunk.first() {
+                Some(b'"') => i = 1,          // `""`: a quote inside the field
+                Some(_) => self.open = false, // it closed the field
+                None => self.quote_pending = true,
+            }
+        }
+        while i < chunk.len() {
+            let Some(at) = memchr::memchr(b'"', &chunk[i..]).map(|at| i + at) else {
+                break;
+            };
+            if self.open {
+                match chunk.get(at + 1) {
+                    Some(b'"') => i = at + 2,
+                    Some(_) => {
+                        self.open = false;
+                        i = at + 1;
+                    }
+                    None => {
+                        self.quote_pending = true;
+                        i = at + 1;
+                    }
+                }
+                continue;
+            }
+            let before = if at == 0 {
+                self.last
+            } else {
+                Some(chunk[at - 1])
+            };
+            if before.is_none_or(|b| b == self.delimiter || b == b'\n' || b == b'\r') {
+                self.open = true;
+                opened_at = Some(at);
+            }
+            i = at + 1;
+        }
+        // Lines are counted only for a field still open at the chunk's end.
+        if self.open
+            && let Some(at) = opened_at
+        {
+            self.opened_on_line = self.lines + newlines(&chunk[..at]) + 1;
+        }
+        self.lines += newlines(chunk);
+        if let Some(&b) = chunk.last() {
+            self.last = Some(b);
+        }
+    }
 }
 
 /// The hint that reads a file whose fields escape with a backslash.
@@ -305,6 +411,47 @@ mod tests {
                 "{chunks:?}: {e}"
             );
             assert!(e.message.contains(ESCAPE_HINT), "{e}");
+        }
+    }
+
+    /// The line a quoted field is left open on, or None, for `text` cut into chunks of
+    /// every size from 1 byte.
+    fn left_open(text: &str) -> Vec<Option<u64>> {
+        (1..=text.len().max(1))
+            .map(|size| {
+                let mut q = Quotes {
+                    delimiter: b',',
+                    ..Quotes::default()
+                };
+                for chunk in text.as_bytes().chunks(size) {
+                    q.follow(chunk);
+                }
+                q.open.then_some(q.opened_on_line)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_quote_left_open_is_found_by_line_wherever_the_chunks_cut() {
+        for closed in [
+            "a,b\n1,\"x\"\n",
+            "a,b\n1,\"x, \"\"y\"\" z\"\n2,\"\"\n",
+            "a,b\n1,5 \"inch\n2,he said \"hi\n",
+            "a,b\r\n1,\"two\r\nlines\"\r\n",
+            "\"a\",b\n",
+        ] {
+            assert!(left_open(closed).iter().all(Option::is_none), "{closed:?}");
+        }
+        for (open, line) in [
+            ("a,b\n1,\"never closed\n2,x\n", 2),
+            ("a,b\n1,\"x\"\n2,\"\"\"\n3,y\n", 3),
+            ("\"a,b\n", 1),
+        ] {
+            assert!(
+                left_open(open).iter().all(|l| *l == Some(line)),
+                "{open:?}: {:?}",
+                left_open(open)
+            );
         }
     }
 

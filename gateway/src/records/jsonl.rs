@@ -29,8 +29,11 @@ pub fn decode(
     schema: SchemaRef,
     batch_rows: usize,
 ) -> Result<BatchStream> {
+    // A column of numbers and strings is inferred as text; its numbers are read as their text
+    // (they once failed the read: "expected string got 0").
     let decoder = ReaderBuilder::new(schema)
         .with_batch_size(batch_rows)
+        .with_coerce_primitive(true)
         .build_decoder()
         .invalid("cannot read JSON lines with this schema")?;
     Ok(byte_decode(bytes, JsonDecoder(decoder)))

@@ -105,11 +105,10 @@ pub(super) async fn open(bucket: &Bucket, key: &Key, strict: bool) -> Result<Opt
         (DirFormat::Parquet | DirFormat::Avro, _) => None,
         (DirFormat::Delimited(_), Some(meta)) => {
             let doc: Value = read_json(bucket, meta).await?.unwrap_or(Value::Null);
-            Some(
-                schema::to_arrow(&doc, false)
-                    .map_err(|e| e.within(&label))?
-                    .0,
-            )
+            // A type not understood is refused, as a hint is, unless the read is lenient.
+            let (schema, skipped) = schema::to_arrow(&doc, strict).map_err(|e| e.within(&label))?;
+            crate::records::warn_skipped(&format!("{label}_schema.json"), &skipped);
+            Some(schema)
         }
         (DirFormat::Delimited(_), None) => {
             return Err(Error::invalid(format!(
