@@ -27,6 +27,7 @@ use mover_gateway::records::compression::{self, Compressed};
 use mover_gateway::records::datetime::{DateFormat, DateTimeFormat, DateTimeTzFormat, TimeFormat};
 use mover_gateway::records::hinted::HintedEncoder;
 use mover_gateway::records::hints::{Compression, Encoding, Hints, Quoting, Variant};
+use mover_gateway::records::lines::Bound;
 use mover_gateway::records::{Encoder, sniff, typed};
 use mover_tests::{Gateway, fails, sqlite_rows, workdir};
 
@@ -177,12 +178,18 @@ async fn read(
     let text = compression::decompress(futures::stream::iter(chunks).boxed())
         .await
         .map_err(|e| e.message)?;
-    let batches: Vec<RecordBatch> =
-        typed::decode(text, schema.clone(), hints.clone(), 7, "t.csv".into())
-            .map_err(|e| e.message)?
-            .try_collect()
-            .await
-            .map_err(|e: mover_gateway::Error| e.message)?;
+    let batches: Vec<RecordBatch> = typed::decode(
+        text,
+        schema.clone(),
+        hints.clone(),
+        7,
+        "t.csv".into(),
+        Bound::none(),
+    )
+    .map_err(|e| e.message)?
+    .try_collect()
+    .await
+    .map_err(|e: mover_gateway::Error| e.message)?;
     Ok(concat_batches(schema, &batches).unwrap())
 }
 
@@ -780,6 +787,50 @@ fn an_endless_line_is_refused_before_it_is_held() {
         assert!(
             err.contains(&format!("mvrec: invalid: source: files/{name}: {says}")),
             "{err}"
+        );
+    }
+    // A record of many short lines: a quoted value (plain CSV) or escaped line ends (by
+    // hints) of 80 MiB in 2-byte lines, each line far under the bound, the record over it.
+    // (An escaped line end is one byte of the value, so that file has twice the lines.)
+    let mib = 1024 * 1024;
+    for (name, head, line, lines) in [
+        ("quoted.csv.gz", r"a,b\n1,\042", "x", 40 * mib),
+        ("escaped.csv.gz", r"a,b\n1,", "\\", 80 * mib),
+    ] {
+        let made = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{{ printf '{head}'; yes '{line}' | head -n {lines}; }} | gzip -1 > {name}"
+            ))
+            .current_dir(&data)
+            .status()
+            .expect("sh, yes, head and gzip");
+        assert!(made.success());
+    }
+    for (name, args) in [
+        ("quoted.csv.gz", vec![]),
+        (
+            "escaped.csv.gz",
+            vec![
+                "--from-variant",
+                "bluelabs",
+                "--from-hints",
+                r#"{"header-row": true}"#,
+            ],
+        ),
+    ] {
+        let mut cp = vec![
+            "cp".to_string(),
+            format!("files/{name}"),
+            "files/out/rec.parquet".into(),
+        ];
+        cp.extend(args.iter().map(|a| a.to_string()));
+        let cp: Vec<&str> = cp.iter().map(String::as_str).collect();
+        let err = fails(gw.mvrec(&cp));
+        assert!(
+            err.contains(&format!("files/{name}: line 2: a record"))
+                && err.contains("longer than 64 MiB (buckets.files.max_line_mb)"),
+            "{name}: {err}"
         );
     }
     let left = mover_tests::files_under(&data.join("out"));

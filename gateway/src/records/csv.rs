@@ -10,6 +10,7 @@ use bytes::{Buf, Bytes};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+use super::lines::Bound;
 use super::{CsvDialect, Drain, Encoder, whole_lines};
 use crate::convert::{DATE, DATETIME, DATETIME_TZ, TIME};
 use crate::error::{Context, Error, Result};
@@ -34,6 +35,7 @@ pub fn decode(
     schema: SchemaRef,
     dialect: CsvDialect,
     batch_rows: usize,
+    bound: Bound,
 ) -> Result<BatchStream> {
     let decoder = ReaderBuilder::new(schema)
         .with_header(dialect.header)
@@ -48,29 +50,36 @@ pub fn decode(
         true => with_a_line_end(bytes),
         false => bytes,
     };
-    let bytes = quotes_closed(bytes, dialect.delimiter);
+    let bytes = quotes_closed(bytes, dialect.delimiter, bound);
     Ok(byte_decode(bytes, decoder))
 }
 
-/// `bytes`, failing at their end if a quoted field is still open there. arrow-csv (csv-core)
-/// ends a field left open at the end of the input, so a stray quote once took every row after
-/// it into one value, silently. Quotes are followed as csv-core reads them: one opens a field
-/// only at its start (after the delimiter or a line end), `""` inside is a quote, and any
-/// other quote is text. Only the quotes are visited (memchr), so text without them costs a
-/// scan for the line count.
+/// `bytes`, failing at their end if a quoted field is still open there, or as soon as an open
+/// one grows past `bound`. arrow-csv (csv-core) ends a field left open at the end of the
+/// input, so a stray quote once took every row after it into one value, silently; and it
+/// holds a record whole, so a quoted value of many short lines passed the bound on a line.
+/// Quotes are followed as csv-core reads them: one opens a field only at its start (after
+/// the delimiter or a line end), `""` inside is a quote, and any other quote is text. Only
+/// the quotes are visited (memchr), so text without them costs a scan for the line count.
 fn quotes_closed(
     bytes: BoxStream<'static, Result<Bytes>>,
     delimiter: u8,
+    bound: Bound,
 ) -> BoxStream<'static, Result<Bytes>> {
     let state = Quotes {
         delimiter,
         ..Quotes::default()
     };
-    futures::stream::unfold(Some((bytes, state)), |s| async move {
+    futures::stream::unfold(Some((bytes, state)), move |s| {
+        let bound = bound.clone();
+        async move {
         let (mut bytes, mut q) = s?;
         match bytes.next().await {
             Some(Ok(chunk)) => {
                 q.follow(&chunk);
+                if q.open && q.open_bytes > bound.max {
+                    return Some((Err(bound.record_too_long(q.opened_on_line)), None));
+                }
                 Some((Ok(chunk), Some((bytes, q))))
             }
             Some(Err(e)) => Some((Err(e), None)),
@@ -82,6 +91,7 @@ fn quotes_closed(
                 None,
             )),
             None => None,
+        }
         }
     })
     .boxed()
@@ -101,6 +111,8 @@ struct Quotes {
     /// Line ends before this chunk, and the line the open field began on.
     lines: u64,
     opened_on_line: u64,
+    /// The bytes of the open field so far.
+    open_bytes: usize,
 }
 
 impl Quotes {
@@ -145,10 +157,13 @@ impl Quotes {
             i = at + 1;
         }
         // Lines are counted only for a field still open at the chunk's end.
-        if self.open
-            && let Some(at) = opened_at
-        {
-            self.opened_on_line = self.lines + newlines(&chunk[..at]) + 1;
+        match (self.open, opened_at) {
+            (true, Some(at)) => {
+                self.opened_on_line = self.lines + newlines(&chunk[..at]) + 1;
+                self.open_bytes = chunk.len() - at;
+            }
+            (true, None) => self.open_bytes += chunk.len(),
+            (false, _) => self.open_bytes = 0,
         }
         self.lines += newlines(chunk);
         if let Some(&b) = chunk.last() {

@@ -1,7 +1,8 @@
 //! A bound on the lines of a text file, checked on its bytes before any reader sees them: a
 //! file of one endless line (or a compressed file that expands into one) is refused once a
 //! line passes the bound, by its number, instead of being buffered whole by the CSV, records
-//! or JSON lines reader. A record may span lines (a quoted newline); each line is bounded.
+//! or JSON lines reader. A record may span lines (a quoted newline): the same [`Bound`] is
+//! checked by the delimited readers on the record as it grows.
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -9,13 +10,38 @@ use futures::stream::BoxStream;
 
 use crate::error::{Error, Result};
 
-/// `input` as it is, failing at the first line longer than `max` bytes; `setting` names the
-/// option that sets `max`, for the error.
+/// The most bytes one line, or one record, may hold, and the setting that says so.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    pub max: usize,
+    pub setting: String,
+}
+
+impl Bound {
+    /// No bound (for input the gateway made itself).
+    pub fn none() -> Self {
+        Self {
+            max: usize::MAX,
+            setting: String::new(),
+        }
+    }
+
+    /// The error for a record that began on `line` and grew past the bound.
+    pub fn record_too_long(&self, line: u64) -> Error {
+        Error::invalid(format!(
+            "line {line}: a record (its quoted or escaped line ends included) longer than {} MiB ({}); it is refused before it is held",
+            self.max / (1024 * 1024),
+            self.setting
+        ))
+    }
+}
+
+/// `input` as it is, failing at the first line longer than the bound.
 pub fn bounded(
     input: BoxStream<'static, Result<Bytes>>,
-    max: usize,
-    setting: String,
+    bound: Bound,
 ) -> BoxStream<'static, Result<Bytes>> {
+    let Bound { max, setting } = bound;
     let mut counter = Lines::default();
     let mut failed = false;
     input
@@ -67,6 +93,13 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bound(max: usize, setting: &str) -> Bound {
+        Bound {
+            max,
+            setting: setting.into(),
+        }
+    }
     use futures::TryStreamExt;
 
     fn chunks(parts: &[&str]) -> BoxStream<'static, Result<Bytes>> {
@@ -80,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn a_line_over_the_bound_is_refused_by_number_wherever_the_chunks_cut() {
         // Lines of up to 4 bytes pass, however chunked.
-        let ok: Vec<Bytes> = bounded(chunks(&["ab\nabcd", "\nx", "y\n", "abcd"]), 4, "m".into())
+        let ok: Vec<Bytes> = bounded(chunks(&["ab\nabcd", "\nx", "y\n", "abcd"]), bound(4, "m"))
             .try_collect()
             .await
             .unwrap();
@@ -91,7 +124,7 @@ mod tests {
             (&["a\nabcde\n"][..], 2),
             (&["abcdef"][..], 1),
         ] {
-            let err = bounded(chunks(parts), 4, "buckets.files.max_line_mb".into())
+            let err = bounded(chunks(parts), bound(4, "buckets.files.max_line_mb"))
                 .try_collect::<Vec<_>>()
                 .await
                 .unwrap_err();
@@ -103,7 +136,7 @@ mod tests {
             );
         }
         // Nothing is handed on after the error.
-        let after: Vec<_> = bounded(chunks(&["abcdef", "ok\n"]), 4, "m".into())
+        let after: Vec<_> = bounded(chunks(&["abcdef", "ok\n"]), bound(4, "m"))
             .collect()
             .await;
         assert_eq!(after.len(), 1);

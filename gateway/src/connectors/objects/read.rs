@@ -11,6 +11,7 @@ use crate::connectors::ReadSpec;
 use crate::error::{Context, Error, Result};
 use crate::records::encoding::decode_sample;
 use crate::records::hints::{Encoding, Hints};
+use crate::records::lines::Bound;
 use crate::records::{CsvDialect, Format, avro, compression, csv, jsonl, parquet};
 use crate::transfer::BatchStream;
 
@@ -158,12 +159,15 @@ pub(super) async fn text_bytes(
         .map_err(|e| Error::internal(e.to_string()))
         .boxed();
     let text = compression::decompress(bytes).await?;
-    let setting = format!("buckets.{}.max_line_mb", bucket.name);
-    Ok(crate::records::lines::bounded(
-        text,
-        bucket.max_line_bytes,
-        setting,
-    ))
+    Ok(crate::records::lines::bounded(text, line_bound(bucket)))
+}
+
+/// The bound on one line, and on one record, of the bucket's text files.
+pub(super) fn line_bound(bucket: &Bucket) -> Bound {
+    Bound {
+        max: bucket.max_line_bytes,
+        setting: format!("buckets.{}.max_line_mb", bucket.name),
+    }
 }
 
 /// The first bytes of a file as stored, and whether they are the whole file.
@@ -223,15 +227,20 @@ async fn read_file(
             };
             let bytes = text_bytes(bucket, meta).await?;
             let stream = match format {
-                Format::Csv(dialect) => {
-                    csv::decode(bytes, schema.clone(), *dialect, bucket.batch_rows)?
-                }
+                Format::Csv(dialect) => csv::decode(
+                    bytes,
+                    schema.clone(),
+                    *dialect,
+                    bucket.batch_rows,
+                    line_bound(bucket),
+                )?,
                 Format::Delimited(hints) => crate::records::typed::decode(
                     bytes,
                     schema.clone(),
                     (**hints).clone(),
                     bucket.batch_rows,
                     label.clone(),
+                    line_bound(bucket),
                 )?,
                 _ => jsonl::decode(bytes, schema.clone(), bucket.batch_rows)?,
             };

@@ -292,7 +292,8 @@ impl Delimited {
                     let bytes = read::text_bytes(&bucket, &meta)
                         .await
                         .map_err(|e| e.within(&label))?;
-                    typed::decode(bytes, schema, hints, bucket.batch_rows, label)
+                    let bound = read::line_bound(&bucket);
+                    typed::decode(bytes, schema, hints, bucket.batch_rows, label, bound)
                 }
             })
             .try_flatten()

@@ -324,8 +324,9 @@ mod tests {
         let mut bytes = enc.encode(&original).unwrap();
         bytes.extend(enc.finish().unwrap());
         let stream = futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed();
+        let bound = crate::records::lines::Bound::none();
         let batches: Vec<RecordBatch> =
-            super::super::typed::decode(stream, original.schema(), hints, 100, "t".into())
+            super::super::typed::decode(stream, original.schema(), hints, 100, "t".into(), bound)
                 .unwrap()
                 .try_collect()
                 .await

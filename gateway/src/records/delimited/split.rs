@@ -11,6 +11,7 @@
 //! delimiter in legal exports).
 
 use crate::error::{Error, Result};
+use crate::records::lines::Bound;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Terminator {
@@ -131,6 +132,8 @@ pub struct Splitter {
     state: State,
     record: Record,
     line: u64,
+    /// The most one record may hold as it grows (across quoted or escaped line ends).
+    bound: Bound,
 }
 
 impl Splitter {
@@ -140,7 +143,13 @@ impl Splitter {
             state: State::FieldStart,
             record: Record::starting(1, (0, 0)),
             line: 1,
+            bound: Bound::none(),
         }
+    }
+
+    /// The splitter, refusing a record that grows past `bound`.
+    pub fn bounded(self, bound: Bound) -> Self {
+        Self { bound, ..self }
     }
 
     fn end_field(&mut self, quoted: bool) {
@@ -190,6 +199,10 @@ impl Splitter {
             let c = text[i..].chars().next().expect("a character at a boundary");
             self.step(c, out)?;
             i += c.len_utf8();
+        }
+        // Checked once a piece: a record passes the bound by at most one piece.
+        if self.record.text.len() > self.bound.max {
+            return Err(self.bound.record_too_long(self.record.line));
         }
         Ok(())
     }

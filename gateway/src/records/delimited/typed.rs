@@ -29,6 +29,7 @@ use super::encoding::TextDecoder;
 use super::hints::Hints;
 use super::split::{Dialect, Record, Splitter};
 use crate::error::{Error, Result};
+use crate::records::lines::Bound;
 use crate::transfer::BatchStream;
 
 /// Batches of `schema` from delimited `bytes` (already decompressed) shaped by `hints`.
@@ -39,8 +40,9 @@ pub fn decode(
     hints: Hints,
     batch_rows: usize,
     label: String,
+    bound: Bound,
 ) -> Result<BatchStream> {
-    let splitter = Splitter::new(Dialect::from_hints(&hints)?);
+    let splitter = Splitter::new(Dialect::from_hints(&hints)?).bounded(bound);
     let state = State {
         bytes,
         text: TextDecoder::new(hints.encoding),
@@ -346,6 +348,7 @@ mod tests {
             hints,
             2,
             "f.csv".into(),
+            Bound::none(),
         )?
         .try_collect()
         .await
