@@ -42,59 +42,137 @@ pub fn decode(
         .with_delimiter(dialect.delimiter)
         .with_batch_size(batch_rows)
         .build_decoder();
-    let bytes = match dialect.no_escape {
-        true => no_escape(bytes, dialect.delimiter),
-        false => bytes,
-    };
-    let bytes = match dialect.header {
-        true => with_a_line_end(bytes),
-        false => bytes,
-    };
-    let bytes = quotes_closed(bytes, dialect.delimiter, bound);
-    Ok(byte_decode(bytes, decoder))
+    Ok(byte_decode(checked(bytes, dialect, bound), decoder))
 }
 
-/// `bytes`, failing at their end if a quoted field is still open there, or as soon as an open
-/// one grows past `bound`. arrow-csv (csv-core) ends a field left open at the end of the
-/// input, so a stray quote once took every row after it into one value, silently; and it
-/// holds a record whole, so a quoted value of many short lines passed the bound on a line.
-/// Quotes are followed as csv-core reads them: one opens a field only at its start (after
-/// the delimiter or a line end), `""` inside is a quote, and any other quote is text. Only
-/// the quotes are visited (memchr), so text without them costs a scan for the line count.
-fn quotes_closed(
+/// `bytes` as they are, checked on the way past (one pass, one count of line ends) for what
+/// arrow-csv would take silently:
+///
+/// - a quoted field still open at the end: csv-core ends it there, so a stray quote once
+///   took every row after it into one value;
+/// - an open quoted field past `bound`: arrow-csv holds a record whole, and a value of many
+///   short lines passed the bound on a line;
+/// - with a header, a file of one unended line: all header and no rows, which is how a file
+///   whose records end otherwise (Vertica's `\x02`) was once copied as zero rows;
+/// - where the dialect says so ([`CsvDialect::no_escape`]), a backslash escape: the file
+///   was taken for plain CSV because its sniffed first bytes showed none, and read on as
+///   plain CSV its escaped fields would be split or kept wrongly.
+fn checked(
     bytes: BoxStream<'static, Result<Bytes>>,
-    delimiter: u8,
+    dialect: CsvDialect,
     bound: Bound,
 ) -> BoxStream<'static, Result<Bytes>> {
-    let state = Quotes {
-        delimiter,
-        ..Quotes::default()
+    let checks = Checks {
+        quotes: Quotes {
+            delimiter: dialect.delimiter,
+            ..Quotes::default()
+        },
+        dialect,
+        bound,
+        seen: 0,
+        backslash_pending: false,
     };
-    futures::stream::unfold(Some((bytes, state)), move |s| {
-        let bound = bound.clone();
-        async move {
-        let (mut bytes, mut q) = s?;
+    futures::stream::unfold(Some((bytes, checks)), |s| async move {
+        let (mut bytes, mut checks) = s?;
         match bytes.next().await {
-            Some(Ok(chunk)) => {
-                q.follow(&chunk);
-                if q.open && q.open_bytes > bound.max {
-                    return Some((Err(bound.record_too_long(q.opened_on_line)), None));
-                }
-                Some((Ok(chunk), Some((bytes, q))))
-            }
+            Some(Ok(chunk)) => match checks.take(&chunk) {
+                Ok(()) => Some((Ok(chunk), Some((bytes, checks)))),
+                Err(e) => Some((Err(e), None)),
+            },
             Some(Err(e)) => Some((Err(e), None)),
-            None if q.open => Some((
-                Err(Error::invalid(format!(
-                    "line {}: a quoted field opened there is never closed (the file ends inside it)",
-                    q.opened_on_line
-                ))),
-                None,
-            )),
-            None => None,
-        }
+            None => checks.end().err().map(|e| (Err(e), None)),
         }
     })
     .boxed()
+}
+
+/// The hint that reads a file whose fields escape with a backslash.
+const ESCAPE_HINT: &str = r#"--from-hints '{"escape": "\\"}'"#;
+
+/// What [`checked`] keeps between chunks.
+struct Checks {
+    dialect: CsvDialect,
+    bound: Bound,
+    quotes: Quotes,
+    /// Bytes so far.
+    seen: u64,
+    /// The chunk before ended in a backslash.
+    backslash_pending: bool,
+}
+
+impl Checks {
+    fn take(&mut self, chunk: &[u8]) -> Result<()> {
+        if self.dialect.no_escape
+            && let Some(at) = self.escape_in(chunk)
+        {
+            let line = self.quotes.lines + newlines(&chunk[..at]) + 1;
+            return Err(Error::invalid(format!(
+                "line {line}: a backslash escape, where the file's first bytes showed none and \
+                 it was being read as plain CSV: if backslashes escape in this file, read it \
+                 with {ESCAPE_HINT}; if they are data, with --from-format csv"
+            )));
+        }
+        self.quotes.follow(chunk);
+        self.seen += chunk.len() as u64;
+        if self.quotes.open && self.quotes.open_bytes > self.bound.max {
+            return Err(self.bound.record_too_long(self.quotes.opened_on_line));
+        }
+        Ok(())
+    }
+
+    /// Where in `chunk` a backslash escape (`\\`, or `\` before the delimiter or a line
+    /// end) begins, if one does.
+    fn escape_in(&mut self, chunk: &[u8]) -> Option<usize> {
+        let d = self.dialect.delimiter;
+        let escapes = |b: u8| matches!(b, b'\\' | b'\n' | b'\r') || b == d;
+        let pending = std::mem::replace(&mut self.backslash_pending, chunk.last() == Some(&b'\\'));
+        (pending && chunk.first().is_some_and(|&b| escapes(b)))
+            .then_some(0)
+            .or_else(|| {
+                memchr::memchr_iter(b'\\', chunk)
+                    .find(|&i| chunk.get(i + 1).is_some_and(|&b| escapes(b)))
+            })
+    }
+
+    fn end(&self) -> Result<()> {
+        if self.quotes.open {
+            return Err(Error::invalid(format!(
+                "line {}: a quoted field opened there is never closed (the file ends inside it)",
+                self.quotes.opened_on_line
+            )));
+        }
+        if self.dialect.header && self.seen > 0 && self.quotes.lines == 0 {
+            return Err(Error::invalid(format!(
+                "the file is one line with no line end ({} bytes): read as a CSV header it \
+                 leaves no rows. If its records end otherwise (Vertica's \\x02), read it with \
+                 --from-format records and the hints `mvrec sniff` prints",
+                self.seen
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The line ends in `bytes` (a loop the compiler vectorises).
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// arrow-csv's error, with the hint that reads the file where it can tell one.
+fn bad_csv(e: arrow::error::ArrowError) -> Error {
+    let said = e.to_string();
+    let hint = if said.contains("incorrect number of fields") {
+        format!(
+            ": a row with more or fewer fields than the first; if fields escape the delimiter \
+             with a backslash, read it with {ESCAPE_HINT}"
+        )
+    } else if said.contains("invalid UTF-8") {
+        r#": the file is not UTF-8 there; give its encoding, say --from-hints '{"encoding": "CP1252"}'"#
+            .into()
+    } else {
+        String::new()
+    };
+    Error::invalid(format!("bad CSV: {said}{hint}")).with_source(e)
 }
 
 /// Where the quotes of a CSV stream leave it.
@@ -170,101 +248,6 @@ impl Quotes {
             self.last = Some(b);
         }
     }
-}
-
-/// The hint that reads a file whose fields escape with a backslash.
-const ESCAPE_HINT: &str = r#"--from-hints '{"escape": "\\"}'"#;
-
-/// `bytes`, failing at the first backslash escape (`\\`, or `\` before the delimiter or a
-/// line end). A file is read as plain CSV when its sniffed first bytes showed no escape; one
-/// that first appears later means the file escapes (bluelabs does), and read on as plain CSV
-/// its fields would be split or kept wrongly, silently.
-fn no_escape(
-    bytes: BoxStream<'static, Result<Bytes>>,
-    delimiter: u8,
-) -> BoxStream<'static, Result<Bytes>> {
-    let escapes = move |b: u8| matches!(b, b'\\' | b'\n' | b'\r') || b == delimiter;
-    // The lines before this chunk, and whether the last one ended in a backslash.
-    let state = (bytes, 0u64, false, false);
-    futures::stream::unfold(state, move |(mut bytes, lines, pending, over)| async move {
-        if over {
-            return None;
-        }
-        let chunk = match bytes.next().await? {
-            Ok(chunk) => chunk,
-            Err(e) => return Some((Err(e), (bytes, lines, pending, true))),
-        };
-        let at = (pending && chunk.first().is_some_and(|&b| escapes(b)))
-            .then_some(0)
-            .or_else(|| {
-                memchr::memchr_iter(b'\\', &chunk)
-                    .find(|&i| chunk.get(i + 1).is_some_and(|&b| escapes(b)))
-            });
-        if let Some(at) = at {
-            let line = lines + newlines(&chunk[..at]) + 1;
-            let e = Error::invalid(format!(
-                "line {line}: a backslash escape, where the file's first bytes showed none and \
-                 it was being read as plain CSV: if backslashes escape in this file, read it \
-                 with {ESCAPE_HINT}; if they are data, with --from-format csv"
-            ));
-            return Some((Err(e), (bytes, lines, false, true)));
-        }
-        let (lines, pending) = (lines + newlines(&chunk), chunk.last() == Some(&b'\\'));
-        Some((Ok(chunk), (bytes, lines, pending, false)))
-    })
-    .boxed()
-}
-
-/// The line ends in `bytes` (a loop the compiler vectorises).
-fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
-}
-
-/// arrow-csv's error, with the hint that reads the file where it can tell one.
-fn bad_csv(e: arrow::error::ArrowError) -> Error {
-    let said = e.to_string();
-    let hint = if said.contains("incorrect number of fields") {
-        format!(
-            ": a row with more or fewer fields than the first; if fields escape the delimiter \
-             with a backslash, read it with {ESCAPE_HINT}"
-        )
-    } else if said.contains("invalid UTF-8") {
-        r#": the file is not UTF-8 there; give its encoding, say --from-hints '{"encoding": "CP1252"}'"#
-            .into()
-    } else {
-        String::new()
-    };
-    Error::invalid(format!("bad CSV: {said}{hint}")).with_source(e)
-}
-
-/// `bytes`, failing at their end if they held no line end at all: a file of one unended line
-/// read with a header is all header and no rows, which is how a file whose records end
-/// otherwise (Vertica's `\x02`) was once copied as zero rows, successfully.
-fn with_a_line_end(bytes: BoxStream<'static, Result<Bytes>>) -> BoxStream<'static, Result<Bytes>> {
-    let state = (bytes, 0u64, false, false);
-    futures::stream::unfold(state, |(mut bytes, seen, ended_a_line, over)| async move {
-        if over {
-            return None;
-        }
-        match bytes.next().await {
-            Some(Ok(chunk)) => {
-                let ended = ended_a_line || memchr::memchr(b'\n', &chunk).is_some();
-                let seen = seen + chunk.len() as u64;
-                Some((Ok(chunk), (bytes, seen, ended, false)))
-            }
-            Some(Err(e)) => Some((Err(e), (bytes, seen, ended_a_line, true))),
-            None if seen > 0 && !ended_a_line => Some((
-                Err(Error::invalid(format!(
-                    "the file is one line with no line end ({seen} bytes): read as a CSV header \
-                     it leaves no rows. If its records end otherwise (Vertica's \\x02), read it \
-                     with --from-format records and the hints `mvrec sniff` prints"
-                ))),
-                (bytes, seen, ended_a_line, true),
-            )),
-            None => None,
-        }
-    })
-    .boxed()
 }
 
 /// What arrow's push decoders (CSV, JSON) have in common.
@@ -406,7 +389,13 @@ mod tests {
     async fn unescaped(chunks: &[&'static str]) -> Result<String> {
         let chunks: Vec<Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::from(*c))).collect();
         let input = futures::stream::iter(chunks).boxed();
-        let out: Vec<Bytes> = futures::TryStreamExt::try_collect(no_escape(input, b',')).await?;
+        let dialect = CsvDialect {
+            header: false,
+            no_escape: true,
+            ..CsvDialect::default()
+        };
+        let checked = checked(input, dialect, Bound::none());
+        let out: Vec<Bytes> = futures::TryStreamExt::try_collect(checked).await?;
         Ok(out.iter().map(|b| String::from_utf8_lossy(b)).collect())
     }
 

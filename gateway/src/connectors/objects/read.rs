@@ -108,17 +108,24 @@ pub(super) async fn read_format(
 /// or a bluelabs one (backslash escapes, no quoting) reads as written. A file the sniffer
 /// cannot tell (empty) is left to the plain reader, which says why.
 async fn by_its_bytes(bucket: &Bucket, meta: &ObjectMeta, dialect: CsvDialect) -> Result<Format> {
-    let Ok(hints) = sniff_file(bucket, meta).await else {
+    // The structure first, which is enough to choose the reader; the date formats (most of
+    // a sniff's time) only for the hinted reader, which needs them.
+    let Ok((raw, text, whole)) = sniff_sample(bucket, meta).await else {
         return Ok(Format::Csv(dialect));
     };
-    Ok(match plain_csv(&hints) {
-        Some(delimiter) => Format::Csv(CsvDialect {
+    let Ok(hints) = crate::records::sniff::structure(&raw, &text, whole) else {
+        return Ok(Format::Csv(dialect));
+    };
+    if let Some(delimiter) = plain_csv(&hints) {
+        return Ok(Format::Csv(CsvDialect {
             delimiter,
             no_escape: hints.escape.is_none(),
             ..dialect
-        }),
-        None => Format::Delimited(Box::new(hints)),
-    })
+        }));
+    }
+    let hints = crate::records::sniff::sniff(&raw, &text, whole)
+        .map_err(|e| e.within(bucket.label(&meta.location)))?;
+    Ok(Format::Delimited(Box::new(hints)))
 }
 
 /// The delimiter, when sniffed hints describe what arrow-csv reads alike: UTF-8, lines ending
@@ -136,12 +143,21 @@ fn plain_csv(h: &Hints) -> Option<u8> {
 
 /// The records hints of one file, told from its first bytes.
 pub(super) async fn sniff_file(bucket: &Bucket, meta: &ObjectMeta) -> Result<Hints> {
-    let (raw, whole) = sample_raw(bucket, meta).await?;
+    let (raw, text, whole) = sniff_sample(bucket, meta).await?;
     let label = bucket.label(&meta.location);
+    crate::records::sniff::sniff(&raw, &text, whole).map_err(|e| e.within(&label))
+}
+
+/// A file's first bytes as stored and decompressed, and whether they are all of it.
+async fn sniff_sample(
+    bucket: &Bucket,
+    meta: &ObjectMeta,
+) -> Result<(bytes::Bytes, bytes::Bytes, bool)> {
+    let (raw, whole) = sample_raw(bucket, meta).await?;
     let (text, whole) = compression::decompress_sample(raw.clone(), whole)
         .await
-        .map_err(|e| e.within(&label))?;
-    crate::records::sniff::sniff(&raw, &text, whole).map_err(|e| e.within(&label))
+        .map_err(|e| e.within(bucket.label(&meta.location)))?;
+    Ok((raw, text, whole))
 }
 
 /// A text file's bytes as a stream, decompressed when its first bytes say it is compressed,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
+use object_store::chunked::ChunkedStore;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::http::HttpBuilder;
 use object_store::local::LocalFileSystem;
@@ -17,6 +18,9 @@ use object_store::{ClientOptions, ObjectStore};
 
 use super::options::{BucketTarget, Options as BucketConfig};
 use crate::error::{Context, Error, Result};
+
+/// The chunks a local file is read in.
+const LOCAL_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// A store for the bucket, and whether it may be written.
 pub struct Built {
@@ -30,6 +34,9 @@ pub fn build(target: &BucketTarget, config: &BucketConfig) -> Result<Built> {
             std::fs::create_dir_all(dir).internal(format!("cannot create {}", dir.display()))?;
             let store = LocalFileSystem::new_with_prefix(dir)
                 .internal(format!("cannot open {}", dir.display()))?;
+            // A local file is read in 8 KiB chunks by default, each a blocking task of its
+            // own: a CSV -> Parquet move of 170 MB spent a tenth of its time on them.
+            let store = ChunkedStore::new(Arc::new(store), LOCAL_CHUNK_BYTES);
             (Arc::new(store), "", true)
         }
         BucketTarget::S3 { bucket, prefix } => (Arc::new(s3(bucket, config)?), prefix, true),

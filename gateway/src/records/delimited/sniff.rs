@@ -23,6 +23,15 @@ const DELIMITERS: [char; 5] = [',', '\t', '|', ';', '\u{1}'];
 /// Hints for `raw`, the first bytes of a file, and `text`, those bytes decompressed (`whole`
 /// when they are the whole file).
 pub fn sniff(raw: &[u8], text: &[u8], whole: bool) -> Result<Hints> {
+    let mut h = structure(raw, text, whole)?;
+    let text = decode_sample(h.encoding, text, whole).unwrap_or_else(|bad| bad.decoded);
+    date_formats(&text, whole, &mut h);
+    Ok(h)
+}
+
+/// The hints [`sniff`] tells but the date and time formats (left as the dumb variant's), which
+/// cost the most to tell: enough to choose a reader.
+pub fn structure(raw: &[u8], text: &[u8], whole: bool) -> Result<Hints> {
     if raw.is_empty() {
         return Err(Error::invalid(
             "the file is empty (zero bytes): there is nothing to tell its format from",
@@ -70,7 +79,6 @@ pub fn sniff(raw: &[u8], text: &[u8], whole: bool) -> Result<Hints> {
         h.doublequote = text.contains("\"\"");
     }
     h.header_row = header(lines, d);
-    date_formats(&text, whole, &mut h);
     Ok(h)
 }
 
