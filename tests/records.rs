@@ -843,6 +843,33 @@ fn an_endless_line_is_refused_before_it_is_held() {
     mover_tests::ok(gw.mvrec(&["cp", "files/fine.csv", "files/out/fine.parquet"]));
 }
 
+/// A small compressed file that expands into many short lines (no line over the bound) is
+/// refused once it expands past `max_expansion` times its compressed size, by name.
+#[test]
+fn a_file_that_expands_past_its_bound_is_refused() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    // 96 MiB of "1,2" lines in under 0.5 MiB of gzip (206:1).
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("{ echo a,b; yes 1,2 | head -c 100663296; } | gzip -1 > many.csv.gz")
+        .current_dir(&data)
+        .status()
+        .expect("sh, yes, head and gzip");
+    assert!(made.success());
+    let config = "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n\
+                  [buckets.files]\nurl = \"file://data\"\nmax_expansion = 100\n";
+    let gw = Gateway::start_with_config(dir.path(), config);
+    let err = fails(gw.mvrec(&["cp", "files/many.csv.gz", "demo/main/many"]));
+    assert!(
+        err.contains(
+            "files/many.csv.gz: it expands more than 100 times its compressed size (buckets.files.max_expansion)"
+        ),
+        "{err}"
+    );
+    assert!(sqlite_rows(&data.join("mover.db"), "many").is_empty());
+}
+
 /// An Avro file cut short, or one whose block claims 2^40 bytes, is refused naming the file,
 /// before anything is buffered or written; the gateway goes on serving.
 #[test]

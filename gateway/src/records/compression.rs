@@ -4,6 +4,8 @@
 //! `.zst`. LZO is refused by name.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_compression::tokio::bufread::{BzDecoder, GzipDecoder, ZstdDecoder};
 use bytes::Bytes;
@@ -108,6 +110,59 @@ pub async fn decompress(
     let name = format!("{codec:?}").to_lowercase();
     Ok(decoded
         .map_err(move |e| Error::invalid(format!("bad {name} data: {e}")))
+        .boxed())
+}
+
+/// How far a compressed file may expand: `ratio` bytes for each compressed byte read, once
+/// past its first [`EXPANSION_SLACK`] bytes; `setting` names the option.
+pub struct Expansion {
+    pub ratio: u64,
+    pub setting: String,
+}
+
+/// What a compressed file may expand to whatever its ratio (a small file of very regular text
+/// may compress far better than the ratio allows).
+const EXPANSION_SLACK: u64 = 64 * 1024 * 1024;
+
+/// [`decompress`], refusing to expand further than `expansion` allows: a small file that
+/// decompresses into gigabytes of short lines (no line over the bound) is a bomb of another
+/// shape, which costs the time and the target's space to write it all.
+pub async fn decompress_bounded(
+    input: BoxStream<'static, Result<Bytes>>,
+    expansion: Expansion,
+) -> Result<BoxStream<'static, Result<Bytes>>> {
+    let read = Arc::new(AtomicU64::new(0));
+    let counted = {
+        let read = read.clone();
+        input
+            .inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    read.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+            })
+            .boxed()
+    };
+    let mut produced = 0u64;
+    let mut failed = false;
+    Ok(decompress(counted)
+        .await?
+        .map(move |chunk| {
+            let chunk = chunk?;
+            produced += chunk.len() as u64;
+            let allowed = read.load(Ordering::Relaxed).saturating_mul(expansion.ratio);
+            if produced > EXPANSION_SLACK && produced > allowed {
+                return Err(Error::invalid(format!(
+                    "it expands more than {} times its compressed size ({}): taken for a decompression bomb and refused",
+                    expansion.ratio, expansion.setting
+                )));
+            }
+            Ok(chunk)
+        })
+        .take_while(move |r| {
+            let go = !failed;
+            failed |= r.is_err();
+            futures::future::ready(go)
+        })
         .boxed())
 }
 

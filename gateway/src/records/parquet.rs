@@ -12,7 +12,9 @@ use futures::{FutureExt, StreamExt, TryFutureExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::async_reader::{
+    AsyncFileReader, MetadataFetch, ParquetRecordBatchStreamBuilder,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
@@ -74,11 +76,32 @@ impl AsyncFileReader for ObjectReader {
             let metadata = ParquetMetaDataReader::new()
                 .with_arrow_reader_options(options)
                 .with_prefetch_hint(Some(64 * 1024))
-                .load_and_finish(self, size)
+                .load_and_finish(FooterFetch(self), size)
                 .await?;
             Ok(Arc::new(metadata))
         }
         .boxed()
+    }
+}
+
+/// The largest footer (or page index) read: its length is the file's own claim, and the
+/// reader holds it whole.
+const MAX_FOOTER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The file's reader, refusing to fetch a footer or page index over [`MAX_FOOTER_BYTES`].
+struct FooterFetch<'a>(&'a mut ObjectReader);
+
+impl MetadataFetch for FooterFetch<'_> {
+    fn fetch(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        let asked = range.end.saturating_sub(range.start);
+        if asked > MAX_FOOTER_BYTES {
+            let e = ParquetError::General(format!(
+                "the footer claims {asked} bytes; footers over {} MiB are refused",
+                MAX_FOOTER_BYTES >> 20
+            ));
+            return futures::future::ready(Err(e)).boxed();
+        }
+        self.0.get_bytes(range)
     }
 }
 
@@ -154,5 +177,35 @@ impl Encoder for ParquetEncoder {
             writer.close().invalid("cannot finish the Parquet file")?;
         }
         Ok(self.out.take())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_footer_over_the_bound_is_refused_before_it_is_fetched() {
+        // A file that could hold its footer's claim: magic, 65 MiB, the claim, magic.
+        let claim = (MAX_FOOTER_BYTES + (1 << 20)) as u32;
+        let mut file = b"PAR1".to_vec();
+        file.resize(4 + claim as usize, 0);
+        file.extend(claim.to_le_bytes());
+        file.extend(b"PAR1");
+        let store = Arc::new(InMemory::new());
+        let path = Path::from("f.parquet");
+        let size = file.len() as u64;
+        store.put(&path, file.into()).await.unwrap();
+        let e = describe(ObjectReader::new(store, path, size))
+            .await
+            .unwrap_err();
+        assert!(
+            e.message.contains(&format!(
+                "the footer claims {claim} bytes; footers over 64 MiB are refused"
+            )),
+            "{e}"
+        );
     }
 }

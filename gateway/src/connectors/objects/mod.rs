@@ -49,6 +49,8 @@ pub struct Bucket {
     part_bytes: u64,
     /// The longest line a text file may have (`max_line_mb`).
     max_line_bytes: usize,
+    /// How far a compressed file may expand (`max_expansion`).
+    max_expansion: u64,
     /// The bucket's URL (`file:///abs/dir`, `s3://bucket/prefix`): records manifests name
     /// their files by it, as Records Mover does.
     base_url: String,
@@ -84,6 +86,7 @@ impl Bucket {
             writable: built.writable,
             part_bytes: config.part_size_mb.saturating_mul(1024 * 1024),
             max_line_bytes: config.max_line_mb.max(1).saturating_mul(1024 * 1024),
+            max_expansion: config.max_expansion.max(1),
             base_url,
         })
     }

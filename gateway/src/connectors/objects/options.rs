@@ -38,6 +38,15 @@ pub struct Options {
     /// longer one is refused by file and line before it is held in memory.
     #[serde(default = "default_max_line_mb")]
     pub max_line_mb: usize,
+    /// How many times its compressed size a compressed file may expand to (past its first
+    /// 64 MiB): more is taken for a decompression bomb and refused. gzip cannot pass 1032:1,
+    /// so the default stops zstd and bzip2 bombs and no real gzip file.
+    #[serde(default = "default_max_expansion")]
+    pub max_expansion: u64,
+}
+
+fn default_max_expansion() -> u64 {
+    2000
 }
 
 fn default_part_size_mb() -> u64 {

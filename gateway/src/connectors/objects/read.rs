@@ -174,7 +174,11 @@ pub(super) async fn text_bytes(
         .into_stream()
         .map_err(|e| Error::internal(e.to_string()))
         .boxed();
-    let text = compression::decompress(bytes).await?;
+    let expansion = compression::Expansion {
+        ratio: bucket.max_expansion,
+        setting: format!("buckets.{}.max_expansion", bucket.name),
+    };
+    let text = compression::decompress_bounded(bytes, expansion).await?;
     Ok(crate::records::lines::bounded(text, line_bound(bucket)))
 }
 
