@@ -738,3 +738,75 @@ async fn two_hundred_reads_and_thirty_two_moves_at_once_leak_nothing() {
         gw.peak_rss_mb()
     );
 }
+
+/// An upload whose IPC messages lie about their bodies (a record batch header claiming more
+/// bytes than came, or not a flatbuffer at all) is refused as the caller's mistake, with no
+/// table made, and the gateway serves on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_with_forged_ipc_lengths_is_refused_and_changes_nothing() {
+    use arrow_flight::encode::FlightDataEncoderBuilder;
+    let dir = workdir();
+    let db = dir.path().join("data/mover.db");
+    let gw = Gateway::start_default(dir.path());
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Int64Array::from(
+            (0..10_000).collect::<Vec<i64>>(),
+        ))],
+    )
+    .unwrap();
+    let honest: Vec<arrow_flight::FlightData> = FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(FlightDescriptor::new_path(vec![
+            "demo".into(),
+            "main".into(),
+            "forged".into(),
+        ])))
+        .build(futures::stream::iter([Ok(batch)]))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(honest.len(), 2, "a schema message and a batch");
+    let mut cut = honest.clone();
+    cut[1].data_body = cut[1].data_body.slice(..100);
+    let mut garbage = honest.clone();
+    garbage[1].data_header = bytes::Bytes::from_static(b"\xff\xff\xff\xffnot a flatbuffer");
+    for (name, forged) in [("a body cut short", cut), ("a header of garbage", garbage)] {
+        let mut raw = arrow_flight::FlightClient::new(
+            tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
+        );
+        let result = match raw
+            .do_put(futures::stream::iter(forged.into_iter().map(Ok)))
+            .await
+        {
+            Ok(answers) => answers.try_collect::<Vec<_>>().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let err = result.expect_err(name);
+        assert!(
+            matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument),
+            "{name}: {err}"
+        );
+        assert!(!sqlite_has_table(&db, "forged"), "{name}");
+    }
+    // Still serving: the honest upload lands.
+    let mut client = Client::connect(&gw.url).await.unwrap();
+    let mut raw = arrow_flight::FlightClient::new(
+        tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let answers = raw
+        .do_put(futures::stream::iter(honest.into_iter().map(Ok)))
+        .await
+        .unwrap();
+    answers.try_collect::<Vec<_>>().await.unwrap();
+    assert_eq!(sqlite_rows(&db, "forged").len(), 10_000);
+    client.info(&read("demo/main/forged")).await.unwrap();
+}

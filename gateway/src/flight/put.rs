@@ -42,7 +42,10 @@ impl Upload {
                     }
                     None
                 }
-                Ok(d) => Some(Ok(d)),
+                Ok(d) => match unframed(&d) {
+                    Some(why) => Some(Err(FlightError::DecodeError(why))),
+                    None => Some(Ok(d)),
+                },
                 Err(s) => Some(Err(FlightError::Tonic(Box::new(s)))),
             };
             futures::future::ready(out)
@@ -83,6 +86,40 @@ impl Upload {
         .filter_map(futures::future::ready);
         batches.chain(check_end).boxed()
     }
+}
+
+/// Why an IPC message cannot be decoded safely, if it cannot: its header must be a flatbuffer
+/// that verifies, and a record batch's (or a dictionary's) buffers must lie inside the body
+/// that came with it. arrow-ipc slices the body by the header's offsets and panicked past its
+/// end: an upload with a forged length came back as INTERNAL, "a bug".
+pub(in crate::flight) fn unframed(d: &FlightData) -> Option<String> {
+    use arrow::ipc::MessageHeader;
+    if d.data_header.is_empty() {
+        return None; // app_metadata alone
+    }
+    let message = match arrow::ipc::root_as_message(&d.data_header) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("an IPC message header that does not verify: {e}")),
+    };
+    let batch = match message.header_type() {
+        MessageHeader::RecordBatch => message.header_as_record_batch(),
+        MessageHeader::DictionaryBatch => message.header_as_dictionary_batch()?.data(),
+        _ => None,
+    };
+    let body = d.data_body.len() as u64;
+    for buffer in batch?.buffers()? {
+        let (offset, length) = (buffer.offset(), buffer.length());
+        let end = u64::try_from(offset)
+            .ok()
+            .zip(u64::try_from(length).ok())
+            .and_then(|(o, l)| o.checked_add(l));
+        if end.is_none_or(|end| end > body) {
+            return Some(format!(
+                "a record batch whose header puts a buffer of {length} bytes at {offset}, past the {body} bytes of body that came"
+            ));
+        }
+    }
+    None
 }
 
 /// Read messages until the schema arrives (it must come before any batch).

@@ -211,6 +211,9 @@ async fn parameter_row(data: Stream<arrow_flight::FlightData>) -> Result<RecordB
     let mut sent = 0usize;
     let data = data.map(move |message| {
         let message = message?;
+        if let Some(why) = crate::flight::put::unframed(&message) {
+            return Err(Status::invalid_argument(format!("the parameters: {why}")));
+        }
         sent += message.data_header.len() + message.data_body.len();
         if sent > 2 * params::MAX_BYTES {
             return Err(Status::invalid_argument(format!(
