@@ -186,13 +186,7 @@ async fn status_codes_name_what_is_wrong() {
     assert_eq!(err.code(), Some(Code::NotFound));
 
     // Malformed descriptors and tickets: INVALID_ARGUMENT, never INTERNAL.
-    let mut raw = arrow_flight::FlightClient::new(
-        tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap(),
-    );
+    let mut raw = raw_client(&gw).await;
     let err = raw
         .get_flight_info(FlightDescriptor::new_cmd(vec![0xff, 0x01]))
         .await
@@ -772,13 +766,7 @@ async fn an_upload_with_forged_ipc_lengths_is_refused_and_changes_nothing() {
     let mut garbage = honest.clone();
     garbage[1].data_header = bytes::Bytes::from_static(b"\xff\xff\xff\xffnot a flatbuffer");
     for (name, forged) in [("a body cut short", cut), ("a header of garbage", garbage)] {
-        let mut raw = arrow_flight::FlightClient::new(
-            tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
-        );
+        let mut raw = raw_client(&gw).await;
         let result = match raw
             .do_put(futures::stream::iter(forged.into_iter().map(Ok)))
             .await
@@ -795,13 +783,7 @@ async fn an_upload_with_forged_ipc_lengths_is_refused_and_changes_nothing() {
     }
     // Still serving: the honest upload lands.
     let mut client = Client::connect(&gw.url).await.unwrap();
-    let mut raw = arrow_flight::FlightClient::new(
-        tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap(),
-    );
+    let mut raw = raw_client(&gw).await;
     let answers = raw
         .do_put(futures::stream::iter(honest.into_iter().map(Ok)))
         .await
@@ -809,4 +791,10 @@ async fn an_upload_with_forged_ipc_lengths_is_refused_and_changes_nothing() {
     answers.try_collect::<Vec<_>>().await.unwrap();
     assert_eq!(sqlite_rows(&db, "forged").len(), 10_000);
     client.info(&read("demo/main/forged")).await.unwrap();
+}
+
+/// A plain arrow-flight client of `gw`, for requests the mover client would not send.
+async fn raw_client(gw: &Gateway) -> arrow_flight::FlightClient {
+    let endpoint = tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"));
+    arrow_flight::FlightClient::new(endpoint.unwrap().connect().await.unwrap())
 }
