@@ -30,6 +30,7 @@
 //!   statements, sessions); it knows streams, names and status codes, nothing of SQLite or CSV.
 //! - [`server`]: binds a listener and serves; used by the `gateway` binary, by `mvrec --config`
 //!   (in-process) and by tests.
+//! - `fuzzing` (with the `fuzzing` feature): the entry points `fuzz/`'s targets call.
 
 pub mod auth;
 pub mod catalog;
@@ -38,6 +39,8 @@ pub mod connectors;
 pub mod convert;
 pub mod error;
 pub mod flight;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod metrics;
 pub mod moves;
 pub mod peers;

@@ -15,12 +15,15 @@ mod actions;
 mod moving_now;
 mod names;
 mod progress;
-mod put;
+pub(crate) mod put;
 mod running;
 mod service;
-mod sql;
+pub(crate) mod sql;
 
-pub use names::{prefix_from_criteria, read_from_descriptor, read_path, write_from_descriptor};
+pub use names::{
+    part_from_descriptor, prefix_from_criteria, read_from_descriptor, read_path,
+    write_from_descriptor,
+};
 pub use service::{Limits, MoverService};
 pub use sql::CATALOG_HEADER;
 

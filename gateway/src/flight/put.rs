@@ -18,7 +18,7 @@ use crate::transfer::BatchStream;
 
 /// What a DoPut's raw messages said besides data: whether the end-of-upload message came.
 #[derive(Clone, Default)]
-pub(super) struct Upload {
+pub(crate) struct Upload {
     ended: Arc<AtomicBool>,
 }
 
@@ -26,7 +26,7 @@ impl Upload {
     /// The IPC messages of the upload, for the decoder. Messages with no IPC header carry only
     /// app_metadata (pyarrow's `write_metadata` sends such): the end-of-upload marker is noted,
     /// others are skipped. A transport error means the client went away.
-    pub(super) fn messages(
+    pub(crate) fn messages(
         &self,
         raw: impl futures::Stream<Item = Result<FlightData, Status>> + Send + 'static,
     ) -> impl futures::Stream<Item = Result<FlightData, FlightError>> + Send + 'static {
@@ -55,7 +55,7 @@ impl Upload {
     /// The record batches, ending in an error when the upload was cut: by a broken connection,
     /// or (with `end_marker`) by an end without the end-of-upload message. The sink then rolls
     /// back.
-    pub(super) fn batches(&self, decoder: FlightDataDecoder, end_marker: bool) -> BatchStream {
+    pub(crate) fn batches(&self, decoder: FlightDataDecoder, end_marker: bool) -> BatchStream {
         let cut = |why: String| Error::new(ErrorKind::Cancelled, why);
         let ended = self.ended.clone();
         let batches = decoder.filter_map(move |item| {
@@ -130,7 +130,7 @@ pub(super) async fn read_schema(decoder: &mut FlightDataDecoder) -> Result<Schem
 }
 
 /// Read messages until the schema arrives; `None` if the upload ends first (it sent no data).
-pub(super) async fn schema_if_any(decoder: &mut FlightDataDecoder) -> Result<Option<SchemaRef>> {
+pub(crate) async fn schema_if_any(decoder: &mut FlightDataDecoder) -> Result<Option<SchemaRef>> {
     while let Some(item) = decoder.next().await {
         let item = item.map_err(|e| Error::invalid(format!("bad Flight data: {e}")))?;
         match item.payload {

@@ -78,7 +78,8 @@ impl Batcher {
             let value = match wire::lenenc(row, &mut at) {
                 Some(None) => None,
                 Some(Some(len)) => {
-                    let Some(value) = row.get(at..at + len) else {
+                    // A length past the packet (up to 2^64) is a malformed row, not an overflow.
+                    let Some(value) = row.get(at..).and_then(|rest| rest.get(..len)) else {
                         return Err(self.at(i, "a malformed row packet"));
                     };
                     at += len;
@@ -523,6 +524,20 @@ pub fn parse_time(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (fuzz/regressions/mysql_rows): a length of 2^64 - 1 overflowed.
+    #[test]
+    fn a_row_whose_length_passes_the_packet_is_malformed() {
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("t", DataType::Utf8, true),
+        ]));
+        let mut b = Batcher::new(schema, vec![Kind::Text], "t".into(), ZeroDates::Error);
+        let row = [0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, b'a'];
+        let e = b.push(&row).unwrap_err().to_string();
+        assert!(e.contains("malformed row packet"), "{e}");
+        b.push(&[1, b'a']).unwrap();
+        assert_eq!(b.finish().unwrap().num_rows(), 1);
+    }
 
     #[test]
     fn times_beyond_a_day_and_negative() {

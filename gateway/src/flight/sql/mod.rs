@@ -13,7 +13,7 @@
 //!   [`bucket_query`]: the one statement a bucket catalog answers.
 //! - [`sessions`]: session options (the catalog statements run in), carried in a cookie.
 
-mod bucket_query;
+pub(crate) mod bucket_query;
 mod columns;
 mod info;
 mod ingest;

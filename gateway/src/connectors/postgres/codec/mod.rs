@@ -62,7 +62,8 @@ pub(super) fn numeric_to_i128(v: &[u8], scale: i8) -> Option<i128> {
     }
     let mut acc: i128 = 0;
     for i in 0..ndigits {
-        acc = acc.checked_mul(10_000)?.checked_add(word(4 + i)? as i128)?;
+        let digit = word(4 + i).filter(|d| (0..10_000).contains(d))?;
+        acc = acc.checked_mul(10_000)?.checked_add(digit as i128)?;
     }
     // acc = value × 10000^(ndigits - 1 - weight); we want value × 10^scale.
     let exp = scale as i32 - 4 * (ndigits as i32 - 1 - weight);
@@ -110,6 +111,9 @@ pub(super) fn numeric_from_i128(value: i128, scale: i8, out: &mut Vec<u8>) -> bo
     true
 }
 
+/// The largest display scale Postgres gives a numeric (`NUMERIC_DSCALE_MAX`).
+const NUMERIC_DSCALE_MAX: usize = 0x3FFF;
+
 /// numeric's binary form (base-10000 digits) as exact decimal text, NaN and ±Infinity included.
 pub fn numeric_to_string(v: &[u8]) -> Result<String, String> {
     let word = |i: usize| -> Result<i16, String> {
@@ -118,22 +122,39 @@ pub fn numeric_to_string(v: &[u8]) -> Result<String, String> {
             .ok_or("a short numeric")?)?))
     };
     let (ndigits, weight, sign, dscale) = (
-        word(0)? as usize,
+        word(0)? as u16 as usize,
         word(1)? as i32,
         word(2)? as u16,
-        word(3)? as usize,
+        word(3)? as u16 as usize,
     );
     match sign {
         0xC000 => return Ok("NaN".into()),
         0xD000 => return Ok("Infinity".into()),
         0xF000 => return Ok("-Infinity".into()),
-        _ => {}
+        0 | 0x4000 => {}
+        _ => return Err(format!("a numeric with the unknown sign {sign:#06x}")),
+    }
+    // Postgres's own limits: a display scale of at most 16383 digits, and no more base-10000
+    // digits than the value has bytes for. Past them a forged value would make text of any
+    // length (a negative scale read as 2^64 digits).
+    if dscale > NUMERIC_DSCALE_MAX {
+        return Err(format!(
+            "a numeric with a display scale of {dscale} (Postgres allows {NUMERIC_DSCALE_MAX})"
+        ));
+    }
+    if v.len() != 8 + 2 * ndigits {
+        return Err(format!(
+            "a numeric of {ndigits} digits in {} bytes",
+            v.len()
+        ));
     }
     let digit = |d: i32| -> Result<i16, String> {
-        if d >= 0 && (d as usize) < ndigits {
-            word(4 + d as usize)
-        } else {
-            Ok(0)
+        if d < 0 || d as usize >= ndigits {
+            return Ok(0);
+        }
+        match word(4 + d as usize)? {
+            x @ 0..=9999 => Ok(x),
+            x => Err(format!("a numeric with the base-10000 digit {x}")),
         }
     };
     let mut s = String::new();
@@ -291,6 +312,22 @@ mod tests {
             big
         );
         assert!(numeric_from_str("12a").is_err());
+    }
+
+    /// Found by fuzzing (fuzz/regressions/pg_copy): a display scale of -1 read as 2^64 digits
+    /// ran until memory ran out; digits out of base 10000 came out as text like "1-001".
+    #[test]
+    fn a_forged_numeric_is_refused_not_spelled_out() {
+        let words = |w: &[i16]| w.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+        let e = numeric_to_string(&words(&[1, 0, 0, -1, 5])).unwrap_err();
+        assert!(e.contains("display scale of 65535"), "{e}");
+        let e = numeric_to_string(&words(&[2, 1, 0, 0, 1, -1])).unwrap_err();
+        assert!(e.contains("digit -1"), "{e}");
+        assert_eq!(numeric_to_i128(&words(&[2, 1, 0, 0, 1, 10_000]), 0), None);
+        let e = numeric_to_string(&words(&[3, 0, 0, 0, 1])).unwrap_err();
+        assert!(e.contains("3 digits in 10 bytes"), "{e}");
+        let e = numeric_to_string(&words(&[0, 0, 0x1000, 0])).unwrap_err();
+        assert!(e.contains("unknown sign"), "{e}");
     }
 
     #[test]
