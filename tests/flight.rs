@@ -765,7 +765,23 @@ async fn an_upload_with_forged_ipc_lengths_is_refused_and_changes_nothing() {
     cut[1].data_body = cut[1].data_body.slice(..100);
     let mut garbage = honest.clone();
     garbage[1].data_header = bytes::Bytes::from_static(b"\xff\xff\xff\xffnot a flatbuffer");
-    for (name, forged) in [("a body cut short", cut), ("a header of garbage", garbage)] {
+    // Found by fuzzing: messages on which arrow-ipc panics (an offsets buffer whose length is
+    // no multiple of four), in the fuzz target's framing.
+    let path = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/upload"),
+    )
+    .unwrap()
+    .next()
+    .unwrap()
+    .unwrap()
+    .path();
+    let mut panicking = fuzzed_upload(&std::fs::read(path).unwrap());
+    panicking[0].flight_descriptor = honest[0].flight_descriptor.clone();
+    for (name, forged, why) in [
+        ("a body cut short", cut, "past the"),
+        ("a header of garbage", garbage, "does not verify"),
+        ("messages arrow-ipc panics on", panicking, "does not decode"),
+    ] {
         let mut raw = raw_client(&gw).await;
         let result = match raw
             .do_put(futures::stream::iter(forged.into_iter().map(Ok)))
@@ -776,7 +792,7 @@ async fn an_upload_with_forged_ipc_lengths_is_refused_and_changes_nothing() {
         };
         let err = result.expect_err(name);
         assert!(
-            matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument),
+            matches!(&err, FlightError::Tonic(s) if s.code() == Code::InvalidArgument && s.message().contains(why)),
             "{name}: {err}"
         );
         assert!(!sqlite_has_table(&db, "forged"), "{name}");
@@ -791,6 +807,38 @@ async fn an_upload_with_forged_ipc_lengths_is_refused_and_changes_nothing() {
     answers.try_collect::<Vec<_>>().await.unwrap();
     assert_eq!(sqlite_rows(&db, "forged").len(), 10_000);
     client.info(&read("demo/main/forged")).await.unwrap();
+}
+
+/// An upload in the `upload` fuzz target's framing: per message a flags byte, then a header
+/// and a body behind two-byte big-endian lengths (gateway/src/fuzzing/flight.rs).
+fn fuzzed_upload(mut data: &[u8]) -> Vec<arrow_flight::FlightData> {
+    let mut sized = |data: &mut &[u8]| {
+        let len = match *data {
+            [a, b, rest @ ..] => {
+                *data = rest;
+                usize::from(u16::from_be_bytes([*a, *b]))
+            }
+            _ => {
+                *data = &[];
+                0
+            }
+        };
+        let (part, rest) = data.split_at(len.min(data.len()));
+        *data = rest;
+        bytes::Bytes::copy_from_slice(part)
+    };
+    let mut messages = vec![];
+    while let [_flags, rest @ ..] = data {
+        data = rest;
+        let header = sized(&mut data);
+        let body = sized(&mut data);
+        messages.push(
+            arrow_flight::FlightData::new()
+                .with_data_header(header)
+                .with_data_body(body),
+        );
+    }
+    messages
 }
 
 /// A plain arrow-flight client of `gw`, for requests the mover client would not send.

@@ -21,14 +21,19 @@ use tokio_util::sync::CancellationToken;
 /// The error of a call whose work panicked: the panic itself is logged, with its backtrace, by
 /// the gateway's panic hook.
 fn panicked(what: &str, panic: &(dyn std::any::Any + Send)) -> crate::error::Error {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".into());
+    let message = panic_message(panic);
     crate::error::Error::internal(format!(
         "{what} failed inside the gateway (a bug, logged with its backtrace): {message}; what it wrote was rolled back"
     ))
+}
+
+/// What a panic said.
+pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 /// What a call the gateway's shutdown cancelled ends with.

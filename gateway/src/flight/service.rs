@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::ipc::writer::IpcWriteOptions;
-use arrow_flight::decode::FlightDataDecoder;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
@@ -212,7 +211,7 @@ impl MoverService {
     {
         let slot = self.slot(caller)?;
         let upload = Upload::default();
-        let mut decoder = FlightDataDecoder::new(upload.messages(data));
+        let mut decoder = upload.decoder(data);
         let schema = read_schema(&mut decoder).await.map_err(status)?;
         let batches = upload.batches(decoder, end_marker);
         let batches = transfer::rechunked(batches, self.limits.batch_rows);

@@ -4,7 +4,6 @@
 use std::sync::OnceLock;
 
 use arrow_flight::FlightData;
-use arrow_flight::decode::FlightDataDecoder;
 use futures::StreamExt;
 use mover_proto::END_OF_UPLOAD;
 use mover_proto::read::What;
@@ -61,6 +60,11 @@ pub fn descriptors(data: &[u8]) {
 /// them: each message is a header and a body behind two-byte lengths, and a flags byte whose
 /// low bit makes it the end-of-upload marker. Every batch that decodes must be sound.
 pub fn upload(data: &[u8]) {
+    // The decoder turns arrow-ipc's panics into errors (`flight::put::Guarded`); libFuzzer's
+    // hook would abort on them first. A panic that escapes is still a crash: libfuzzer-sys
+    // aborts on it after the default hook has printed it.
+    static DEFAULT_HOOK: std::sync::Once = std::sync::Once::new();
+    DEFAULT_HOOK.call_once(|| drop(std::panic::take_hook()));
     let mut messages = Vec::new();
     let mut rest = data;
     while let [flags, tail @ ..] = rest {
@@ -76,7 +80,7 @@ pub fn upload(data: &[u8]) {
         messages.push(Ok(d));
     }
     let upload = Upload::default();
-    let mut decoder = FlightDataDecoder::new(upload.messages(futures::stream::iter(messages)));
+    let mut decoder = upload.decoder(futures::stream::iter(messages));
     block_on(async {
         let schema = match schema_if_any(&mut decoder).await {
             Ok(Some(schema)) => schema,

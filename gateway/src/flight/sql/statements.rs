@@ -9,7 +9,6 @@
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use arrow_flight::decode::FlightDataDecoder;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::{
@@ -138,7 +137,7 @@ async fn parameter_rows(
     data: Stream<arrow_flight::FlightData>,
 ) -> Result<Option<crate::connectors::BatchStream>, Status> {
     let upload = Upload::default();
-    let mut decoder = FlightDataDecoder::new(upload.messages(data));
+    let mut decoder = upload.decoder(data);
     match schema_if_any(&mut decoder).await.map_err(status)? {
         Some(schema) if !schema.fields().is_empty() => Ok(Some(upload.batches(decoder, false))),
         _ => Ok(None),
