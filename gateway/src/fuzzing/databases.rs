@@ -71,11 +71,17 @@ pub fn pg_copy(data: &[u8]) {
     again.extend_from_slice(&codec::TRAILER);
     let back = pg_decode(&types, &again, 1 << 16).expect("COPY data written here reads back");
     let rows = |b: &[RecordBatch]| arrow::compute::concat_batches(&pg_schema(&types), b).unwrap();
-    assert_eq!(
-        rows(&back),
-        rows(&batches),
-        "{types:?} changed on the way back"
-    );
+    let (went, came) = (rows(&batches), rows(&back));
+    for (c, (sent, read)) in went.columns().iter().zip(came.columns()).enumerate() {
+        for row in 0..sent.len() {
+            let (a, b) = (sent.slice(row, 1), read.slice(row, 1));
+            assert!(
+                a.as_ref() == b.as_ref(),
+                "{:?}, row {row}: {a:?} came back as {b:?}",
+                types[c]
+            );
+        }
+    }
 }
 
 fn pg_schema(types: &[PgType]) -> Arc<Schema> {

@@ -517,7 +517,12 @@ pub fn parse_time(s: &str) -> Option<i64> {
         return None;
     }
     let micros: i64 = format!("{fraction:0<6}").parse().ok()?;
-    let total = ((h * 60 + m) * 60 + sec) * 1_000_000 + micros;
+    // Checked: the hours are whatever digits the text holds (found by fuzzing).
+    let total = h
+        .checked_mul(3600)?
+        .checked_add(m * 60 + sec)?
+        .checked_mul(1_000_000)?
+        .checked_add(micros)?;
     Some(if negative { -total } else { total })
 }
 
@@ -546,6 +551,7 @@ mod tests {
         assert_eq!(parse_time("12:00:00.000001"), Some(43_200_000_001));
         assert_eq!(parse_time("12:60:00"), None);
         assert_eq!(parse_time("1:2"), None);
+        assert_eq!(parse_time("99999999999999:00:00"), None);
     }
 
     #[test]

@@ -157,22 +157,19 @@ pub fn numeric_to_string(v: &[u8]) -> Result<String, String> {
             x => Err(format!("a numeric with the base-10000 digit {x}")),
         }
     };
+    // Canonical text whatever the form (Postgres sends its values normalised; a value with
+    // leading zero digits or a negative zero, found by fuzzing, would read as "-00000.0"):
+    // no leading zeros, and no sign on zero.
     let mut s = String::new();
-    if sign == 0x4000 {
-        s.push('-');
+    for d in 0..=weight {
+        let _ = write!(s, "{:04}", digit(d)?);
     }
-    if weight < 0 {
-        s.push('0');
+    let whole = s.trim_start_matches('0');
+    let mut s = if whole.is_empty() {
+        "0".to_string()
     } else {
-        for d in 0..=weight {
-            let x = digit(d)?;
-            let _ = if d == 0 {
-                write!(s, "{x}")
-            } else {
-                write!(s, "{x:04}")
-            };
-        }
-    }
+        whole.to_string()
+    };
     if dscale > 0 {
         let mut frac = String::new();
         let mut d = weight + 1;
@@ -183,6 +180,9 @@ pub fn numeric_to_string(v: &[u8]) -> Result<String, String> {
         frac.truncate(dscale);
         s.push('.');
         s.push_str(&frac);
+    }
+    if sign == 0x4000 && s.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+        s.insert(0, '-');
     }
     Ok(s)
 }
@@ -326,6 +326,15 @@ mod tests {
         assert_eq!(numeric_to_i128(&words(&[2, 1, 0, 0, 1, 10_000]), 0), None);
         let e = numeric_to_string(&words(&[3, 0, 0, 0, 1])).unwrap_err();
         assert!(e.contains("3 digits in 10 bytes"), "{e}");
+        // Not normalised: a leading zero digit, a negative zero.
+        assert_eq!(
+            numeric_to_string(&words(&[2, 1, 0, 0, 0, 12])).unwrap(),
+            "12"
+        );
+        assert_eq!(
+            numeric_to_string(&words(&[1, 1, 0x4000, 2, 0])).unwrap(),
+            "0.00"
+        );
         let e = numeric_to_string(&words(&[0, 0, 0x1000, 0])).unwrap_err();
         assert!(e.contains("unknown sign"), "{e}");
     }
