@@ -812,7 +812,7 @@ async fn an_upload_with_forged_ipc_lengths_is_refused_and_changes_nothing() {
 /// An upload in the `upload` fuzz target's framing: per message a flags byte, then a header
 /// and a body behind two-byte big-endian lengths (gateway/src/fuzzing/flight.rs).
 fn fuzzed_upload(mut data: &[u8]) -> Vec<arrow_flight::FlightData> {
-    let mut sized = |data: &mut &[u8]| {
+    let sized = |data: &mut &[u8]| {
         let len = match *data {
             [a, b, rest @ ..] => {
                 *data = rest;

@@ -46,7 +46,7 @@ pub struct Backend {
 pub const BUCKET: &str = "contract";
 
 impl Backend {
-    fn start(
+    pub(crate) fn start(
         label: &'static str,
         store: Store,
         target_config: &str,
@@ -197,7 +197,12 @@ impl Backend {
         Self::start_in(dir, "MariaDB over TLS", Store::Mariadb(db), &config, &envs)
     }
 
-    fn database_config(name: &str, url: &str, password_env: &str, extra: &str) -> String {
+    pub(crate) fn database_config(
+        name: &str,
+        url: &str,
+        password_env: &str,
+        extra: &str,
+    ) -> String {
         format!(
             "[databases.{name}]\nurl = \"{url}\"\npassword_env = \"{password_env}\"\nallow_sql = true\n{extra}"
         )
@@ -209,7 +214,7 @@ impl Backend {
             + &Self::database_config("wrong", url, password_env, &ca("other-ca"))
     }
 
-    fn is_bucket(&self) -> bool {
+    pub(crate) fn is_bucket(&self) -> bool {
         matches!(
             self.store,
             Store::Local(_) | Store::S3(_) | Store::Azure(_) | Store::Gcs(_)
@@ -218,7 +223,7 @@ impl Backend {
 
     /// The datasets a check named `stem` writes in this backend: a table, or a file, a prefix
     /// and a records directory.
-    fn targets_named(&self, stem: &str) -> Vec<Target> {
+    pub(crate) fn targets_named(&self, stem: &str) -> Vec<Target> {
         let table = |name: &str| Target {
             name: name.into(),
             format: None,
@@ -343,7 +348,7 @@ impl Backend {
     }
 
     /// Poll until the store is `expected` again, for at most `within`.
-    async fn settles_to(&self, expected: &[String], within: Duration) -> Vec<String> {
+    pub(crate) async fn settles_to(&self, expected: &[String], within: Duration) -> Vec<String> {
         let deadline = Instant::now() + within;
         loop {
             let now = self.state();
@@ -361,18 +366,18 @@ impl Backend {
     }
 }
 
-struct Target {
-    name: String,
+pub(crate) struct Target {
+    pub(crate) name: String,
     /// Written in this format rather than the one its name implies.
     format: Option<FileFormat>,
 }
 
 impl Target {
-    fn is_records_dir(&self) -> bool {
+    pub(crate) fn is_records_dir(&self) -> bool {
         self.format == Some(FileFormat::Records)
     }
 
-    fn write(&self, existing: ExistingTable) -> Write {
+    pub(crate) fn write(&self, existing: ExistingTable) -> Write {
         Write {
             path: Some(path(&self.name)),
             existing_table: existing as i32,
@@ -399,7 +404,7 @@ fn path(name: &str) -> Path {
 /// `rows` rows of (id, a 200-character text) from SQLite, made as they are read: a source as
 /// big as a check needs that costs no disk. 100 million rows is a source that outlasts any
 /// check that cancels it.
-fn generated(rows: u64) -> Read {
+pub(crate) fn generated(rows: u64) -> Read {
     Read {
         what: Some(mover_proto::read::What::Query(Query {
             database: "src".into(),
@@ -413,7 +418,7 @@ fn generated(rows: u64) -> Read {
     }
 }
 
-async fn move_into(
+pub(crate) async fn move_into(
     client: &mut Client,
     source: Read,
     target: Write,
@@ -515,7 +520,7 @@ async fn put_rows(
     crate::names::put(client, target.write(mode), vec![rows]).await
 }
 
-fn read_of(target: &Target) -> Read {
+pub(crate) fn read_of(target: &Target) -> Read {
     crate::names::read(&target.name)
 }
 

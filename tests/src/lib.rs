@@ -14,6 +14,7 @@
 
 pub mod azurite;
 pub mod contract;
+pub mod faults;
 pub mod files;
 pub mod gateway;
 pub mod gcs;
@@ -32,6 +33,6 @@ pub use gcs::FakeGcs;
 pub use mariadb::Mariadb;
 pub use moto::S3Server;
 pub use names::{count_rows, ids_in_parts};
-pub use net::{CountingProxy, free_port};
+pub use net::{CountingProxy, CuttingProxy, free_port};
 pub use pki::Pki;
 pub use postgres::Postgres;

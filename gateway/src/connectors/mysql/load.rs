@@ -35,10 +35,18 @@ pub(super) struct Load<'a> {
     bits: Vec<bool>,
 }
 
-/// A staging table, dropped unless it was swapped in, even if the load is cancelled.
+/// A table a load made, dropped unless kept, even if the load is cancelled: its staging table
+/// (kept once swapped in), and the table a swap replaced (dropped once the swap is done).
+///
+/// Armed before the statement that makes the table runs: a load cancelled while the server
+/// still runs that statement (a CREATE or a RENAME whose answer never came) must not leave the
+/// table behind, so the guard first ends the load's connection (`on`) and waits until the
+/// server has let it go, and only then drops the table if it is there (the fault suite found
+/// both leaks).
 struct Staging {
     mysql: Mysql,
     table: Table,
+    on: u32,
     kept: bool,
 }
 
@@ -47,13 +55,23 @@ impl Drop for Staging {
         if self.kept {
             return;
         }
-        let (mysql, table) = (self.mysql.clone(), self.table.clone());
+        let (mysql, table, on) = (self.mysql.clone(), self.table.clone(), self.on);
         undo::spawn("the staging table of a dropped load", async move {
-            if let Ok(mut conn) = mysql.connect().await {
-                let _ = conn
-                    .query_drop(format!("DROP TABLE IF EXISTS {}", table.quoted()))
-                    .await;
+            let Ok(mut conn) = mysql.connect().await else {
+                return;
+            };
+            let _ = conn.query_drop(format!("KILL {on}")).await;
+            let gone =
+                format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {on}");
+            for _ in 0..100 {
+                match conn.query_first::<u64, _>(gone.as_str()).await {
+                    Ok(Some(0)) | Err(_) => break,
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
             }
+            let _ = conn
+                .query_drop(format!("DROP TABLE IF EXISTS {}", table.quoted()))
+                .await;
         });
     }
 }
@@ -198,13 +216,14 @@ impl<'a> Load<'a> {
     /// it in with one RENAME TABLE (`replace`: the target exists and is dropped after).
     async fn through_staging(mut self, definition: &str, replace: bool) -> Result<WriteReport> {
         let stage = self.table.sibling(random_name("mover_stage_"));
-        self.exec(&format!("CREATE TABLE {} {definition}", stage.quoted()))
-            .await?;
         let mut guard = Staging {
             mysql: self.mysql.clone(),
             table: stage.clone(),
+            on: self.conn.id(),
             kept: false,
         };
+        self.exec(&format!("CREATE TABLE {} {definition}", stage.quoted()))
+            .await?;
         let streams = self.mysql.load_streams;
         let report = match self.load_into(&stage, streams).await {
             Ok(report) => report,
@@ -220,23 +239,36 @@ impl<'a> Load<'a> {
         };
         let swap = if replace {
             let old = self.table.sibling(random_name("mover_old_"));
+            // Guarded before the swap runs: a load cancelled once the server has swapped
+            // (before or after its answer) left the replaced table behind (the fault suite).
+            let replaced = Staging {
+                mysql: self.mysql.clone(),
+                table: old.clone(),
+                on: self.conn.id(),
+                kept: false,
+            };
             let sql = format!(
                 "RENAME TABLE {t} TO {old}, {s} TO {t}",
                 t = self.table.quoted(),
                 old = old.quoted(),
                 s = stage.quoted()
             );
-            self.exec(&sql).await.map(|()| Some(old))
+            self.exec(&sql).await.map(|()| Some(replaced))
         } else {
             let sql = format!("RENAME TABLE {} TO {}", stage.quoted(), self.table.quoted());
             self.exec(&sql).await.map(|()| None)
         };
-        let old = swap?;
+        let replaced = swap?;
         guard.kept = true;
-        if let Some(old) = old
-            && let Err(e) = self.exec(&format!("DROP TABLE {}", old.quoted())).await
-        {
-            tracing::warn!(table = %old, "the replaced table was not dropped: {e}");
+        if let Some(mut replaced) = replaced {
+            let sql = format!("DROP TABLE {}", replaced.table.quoted());
+            match self.exec(&sql).await {
+                Ok(()) => replaced.kept = true,
+                // The guard tries once more, on a new connection.
+                Err(e) => {
+                    tracing::warn!(table = %replaced.table, "the replaced table was not dropped: {e}")
+                }
+            }
         }
         Ok(report)
     }

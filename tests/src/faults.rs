@@ -1,0 +1,325 @@
+//! The fault suite's cases (`tests/faults.rs` runs them): each injects one fault at a random
+//! point of a move, [`runs`] times, and checks after each that the target holds exactly its
+//! old rows or exactly the new ones (row count and the sum of the ids), that nothing the
+//! write staged stays (the store's listing is the old one, name for name), and that the
+//! gateway still serves. The random points come from a seed printed first: `FAULT_SEED=N`
+//! replays a run, `FAULT_RUNS=N` changes how many.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use mover_client::Client;
+use mover_proto::ExistingTable;
+
+use crate::contract::{Backend, Store, Target, generated, move_into, read_of};
+use crate::{CuttingProxy, Mariadb, Postgres};
+
+/// Rows the old dataset holds, and the rows a faulted move writes.
+const OLD: u64 = 1000;
+const NEW: u64 = 20_000;
+
+/// Faults a case injects: 20 unless `FAULT_RUNS` says otherwise.
+pub fn runs() -> usize {
+    std::env::var("FAULT_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20)
+}
+
+/// Where the faults fall: xorshift64*, from `FAULT_SEED` or the clock, printed so a failing
+/// run can be replayed. (A dozen lines; the points need no better randomness than this.)
+pub struct Points(u64);
+
+impl Points {
+    pub fn new(case: &str) -> Self {
+        let seed = std::env::var("FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            })
+            | 1;
+        eprintln!("{case}: FAULT_SEED={seed}");
+        Points(seed)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// What the faults of a case met: the move cut short, or already done.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub cut: usize,
+    pub finished_first: usize,
+}
+
+/// Rows and the sum of their ids: the dataset's checksum.
+async fn checksum(client: &mut Client, target: &Target) -> Result<(u64, i64), String> {
+    let batches: Vec<arrow::array::RecordBatch> = client
+        .read(&read_of(target))
+        .await
+        .map_err(|e| e.to_string())?
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut sum = 0i64;
+    let mut rows = 0u64;
+    for b in &batches {
+        let ids = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).unwrap();
+        let ids = ids
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        sum += ids.iter().flatten().sum::<i64>();
+        rows += b.num_rows() as u64;
+    }
+    Ok((rows, sum))
+}
+
+fn sum_to(n: u64) -> (u64, i64) {
+    (n, (n * (n + 1) / 2) as i64)
+}
+
+/// What a store's state lists that a write stages: staging tables, hidden parts, spool and
+/// temporary files, open multipart uploads.
+fn staged(state: &[String]) -> Vec<String> {
+    const MARKS: [&str; 6] = [
+        "_staging-",
+        "mover_stage",
+        "mover_old",
+        "#",
+        "open multipart",
+        "mover-spool",
+    ];
+    state
+        .iter()
+        .filter(|l| MARKS.iter().any(|m| l.contains(m)))
+        .cloned()
+        .collect()
+}
+
+/// The targets a fault case writes: a table, or a file and a prefix of parts (a records
+/// directory is written only into an empty prefix, so it has no old rows to keep).
+fn targets(b: &Backend, stem: &str) -> Vec<Target> {
+    b.targets_named(stem)
+        .into_iter()
+        .filter(|t| !t.is_records_dir())
+        .collect()
+}
+
+/// The target holds its `OLD` rows again.
+async fn reset(client: &mut Client, target: &Target) {
+    let rows = move_into(
+        client,
+        generated(OLD),
+        target.write(ExistingTable::DropAndRecreate),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}: resetting: {e}", target.name));
+    assert_eq!(rows, OLD);
+}
+
+/// After a fault, once it settles (a dropped write rolls back on its own time): exactly the
+/// old rows and the old listing (what was staged is gone), or exactly the new rows and nothing
+/// staged; whether the new rows. A fault may land after the gateway committed but before the
+/// client heard, so what the client saw does not decide which.
+async fn old_or_new(
+    b: &Backend,
+    client: &mut Client,
+    target: &Target,
+    before: &[String],
+    what: &str,
+) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = b.state();
+        let sum = checksum(client, target).await;
+        if state == before && sum == Ok(sum_to(OLD)) {
+            return false;
+        }
+        if sum == Ok(sum_to(NEW)) && staged(&state).is_empty() {
+            return true;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}: {}: {what}: neither the old rows nor the new: {sum:?}, {state:?} (before: {before:?})",
+            b.label,
+            target.name
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Tally {
+    fn add(&mut self, new: bool) {
+        self.cut += usize::from(!new);
+        self.finished_first += usize::from(new);
+    }
+}
+
+/// The time a move of `NEW` rows takes here, from a first move done whole: faults fall in
+/// 0..1.5 times it, so some land after the end.
+async fn move_time(client: &mut Client, target: &Target) -> Duration {
+    let started = std::time::Instant::now();
+    let rows = move_into(
+        client,
+        generated(NEW),
+        target.write(ExistingTable::DropAndRecreate),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{}: {e}", target.name));
+    assert_eq!(rows, NEW);
+    started.elapsed()
+}
+
+/// The client goes away (its move call dropped: a Ctrl-C) at a random point of the move.
+pub async fn a_client_leaving(b: &Backend) -> Tally {
+    let mut points = Points::new(&format!("{}: a client leaving", b.label));
+    let mut tally = Tally::default();
+    let mut client = b.client().await;
+    for target in targets(b, "client_leaving") {
+        let took = move_time(&mut client, &target).await;
+        for run in 0..runs() {
+            reset(&mut client, &target).await;
+            let before = b.state();
+            let at = Duration::from_micros(points.below(took.as_micros() as u64 * 3 / 2));
+            let mut mover = b.client().await;
+            let write = move_into(
+                &mut mover,
+                generated(NEW),
+                target.write(ExistingTable::DropAndRecreate),
+            );
+            tokio::select! {
+                done = write => { done.unwrap_or_else(|e| panic!("{}: {e}", target.name)); }
+                () = tokio::time::sleep(at) => {}
+            };
+            drop(mover);
+            let what = format!("run {run}, left after {at:?}");
+            tally.add(old_or_new(b, &mut client, &target, &before, &what).await);
+        }
+    }
+    tally
+}
+
+/// The gateway is killed (SIGKILL: no chance to clean up) at a random point of the move, and
+/// started again: what it staged is swept at its start.
+pub async fn a_gateway_killed(b: &mut Backend) -> Tally {
+    let mut points = Points::new(&format!("{}: a gateway killed", b.label));
+    let mut tally = Tally::default();
+    for target in targets(b, "gateway_killed") {
+        let mut client = b.client().await;
+        let took = move_time(&mut client, &target).await;
+        for run in 0..runs() {
+            let mut client = b.client().await;
+            reset(&mut client, &target).await;
+            let before = b.state();
+            let at = Duration::from_micros(points.below(took.as_micros() as u64 * 3 / 2));
+            let write = move_into(
+                &mut client,
+                generated(NEW),
+                target.write(ExistingTable::DropAndRecreate),
+            );
+            // Killed at `at` whether or not the move has ended: a kill after the commit must
+            // leave the new rows.
+            tokio::select! {
+                _ = write => {}
+                () = tokio::time::sleep(at) => {}
+            };
+            b.restart();
+            let mut client = b.client().await;
+            let what = format!("run {run}, killed after {at:?}");
+            tally.add(old_or_new(b, &mut client, &target, &before, &what).await);
+        }
+    }
+    tally
+}
+
+/// The connection between the gateway and its database is cut (as a network failure would)
+/// after a random number of the bytes a move sends and receives.
+pub async fn a_database_connection_cut(b: &Backend, proxy: &CuttingProxy) -> Tally {
+    let mut points = Points::new(&format!("{}: a database connection cut", b.label));
+    let mut tally = Tally::default();
+    let mut client = b.client().await;
+    for target in targets(b, "connection_cut") {
+        // A move of NEW rows of about 210 bytes each: cuts fall in 0..1.5 times its bytes.
+        move_time(&mut client, &target).await;
+        for run in 0..runs() {
+            reset(&mut client, &target).await;
+            let before = b.state();
+            let cuts = proxy.cuts();
+            let at = points.below(NEW * 210 * 3 / 2);
+            proxy.arm(at);
+            let done = move_into(
+                &mut client,
+                generated(NEW),
+                target.write(ExistingTable::DropAndRecreate),
+            )
+            .await;
+            proxy.disarm();
+            assert!(
+                done.is_ok() || proxy.cuts() > cuts,
+                "{}: run {run}: failed with no cut: {done:?}",
+                b.label
+            );
+            let what = format!("run {run}, cut after {at} bytes");
+            let new = old_or_new(b, &mut client, &target, &before, &what).await;
+            assert_eq!(new, done.is_ok(), "{}: {what}: {done:?}", b.label);
+            tally.add(new);
+        }
+    }
+    tally
+}
+
+/// Postgres or MariaDB behind a [`CuttingProxy`]: the gateway reaches it only through the
+/// proxy; the checks look at it directly.
+pub fn through_a_proxy(postgres: bool) -> (Backend, CuttingProxy) {
+    let port = |url: &str| -> u16 {
+        let after = url.rsplit_once(':').unwrap().1;
+        after.split('/').next().unwrap().parse().unwrap()
+    };
+    if postgres {
+        let pg = Postgres::start();
+        let url = pg.url();
+        let proxy = CuttingProxy::start(([127, 0, 0, 1], port(&url)).into());
+        let proxied = url.replace(
+            &format!(":{}/", port(&url)),
+            &format!(":{}/", proxy.addr.port()),
+        );
+        let config = Backend::database_config("t", &proxied, "PG_TEST_PASSWORD", "");
+        let envs = [("PG_TEST_PASSWORD", Postgres::PASSWORD)];
+        let b = Backend::start(
+            "Postgres through a proxy",
+            Store::Postgres(pg),
+            &config,
+            &envs,
+        );
+        (b, proxy)
+    } else {
+        let db = Mariadb::start();
+        // mysql_async would leave 127.0.0.1 for the server's socket, round the proxy.
+        let url = db.url() + "?prefer_socket=false";
+        let proxy = CuttingProxy::start(([127, 0, 0, 1], port(&url)).into());
+        let proxied = url.replace(
+            &format!(":{}/", port(&url)),
+            &format!(":{}/", proxy.addr.port()),
+        );
+        let config = Backend::database_config("t", &proxied, "MARIA_PASSWORD", "");
+        let envs = [("MARIA_PASSWORD", Mariadb::PASSWORD)];
+        let b = Backend::start(
+            "MariaDB through a proxy",
+            Store::Mariadb(db),
+            &config,
+            &envs,
+        );
+        (b, proxy)
+    }
+}
