@@ -49,18 +49,15 @@ async fn postgres() {
     );
 }
 
-/// Not killed yet: a killed gateway leaves its `mover_stage_` table, and none sweeps it
-/// (ROADMAP.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn mariadb() {
-    let (b, proxy) = faults::through_a_proxy(false);
-    said(
-        b.label,
-        "a client leaving",
-        &faults::a_client_leaving(&b).await,
-    );
+    let (mut b, proxy) = faults::through_a_proxy(false);
+    let left = faults::a_client_leaving(&b).await;
+    said(b.label, "a client leaving", &left);
     let cut = faults::a_database_connection_cut(&b, &proxy).await;
     said(b.label, "a connection cut", &cut);
+    let killed = faults::a_gateway_killed(&mut b).await;
+    said(b.label, "a gateway killed", &killed);
 }
 
 /// Not killed yet: object_store's local uploads stage in `NAME#N` files, which a killed

@@ -76,6 +76,61 @@ impl Drop for Staging {
     }
 }
 
+/// A staging (or replaced) table's name: `PREFIX<connection>_<user tag>_<random>`, the server's
+/// id of the connection that loads it and a tag of the user that connection logged in as. A
+/// gateway killed mid-load leaves the table behind and no record of it; the name alone lets
+/// any gateway of that user tell, from the server's process list, that its load is over
+/// ([`sweep_orphans`]).
+fn stage_name(prefix: &str, connection: u32, user: &str) -> String {
+    random_name(&format!("{prefix}{connection}_{}_", user_tag(user)))
+}
+
+/// Four hex digits of the user's name: a user sees only its own connections in the process
+/// list (without the PROCESS privilege), so it judges only its own tables.
+fn user_tag(user: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(user.as_bytes());
+    format!("{:02x}{:02x}", hash[0], hash[1])
+}
+
+/// Drop the staging and replaced tables of loads that are over: tables named by
+/// [`stage_name`] for this user whose connection the server no longer lists. How many.
+pub(super) async fn sweep_orphans(mysql: &Mysql) -> Result<usize> {
+    let mut conn = mysql.connect().await?;
+    let tag = user_tag(&mysql.user());
+    let sql = "SELECT table_schema, table_name FROM information_schema.tables \
+               WHERE table_name LIKE 'mover\\_stage\\_%' OR table_name LIKE 'mover\\_old\\_%'";
+    let tables: Vec<(String, String)> = conn.query(sql).await.map_err(|e| db_error(e, sql))?;
+    let sql = "SELECT ID FROM information_schema.PROCESSLIST";
+    let live: std::collections::HashSet<u64> = conn
+        .query(sql)
+        .await
+        .map_err(|e| db_error(e, sql))?
+        .into_iter()
+        .collect();
+    let mut dropped = 0;
+    for (database, name) in tables {
+        let rest = name
+            .strip_prefix("mover_stage_")
+            .or_else(|| name.strip_prefix("mover_old_"))
+            .unwrap_or_default();
+        let fields: Vec<&str> = rest.split('_').collect();
+        let [id, user, _random] = fields.as_slice() else {
+            continue; // not named by stage_name: not ours to judge
+        };
+        let Ok(id) = id.parse::<u64>() else { continue };
+        if *user != tag || live.contains(&id) {
+            continue;
+        }
+        let table = Table { database, name };
+        let sql = format!("DROP TABLE IF EXISTS {}", table.quoted());
+        conn.query_drop(&sql).await.map_err(|e| db_error(e, &sql))?;
+        tracing::info!(%table, "dropped the staging table of a load whose connection is gone");
+        dropped += 1;
+    }
+    Ok(dropped)
+}
+
 pub(super) fn random_name(prefix: &str) -> String {
     let mut bytes = [0u8; 8];
     rustls::crypto::aws_lc_rs::default_provider()
@@ -215,7 +270,10 @@ impl<'a> Load<'a> {
     /// Create a staging table (`definition`: column list or `LIKE target`), load it, and swap
     /// it in with one RENAME TABLE (`replace`: the target exists and is dropped after).
     async fn through_staging(mut self, definition: &str, replace: bool) -> Result<WriteReport> {
-        let stage = self.table.sibling(random_name("mover_stage_"));
+        let user = self.mysql.user();
+        let stage = self
+            .table
+            .sibling(stage_name("mover_stage_", self.conn.id(), &user));
         let mut guard = Staging {
             mysql: self.mysql.clone(),
             table: stage.clone(),
@@ -238,7 +296,9 @@ impl<'a> Load<'a> {
             }
         };
         let swap = if replace {
-            let old = self.table.sibling(random_name("mover_old_"));
+            let old = self
+                .table
+                .sibling(stage_name("mover_old_", self.conn.id(), &user));
             // Guarded before the swap runs: a load cancelled once the server has swapped
             // (before or after its answer) left the replaced table behind (the fault suite).
             let replaced = Staging {

@@ -189,6 +189,12 @@ impl Mysql {
         })
     }
 
+    /// The user it logs in as.
+    fn user(&self) -> String {
+        let opts = self.opts.read().unwrap_or_else(|p| p.into_inner());
+        opts.user().unwrap_or_default().to_string()
+    }
+
     async fn connect(&self) -> Result<Conn> {
         self.connect_with(|opts| opts).await
     }
@@ -498,6 +504,12 @@ impl Connector for Mysql {
     /// batch being built; the catalog is read on a mysql_async connection.
     async fn open_read(&self, spec: &ReadSpec) -> Result<(SchemaRef, BatchStream)> {
         self.read(spec).await
+    }
+
+    /// The staging tables of loads a killed gateway left (not writes in parts: MySQL's are
+    /// spooled on the gateway's disk); they have no expiry, only a connection that is gone.
+    async fn sweep_parts(&self, _expired_before: std::time::SystemTime) -> Result<usize> {
+        load::sweep_orphans(self).await
     }
 
     async fn write(
