@@ -8,11 +8,11 @@ use mover_tests::faults::{self, Tally};
 
 fn said(backend: &str, case: &str, t: &Tally) {
     eprintln!(
-        "faults: {backend}: {case}: {} cut short, {} finished first",
-        t.cut, t.finished_first
+        "faults: {backend}: {case}: {} faults landed; {} left the old rows, {} the new",
+        t.landed, t.old, t.new
     );
     assert!(
-        t.cut > 0,
+        t.landed > 0,
         "{backend}: {case}: no fault landed inside a move"
     );
 }
@@ -40,7 +40,7 @@ async fn postgres() {
         "a client leaving",
         &faults::a_client_leaving(&b).await,
     );
-    let cut = faults::a_database_connection_cut(&b, &proxy).await;
+    let cut = faults::a_connection_cut(&b, &proxy).await;
     said(b.label, "a connection cut", &cut);
     said(
         b.label,
@@ -54,7 +54,7 @@ async fn mariadb() {
     let (mut b, proxy) = faults::through_a_proxy(false);
     let left = faults::a_client_leaving(&b).await;
     said(b.label, "a client leaving", &left);
-    let cut = faults::a_database_connection_cut(&b, &proxy).await;
+    let cut = faults::a_connection_cut(&b, &proxy).await;
     said(b.label, "a connection cut", &cut);
     let killed = faults::a_gateway_killed(&mut b).await;
     said(b.label, "a gateway killed", &killed);
@@ -75,10 +75,9 @@ async fn local_folder() {
 /// Not killed yet: a killed gateway leaves its open multipart upload (ROADMAP.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_on_moto() {
-    let b = Backend::s3();
-    said(
-        b.label,
-        "a client leaving",
-        &faults::a_client_leaving(&b).await,
-    );
+    let (b, proxy) = faults::s3_through_a_proxy();
+    let left = faults::a_client_leaving(&b).await;
+    said(b.label, "a client leaving", &left);
+    let cut = faults::a_connection_cut(&b, &proxy).await;
+    said(b.label, "a connection cut", &cut);
 }

@@ -55,11 +55,14 @@ impl Points {
     }
 }
 
-/// What the faults of a case met: the move cut short, or already done.
+/// What the faults of a case left: the old rows, or the new (a fault after the commit, or one
+/// the gateway rode out: a request retried after a reset). `landed`: faults that hit a
+/// connection the move used (the cut case; else those that left the old rows).
 #[derive(Debug, Default)]
 pub struct Tally {
-    pub cut: usize,
-    pub finished_first: usize,
+    pub old: usize,
+    pub new: usize,
+    pub landed: usize,
 }
 
 /// Rows and the sum of their ids: the dataset's checksum.
@@ -161,8 +164,9 @@ async fn old_or_new(
 
 impl Tally {
     fn add(&mut self, new: bool) {
-        self.cut += usize::from(!new);
-        self.finished_first += usize::from(new);
+        self.old += usize::from(!new);
+        self.new += usize::from(new);
+        self.landed += usize::from(!new);
     }
 }
 
@@ -243,10 +247,11 @@ pub async fn a_gateway_killed(b: &mut Backend) -> Tally {
     tally
 }
 
-/// The connection between the gateway and its database is cut (as a network failure would)
-/// after a random number of the bytes a move sends and receives.
-pub async fn a_database_connection_cut(b: &Backend, proxy: &CuttingProxy) -> Tally {
-    let mut points = Points::new(&format!("{}: a database connection cut", b.label));
+/// A connection between the gateway and the store (a database, an S3 server) is cut, as a
+/// network failure or a server's reset would, after a random number of the bytes a move sends
+/// and receives. A database write fails and rolls back; an S3 request may be retried.
+pub async fn a_connection_cut(b: &Backend, proxy: &CuttingProxy) -> Tally {
+    let mut points = Points::new(&format!("{}: a connection cut", b.label));
     let mut tally = Tally::default();
     let mut client = b.client().await;
     for target in targets(b, "connection_cut") {
@@ -265,18 +270,36 @@ pub async fn a_database_connection_cut(b: &Backend, proxy: &CuttingProxy) -> Tal
             )
             .await;
             proxy.disarm();
+            let landed = proxy.cuts() > cuts;
             assert!(
-                done.is_ok() || proxy.cuts() > cuts,
+                done.is_ok() || landed,
                 "{}: run {run}: failed with no cut: {done:?}",
                 b.label
             );
             let what = format!("run {run}, cut after {at} bytes");
             let new = old_or_new(b, &mut client, &target, &before, &what).await;
             assert_eq!(new, done.is_ok(), "{}: {what}: {done:?}", b.label);
-            tally.add(new);
+            tally.old += usize::from(!new);
+            tally.new += usize::from(new);
+            tally.landed += usize::from(landed);
         }
     }
     tally
+}
+
+/// S3 (moto) behind a [`CuttingProxy`], as [`through_a_proxy`].
+pub fn s3_through_a_proxy() -> (Backend, CuttingProxy) {
+    let s3 = crate::S3Server::start();
+    s3.create_bucket(crate::contract::BUCKET);
+    let port: u16 = s3.endpoint.rsplit_once(':').unwrap().1.parse().unwrap();
+    let proxy = CuttingProxy::start(([127, 0, 0, 1], port).into());
+    let config = s3
+        .bucket_config("t", &format!("s3://{}/under", crate::contract::BUCKET))
+        .replace(&s3.endpoint, &format!("http://{}", proxy.addr))
+        + "part_size_mb = 1\n";
+    let envs = crate::S3Server::envs();
+    let b = Backend::start("S3 (moto) through a proxy", Store::S3(s3), &config, &envs);
+    (b, proxy)
 }
 
 /// Postgres or MariaDB behind a [`CuttingProxy`]: the gateway reaches it only through the
