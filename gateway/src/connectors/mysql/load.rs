@@ -110,16 +110,7 @@ pub(super) async fn sweep_orphans(mysql: &Mysql) -> Result<usize> {
         .collect();
     let mut dropped = 0;
     for (database, name) in tables {
-        let rest = name
-            .strip_prefix("mover_stage_")
-            .or_else(|| name.strip_prefix("mover_old_"))
-            .unwrap_or_default();
-        let fields: Vec<&str> = rest.split('_').collect();
-        let [id, user, _random] = fields.as_slice() else {
-            continue; // not named by stage_name: not ours to judge
-        };
-        let Ok(id) = id.parse::<u64>() else { continue };
-        if *user != tag || live.contains(&id) {
+        if stage_connection(&name, &tag).is_none_or(|id| live.contains(&id)) {
             continue;
         }
         let table = Table { database, name };
@@ -129,6 +120,19 @@ pub(super) async fn sweep_orphans(mysql: &Mysql) -> Result<usize> {
         dropped += 1;
     }
     Ok(dropped)
+}
+
+/// The connection a table named by [`stage_name`] for the user tagged `tag` was made by;
+/// `None` for any other name (not ours to judge).
+fn stage_connection(name: &str, tag: &str) -> Option<u64> {
+    let rest = name
+        .strip_prefix("mover_stage_")
+        .or_else(|| name.strip_prefix("mover_old_"))?;
+    let fields: Vec<&str> = rest.split('_').collect();
+    match fields.as_slice() {
+        [id, user, random] if *user == tag && !random.is_empty() => id.parse().ok(),
+        _ => None,
+    }
 }
 
 pub(super) fn random_name(prefix: &str) -> String {
@@ -534,4 +538,26 @@ fn load_columns(schema: &Schema, bits: &[bool]) -> (Vec<String>, String) {
         format!(" SET {}", set.join(", "))
     };
     (columns, set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_name_tells_its_connection_to_its_user_only() {
+        let tag = user_tag("mover");
+        let name = stage_name("mover_stage_", 651, "mover");
+        assert_eq!(stage_connection(&name, &tag), Some(651));
+        let old = stage_name("mover_old_", 7, "mover");
+        assert_eq!(stage_connection(&old, &tag), Some(7));
+        // Another user's, an older name without a connection, someone else's table.
+        assert_eq!(
+            stage_connection(&stage_name("mover_stage_", 651, "other"), &tag),
+            None
+        );
+        assert_eq!(stage_connection("mover_stage_0ec0fbf1165ddd7e", &tag), None);
+        assert_eq!(stage_connection("orders", &tag), None);
+        assert!(name.len() <= 64, "a MySQL identifier: {name}");
+    }
 }
