@@ -170,19 +170,23 @@ impl Tally {
     }
 }
 
-/// The time a move of `NEW` rows takes here, from a first move done whole: faults fall in
-/// 0..1.5 times it, so some land after the end.
+/// The time a move of `NEW` rows takes here: the quicker of two moves done whole (the first
+/// pays for warming up). Faults fall in 0..1.5 times it, so some land after the end.
 async fn move_time(client: &mut Client, target: &Target) -> Duration {
-    let started = std::time::Instant::now();
-    let rows = move_into(
-        client,
-        generated(NEW),
-        target.write(ExistingTable::DropAndRecreate),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{}: {e}", target.name));
-    assert_eq!(rows, NEW);
-    started.elapsed()
+    let mut quickest = Duration::MAX;
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let rows = move_into(
+            client,
+            generated(NEW),
+            target.write(ExistingTable::DropAndRecreate),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", target.name));
+        assert_eq!(rows, NEW);
+        quickest = quickest.min(started.elapsed());
+    }
+    quickest
 }
 
 /// The client goes away (its move call dropped: a Ctrl-C) at a random point of the move.
@@ -305,44 +309,28 @@ pub fn s3_through_a_proxy() -> (Backend, CuttingProxy) {
 /// Postgres or MariaDB behind a [`CuttingProxy`]: the gateway reaches it only through the
 /// proxy; the checks look at it directly.
 pub fn through_a_proxy(postgres: bool) -> (Backend, CuttingProxy) {
-    let port = |url: &str| -> u16 {
-        let after = url.rsplit_once(':').unwrap().1;
-        after.split('/').next().unwrap().parse().unwrap()
-    };
-    if postgres {
+    let (url, store, label, password) = if postgres {
         let pg = Postgres::start();
         let url = pg.url();
-        let proxy = CuttingProxy::start(([127, 0, 0, 1], port(&url)).into());
-        let proxied = url.replace(
-            &format!(":{}/", port(&url)),
-            &format!(":{}/", proxy.addr.port()),
-        );
-        let config = Backend::database_config("t", &proxied, "PG_TEST_PASSWORD", "");
-        let envs = [("PG_TEST_PASSWORD", Postgres::PASSWORD)];
-        let b = Backend::start(
-            "Postgres through a proxy",
+        let password = ("PG_TEST_PASSWORD", Postgres::PASSWORD);
+        (
+            url,
             Store::Postgres(pg),
-            &config,
-            &envs,
-        );
-        (b, proxy)
+            "Postgres through a proxy",
+            password,
+        )
     } else {
         let db = Mariadb::start();
         // mysql_async would leave 127.0.0.1 for the server's socket, round the proxy.
         let url = db.url() + "?prefer_socket=false";
-        let proxy = CuttingProxy::start(([127, 0, 0, 1], port(&url)).into());
-        let proxied = url.replace(
-            &format!(":{}/", port(&url)),
-            &format!(":{}/", proxy.addr.port()),
-        );
-        let config = Backend::database_config("t", &proxied, "MARIA_PASSWORD", "");
-        let envs = [("MARIA_PASSWORD", Mariadb::PASSWORD)];
-        let b = Backend::start(
-            "MariaDB through a proxy",
-            Store::Mariadb(db),
-            &config,
-            &envs,
-        );
-        (b, proxy)
-    }
+        let password = ("MARIA_PASSWORD", Mariadb::PASSWORD);
+        (url, Store::Mariadb(db), "MariaDB through a proxy", password)
+    };
+    let (host_port, _) = url.split_once('@').unwrap().1.split_once('/').unwrap();
+    let port: u16 = host_port.rsplit_once(':').unwrap().1.parse().unwrap();
+    let proxy = CuttingProxy::start(([127, 0, 0, 1], port).into());
+    let proxied = url.replace(host_port, &proxy.addr.to_string());
+    let config = Backend::database_config("t", &proxied, password.0, "");
+    let b = Backend::start(label, store, &config, &[password]);
+    (b, proxy)
 }
