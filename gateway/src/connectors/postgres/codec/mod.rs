@@ -44,6 +44,11 @@ pub(super) fn format_timetz(micros: i64, offset_secs: i32) -> String {
         let _ = write!(out, ".{us:06}");
     }
     let _ = write!(out, "{sign}{:02}:{:02}", off / 3600, off / 60 % 60);
+    // An offset of seconds too (Postgres keeps them; found by fuzzing, where "-00:00:30"
+    // was written "-00:00" and read back as UTC).
+    if off % 60 != 0 {
+        let _ = write!(out, ":{:02}", off % 60);
+    }
     out
 }
 
@@ -272,12 +277,17 @@ pub(super) fn parse_timetz(text: &str) -> Result<(i64, i32), String> {
     let sign = if zone.starts_with('-') { -1 } else { 1 };
     let mut parts = zone[1..].split(':');
     let h: i32 = parts.next().and_then(|h| h.parse().ok()).ok_or_else(bad)?;
-    let m: i32 = parts
-        .next()
-        .map(|m| m.parse().map_err(|_| bad()))
-        .transpose()?
-        .unwrap_or(0);
-    Ok((micros, sign * (h * 3600 + m * 60)))
+    let mut next = || {
+        parts
+            .next()
+            .map(|n| n.parse::<i32>().map_err(|_| bad()))
+            .transpose()
+    };
+    let (m, sec) = (next()?.unwrap_or(0), next()?.unwrap_or(0));
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok((micros, sign * (h * 3600 + m * 60 + sec)))
 }
 
 #[cfg(test)]
@@ -390,5 +400,9 @@ mod tests {
         assert_eq!(format_timetz(us, off), "13:45:01.250000+05:30");
         let (us, off) = parse_timetz("00:00:00-08:00").unwrap();
         assert_eq!(format_timetz(us, off), "00:00:00-08:00");
+        // An offset with seconds (found by fuzzing: it lost them).
+        assert_eq!(format_timetz(1, -30), "00:00:00.000001-00:00:30");
+        assert_eq!(parse_timetz("00:00:00.000001-00:00:30").unwrap(), (1, -30));
+        assert!(parse_timetz("00:00:00+01:02:03:04").is_err());
     }
 }
