@@ -512,6 +512,13 @@ pub fn parse_time(s: &str) -> Option<i64> {
     {
         return None;
     }
+    // Digits only: `parse` takes a sign, and "-9…" minutes overflowed (found by fuzzing).
+    if ![h, m, sec]
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
     let (h, m, sec): (i64, i64, i64) = (h.parse().ok()?, m.parse().ok()?, sec.parse().ok()?);
     if m > 59 || sec > 59 {
         return None;
@@ -552,6 +559,8 @@ mod tests {
         assert_eq!(parse_time("12:60:00"), None);
         assert_eq!(parse_time("1:2"), None);
         assert_eq!(parse_time("99999999999999:00:00"), None);
+        assert_eq!(parse_time("1:-9999999999999999:00"), None);
+        assert_eq!(parse_time("1:+5:00"), None);
     }
 
     #[test]
