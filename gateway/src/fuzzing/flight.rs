@@ -111,13 +111,26 @@ pub fn bucket_query(data: &[u8]) {
     let _ = bucket_query::parse(&String::from_utf8_lossy(data));
 }
 
+/// The ticket key of the `tickets` target.
+const KEY: [u8; 32] = [7; 32];
+
+/// `body` signed as a ticket under [`KEY`].
+pub(super) fn signed(body: &[u8]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    use prost::Message;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&KEY).expect("a key");
+    mac.update(body);
+    mover_proto::SignedTicket {
+        mac: mac.finalize().into_bytes().to_vec(),
+        body: body.to_vec(),
+    }
+    .encode_to_vec()
+}
+
 /// Tickets and prepared statements' handles as a caller sends them back: redeemed by an
 /// unauthenticated gateway (a bare `Read`), by a principal, and as a body signed with the
 /// gateway's key (past the signature, to the decoding behind it).
 pub fn tickets(data: &[u8]) {
-    use hmac::{KeyInit, Mac};
-    use prost::Message;
-    static KEY: [u8; 32] = [7; 32];
     static TICKETS: OnceLock<Tickets> = OnceLock::new();
     let tickets = TICKETS.get_or_init(|| {
         Tickets::new(KEY.to_vec(), std::time::Duration::from_secs(60)).expect("tickets")
@@ -128,14 +141,7 @@ pub fn tickets(data: &[u8]) {
             not_internal(&e, "a ticket");
         }
     }
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&KEY).expect("a key");
-    mac.update(data);
-    let signed = mover_proto::SignedTicket {
-        mac: mac.finalize().into_bytes().to_vec(),
-        body: data.to_vec(),
-    }
-    .encode_to_vec();
-    if let Err(e) = tickets.redeem(&signed, &principal) {
+    if let Err(e) = tickets.redeem(&signed(data), &principal) {
         not_internal(&e, "a signed ticket");
     }
 }

@@ -111,20 +111,30 @@ mod tests {
         }
     }
 
-    /// Writes `fuzz/seeds/`: `cargo test -p mover-gateway --lib write_seeds -- --ignored`.
-    /// Text targets start from the test suite's own files; binary ones from messages made
-    /// here by the gateway's own encoders, so the fuzzer starts past the framing.
+    /// `fuzz/seeds/` is what [`seeds::all`] makes: text targets start from the test suite's
+    /// own files, binary ones from messages the gateway's own encoders made, so the fuzzer
+    /// starts past the framing. `MOVER_WRITE_SEEDS=1 cargo test -p mover-gateway --lib
+    /// seeds_are_current` writes them anew.
     #[test]
-    #[ignore]
-    fn write_seeds() {
+    fn seeds_are_current() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let write = std::env::var_os("MOVER_WRITE_SEEDS").is_some();
         for (target, seeds) in seeds::all(&root) {
             let dir = root.join("fuzz/seeds").join(target);
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            for (i, seed) in seeds.iter().enumerate() {
-                std::fs::write(dir.join(format!("{i:03}")), seed).unwrap();
+            if write {
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                for (i, seed) in seeds.iter().enumerate() {
+                    std::fs::write(dir.join(format!("{i:03}")), seed).unwrap();
+                }
             }
+            let mut kept = inputs("seeds", target);
+            kept.sort();
+            let kept: Vec<Vec<u8>> = kept.iter().map(|p| std::fs::read(p).unwrap()).collect();
+            assert!(
+                kept == seeds,
+                "fuzz/seeds/{target} is not what seeds::all makes: run with MOVER_WRITE_SEEDS=1"
+            );
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The seeds `fuzz/seeds/` holds, made by the ignored test `write_seeds`: the test suite's own
+//! The seeds `fuzz/seeds/` holds (`seeds_are_current` checks them, and writes them anew with
+//! `MOVER_WRITE_SEEDS=1`): the test suite's own
 //! files for the text targets, and for the binary ones messages made by the gateway's own
 //! encoders (a fuzzer finds an 11-byte COPY signature or an IPC flatbuffer slowly by itself).
 
@@ -15,8 +16,6 @@ use mover_proto::{Command, ExistingTable, Read, TicketBody, Write, WritePart, co
 use prost::Message;
 
 use super::databases::pg_types;
-use crate::auth::Caller;
-use crate::auth::tickets::Tickets;
 use crate::connectors::postgres::codec;
 use crate::connectors::postgres::types::PgType;
 
@@ -159,15 +158,14 @@ fn path_read(parts: &[&str]) -> Read {
 
 fn tickets() -> Seeds {
     let read = path_read(&["demo", "main", "orders"]);
-    let issued = Tickets::new(vec![7; 32], std::time::Duration::from_secs(3600))
-        .unwrap()
-        .issue(&read, &Caller::Principal("fuzzer".into()));
+    // Expiring long after any run, so that the seeds stay the same.
     let body = TicketBody {
         read: Some(read.clone()),
         principal: "fuzzer".into(),
         expires_at: u64::MAX / 2,
-    };
-    vec![issued, read.encode_to_vec(), body.encode_to_vec()]
+    }
+    .encode_to_vec();
+    vec![super::flight::signed(&body), read.encode_to_vec(), body]
 }
 
 fn descriptors() -> Seeds {
