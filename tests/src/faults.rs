@@ -236,8 +236,8 @@ pub async fn a_gateway_killed(b: &mut Backend) -> Tally {
                 generated(NEW),
                 target.write(ExistingTable::DropAndRecreate),
             );
-            // Killed at `at` whether or not the move has ended: a kill after the commit must
-            // leave the new rows.
+            // Killed at `at`, or at once if the move ended first: a kill after the commit
+            // must leave the new rows.
             tokio::select! {
                 _ = write => {}
                 () = tokio::time::sleep(at) => {}
