@@ -119,16 +119,21 @@ fn targets(b: &Backend, stem: &str) -> Vec<Target> {
         .collect()
 }
 
-/// The target holds its `OLD` rows again.
-async fn reset(client: &mut Client, target: &Target) {
-    let rows = move_into(
+/// The target replaced, whole and with no fault, by `rows` generated rows.
+async fn replace(client: &mut Client, target: &Target, rows: u64) {
+    let moved = move_into(
         client,
-        generated(OLD),
+        generated(rows),
         target.write(ExistingTable::DropAndRecreate),
     )
     .await
-    .unwrap_or_else(|e| panic!("{}: resetting: {e}", target.name));
-    assert_eq!(rows, OLD);
+    .unwrap_or_else(|e| panic!("{}: a move of {rows} rows with no fault: {e}", target.name));
+    assert_eq!(moved, rows);
+}
+
+/// The target holds its `OLD` rows again.
+async fn reset(client: &mut Client, target: &Target) {
+    replace(client, target, OLD).await;
 }
 
 /// After a fault, once it settles (a dropped write rolls back on its own time): exactly the
@@ -176,14 +181,7 @@ async fn move_time(client: &mut Client, target: &Target) -> Duration {
     let mut quickest = Duration::MAX;
     for _ in 0..2 {
         let started = std::time::Instant::now();
-        let rows = move_into(
-            client,
-            generated(NEW),
-            target.write(ExistingTable::DropAndRecreate),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e}", target.name));
-        assert_eq!(rows, NEW);
+        replace(client, target, NEW).await;
         quickest = quickest.min(started.elapsed());
     }
     quickest
