@@ -60,24 +60,22 @@ async fn mariadb() {
     said(b.label, "a gateway killed", &killed);
 }
 
-/// Not killed yet: object_store's local uploads stage in `NAME#N` files, which a killed
-/// gateway leaves and none sweeps (ROADMAP.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn local_folder() {
-    let b = Backend::local();
-    said(
-        b.label,
-        "a client leaving",
-        &faults::a_client_leaving(&b).await,
-    );
+    let mut b = faults::local_folder();
+    let left = faults::a_client_leaving(&b).await;
+    said(b.label, "a client leaving", &left);
+    let killed = faults::a_gateway_killed(&mut b).await;
+    said(b.label, "a gateway killed", &killed);
 }
 
-/// Not killed yet: a killed gateway leaves its open multipart upload (ROADMAP.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_on_moto() {
-    let (b, proxy) = faults::s3_through_a_proxy();
+    let (mut b, proxy) = faults::s3_through_a_proxy();
     let left = faults::a_client_leaving(&b).await;
     said(b.label, "a client leaving", &left);
     let cut = faults::a_connection_cut(&b, &proxy).await;
     said(b.label, "a connection cut", &cut);
+    let killed = faults::a_gateway_killed(&mut b).await;
+    said(b.label, "a gateway killed", &killed);
 }

@@ -544,6 +544,7 @@ impl Config {
             base_dir: self.base_dir.clone(),
             batch_rows: self.server.batch_rows,
             hold: std::time::Duration::from_secs(self.server.ticket_ttl_seconds),
+            write_ttl: std::time::Duration::from_secs(self.server.max_write_ttl_seconds),
         }
     }
 }

@@ -99,8 +99,13 @@ impl Backend {
 
     /// A local folder (`file://`), with parts of 1 MiB.
     pub fn local() -> Self {
-        let config = "[buckets.t]\nurl = \"file://data/t\"\npart_size_mb = 1\n";
-        let b = Self::start("local folder", Store::Local("data/t".into()), config, &[]);
+        Self::local_with("")
+    }
+
+    /// [`Backend::local`], with `extra` config after the bucket's.
+    pub(crate) fn local_with(extra: &str) -> Self {
+        let config = format!("[buckets.t]\nurl = \"file://data/t\"\npart_size_mb = 1\n{extra}");
+        let b = Self::start("local folder", Store::Local("data/t".into()), &config, &[]);
         if let Store::Local(dir) = &b.store {
             std::fs::create_dir_all(dir).unwrap();
         }

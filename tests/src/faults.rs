@@ -95,8 +95,9 @@ fn sum_to(n: u64) -> (u64, i64) {
 /// What a store's state lists that a write stages: staging tables, hidden parts, spool and
 /// temporary files, open multipart uploads.
 fn staged(state: &[String]) -> Vec<String> {
-    const MARKS: [&str; 6] = [
+    const MARKS: [&str; 7] = [
         "_staging-",
+        "_committing-",
         "mover_stage",
         "mover_old",
         "#",
@@ -187,6 +188,28 @@ async fn move_time(client: &mut Client, target: &Target) -> Duration {
     quickest
 }
 
+/// S3 holds no open upload, not even one with no part yet (which [`old_or_new`] lets pass:
+/// see [`Backend::state`]): the killed gateway's successor aborted it (within its second
+/// sweep, 5 s after its start).
+async fn no_upload_left_open(b: &Backend, what: &str) {
+    let Store::S3(s3) = &b.store else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let open = s3.pending_uploads_with_parts(crate::contract::BUCKET);
+        if open.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}: {what}: uploads left open: {open:?}",
+            b.label
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The client goes away (its move call dropped: a Ctrl-C) at a random point of the move.
 pub async fn a_client_leaving(b: &Backend) -> Tally {
     let mut points = Points::new(&format!("{}: a client leaving", b.label));
@@ -244,6 +267,7 @@ pub async fn a_gateway_killed(b: &mut Backend) -> Tally {
             let mut client = b.client().await;
             let what = format!("run {run}, killed after {at:?}");
             tally.add(old_or_new(b, &mut client, &target, &before, &what).await);
+            no_upload_left_open(b, &what).await;
         }
     }
     tally
@@ -289,7 +313,18 @@ pub async fn a_connection_cut(b: &Backend, proxy: &CuttingProxy) -> Tally {
     tally
 }
 
-/// S3 (moto) behind a [`CuttingProxy`], as [`through_a_proxy`].
+/// Writes whose staged parts and open uploads expire at once, and are swept once expired: what
+/// a killed gateway left is gone at its successor's second sweep, 5 s after its start.
+const SWEPT_AT_ONCE: &str =
+    "[server]\nwrite_ttl_seconds = 1\nmax_write_ttl_seconds = 1\nstale_parts_grace_seconds = 0\n";
+
+/// A local folder whose killed writers' leftovers are swept at once.
+pub fn local_folder() -> Backend {
+    Backend::local_with(SWEPT_AT_ONCE)
+}
+
+/// S3 (moto) behind a [`CuttingProxy`], as [`through_a_proxy`]; what killed writers left is
+/// swept at once.
 pub fn s3_through_a_proxy() -> (Backend, CuttingProxy) {
     let s3 = crate::S3Server::start();
     s3.create_bucket(crate::contract::BUCKET);
@@ -298,7 +333,8 @@ pub fn s3_through_a_proxy() -> (Backend, CuttingProxy) {
     let config = s3
         .bucket_config("t", &format!("s3://{}/under", crate::contract::BUCKET))
         .replace(&s3.endpoint, &format!("http://{}", proxy.addr))
-        + "part_size_mb = 1\n";
+        + "part_size_mb = 1\n"
+        + SWEPT_AT_ONCE;
     let envs = crate::S3Server::envs();
     let b = Backend::start("S3 (moto) through a proxy", Store::S3(s3), &config, &envs);
     (b, proxy)

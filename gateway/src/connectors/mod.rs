@@ -329,6 +329,10 @@ pub struct Setup {
     /// How long what a partitioned read's parts share (a Postgres snapshot) is held: as long
     /// as the tickets that name the parts live.
     pub hold: std::time::Duration,
+    /// The longest a write may stay open (`server.max_write_ttl_seconds`): what a single
+    /// write stages is named to expire then, and an upload open longer (and the sweep grace)
+    /// is taken for a killed gateway's.
+    pub write_ttl: std::time::Duration,
 }
 
 impl Setup {

@@ -3,7 +3,13 @@
 //! in hex). A gateway killed before a write's commit or abort leaves its staged parts behind,
 //! and no record of them; the name alone tells any gateway that comes upon one that its write
 //! is over, so it can be removed ([`crate::connectors::Connector::sweep_parts`]).
+//!
+//! A sweep may come upon what this process is still writing (a single write outliving the
+//! expiry it named, an upload's temporary file): [`Live`] holds those names, and sweeps here
+//! leave them.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The stage name of `attempt` of `partition` of the write `write`, which expires at
@@ -45,6 +51,58 @@ pub fn is_stale(stage: &str, separator: char, expired_before: SystemTime) -> boo
     expiry(stage, separator).is_some_and(|at| at < expired_before)
 }
 
+/// The names (stages, objects being uploaded) this process is writing now, each with how many
+/// holders it has.
+static LIVE: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+/// A name held as this process's own while the guard lives: clones hold it too.
+#[derive(Clone)]
+pub struct Live {
+    _held: Arc<LiveName>,
+}
+
+struct LiveName(String);
+
+impl Live {
+    pub fn hold(name: impl Into<String>) -> Self {
+        let name = name.into();
+        let mut live = LIVE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *live
+            .get_or_insert_default()
+            .entry(name.clone())
+            .or_default() += 1;
+        Self {
+            _held: Arc::new(LiveName(name)),
+        }
+    }
+
+    /// Whether this process is writing `name` now.
+    pub fn holds(name: &str) -> bool {
+        let live = LIVE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        live.as_ref().is_some_and(|m| m.contains_key(name))
+    }
+}
+
+impl Drop for LiveName {
+    fn drop(&mut self) {
+        let mut live = LIVE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(map) = live.as_mut()
+            && let Some(n) = map.get_mut(&self.0)
+        {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.0);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +127,19 @@ mod tests {
         ] {
             assert_eq!(expiry(other, '_'), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_live_name_is_held_while_any_of_its_guards_lives() {
+        let name = "live-test-7f3a";
+        assert!(!Live::holds(name));
+        let first = Live::hold(name);
+        let again = Live::hold(name);
+        let clone = first.clone();
+        drop(first);
+        drop(again);
+        assert!(Live::holds(name));
+        drop(clone);
+        assert!(!Live::holds(name));
     }
 }

@@ -208,6 +208,7 @@ fn scratch_bucket() -> &'static (std::path::PathBuf, Bucket) {
             base_dir: folder.clone(),
             batch_rows: 100,
             hold: std::time::Duration::from_secs(60),
+            write_ttl: std::time::Duration::from_secs(3600),
         };
         let bucket = Bucket::open("fuzz", &options, &setup).expect("a local bucket");
         (folder, bucket)

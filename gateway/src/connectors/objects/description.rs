@@ -107,21 +107,25 @@ impl Description {
     }
 
     /// Write the description of `files` (the directory's data files in order, by name and
-    /// size) into `key`: the format and schema files first, a `_format_` of the other kind or
-    /// a schema this one lacks removed, and the manifest last, so a reader never finds a
-    /// manifest before the files it names. Each file is one put, which every store makes
-    /// visible whole or not at all. Each file written is added to `staged` when one is given
-    /// (a new directory's, removed if the write fails); otherwise what it replaced is gone.
+    /// size) into `key`, as [`Rendered::write`] does.
     pub(super) async fn write(
         &self,
         bucket: &Bucket,
         key: &Key,
         files: &[(String, u64)],
-        mut staged: Option<&mut Staged>,
+        staged: Option<&mut Staged>,
     ) -> Result<()> {
-        let json = |doc: &Value| serde_json::to_vec(doc).expect("JSON");
+        self.render(bucket, key, files)
+            .write(bucket, key, staged)
+            .await
+    }
+
+    /// The files that describe `files` (the directory's data files in order, by name and
+    /// size) in `key`.
+    pub(super) fn render(&self, bucket: &Bucket, key: &Key, files: &[(String, u64)]) -> Rendered {
+        let json = |doc: &Value| serde_json::to_string(doc).expect("JSON");
         let format_doc = match &self.format {
-            DirFormat::Parquet | DirFormat::Avro => Vec::new(),
+            DirFormat::Parquet | DirFormat::Avro => String::new(),
             DirFormat::Delimited(hints) => json(
                 &json!({"type": "delimited", "variant": self.variant, "hints": hints.to_json()}),
             ),
@@ -131,22 +135,63 @@ impl Description {
             "mandatory": true,
             "meta": {"content_length": size},
         })).collect::<Vec<_>>()});
+        Rendered {
+            format_file: self.format_file().to_string(),
+            format_doc,
+            schema: self.schema_doc.as_ref().map(json),
+            manifest: json(&manifest),
+        }
+    }
+}
+
+/// A description's files, as they are written: kept in a commit record
+/// ([`super::commit`]) until they are.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Rendered {
+    format_file: String,
+    format_doc: String,
+    schema: Option<String>,
+    manifest: String,
+}
+
+impl Rendered {
+    /// Write the description into `key`: the format and schema files first, a `_format_` of
+    /// the other kind or a schema this one lacks removed, and the manifest last, so a reader
+    /// never finds a manifest before the files it names. Each file is one put, which every
+    /// store makes visible whole or not at all. Each file written is added to `staged` when
+    /// one is given (a new directory's, removed if the write fails); otherwise what it
+    /// replaced is gone.
+    pub(super) async fn write(
+        &self,
+        bucket: &Bucket,
+        key: &Key,
+        mut staged: Option<&mut Staged>,
+    ) -> Result<()> {
+        let format_file = FORMATS
+            .into_iter()
+            .find(|f| *f == self.format_file)
+            .ok_or_else(|| Error::internal(format!("no format file {}", self.format_file)))?;
         let mut written = |path: Path| {
             if let Some(staged) = staged.as_deref_mut() {
                 staged.add(path);
             }
         };
-        written(put(bucket, key, self.format_file(), format_doc).await?);
-        match &self.schema_doc {
-            Some(doc) => written(put(bucket, key, SCHEMA, json(doc)).await?),
+        written(
+            put(
+                bucket,
+                key,
+                format_file,
+                self.format_doc.clone().into_bytes(),
+            )
+            .await?,
+        );
+        match &self.schema {
+            Some(doc) => written(put(bucket, key, SCHEMA, doc.clone().into_bytes()).await?),
             None => remove(bucket, key, &[SCHEMA]).await,
         }
-        let others: Vec<&str> = FORMATS
-            .into_iter()
-            .filter(|f| *f != self.format_file())
-            .collect();
+        let others: Vec<&str> = FORMATS.into_iter().filter(|f| *f != format_file).collect();
         remove(bucket, key, &others).await;
-        written(put(bucket, key, MANIFEST, json(&manifest)).await?);
+        written(put(bucket, key, MANIFEST, self.manifest.clone().into_bytes()).await?);
         Ok(())
     }
 }
@@ -154,6 +199,8 @@ impl Description {
 /// Put `bytes` as the file `name` of the directory `key`.
 async fn put(bucket: &Bucket, key: &Key, name: &str, bytes: Vec<u8>) -> Result<Path> {
     let path = in_dir(key, name)?;
+    // A local folder's put writes a temporary file first: a sweep must leave it.
+    let _live = crate::connectors::stages::Live::hold(path.as_ref());
     bucket
         .store
         .put(&path, bytes.into())

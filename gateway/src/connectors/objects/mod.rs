@@ -4,6 +4,7 @@
 //! and HTTP take the same path: [`stores`] builds the store from the config, [`keys`] confines
 //! names to it, [`read`] and [`write`] stream the formats of [`crate::records`] over it.
 
+mod commit;
 mod description;
 mod keys;
 pub mod options;
@@ -11,6 +12,7 @@ mod read;
 mod records_dir;
 mod staged;
 mod stores;
+mod uploads;
 mod write;
 
 use std::sync::Arc;
@@ -54,6 +56,12 @@ pub struct Bucket {
     /// The bucket's URL (`file:///abs/dir`, `s3://bucket/prefix`): records manifests name
     /// their files by it, as Records Mover does.
     base_url: String,
+    /// How long a single write's staged parts are its own ([`Setup::write_ttl`]).
+    write_ttl: std::time::Duration,
+    /// A local bucket's folder: a sweep looks in it for the temporary files of uploads.
+    local_dir: Option<std::path::PathBuf>,
+    /// What lists the uploads killed writers left open.
+    uploads: Option<Arc<uploads::OpenUploads>>,
 }
 
 impl Bucket {
@@ -88,6 +96,12 @@ impl Bucket {
             max_line_bytes: config.max_line_mb.max(1).saturating_mul(1024 * 1024),
             max_expansion: config.max_expansion.max(1),
             base_url,
+            write_ttl: setup.write_ttl,
+            local_dir: match &target {
+                BucketTarget::Local(dir) => Some(dir.clone()),
+                _ => None,
+            },
+            uploads: built.uploads.map(Arc::new),
         })
     }
 

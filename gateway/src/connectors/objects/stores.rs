@@ -17,6 +17,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, ObjectStore};
 
 use super::options::{BucketTarget, Options as BucketConfig};
+use super::uploads::OpenUploads;
 use crate::error::{Context, Error, Result};
 
 /// The chunks a local file is read in.
@@ -26,9 +27,13 @@ const LOCAL_CHUNK_BYTES: usize = 1024 * 1024;
 pub struct Built {
     pub store: Arc<dyn ObjectStore>,
     pub writable: bool,
+    /// What lists the uploads a killed writer left open (S3's: other stores have no such
+    /// listing here).
+    pub uploads: Option<OpenUploads>,
 }
 
 pub fn build(target: &BucketTarget, config: &BucketConfig) -> Result<Built> {
+    let mut uploads = None;
     let (store, prefix, writable): (Arc<dyn ObjectStore>, &str, bool) = match target {
         BucketTarget::Local(dir) => {
             std::fs::create_dir_all(dir).internal(format!("cannot create {}", dir.display()))?;
@@ -39,7 +44,22 @@ pub fn build(target: &BucketTarget, config: &BucketConfig) -> Result<Built> {
             let store = ChunkedStore::new(Arc::new(store), LOCAL_CHUNK_BYTES);
             (Arc::new(store), "", true)
         }
-        BucketTarget::S3 { bucket, prefix } => (Arc::new(s3(bucket, config)?), prefix, true),
+        BucketTarget::S3 { bucket, prefix } => {
+            let builder = s3(bucket, config)?;
+            let store = Arc::new(
+                builder
+                    .clone()
+                    .build()
+                    .invalid("cannot configure the S3 bucket")?,
+            );
+            uploads = Some(OpenUploads::new(
+                &builder,
+                Arc::clone(&store),
+                bucket,
+                prefix,
+            )?);
+            (store, prefix, true)
+        }
         BucketTarget::Gcs { bucket, prefix } => {
             let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
             if let Some(file) = &config.service_account_file {
@@ -87,10 +107,14 @@ pub fn build(target: &BucketTarget, config: &BucketConfig) -> Result<Built> {
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     };
-    Ok(Built { store, writable })
+    Ok(Built {
+        store,
+        writable,
+        uploads,
+    })
 }
 
-fn s3(bucket: &str, config: &BucketConfig) -> Result<object_store::aws::AmazonS3> {
+fn s3(bucket: &str, config: &BucketConfig) -> Result<AmazonS3Builder> {
     // from_env: the standard chain (AWS_* variables, web identity, instance metadata) fills
     // whatever the config does not say.
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
@@ -111,7 +135,7 @@ fn s3(bucket: &str, config: &BucketConfig) -> Result<object_store::aws::AmazonS3
     if let Some(token) = &config.session_token_env {
         b = b.with_token(secret_env(token)?);
     }
-    b.build().invalid("cannot configure the S3 bucket")
+    Ok(b)
 }
 
 /// Options for a configured endpoint: plain `http://` is allowed when it says so.
@@ -160,6 +184,7 @@ mod tests {
             base_dir: "/tmp".into(),
             batch_rows: 8192,
             hold: std::time::Duration::from_secs(60),
+            write_ttl: std::time::Duration::from_secs(3600),
         };
         (b.target(&setup).unwrap(), b)
     }

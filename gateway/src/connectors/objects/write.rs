@@ -21,11 +21,13 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, WriteMultipart};
 
 use std::sync::Arc;
 
+use super::commit::{self, Describe, Record};
 use super::description::{self, Description};
 use super::staged::{self, Staged};
 use super::{Bucket, Key, read, records_dir};
 use crate::connectors::plan::{self, Plan};
-use crate::connectors::{StagedPart, WriteReport, WriteSpec, stages, undo};
+use crate::connectors::stages::{self, Live};
+use crate::connectors::{StagedPart, WriteReport, WriteSpec, undo};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::records::{self, Encoder, Format};
 use crate::transfer::BatchStream;
@@ -41,6 +43,9 @@ pub(super) struct Upload {
     upload: OpenUpload,
     encoder: Box<dyn Encoder>,
     bytes: u64,
+    /// The object is this process's to write until its upload is done: a sweep leaves its
+    /// temporary file (a local folder's) or its open upload (S3's) alone.
+    live: Live,
 }
 
 /// What becomes of an object whose upload completed after its write was dropped (the step
@@ -69,6 +74,7 @@ impl Upload {
         path: Path,
         encoder: Box<dyn Encoder>,
     ) -> Result<Self> {
+        let live = Live::hold(path.as_ref());
         // Started in a task of its own: a write dropped while the store creates the upload
         // would otherwise never learn of it, nor abort it.
         let (store, at) = (Arc::clone(&bucket.store), path.clone());
@@ -93,6 +99,7 @@ impl Upload {
             ))),
             encoder,
             bytes: 0,
+            live,
         })
     }
 
@@ -146,11 +153,15 @@ impl Upload {
         // Completed in a task of its own: once asked, the store may publish the object
         // whether or not the write is still there to hear it.
         let upload = self.upload.take();
-        let (store, path) = (self.store, self.path.clone());
+        let (store, path, live) = (self.store, self.path.clone(), self.live);
         undo::outliving(
             "completing an upload",
             // A failed completion aborts the upload itself (WriteMultipart::finish).
-            upload.finish(),
+            async move {
+                let done = upload.finish().await;
+                drop(live);
+                done
+            },
             move |done| async move {
                 if done.is_ok() && matches!(if_abandoned, IfAbandoned::Delete) {
                     staged::delete_all(&*store, vec![path]).await;
@@ -236,26 +247,6 @@ pub(super) async fn write_file(
     })
 }
 
-/// Rename every staged part to its place; if one fails, the parts already renamed and those
-/// still staged are removed, and the dataset is as it was.
-async fn publish(
-    store: Arc<dyn ObjectStore>,
-    moves: Vec<(Path, Path)>,
-    label: String,
-) -> Result<()> {
-    for (done, (from, to)) in moves.iter().enumerate() {
-        if let Err(e) = store.rename(from, to).await {
-            let published = moves[..done].iter().map(|(_, to)| to.clone());
-            let staged = moves[done..].iter().map(|(from, _)| from.clone());
-            staged::delete_all(&*store, published.chain(staged).collect()).await;
-            return Err(Error::internal(format!(
-                "cannot publish the parts of {label}: {e}"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// The format of a prefix write: as asked, or Parquet.
 fn parts_format(spec: &WriteSpec) -> Result<Format> {
     match spec.file.format() {
@@ -274,7 +265,7 @@ pub(super) async fn write_parts(
     let format = parts_format(spec)?;
     let old = read::data_files(bucket, key).await?;
     let plan = plan_parts(bucket, key, spec, &format, &schema, &old).await?;
-    let names = PartNames::new(key, &format);
+    let names = PartNames::new(key, &format, bucket.write_ttl);
     let (rows, staged) = upload_staged(bucket, &names, &format, schema, batches).await?;
     let notes = commit_parts(bucket, key, &names, plan, old, staged).await?;
     Ok(WriteReport {
@@ -388,7 +379,7 @@ pub(super) async fn publish_parts(
             return Err(e);
         }
     };
-    let names = PartNames::new(key, &format);
+    let names = PartNames::for_commit(key, &format);
     let notes = commit_parts(bucket, key, &names, plan, old, staged).await?;
     Ok(WriteReport {
         rows_committed: rows,
@@ -406,14 +397,48 @@ pub(super) async fn discard_parts(bucket: &Bucket, parts: Vec<StagedPart>) {
     staged::delete_all(&*bucket.store, paths).await;
 }
 
-/// Remove every staged part in the bucket whose write expired before `expired_before`
-/// ([`stages`]): a killed gateway's. One listing of the whole bucket. A single prefix write's hidden parts
-/// (`_staging-RUN-N`) carry no expiry and are not taken.
+/// Remove what gateways killed while they wrote left in the bucket: every staged part whose
+/// write expired before `expired_before` ([`stages`]), a single prefix write's or a write in
+/// parts'; in a local folder, the temporary files of uploads last written to before then; in
+/// S3, the uploads still open that such a part began, or that began a whole write's time
+/// (the longest a write may stay open) before then. Never what this process is writing.
 pub(super) async fn sweep_parts(bucket: &Bucket, expired_before: SystemTime) -> Result<usize> {
-    let stale: Vec<Path> = bucket
+    let mut n = sweep_staged(bucket, expired_before).await?;
+    if let Some(dir) = bucket.local_dir.clone() {
+        n += tokio::task::spawn_blocking(move || sweep_temporary_files(&dir, expired_before))
+            .await
+            .internal("sweeping temporary files")?;
+    }
+    if let Some(uploads) = &bucket.uploads {
+        let began_before = expired_before
+            .checked_sub(bucket.write_ttl)
+            .unwrap_or(UNIX_EPOCH);
+        for open in uploads.list().await? {
+            let stale = is_stale_part(&open.key, expired_before)
+                || (open.initiated < began_before && !Live::holds(open.key.as_ref()));
+            if !stale {
+                continue;
+            }
+            match uploads.abort(&open).await {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!(error = %e, "cannot abort a killed writer's upload"),
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// The staged parts and the commit records of [`sweep_parts`]: each record whose deadline
+/// passed is finished first ([`commit`]); the parts a record publishes are left to it.
+/// One listing of the whole bucket.
+async fn sweep_staged(bucket: &Bucket, expired_before: SystemTime) -> Result<usize> {
+    let listed: Vec<Path> = bucket
         .store
         .list(None)
-        .try_filter(|m| futures::future::ready(is_stale_part(&m.location, expired_before)))
+        .try_filter(|m| {
+            let ours = commit::is_record(&m.location) || is_stale_part(&m.location, expired_before);
+            futures::future::ready(ours)
+        })
         .map_ok(|m| m.location)
         .try_collect()
         .await
@@ -421,14 +446,86 @@ pub(super) async fn sweep_parts(bucket: &Bucket, expired_before: SystemTime) -> 
             "listing bucket {} for stale staged parts",
             bucket.name
         ))?;
-    let n = stale.len();
+    let (records, parts): (Vec<Path>, Vec<Path>) = listed.into_iter().partition(commit::is_record);
+    let now = SystemTime::now();
+    let mut n = 0;
+    let mut left_to_records = std::collections::HashSet::new();
+    for record in &records {
+        match commit::staged_by(bucket, record).await {
+            Ok(staged) => left_to_records.extend(staged),
+            Err(e) => {
+                tracing::warn!(error = %e, "a commit record cannot be read; its parts are left");
+                continue;
+            }
+        }
+        if commit::is_due(record, now) {
+            match commit::finish(bucket, record).await {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!(error = %e, "cannot finish a killed gateway's commit"),
+            }
+        }
+    }
+    let stale: Vec<Path> = parts
+        .into_iter()
+        .filter(|p| !left_to_records.contains(p))
+        .collect();
+    n += stale.len();
     staged::delete_all(&*bucket.store, stale).await;
     Ok(n)
 }
 
-/// Whether `path` is a part a write in parts staged (`_staging-STAGE-N.ext`) and its write
-/// expired before `expired_before`.
-fn is_stale_part(path: &Path, expired_before: SystemTime) -> bool {
+/// Remove the temporary files of uploads (object_store's `NAME#N`, which its listings skip)
+/// below the local folder `dir` last written to before `written_before`, but those of this
+/// process's own uploads. Symbolic links are not followed.
+fn sweep_temporary_files(dir: &std::path::Path, written_before: SystemTime) -> usize {
+    let mut removed = 0;
+    let mut folders = vec![(dir.to_path_buf(), Vec::<String>::new())];
+    while let Some((folder, parts)) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let (Ok(kind), Some(name)) = (
+                entry.file_type(),
+                entry.file_name().to_str().map(String::from),
+            ) else {
+                continue;
+            };
+            if kind.is_dir() {
+                let mut below = parts.clone();
+                below.push(name);
+                folders.push((entry.path(), below));
+                continue;
+            }
+            let Some((object, n)) = name.rsplit_once('#') else {
+                continue;
+            };
+            if !kind.is_file() || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let of = Path::from_iter(parts.iter().map(String::as_str).chain([object]));
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at < written_before);
+            if !old || Live::holds(of.as_ref()) {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, file = %entry.path().display(), "cannot remove a killed writer's temporary file")
+                }
+            }
+        }
+    }
+    removed
+}
+
+/// Whether `path` is a part a write staged (`_staging-STAGE-N.ext`), its write expired before
+/// `expired_before`, and it is not this process's still.
+pub(super) fn is_stale_part(path: &Path, expired_before: SystemTime) -> bool {
     let stage = path
         .filename()
         .and_then(|f| f.strip_prefix("_staging-"))
@@ -436,15 +533,14 @@ fn is_stale_part(path: &Path, expired_before: SystemTime) -> bool {
         .and_then(|(stem, _)| stem.rsplit_once('-'))
         .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .map(|(stage, _)| stage);
-    stage.is_some_and(|s| stages::is_stale(s, '-', expired_before))
+    stage.is_some_and(|s| stages::is_stale(s, '-', expired_before) && !Live::holds(s))
 }
 
 /// The commit of a prefix write whose new parts are all `staged`, in a task of its own so that
-/// a write dropped now does not stop half-way: the parts are renamed into place (as `names`
-/// publishes them); the prefix is described as a records directory of the kept `old` parts
-/// and the new ones, the manifest last (if that fails, the new parts are removed again and
-/// the prefix is as it was); then, if the write replaces the rows, the `old` parts are
-/// removed. The plan's notes.
+/// a write dropped now does not stop half-way, as a [`Record`] any gateway can finish: the
+/// parts are renamed into place (as `names` publishes them); the prefix is described as a
+/// records directory of the kept `old` parts and the new ones, the manifest last; then, if
+/// the write replaces the rows, the `old` parts are removed. The plan's notes.
 async fn commit_parts(
     bucket: &Bucket,
     key: &Key,
@@ -453,11 +549,20 @@ async fn commit_parts(
     old: Vec<ObjectMeta>,
     staged: Staged,
 ) -> Result<Vec<String>> {
-    let moves = (0..staged.len())
+    let published = (0..staged.len())
         .map(|n| names.published(n))
-        .collect::<Result<Vec<_>>>()?;
-    let moves: Vec<(Path, Path)> = staged.commit().into_iter().zip(moves).collect();
-    let new: Vec<Path> = moves.iter().map(|(_, to)| to.clone()).collect();
+        .collect::<Result<Vec<_>>>();
+    let published = match published {
+        Ok(p) => p,
+        Err(e) => {
+            staged.undo().await;
+            return Err(e);
+        }
+    };
+    let moves: Vec<(Path, Path)> = staged.commit().into_iter().zip(published).collect();
+    // The staged parts stay this process's until they are renamed, if this write is dropped.
+    let live = names.live.clone();
+    let run = names.run.clone();
     let (bucket, key) = (bucket.clone(), key.clone());
     let PartsPlan {
         plan,
@@ -465,75 +570,101 @@ async fn commit_parts(
         notes,
     } = plan;
     let committing = async move {
-        publish(bucket.store.clone(), moves, bucket.label(&key)).await?;
+        let _live = live;
         let replaces = plan.replaces_rows();
-        match &description {
+        let describe = match &description {
             Some(description) => {
-                let described = async {
-                    let kept = old.iter().filter(|_| !replaces);
-                    let mut files: Vec<(String, u64)> = kept
-                        .map(|m| (m.location.filename().unwrap_or_default().into(), m.size))
-                        .collect();
-                    files.extend(description::sizes(&bucket, &new).await?);
-                    description.write(&bucket, &key, &files, None).await
+                let kept = old.iter().filter(|_| !replaces);
+                let mut files: Vec<(String, u64)> = kept
+                    .map(|m| (m.location.filename().unwrap_or_default().into(), m.size))
+                    .collect();
+                let staged: Vec<Path> = moves.iter().map(|(from, _)| from.clone()).collect();
+                let sizes = match description::sizes(&bucket, &staged).await {
+                    Ok(sizes) => sizes,
+                    Err(e) => {
+                        staged::delete_all(&*bucket.store, staged).await;
+                        return Err(e);
+                    }
                 };
-                if let Err(e) = described.await {
-                    staged::delete_all(&*bucket.store, new).await;
-                    return Err(e);
-                }
+                let named = moves.iter().zip(sizes);
+                files.extend(named.map(|((_, to), (_, size))| {
+                    (to.filename().unwrap_or_default().to_string(), size)
+                }));
+                Describe::Write(description.render(&bucket, &key, &files))
             }
             // Parts no records format holds (JSON lines) replace a directory's description.
-            None if replaces => description::remove_all(&bucket, &key).await,
-            None => {}
-        }
-        if replaces {
-            for meta in &old {
-                bucket.store.delete(&meta.location).await.internal(format!(
-                    "cannot remove the old part {}",
-                    bucket.label(&meta.location)
-                ))?;
-            }
-        }
-        Ok::<_, Error>(())
+            None if replaces => Describe::Remove,
+            None => Describe::Keep,
+        };
+        let old: Vec<Path> = match replaces {
+            true => old.into_iter().map(|m| m.location).collect(),
+            false => Vec::new(),
+        };
+        Record::new(&key, &moves, describe, &old)
+            .commit(&bucket, &key, &run)
+            .await
     };
     undo::outliving("committing the parts", committing, |_| async {}).await??;
     Ok(notes)
 }
 
 /// The names of one prefix write's parts. A run id keeps them apart from earlier writes'
-/// (append) and from a concurrent write to the same prefix. They are uploaded under a hidden
-/// folder of the run (readers skip `_x`), so until the write commits even a killed gateway
-/// leaves nothing a reader sees; committing renames them into place.
+/// (append) and from a concurrent write to the same prefix. They are uploaded under hidden
+/// names of the run (readers skip `_x`), so until the write commits even a killed gateway
+/// leaves nothing a reader sees; committing renames them into place. The run is a stage name
+/// ([`stages`]): once its expiry has passed, any gateway sweeps what a killed one staged.
 struct PartNames {
     prefix: String,
+    /// Published parts are `part-RUN-N`: a run is the time the write began, in nanoseconds.
     run: String,
+    /// Staged parts are `_staging-STAGE-N`.
+    stage: String,
     extension: &'static str,
+    /// The stage is this process's while it writes and commits, past its expiry too.
+    live: Option<Live>,
 }
 
 impl PartNames {
-    fn new(key: &Key, format: &Format) -> Self {
-        let run = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+    /// A single prefix write's, staged under a stage of its own that expires in `ttl`.
+    fn new(key: &Key, format: &Format, ttl: std::time::Duration) -> Self {
+        let now = SystemTime::now();
+        let run = run_at(now);
+        let stage = stages::name(now + ttl, &run, 0, 0);
         Self {
             prefix: key.as_str().to_string(),
-            run: format!("{run:x}"),
+            live: Some(Live::hold(&stage)),
+            run,
+            stage,
             extension: format.extension(),
         }
     }
 
-    /// The names of one part of a write in parts, staged under the part's own name.
+    /// The names a commit of a write in parts publishes its staged parts under.
+    fn for_commit(key: &Key, format: &Format) -> Self {
+        let run = run_at(SystemTime::now());
+        Self {
+            prefix: key.as_str().to_string(),
+            stage: run.clone(),
+            run,
+            extension: format.extension(),
+            live: None,
+        }
+    }
+
+    /// The names of one part of a write in parts, staged under the part's own stage (the
+    /// write's expiry keeps it from sweeps).
     fn staging(key: &Key, format: &Format, stage: &str) -> Self {
         Self {
             prefix: key.as_str().to_string(),
             run: stage.to_string(),
+            stage: stage.to_string(),
             extension: format.extension(),
+            live: None,
         }
     }
 
-    fn name(&self, stem: &str, n: usize) -> Result<Path> {
-        let (prefix, run, ext) = (&self.prefix, &self.run, self.extension);
+    fn name(&self, stem: &str, run: &str, n: usize) -> Result<Path> {
+        let (prefix, ext) = (&self.prefix, self.extension);
         Path::parse(format!("{prefix}/{stem}-{run}-{n:05}.{ext}"))
             .map_err(|e| Error::internal(format!("bad part name: {e}")))
     }
@@ -541,12 +672,18 @@ impl PartNames {
     /// Beside the published parts, not in a folder of their own: a local folder would keep
     /// that folder, empty, after the parts are renamed out of it.
     fn staged(&self, n: usize) -> Result<Path> {
-        self.name("_staging", n)
+        self.name("_staging", &self.stage, n)
     }
 
     fn published(&self, n: usize) -> Result<Path> {
-        self.name("part", n)
+        self.name("part", &self.run, n)
     }
+}
+
+/// A run id: `at` in nanoseconds since the Unix epoch, in hex.
+fn run_at(at: SystemTime) -> String {
+    let nanos = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}")
 }
 
 /// Every batch uploaded as parts named by `names`, held in a [`Staged`] guard; on an error
