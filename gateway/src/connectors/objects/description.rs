@@ -200,7 +200,7 @@ impl Rendered {
 async fn put(bucket: &Bucket, key: &Key, name: &str, bytes: Vec<u8>) -> Result<Path> {
     let path = in_dir(key, name)?;
     // A local folder's put writes a temporary file first: a sweep must leave it.
-    let _live = crate::connectors::stages::Live::hold(path.as_ref());
+    let _live = crate::connectors::stages::Live::hold(bucket.located(&path));
     bucket
         .store
         .put(&path, bytes.into())

@@ -105,6 +105,13 @@ impl Bucket {
         })
     }
 
+    /// Where `path` is, whichever bucket of the config names it: the name an object being
+    /// written is held by ([`crate::connectors::stages::Live`]), so that the sweep of another
+    /// bucket over the same store (a bucket and one of its prefixes) leaves it too.
+    fn located(&self, path: &object_store::path::Path) -> String {
+        format!("{}/{path}", self.base_url)
+    }
+
     fn label(&self, key: &impl std::fmt::Display) -> String {
         format!("{}/{}", self.name, key)
     }

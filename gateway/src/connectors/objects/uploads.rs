@@ -32,11 +32,14 @@ pub(super) struct OpenUploads {
     region: String,
     /// The configured prefix with its trailing `/`, or empty.
     prefix: String,
+    bucket: String,
 }
 
-/// One open upload: its key below the bucket's prefix, its id, when it began.
+/// One open upload: its key below the bucket's prefix, where it is (`s3://BUCKET/KEY`), its
+/// id, when it began.
 pub(super) struct Open {
     pub key: Path,
+    pub location: String,
     full_key: Path,
     id: String,
     pub initiated: SystemTime,
@@ -80,6 +83,7 @@ impl OpenUploads {
             url,
             region,
             prefix,
+            bucket: bucket.to_string(),
         })
     }
 
@@ -102,6 +106,7 @@ impl OpenUploads {
                 let initiated = chrono::DateTime::parse_from_rfc3339(&upload.initiated)
                     .internal(format!("S3 gave a bad time {:?}", upload.initiated))?;
                 open.push(Open {
+                    location: format!("s3://{}/{full_key}", self.bucket),
                     key,
                     full_key,
                     id: upload.upload_id,

@@ -74,7 +74,7 @@ impl Upload {
         path: Path,
         encoder: Box<dyn Encoder>,
     ) -> Result<Self> {
-        let live = Live::hold(path.as_ref());
+        let live = Live::hold(bucket.located(&path));
         // Started in a task of its own: a write dropped while the store creates the upload
         // would otherwise never learn of it, nor abort it.
         let (store, at) = (Arc::clone(&bucket.store), path.clone());
@@ -405,9 +405,11 @@ pub(super) async fn discard_parts(bucket: &Bucket, parts: Vec<StagedPart>) {
 pub(super) async fn sweep_parts(bucket: &Bucket, expired_before: SystemTime) -> Result<usize> {
     let mut n = sweep_staged(bucket, expired_before).await?;
     if let Some(dir) = bucket.local_dir.clone() {
-        n += tokio::task::spawn_blocking(move || sweep_temporary_files(&dir, expired_before))
-            .await
-            .internal("sweeping temporary files")?;
+        let base = bucket.base_url.clone();
+        n +=
+            tokio::task::spawn_blocking(move || sweep_temporary_files(&dir, &base, expired_before))
+                .await
+                .internal("sweeping temporary files")?;
     }
     if let Some(uploads) = &bucket.uploads {
         let began_before = expired_before
@@ -415,7 +417,7 @@ pub(super) async fn sweep_parts(bucket: &Bucket, expired_before: SystemTime) -> 
             .unwrap_or(UNIX_EPOCH);
         for open in uploads.list().await? {
             let stale = is_stale_part(&open.key, expired_before)
-                || (open.initiated < began_before && !Live::holds(open.key.as_ref()));
+                || (open.initiated < began_before && !Live::holds(&open.location));
             if !stale {
                 continue;
             }
@@ -475,9 +477,9 @@ async fn sweep_staged(bucket: &Bucket, expired_before: SystemTime) -> Result<usi
 }
 
 /// Remove the temporary files of uploads (object_store's `NAME#N`, which its listings skip)
-/// below the local folder `dir` last written to before `written_before`, but those of this
-/// process's own uploads. Symbolic links are not followed.
-fn sweep_temporary_files(dir: &std::path::Path, written_before: SystemTime) -> usize {
+/// below the local folder `dir` (whose URL is `base`) last written to before `written_before`,
+/// but those of this process's own uploads. Symbolic links are not followed.
+fn sweep_temporary_files(dir: &std::path::Path, base: &str, written_before: SystemTime) -> usize {
     let mut removed = 0;
     let mut folders = vec![(dir.to_path_buf(), Vec::<String>::new())];
     while let Some((folder, parts)) = folders.pop() {
@@ -504,11 +506,12 @@ fn sweep_temporary_files(dir: &std::path::Path, written_before: SystemTime) -> u
                 continue;
             }
             let of = Path::from_iter(parts.iter().map(String::as_str).chain([object]));
+            let of = format!("{base}/{of}");
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|at| at < written_before);
-            if !old || Live::holds(of.as_ref()) {
+            if !old || Live::holds(&of) {
                 continue;
             }
             match std::fs::remove_file(entry.path()) {
