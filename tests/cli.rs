@@ -933,6 +933,24 @@ fn metrics_count_calls_rows_and_errors_by_kind() {
     ok(gw.mvrec(&["cat", "demo/main/orders"]));
     fails(gw.mvrec(&["cp", "files/orders.csv", "demo/main/orders"])); // exists: refused
     fails(gw.mvrec(&["cat", "files/nowhere.csv"]));
+    // Requests refused before any move begins (a ticket that is no ticket, DoExchange, which
+    // the gateway does not serve), and a health check: counted by method and code too.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let endpoint =
+            tonic::transport::Endpoint::from_shared(gw.url.replace("grpc://", "http://"));
+        let channel = endpoint.unwrap().connect().await.unwrap();
+        let mut raw =
+            arrow_flight::flight_service_client::FlightServiceClient::new(channel.clone());
+        let ticket = arrow_flight::Ticket::new("no ticket at all");
+        let err = raw.do_get(ticket).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let request = tonic_health::pb::HealthCheckRequest::default();
+        health.check(request).await.unwrap();
+        let none = futures::stream::iter(Vec::<arrow_flight::FlightData>::new());
+        let err = raw.do_exchange(none).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unimplemented, "{err}");
+    });
     let scrape = || {
         use std::io::{Read, Write};
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -980,6 +998,26 @@ fn metrics_count_calls_rows_and_errors_by_kind() {
     assert_eq!(value(r#"mover_streams_open{call="move"}"#), 0.0);
     assert!(value(r#"mover_errors_total{code="AlreadyExists"}"#) >= 1.0);
     assert!(value(r#"mover_errors_total{code="NotFound"}"#) >= 1.0);
+    assert!(value(r#"mover_errors_total{code="InvalidArgument"}"#) >= 1.0);
+    assert!(value(r#"mover_errors_total{code="Unimplemented"}"#) >= 1.0);
+    assert!(value(r#"mover_requests_total{method="DoGet",code="InvalidArgument"}"#) >= 1.0);
+    assert!(value(r#"mover_requests_total{method="DoExchange",code="Unimplemented"}"#) >= 1.0);
+    assert!(value(r#"mover_requests_total{method="DoGet",code="Ok"}"#) >= 1.0);
+    assert!(value(r#"mover_requests_total{method="DoAction",code="AlreadyExists"}"#) >= 1.0);
+    assert!(value(r#"mover_requests_total{method="Health/Check",code="Ok"}"#) >= 1.0);
+    // Every request that ended has its seconds: as many as were counted for the method.
+    let counted = |method: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("mover_requests_total{{method=\"{method}\",")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    for method in ["DoGet", "DoAction", "Health/Check"] {
+        let timed = value(&format!(
+            "mover_request_seconds_count{{method=\"{method}\"}}"
+        ));
+        assert_eq!(timed, counted(method), "{method}");
+    }
 }
 
 /// `mvrec moves` lists a running move with its rows so far; `mvrec moves cancel ID` stops it,

@@ -146,6 +146,7 @@ pub async fn start(config: &Config, listen: Option<SocketAddr>) -> Result<Runnin
             builder = builder.tls_config(tls).internal("bad TLS configuration")?;
         }
         builder
+            .layer(crate::metrics::Requests)
             .add_service(health_service)
             .add_service(service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {

@@ -45,7 +45,6 @@ pub fn status(e: Error) -> tonic::Status {
         ErrorKind::Unavailable => Code::Unavailable,
         ErrorKind::Internal => Code::Internal,
     };
-    crate::metrics::error(code);
     tonic::Status::new(code, bounded(e.message))
 }
 
