@@ -47,6 +47,8 @@ async fn postgres() {
         "a gateway killed",
         &faults::a_gateway_killed(&mut b).await,
     );
+    let crashed = faults::a_database_killed(&mut b).await;
+    said(b.label, "the database killed", &crashed);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,6 +60,8 @@ async fn mariadb() {
     said(b.label, "a connection cut", &cut);
     let killed = faults::a_gateway_killed(&mut b).await;
     said(b.label, "a gateway killed", &killed);
+    let crashed = faults::a_database_killed(&mut b).await;
+    said(b.label, "the database killed", &crashed);
 }
 
 #[tokio::test(flavor = "multi_thread")]

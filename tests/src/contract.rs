@@ -97,6 +97,15 @@ impl Backend {
         self.gw = Gateway::start_with_config_env(self.dir.path(), &self.config, &envs);
     }
 
+    /// The database server killed as a crash would, and started again on the same data.
+    pub fn crash_database(&mut self) {
+        match &mut self.store {
+            Store::Postgres(pg) => pg.crash_and_restart(),
+            Store::Mariadb(db) => db.crash_and_restart(),
+            _ => panic!("{}: no database server of its own to kill", self.label),
+        }
+    }
+
     /// A local folder (`file://`), with parts of 1 MiB.
     pub fn local() -> Self {
         Self::local_with("")

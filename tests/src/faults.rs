@@ -273,6 +273,42 @@ pub async fn a_gateway_killed(b: &mut Backend) -> Tally {
     tally
 }
 
+/// The database server is killed as a crash would kill it (SIGKILL to every process of it)
+/// at a random point of the move, and started again on the same data: the move fails (or had
+/// committed), the server's recovery leaves the old rows or the new, and the gateway serves
+/// the next move though every connection it held to the old server is dead.
+pub async fn a_database_killed(b: &mut Backend) -> Tally {
+    let mut points = Points::new(&format!("{}: the database killed", b.label));
+    let mut tally = Tally::default();
+    for target in targets(b, "database_killed") {
+        let mut client = b.client().await;
+        let took = move_time(&mut client, &target).await;
+        for run in 0..runs() {
+            reset(&mut client, &target).await;
+            let before = b.state();
+            let at = Duration::from_micros(points.below(took.as_micros() as u64 * 3 / 2));
+            // The move runs on while the server dies: its client stays.
+            let mut mover = b.client().await;
+            let write = target.write(ExistingTable::DropAndRecreate);
+            let moving =
+                tokio::spawn(async move { move_into(&mut mover, generated(NEW), write).await });
+            tokio::time::sleep(at).await;
+            let landed = !moving.is_finished();
+            tokio::task::block_in_place(|| b.crash_database());
+            let done = moving.await.expect("the move's task");
+            let what = format!("run {run}, the database killed after {at:?}");
+            let new = old_or_new(b, &mut client, &target, &before, &what).await;
+            if done.is_ok() {
+                assert!(new, "{}: {what}: the move said it committed", b.label);
+            }
+            tally.old += usize::from(!new);
+            tally.new += usize::from(new);
+            tally.landed += usize::from(landed);
+        }
+    }
+    tally
+}
+
 /// A connection between the gateway and the store (a database, an S3 server) is cut, as a
 /// network failure or a server's reset would, after a random number of the bytes a move sends
 /// and receives. A database write fails and rolls back; an S3 request may be retried.
@@ -354,7 +390,9 @@ pub fn through_a_proxy(postgres: bool) -> (Backend, CuttingProxy) {
             password,
         )
     } else {
-        let db = Mariadb::start();
+        // Each commit written to the system as it is made (the harness's default writes the
+        // redo log once a second), so that a killed server keeps what it said it committed.
+        let db = Mariadb::start_with(&["--innodb-flush-log-at-trx-commit=2"]);
         // mysql_async would leave 127.0.0.1 for the server's socket, round the proxy.
         let url = db.url() + "?prefer_socket=false";
         let password = ("MARIA_PASSWORD", Mariadb::PASSWORD);

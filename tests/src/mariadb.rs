@@ -10,6 +10,8 @@ use crate::free_port;
 pub struct Mariadb {
     child: Child,
     pub port: u16,
+    /// The server's own options, given again after a crash.
+    options: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -22,53 +24,57 @@ impl Mariadb {
 
     /// With extra `mariadbd` options (`--local-infile=0`, `--ssl-cert=...`).
     pub fn start_with(options: &[&str]) -> Self {
-        let server = which("mariadbd");
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         copy_tree(mariadb_template(&which("mariadb-install-db")), &data);
+        // Each server its own temporary files.
+        std::fs::create_dir_all(dir.path().join("tmp")).expect("tmp dir");
+        let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
         // A free port can be taken by another test's server before this one binds it: the
         // server is ready only when the port answers with this server's own socket path.
-        let sock = dir.path().join("sock");
-        // Each server its own temporary files.
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir_all(&tmp).expect("tmp dir");
         let mut attempts = 0;
         let (child, port) = loop {
             attempts += 1;
             let port = free_port();
-            let log = std::fs::File::create(dir.path().join("mariadb.log")).unwrap();
-            let mut child = Command::new(&server)
-                .arg("--no-defaults")
-                .arg(format!("--datadir={}", data.display()))
-                .arg(format!("--socket={}", sock.display()))
-                .arg(format!("--tmpdir={}", tmp.display()))
-                .arg(format!("--port={port}"))
-                .args(["--bind-address=127.0.0.1", "--user=root"])
-                .args([
-                    "--innodb-buffer-pool-size=64M",
-                    "--innodb-flush-log-at-trx-commit=0",
-                ])
-                .args(options)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start mariadbd");
-            let tls = options.iter().any(|o| o.starts_with("--ssl-cert"));
-            if answers_as(&mut child, port, &sock, tls) {
+            if let Some(child) = spawn_ready(dir.path(), port, &options) {
                 break (child, port);
             }
-            let _ = child.kill();
-            let _ = child.wait();
             let log = std::fs::read_to_string(dir.path().join("mariadb.log")).unwrap_or_default();
             assert!(attempts < 5, "mariadbd did not start:\n{log}");
         };
-        let server = Mariadb { child, port, dir };
+        let server = Mariadb {
+            child,
+            port,
+            options,
+            dir,
+        };
         server.sql(&format!(
             "CREATE USER mover@'%' IDENTIFIED BY '{}'; GRANT ALL ON *.* TO mover@'%'; \
              CREATE DATABASE test CHARACTER SET utf8mb4;",
             Self::PASSWORD
         ));
         server
+    }
+
+    /// The server killed as a crash would (SIGKILL, no chance to clean up), then started again
+    /// on the same port and data: InnoDB recovers from its redo log.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(child) = spawn_ready(self.dir.path(), self.port, &self.options) {
+                self.child = child;
+                return;
+            }
+            let log = std::fs::read_to_string(self.dir.path().join("mariadb.log"));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mariadbd did not start again:\n{}",
+                log.unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 
     fn root_args(&self) -> Vec<String> {
@@ -156,6 +162,40 @@ fn copy_tree(template: &Path, to: &Path) {
         .status()
         .expect("run cp");
     assert!(status.success(), "copying the MariaDB datadir failed");
+}
+
+/// mariadbd on `port` over the data in `dir`, with `options` after the harness's own, once
+/// it answers ([`answers_as`]); `None` if it exited or did not answer.
+fn spawn_ready(dir: &Path, port: u16, options: &[String]) -> Option<Child> {
+    let sock = dir.join("sock");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("mariadb.log"))
+        .unwrap();
+    let mut child = Command::new(which("mariadbd"))
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", sock.display()))
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
+        .arg(format!("--port={port}"))
+        .args(["--bind-address=127.0.0.1", "--user=root"])
+        .args([
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-flush-log-at-trx-commit=0",
+        ])
+        .args(options)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start mariadbd");
+    let tls = options.iter().any(|o| o.starts_with("--ssl-cert"));
+    if answers_as(&mut child, port, &sock, tls) {
+        return Some(child);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 /// Whether the server `child` answers on `port` as itself (its socket path) within 30 s;

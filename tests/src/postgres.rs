@@ -11,6 +11,9 @@ use crate::free_port;
 pub struct Postgres {
     child: Child,
     pub port: u16,
+    /// How the server is started, again after a crash.
+    args: Vec<String>,
+    owner: Option<(u32, u32)>,
     _dir: tempfile::TempDir,
 }
 
@@ -72,48 +75,48 @@ impl Postgres {
             args.extend(["-c".into(), "ssl=on".into()]);
         }
         // A free port can be taken by another test's server before this one binds it; then
-        // postgres exits and is started again on another. It is ready when its pid file says
-        // so, as pg_ctl -w reads it.
+        // postgres exits and is started again on another.
         let mut attempts = 0;
         let (child, port) = loop {
             attempts += 1;
             let port = free_port();
-            let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
-            let mut child = as_owner(Command::new(bin.join("postgres")), owner)
-                .args(&args)
-                .args(["-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start postgres");
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            let ready = loop {
-                if child.try_wait().ok().flatten().is_some() {
-                    break false;
-                }
-                let pid_file =
-                    std::fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
-                if pid_file.lines().nth(7).map(str::trim) == Some("ready") {
-                    break true;
-                }
-                if std::time::Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break false;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            };
-            if ready {
+            if let Some(child) = spawn_ready(&bin, owner, &args, port, dir.path()) {
                 break (child, port);
             }
-            let _ = child.wait();
             let log = std::fs::read_to_string(dir.path().join("postgres.log")).unwrap_or_default();
             assert!(attempts < 5, "postgres did not start:\n{log}");
         };
         Postgres {
             child,
             port,
+            args,
+            owner,
             _dir: dir,
+        }
+    }
+
+    /// The server killed as a crash would (SIGKILL to the postmaster and every backend, no
+    /// chance to clean up), then started again on the same port and data: it recovers from
+    /// its write-ahead log, as after a power cut.
+    pub fn crash_and_restart(&mut self) {
+        kill_group(&mut self.child);
+        let dir = self._dir.path().to_path_buf();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            // Until the killed backends are gone, the new server finds their shared memory
+            // still in use and exits: it is started again.
+            if let Some(child) =
+                spawn_ready(&postgres_bin_dir(), self.owner, &self.args, self.port, &dir)
+            {
+                self.child = child;
+                return;
+            }
+            let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "postgres did not start again:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
 
@@ -170,9 +173,62 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
+}
+
+/// Start postgres with `args` on `port` in its own process group, and wait until its pid file
+/// says it is ready (as pg_ctl -w reads it); `None` if it exited or did not become ready in
+/// 30 s.
+fn spawn_ready(
+    bin: &Path,
+    owner: Option<(u32, u32)>,
+    args: &[String],
+    port: u16,
+    dir: &Path,
+) -> Option<Child> {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("postgres.log"))
+        .unwrap();
+    let mut child = as_owner(Command::new(bin.join("postgres")), owner)
+        .args(args)
+        .args(["-p", &port.to_string()])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start postgres");
+    let data = dir.join("data");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if child.try_wait().ok().flatten().is_some() {
+            return None;
+        }
+        let pid_file = std::fs::read_to_string(data.join("postmaster.pid")).unwrap_or_default();
+        let ours = pid_file.lines().next().map(str::trim) == Some(&child.id().to_string());
+        if ours && pid_file.lines().nth(7).map(str::trim) == Some("ready") {
+            return Some(child);
+        }
+        if std::time::Instant::now() > deadline {
+            kill_group(&mut child);
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// SIGKILL to the server's whole process group (the postmaster and its backends), and wait
+/// for the postmaster.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-9", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn postgres_bin_dir() -> PathBuf {

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use arrow::datatypes::{Schema, SchemaRef};
 use bytes::Bytes;
@@ -47,6 +48,8 @@ struct Staging {
     mysql: Mysql,
     table: Table,
     on: u32,
+    /// When the guard was armed: a server started since has lost `on`.
+    armed_at: SystemTime,
     kept: bool,
 }
 
@@ -55,25 +58,63 @@ impl Drop for Staging {
         if self.kept {
             return;
         }
-        let (mysql, table, on) = (self.mysql.clone(), self.table.clone(), self.on);
+        let (mysql, table, on, armed_at) = (
+            self.mysql.clone(),
+            self.table.clone(),
+            self.on,
+            self.armed_at,
+        );
         undo::spawn("the staging table of a dropped load", async move {
-            let Ok(mut conn) = mysql.connect().await else {
-                return;
-            };
-            let _ = conn.query_drop(format!("KILL {on}")).await;
-            let gone =
-                format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {on}");
-            for _ in 0..100 {
-                match conn.query_first::<u64, _>(gone.as_str()).await {
-                    Ok(Some(0)) | Err(_) => break,
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            // The server may be down (a load fails when its server dies, and it may be
+            // restarting): it is tried again for a while; past that, a sweep drops the table.
+            let deadline = Instant::now() + UNDO_TRIED_FOR;
+            let mut pause = Duration::from_millis(200);
+            loop {
+                let Err(e) = drop_staging(&mysql, &table, on, armed_at).await else {
+                    return;
+                };
+                if Instant::now() + pause > deadline {
+                    tracing::warn!(error = %e, %table, "cannot drop a failed load's staging table; a sweep will");
+                    return;
                 }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
             }
-            let _ = conn
-                .query_drop(format!("DROP TABLE IF EXISTS {}", table.quoted()))
-                .await;
         });
     }
+}
+
+/// How long a failed load's staging table is tried to be dropped while its server does not
+/// answer.
+const UNDO_TRIED_FOR: Duration = Duration::from_secs(120);
+
+/// End the load's connection `on` (if it still runs, its statement would go on using the
+/// table), wait until the server lets it go, and drop `table`. Once the server has restarted
+/// since the guard was armed at `armed_at`, `on` is gone, and may be another's: it is left.
+async fn drop_staging(mysql: &Mysql, table: &Table, on: u32, armed_at: SystemTime) -> Result<()> {
+    let mut conn = mysql.connect().await?;
+    let sql = "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'";
+    let uptime: Option<String> = conn.query_first(sql).await.map_err(|e| db_error(e, sql))?;
+    let uptime = uptime
+        .and_then(|u| u.parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    // A second of slack for the clocks' rounding: a restart that close to the arming would
+    // have ended the load's connection anyway.
+    let restarted = SystemTime::now()
+        .checked_sub(Duration::from_secs(uptime))
+        .is_some_and(|started| started + Duration::from_secs(1) > armed_at);
+    if !restarted {
+        let _ = conn.query_drop(format!("KILL {on}")).await;
+        let gone = format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {on}");
+        for _ in 0..100 {
+            match conn.query_first::<u64, _>(gone.as_str()).await {
+                Ok(Some(0)) | Err(_) => break,
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+    let sql = format!("DROP TABLE IF EXISTS {}", table.quoted());
+    conn.query_drop(&sql).await.map_err(|e| db_error(e, &sql))
 }
 
 /// A staging (or replaced) table's name: `PREFIX<connection>_<user tag>_<random>`, the server's
@@ -282,6 +323,7 @@ impl<'a> Load<'a> {
             mysql: self.mysql.clone(),
             table: stage.clone(),
             on: self.conn.id(),
+            armed_at: SystemTime::now(),
             kept: false,
         };
         self.exec(&format!("CREATE TABLE {} {definition}", stage.quoted()))
@@ -309,6 +351,7 @@ impl<'a> Load<'a> {
                 mysql: self.mysql.clone(),
                 table: old.clone(),
                 on: self.conn.id(),
+                armed_at: SystemTime::now(),
                 kept: false,
             };
             let sql = format!(
