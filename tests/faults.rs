@@ -71,6 +71,8 @@ async fn local_folder() {
     said(b.label, "a client leaving", &left);
     let killed = faults::a_gateway_killed(&mut b).await;
     said(b.label, "a gateway killed", &killed);
+    let full = faults::a_full_disk(&mut b).await;
+    said(b.label, "a full disk", &full);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -136,8 +136,24 @@ pub trait Context<T> {
 
 impl<T, E: Display> Context<T> for std::result::Result<T, E> {
     fn context(self, kind: ErrorKind, context: impl Display) -> Result<T> {
-        self.map_err(|e| Error::new(kind, format!("{context}: {e}")))
+        self.map_err(|e| {
+            let text = format!("{context}: {e}");
+            match kind {
+                ErrorKind::Internal if out_of_room(&text) => Error::new(
+                    ErrorKind::ResourceExhausted,
+                    format!("{text} (the disk is full)"),
+                ),
+                kind => Error::new(kind, text),
+            }
+        })
     }
+}
+
+/// Whether an error says a disk is full or a quota spent (ENOSPC, EDQUOT): the system's lack
+/// of room, not the gateway's fault. What reaches here is the io::Error's text (object_store
+/// carries it as text), which ends in its errno.
+fn out_of_room(text: &str) -> bool {
+    text.contains("(os error 28)") || text.contains("(os error 122)")
 }
 
 impl From<arrow::error::ArrowError> for Error {
@@ -155,5 +171,28 @@ impl From<arrow::error::ArrowError> for Error {
 impl From<Error> for arrow::error::ArrowError {
     fn from(e: Error) -> Self {
         arrow::error::ArrowError::ExternalError(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_resource_exhausted_and_says_so() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let e = Err::<(), _>(full).internal("writing t/x.csv").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ResourceExhausted);
+        assert!(
+            e.message.contains("No space left") && e.message.ends_with("(the disk is full)"),
+            "{e}"
+        );
+        let other = std::io::Error::from_raw_os_error(13);
+        let e = Err::<(), _>(other).internal("writing t/x.csv").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        let bad = Err::<(), _>("os error 28 in a value")
+            .invalid("a cell")
+            .unwrap_err();
+        assert_eq!(bad.kind, ErrorKind::InvalidArgument);
     }
 }

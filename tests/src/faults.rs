@@ -169,6 +169,12 @@ async fn old_or_new(
 }
 
 impl Tally {
+    fn add_outcome(&mut self, landed: bool, new: bool) {
+        self.old += usize::from(!new);
+        self.new += usize::from(new);
+        self.landed += usize::from(landed);
+    }
+
     fn add(&mut self, new: bool) {
         self.old += usize::from(!new);
         self.new += usize::from(new);
@@ -284,26 +290,123 @@ pub async fn a_database_killed(b: &mut Backend) -> Tally {
         let mut client = b.client().await;
         let took = move_time(&mut client, &target).await;
         for run in 0..runs() {
-            reset(&mut client, &target).await;
-            let before = b.state();
             let at = Duration::from_micros(points.below(took.as_micros() as u64 * 3 / 2));
-            // The move runs on while the server dies: its client stays.
-            let mut mover = b.client().await;
-            let write = target.write(ExistingTable::DropAndRecreate);
-            let moving =
-                tokio::spawn(async move { move_into(&mut mover, generated(NEW), write).await });
-            tokio::time::sleep(at).await;
-            let landed = !moving.is_finished();
-            tokio::task::block_in_place(|| b.crash_database());
-            let done = moving.await.expect("the move's task");
             let what = format!("run {run}, the database killed after {at:?}");
-            let new = old_or_new(b, &mut client, &target, &before, &what).await;
-            if done.is_ok() {
-                assert!(new, "{}: {what}: the move said it committed", b.label);
+            let (landed, done, new) =
+                fault_while_moving(b, &target, at, &what, |b| b.crash_database()).await;
+            if let Err(e) = &done {
+                eprintln!("{what}: {e}");
             }
-            tally.old += usize::from(!new);
-            tally.new += usize::from(new);
-            tally.landed += usize::from(landed);
+            tally.add_outcome(landed, new);
+        }
+    }
+    tally
+}
+
+/// One run of a fault that the move meets while it runs on (its client stays): the target
+/// reset to its old rows, a move of the new ones begun, `fault` at `at`, then the move's end
+/// awaited, what `fault` returned dropped (a fault that lasts until then), and the target
+/// checked ([`old_or_new`]; a move that said it committed must have left the new rows).
+/// Whether the fault landed inside the move, the move's answer, whether the new rows.
+async fn fault_while_moving<R>(
+    b: &mut Backend,
+    target: &Target,
+    at: Duration,
+    what: &str,
+    fault: impl FnOnce(&mut Backend) -> R,
+) -> (bool, mover_client::client::Result<u64>, bool) {
+    let mut client = b.client().await;
+    reset(&mut client, target).await;
+    let before = b.state();
+    let mut mover = b.client().await;
+    let write = target.write(ExistingTable::DropAndRecreate);
+    let moving = tokio::spawn(async move { move_into(&mut mover, generated(NEW), write).await });
+    tokio::time::sleep(at).await;
+    let landed = !moving.is_finished();
+    let lasting = tokio::task::block_in_place(|| fault(b));
+    let done = moving.await.expect("the move's task");
+    drop(lasting);
+    let new = old_or_new(b, &mut client, target, &before, what).await;
+    if done.is_ok() {
+        assert!(new, "{}: {what}: the move said it committed", b.label);
+    }
+    (landed, done, new)
+}
+
+/// A file system of its own (tmpfs) mounted over a folder while this lives.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Self {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "the full-disk case mounts a small tmpfs, which needs root (or CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A hidden file (`.ballast`, which bucket reads skip) that fills the file system it is on
+/// until it is removed, when dropped.
+struct Ballast(std::path::PathBuf);
+
+impl Ballast {
+    fn fill(dir: &std::path::Path) -> Self {
+        use std::io::Write;
+        let path = dir.join(".ballast");
+        let mut file = std::fs::File::create(&path).expect("create the ballast");
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        Self(path)
+    }
+}
+
+impl Drop for Ballast {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.0).expect("remove the ballast");
+    }
+}
+
+/// The disk under a local folder fills up (another writer takes what is left) at a random
+/// point of a move, and is freed again once the move has ended: the move fails (or had
+/// committed) with RESOURCE_EXHAUSTED naming the full disk, leaves the old rows or the new,
+/// and nothing it staged; the gateway serves the next move.
+pub async fn a_full_disk(b: &mut Backend) -> Tally {
+    let Store::Local(dir) = &b.store else {
+        panic!("{}: a full disk is a local folder's", b.label);
+    };
+    let dir = dir.clone();
+    let _tmpfs = Tmpfs::mount(&dir, "16m");
+    let mut points = Points::new(&format!("{}: a full disk", b.label));
+    let mut tally = Tally::default();
+    for target in targets(b, "full_disk") {
+        let mut client = b.client().await;
+        let took = move_time(&mut client, &target).await;
+        for run in 0..runs() {
+            let at = Duration::from_micros(points.below(took.as_micros() as u64 * 3 / 2));
+            let what = format!("run {run}, the disk full after {at:?}");
+            let full = |_: &mut Backend| Ballast::fill(&dir);
+            let (landed, done, new) = fault_while_moving(b, &target, at, &what, full).await;
+            if let Err(e) = &done {
+                assert_eq!(e.code(), Some(tonic::Code::ResourceExhausted), "{what}: {e}");
+                assert!(e.to_string().contains("the disk is full"), "{what}: {e}");
+            }
+            tally.add_outcome(landed, new);
         }
     }
     tally
