@@ -664,3 +664,115 @@ async fn ctrl_c_in_mvrec_cancels_the_move_on_both_gateways() {
     pair.east.wait_for_log("a DoGet ended early", 10);
     assert_eq!(sqlite_rows(&pair.west_db(), "target"), before);
 }
+
+/// What a pull from east left in one of west's targets: its rows and the sum of their ids.
+fn pulled(pair: &Pair, target: &str) -> (u64, i64) {
+    if target.starts_with("demo/") {
+        let db = rusqlite::Connection::open(pair.west_db()).unwrap();
+        return db
+            .query_row(
+                "SELECT count(*), coalesce(sum(id), 0) FROM pulled",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .unwrap();
+    }
+    let text = std::fs::read_to_string(pair.west_dir.path().join("data/pulled.csv")).unwrap();
+    let ids = text.lines().skip(1).map(|l| {
+        let id = l.split(',').next().unwrap_or_default();
+        id.parse::<i64>()
+            .unwrap_or_else(|_| panic!("not an id: {l:?}"))
+    });
+    ids.fold((0, 0), |(n, sum), id| (n + 1, sum + id))
+}
+
+/// West's `target` holding its old rows again: ids 1 to 1,000.
+fn old_rows(pair: &Pair, target: &str) {
+    if target.starts_with("demo/") {
+        let db = rusqlite::Connection::open(pair.west_db()).unwrap();
+        db.execute_batch(
+            "DROP TABLE IF EXISTS pulled;
+             CREATE TABLE pulled (id INTEGER NOT NULL, customer TEXT, qty INTEGER);
+             INSERT INTO pulled WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000)
+               SELECT x, 'old', 0 FROM c;",
+        )
+        .unwrap();
+        return;
+    }
+    let mut text = String::from("id,customer,qty\n");
+    for id in 1..=1000 {
+        text.push_str(&format!("{id},old,0\n"));
+    }
+    std::fs::write(pair.west_dir.path().join("data/pulled.csv"), text).unwrap();
+}
+
+/// Files in west's data folder that a write stages: object_store's temporary `NAME#N` files.
+fn staged_in_west(pair: &Pair) -> Vec<String> {
+    mover_tests::files_under(&pair.west_dir.path().join("data"))
+        .into_iter()
+        .filter(|f| f.contains('#') || f.contains("_staging-"))
+        .collect()
+}
+
+/// East, the source, killed with SIGKILL at 20 random points of a pull ([`faults::runs`]) and
+/// started again on its address, as a supervisor would: west's target (a table, a CSV file)
+/// holds exactly its old rows or all of east's, nothing staged stays, and west serves the next
+/// pull without a restart of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn east_killed_at_random_points_leaves_west_old_or_new() {
+    use mover_tests::faults;
+    let mut pair = Pair::start();
+    let mut points = faults::Points::new("a peer killed");
+    let old = (1000u64, 500_500i64);
+    let new = (ORDERS as u64, (ORDERS as i64 - 1) * ORDERS as i64 / 2);
+    let pull = |pair: &Pair, target: &str| Move {
+        source: Some(read("demo/main/orders")),
+        target: Some(write(target, ExistingTable::DropAndRecreate)),
+        source_gateway: pair.east.tls_url(),
+    };
+    let (mut landed, mut kept_old, mut got_new) = (0, 0, 0);
+    for target in ["demo/main/pulled", "files/pulled.csv"] {
+        let mut west = pair.client(&pair.west.tls_url(), "alice").await;
+        let started = Instant::now();
+        west.move_dataset(&pull(&pair, target), |_| {})
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(pulled(&pair, target), new);
+        for run in 0..faults::runs() {
+            old_rows(&pair, target);
+            let at = Duration::from_micros(points.below(took.as_micros() as u64 * 3 / 2));
+            let mut west = pair.client(&pair.west.tls_url(), "alice").await;
+            let mv = pull(&pair, target);
+            let moving = tokio::spawn(async move { west.move_dataset(&mv, |_| {}).await });
+            tokio::time::sleep(at).await;
+            landed += usize::from(!moving.is_finished());
+            tokio::task::block_in_place(|| pair.east.restart());
+            let done = moving.await.unwrap();
+            let what = format!("{target}: run {run}, east killed after {at:?}: {done:?}");
+            if let Err(e) = &done {
+                assert_eq!(e.code(), Some(Code::Unavailable), "{what}");
+            }
+            // A failed write rolls back on its own time: settled within 30 s.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let is_new = loop {
+                let (rows, staged) = (pulled(&pair, target), staged_in_west(&pair));
+                if staged.is_empty() && (rows == old || rows == new) {
+                    break rows == new;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: {rows:?}, staged {staged:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            assert!(!done.is_ok() || is_new, "{what}: said it committed");
+            kept_old += usize::from(!is_new);
+            got_new += usize::from(is_new);
+        }
+    }
+    eprintln!(
+        "faults: gateway to gateway: a peer killed: {landed} faults landed; {kept_old} left the old rows, {got_new} the new"
+    );
+    assert!(landed > 0, "no kill landed inside a pull");
+}

@@ -403,7 +403,11 @@ pub async fn a_full_disk(b: &mut Backend) -> Tally {
             let full = |_: &mut Backend| Ballast::fill(&dir);
             let (landed, done, new) = fault_while_moving(b, &target, at, &what, full).await;
             if let Err(e) = &done {
-                assert_eq!(e.code(), Some(tonic::Code::ResourceExhausted), "{what}: {e}");
+                assert_eq!(
+                    e.code(),
+                    Some(tonic::Code::ResourceExhausted),
+                    "{what}: {e}"
+                );
                 assert!(e.to_string().contains("the disk is full"), "{what}: {e}");
             }
             tally.add_outcome(landed, new);

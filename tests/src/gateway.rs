@@ -52,6 +52,10 @@ pub struct Gateway {
     child: Child,
     pub url: String,
     log: PathBuf,
+    /// How it was started, to start it again ([`Gateway::restart`]).
+    dir: PathBuf,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl Gateway {
@@ -73,11 +77,15 @@ impl Gateway {
     }
 
     fn spawn(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::spawn_on(dir, args, envs, "127.0.0.1:0")
+    }
+
+    fn spawn_on(dir: &Path, args: &[&str], envs: &[(&str, &str)], listen: &str) -> Self {
         // The log goes to a file: a pipe nobody reads would fill and stall the gateway.
         let log = dir.join("gateway.log");
         let mut child = Command::new(bin("gateway"))
             .args(args)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .envs(envs.iter().copied())
             .current_dir(dir)
             .stdout(Stdio::piped())
@@ -97,7 +105,28 @@ impl Gateway {
             url: format!("grpc://{addr}"),
             child,
             log,
+            dir: dir.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
+    }
+
+    /// Kill the process (as a crash would) and start it again on the same address and config,
+    /// as a supervisor restarting it would: its peers find it where they knew it.
+    pub fn restart(&mut self) {
+        self.kill();
+        let addr = self.addr().to_string();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let envs: Vec<(&str, &str)> = self
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let again = Self::spawn_on(&self.dir, &args, &envs, &addr);
+        *self = again;
     }
 
     /// The URL for TLS clients (the gateway's certificate names 127.0.0.1).
