@@ -870,6 +870,42 @@ fn a_file_that_expands_past_its_bound_is_refused() {
     assert!(sqlite_rows(&data.join("mover.db"), "many").is_empty());
 }
 
+/// A Parquet row group bigger than the bucket's `max_row_group_mb` (its column chunks as the
+/// footer claims them) is refused naming the file before it is fetched; the same file reads
+/// whole through a bucket with the default bound.
+#[test]
+fn a_parquet_row_group_past_its_bound_is_refused_by_name() {
+    let dir = workdir();
+    let data = dir.path().join("data");
+    // 150k rows of 32 hex digits no two alike: one row group of about 3 MiB.
+    let mut csv = String::from("id,digest\n");
+    for i in 0..150_000u64 {
+        let (a, b) = (
+            i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            i.wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+        );
+        csv.push_str(&format!("{i},{a:016x}{b:016x}\n"));
+    }
+    std::fs::write(data.join("in.csv"), csv).unwrap();
+    let config = "[databases.demo]\nurl = \"sqlite://data/mover.db\"\n\
+                  [buckets.files]\nurl = \"file://data\"\n\
+                  [buckets.tight]\nurl = \"file://data\"\nmax_row_group_mb = 1\n";
+    let gw = Gateway::start_with_config(dir.path(), config);
+    mover_tests::ok(gw.mvrec(&["cp", "files/in.csv", "files/digests.parquet"]));
+    let err = fails(gw.mvrec(&["cp", "tight/digests.parquet", "demo/main/digests"]));
+    assert!(
+        err.contains("digests.parquet")
+            && err.contains("row groups over 1 MiB are refused (the bucket's max_row_group_mb)"),
+        "{err}"
+    );
+    assert!(sqlite_rows(&data.join("mover.db"), "digests").is_empty());
+    mover_tests::ok(gw.mvrec(&["cp", "files/digests.parquet", "demo/main/digests"]));
+    assert_eq!(
+        sqlite_rows(&data.join("mover.db"), "digests").len(),
+        150_000
+    );
+}
+
 /// An Avro file cut short, or one whose block claims 2^40 bytes, is refused naming the file,
 /// before anything is buffered or written; the gateway goes on serving.
 #[test]

@@ -34,11 +34,39 @@ pub struct ObjectReader {
     pub(super) store: Arc<dyn ObjectStore>,
     pub(super) path: Path,
     pub(super) size: u64,
+    /// The most one fetch may bring in (parquet's reader fetches a row group's column chunks,
+    /// as large as the footer claims, at once).
+    pub(super) most: u64,
 }
 
 impl ObjectReader {
     pub fn new(store: Arc<dyn ObjectStore>, path: Path, size: u64) -> Self {
-        Self { store, path, size }
+        Self {
+            store,
+            path,
+            size,
+            most: u64::MAX,
+        }
+    }
+
+    /// Refusing any fetch of more than `bytes` at once: a row group bigger than that (of the
+    /// columns read) is refused before it is held.
+    pub fn holding_at_most(mut self, bytes: u64) -> Self {
+        self.most = bytes;
+        self
+    }
+
+    fn within_bound(&self, ranges: &[Range<u64>]) -> parquet::errors::Result<()> {
+        let asked: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+        if asked <= self.most {
+            return Ok(());
+        }
+        Err(ParquetError::General(format!(
+            "{}: a row group claims {} MiB of the columns read; row groups over {} MiB are refused (the bucket's max_row_group_mb)",
+            self.path,
+            asked.div_ceil(1 << 20),
+            self.most >> 20
+        )))
     }
 }
 
@@ -48,6 +76,9 @@ fn to_parquet_err(e: object_store::Error) -> ParquetError {
 
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        if let Err(e) = self.within_bound(std::slice::from_ref(&range)) {
+            return futures::future::ready(Err(e)).boxed();
+        }
         self.store
             .get_range(&self.path, range)
             .map_err(to_parquet_err)
@@ -59,6 +90,7 @@ impl AsyncFileReader for ObjectReader {
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         async move {
+            self.within_bound(&ranges)?;
             self.store
                 .get_ranges(&self.path, &ranges)
                 .await

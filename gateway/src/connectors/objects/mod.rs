@@ -53,6 +53,8 @@ pub struct Bucket {
     max_line_bytes: usize,
     /// How far a compressed file may expand (`max_expansion`).
     max_expansion: u64,
+    /// The most of one Parquet row group a read holds at once (`max_row_group_mb`).
+    max_row_group_bytes: u64,
     /// The bucket's URL (`file:///abs/dir`, `s3://bucket/prefix`): records manifests name
     /// their files by it, as Records Mover does.
     base_url: String,
@@ -95,6 +97,7 @@ impl Bucket {
             part_bytes: config.part_size_mb.saturating_mul(1024 * 1024),
             max_line_bytes: config.max_line_mb.max(1).saturating_mul(1024 * 1024),
             max_expansion: config.max_expansion.max(1),
+            max_row_group_bytes: config.max_row_group_mb.max(1).saturating_mul(1024 * 1024),
             base_url,
             write_ttl: setup.write_ttl,
             local_dir: match &target {

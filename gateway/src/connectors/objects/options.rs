@@ -43,6 +43,14 @@ pub struct Options {
     /// so the default stops zstd and bzip2 bombs and no real gzip file.
     #[serde(default = "default_max_expansion")]
     pub max_expansion: u64,
+    /// The most of one Parquet row group a read may hold at once (the column chunks it reads
+    /// of it, as the file's footer claims them): a bigger one is refused before it is fetched.
+    #[serde(default = "default_max_row_group_mb")]
+    pub max_row_group_mb: u64,
+}
+
+fn default_max_row_group_mb() -> u64 {
+    1024
 }
 
 fn default_max_expansion() -> u64 {

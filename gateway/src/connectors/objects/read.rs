@@ -227,7 +227,8 @@ async fn read_file(
     let (schema, stream) = match format {
         Format::Parquet => {
             let reader =
-                parquet::ObjectReader::new(bucket.store.clone(), meta.location.clone(), meta.size);
+                parquet::ObjectReader::new(bucket.store.clone(), meta.location.clone(), meta.size)
+                    .holding_at_most(bucket.max_row_group_bytes);
             parquet::decode(reader, bucket.batch_rows, columns)
                 .await
                 .map_err(|e| e.within(&label))?
