@@ -67,7 +67,17 @@ impl Error {
     pub fn unsupported(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unsupported, message)
     }
+    /// A fault of the gateway or of the system behind it; a full disk is told apart
+    /// ([`out_of_room`]).
     pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        if out_of_room(&message) {
+            let said = match message.ends_with(FULL) {
+                true => message,
+                false => format!("{message}{FULL}"),
+            };
+            return Self::new(ErrorKind::ResourceExhausted, said);
+        }
         Self::new(ErrorKind::Internal, message)
     }
     /// The same error with `context` in front of its message: "files/a.csv: line 3: ...".
@@ -139,15 +149,15 @@ impl<T, E: Display> Context<T> for std::result::Result<T, E> {
         self.map_err(|e| {
             let text = format!("{context}: {e}");
             match kind {
-                ErrorKind::Internal if out_of_room(&text) => Error::new(
-                    ErrorKind::ResourceExhausted,
-                    format!("{text} (the disk is full)"),
-                ),
+                ErrorKind::Internal => Error::internal(text),
                 kind => Error::new(kind, text),
             }
         })
     }
 }
+
+/// What a full disk's error says after the system's own words.
+const FULL: &str = " (the disk is full)";
 
 /// Whether an error says a disk is full or a quota spent (ENOSPC, EDQUOT): the system's lack
 /// of room, not the gateway's fault. What reaches here is the io::Error's text (object_store
