@@ -175,10 +175,9 @@ impl Tally {
         self.landed += usize::from(landed);
     }
 
+    /// A fault that left the old rows landed inside the move; one after it left the new.
     fn add(&mut self, new: bool) {
-        self.old += usize::from(!new);
-        self.new += usize::from(new);
-        self.landed += usize::from(!new);
+        self.add_outcome(!new, new);
     }
 }
 

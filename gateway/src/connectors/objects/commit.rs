@@ -80,8 +80,7 @@ impl Record {
         let path = description::in_dir(key, &format!("{RECORD}{stage}{RECORD_EXTENSION}"))?;
         let bytes = serde_json::to_vec(&self).internal("writing a commit record")?;
         if let Err(e) = bucket.store.put(&path, bytes.into()).await {
-            let staged = self.moves.iter().map(|(from, _)| Path::from(from.as_str()));
-            staged::delete_all(&*bucket.store, staged.collect()).await;
+            staged::delete_all(&*bucket.store, self.staged()).await;
             return Err(Error::internal(format!(
                 "cannot commit {}: {e}",
                 bucket.label(key)
@@ -141,6 +140,12 @@ impl Record {
         staged::delete_all(&*bucket.store, paths.collect()).await;
     }
 
+    /// The staged parts it publishes.
+    fn staged(&self) -> Vec<Path> {
+        let staged = self.moves.iter().map(|(from, _)| from.as_str());
+        staged.map(Path::from).collect()
+    }
+
     /// The prefix's key.
     fn key(&self) -> Result<Key> {
         let mut parts: Vec<String> = self.prefix.split('/').map(String::from).collect();
@@ -196,12 +201,7 @@ pub(super) fn is_record(path: &Path) -> bool {
 
 /// The staged parts the commit record at `path` publishes: a sweep leaves them to it.
 pub(super) async fn staged_by(bucket: &Bucket, path: &Path) -> Result<Vec<Path>> {
-    let record = read(bucket, path).await?;
-    Ok(record
-        .moves
-        .iter()
-        .map(|(from, _)| Path::from(from.as_str()))
-        .collect())
+    Ok(read(bucket, path).await?.staged())
 }
 
 /// Take the steps of the record at `path` again: its writer did not finish them.
